@@ -1,0 +1,304 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// ArtifactKind is what an artifact is.
+type ArtifactKind string
+
+const (
+	KindOCIImage    ArtifactKind = "OCI_IMAGE"
+	KindOCIArtifact ArtifactKind = "OCI_ARTIFACT"
+	KindArchive     ArtifactKind = "ARCHIVE"
+	KindBinary      ArtifactKind = "BINARY"
+)
+
+// AllArtifactKinds lists every kind.
+var AllArtifactKinds = []ArtifactKind{KindOCIImage, KindOCIArtifact, KindArchive, KindBinary}
+
+// Valid reports whether k is a known kind.
+func (k ArtifactKind) Valid() bool {
+	switch k {
+	case KindOCIImage, KindOCIArtifact, KindArchive, KindBinary:
+		return true
+	}
+	return false
+}
+
+// IsOCI reports whether k is an OCI kind.
+func (k ArtifactKind) IsOCI() bool { return k == KindOCIImage || k == KindOCIArtifact }
+
+// SourceType is where an artifact comes from.
+type SourceType string
+
+const (
+	SourceOCIRegistry SourceType = "OCI_REGISTRY"
+	SourceObjectStore SourceType = "OBJECT_STORE"
+	SourceHTTPS       SourceType = "HTTPS"
+)
+
+// AllSourceTypes lists every source type.
+var AllSourceTypes = []SourceType{SourceOCIRegistry, SourceObjectStore, SourceHTTPS}
+
+// Valid reports whether t is a known source type.
+func (t SourceType) Valid() bool {
+	switch t {
+	case SourceOCIRegistry, SourceObjectStore, SourceHTTPS:
+		return true
+	}
+	return false
+}
+
+// CheckKindSource enforces that OCI kinds come from OCI_REGISTRY and non-OCI kinds
+// from OBJECT_STORE or HTTPS.
+func CheckKindSource(k ArtifactKind, t SourceType) error {
+	if !k.Valid() {
+		return BadInput("kind", "unknown artifact kind %q", k)
+	}
+	if !t.Valid() {
+		return BadInput("sourceType", "unknown source type %q", t)
+	}
+	if k.IsOCI() && t != SourceOCIRegistry {
+		return BadInput("sourceType", "%s artifacts must come from OCI_REGISTRY, not %s", k, t)
+	}
+	if !k.IsOCI() && t == SourceOCIRegistry {
+		return BadInput("sourceType", "%s artifacts are not OCI and must come from OBJECT_STORE or HTTPS, not OCI_REGISTRY", k)
+	}
+	return nil
+}
+
+// LifecycleState is the lifecycle dimension of an artifact.
+type LifecycleState string
+
+const (
+	LifecyclePublished  LifecycleState = "PUBLISHED"
+	LifecyclePromoted   LifecycleState = "PROMOTED"
+	LifecycleDeprecated LifecycleState = "DEPRECATED"
+	LifecycleRetired    LifecycleState = "RETIRED"
+)
+
+// TrustState is the trust dimension of an artifact.
+type TrustState string
+
+const (
+	TrustUnverified         TrustState = "UNVERIFIED"
+	TrustVerified           TrustState = "VERIFIED"
+	TrustFailedVerification TrustState = "FAILED_VERIFICATION"
+	TrustRevoked            TrustState = "REVOKED"
+)
+
+// Channel is a promotion channel, ordered DEV < TEST < STAGING < PROD.
+type Channel string
+
+const (
+	ChannelDev     Channel = "DEV"
+	ChannelTest    Channel = "TEST"
+	ChannelStaging Channel = "STAGING"
+	ChannelProd    Channel = "PROD"
+)
+
+// Channels lists the channels in progression order.
+var Channels = []Channel{ChannelDev, ChannelTest, ChannelStaging, ChannelProd}
+
+// Valid reports whether c is a known channel.
+func (c Channel) Valid() bool { return c.Rank() >= 0 }
+
+// Rank is the position of c in the progression, or -1 when unknown.
+func (c Channel) Rank() int {
+	for i, x := range Channels {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Previous is the channel before c, and false for DEV.
+func (c Channel) Previous() (Channel, bool) {
+	r := c.Rank()
+	if r <= 0 {
+		return "", false
+	}
+	return Channels[r-1], true
+}
+
+// Check is a verification check.
+type Check string
+
+const (
+	CheckDigestPresent      Check = "DIGEST_PRESENT"
+	CheckDigestCanonical    Check = "DIGEST_CANONICAL"
+	CheckKindExplicit       Check = "KIND_EXPLICIT"
+	CheckSourceTypeExplicit Check = "SOURCE_TYPE_EXPLICIT"
+	CheckSourceAllowlisted  Check = "SOURCE_ALLOWLISTED"
+	CheckSignature          Check = "SIGNATURE"
+	CheckAttestation        Check = "ATTESTATION"
+	CheckBlobDigest         Check = "BLOB_DIGEST"
+	CheckSourcePolicy       Check = "SOURCE_POLICY"
+)
+
+// BaselineChecks are run by the service itself on every verification.
+var BaselineChecks = []Check{CheckDigestPresent, CheckDigestCanonical, CheckKindExplicit, CheckSourceTypeExplicit, CheckSourceAllowlisted}
+
+// ReservedChecks are the trust inputs submitted by outside verifiers.
+var ReservedChecks = []Check{CheckSignature, CheckAttestation, CheckBlobDigest, CheckSourcePolicy}
+
+// Valid reports whether c is a known check.
+func (c Check) Valid() bool { return c.IsBaseline() || c.IsReserved() }
+
+// IsBaseline reports whether the service computes c itself.
+func (c Check) IsBaseline() bool {
+	for _, b := range BaselineChecks {
+		if b == c {
+			return true
+		}
+	}
+	return false
+}
+
+// IsReserved reports whether c is a trust input submitted from outside.
+func (c Check) IsReserved() bool {
+	for _, b := range ReservedChecks {
+		if b == c {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckResult is the outcome of a check.
+type CheckResult string
+
+const (
+	ResultPassed CheckResult = "PASSED"
+	ResultFailed CheckResult = "FAILED"
+)
+
+// Valid reports whether r is a known result.
+func (r CheckResult) Valid() bool { return r == ResultPassed || r == ResultFailed }
+
+// VerificationRecord is the latest result of one check on one artifact.
+type VerificationRecord struct {
+	Check      Check
+	Result     CheckResult
+	Detail     string
+	RecordedBy string
+	RecordedAt time.Time
+}
+
+// Promotion is one explicit promotion of an artifact into a channel.
+type Promotion struct {
+	Channel           Channel
+	TargetEnvironment string
+	PromotedBy        string
+	PromotedAt        time.Time
+	Reason            string
+	CorrelationID     string
+}
+
+// Audit actions.
+const (
+	ActionRegister  = "app_artifact.register"
+	ActionVerify    = "app_artifact.verify"
+	ActionPromote   = "app_artifact.promote"
+	ActionDeprecate = "app_artifact.deprecate"
+	ActionRetire    = "app_artifact.retire"
+	ActionRevoke    = "app_artifact.revoke"
+)
+
+// AuditEvent is one entry of an artifact's embedded audit trail.
+type AuditEvent struct {
+	Action               string
+	Actor                string
+	ActorType            ActorType
+	Project              string
+	ArtifactID           string
+	Digest               string
+	Kind                 ArtifactKind
+	SourceType           SourceType
+	FromState            string
+	ToState              string
+	PromotionChannel     Channel
+	PromotionEnvironment string
+	// Verification holds the results submitted or computed in a verify event.
+	Verification  []VerificationRecord
+	CorrelationID string
+	Reason        string
+	At            time.Time
+}
+
+// Artifact is one immutable digest registered in one project.
+type Artifact struct {
+	ID             string
+	Project        string
+	Digest         string
+	Kind           ArtifactKind
+	SourceType     SourceType
+	Source         string
+	RuntimeClass   string
+	Tags           []string
+	LifecycleState LifecycleState
+	TrustState     TrustState
+	Verification   []VerificationRecord
+	Promotions     []Promotion
+	Audit          []AuditEvent
+	Version        int
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// ArtifactID is the deterministic id of (project, digest): the same pair always
+// addresses the same document, so look-ups by digest are look-ups by id.
+func ArtifactID(project, digest string) string {
+	h := sha256.Sum256([]byte(project + "\x00" + digest))
+	return "art_" + hex.EncodeToString(h[:16])
+}
+
+// Record returns the latest record of check c, if any.
+func (a *Artifact) Record(c Check) (VerificationRecord, bool) {
+	for _, r := range a.Verification {
+		if r.Check == c {
+			return r, true
+		}
+	}
+	return VerificationRecord{}, false
+}
+
+// Passed reports whether check c's latest result is PASSED.
+func (a *Artifact) Passed(c Check) bool {
+	r, ok := a.Record(c)
+	return ok && r.Result == ResultPassed
+}
+
+// PromotedInto reports whether the artifact was ever promoted into channel c.
+func (a *Artifact) PromotedInto(c Channel) bool {
+	for _, p := range a.Promotions {
+		if p.Channel == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Event builds an audit event for this artifact with its identifying fields set.
+func (a *Artifact) Event(action string, actor Actor, correlationID, reason string, at time.Time) AuditEvent {
+	return AuditEvent{
+		Action:        action,
+		Actor:         actor.Subject,
+		ActorType:     actor.Type,
+		Project:       a.Project,
+		ArtifactID:    a.ID,
+		Digest:        a.Digest,
+		Kind:          a.Kind,
+		SourceType:    a.SourceType,
+		CorrelationID: correlationID,
+		Reason:        reason,
+		At:            at,
+	}
+}
+
+// OCI reports whether the artifact is of an OCI kind.
+func (a *Artifact) OCI() bool { return a.Kind.IsOCI() }

@@ -1,0 +1,252 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// TrustRequirement is the trust a channel requires of an artifact.
+type TrustRequirement string
+
+const (
+	TrustAllowUnverified TrustRequirement = "ALLOW_UNVERIFIED"
+	TrustRequireVerified TrustRequirement = "VERIFIED"
+)
+
+// Valid reports whether t is a known requirement.
+func (t TrustRequirement) Valid() bool { return t == TrustAllowUnverified || t == TrustRequireVerified }
+
+// ChannelPolicy is the promotion policy of one channel.
+type ChannelPolicy struct {
+	Channel          Channel
+	RequiredTrust    TrustRequirement
+	RequiredChecks   []Check
+	PromoterRoles    []Role
+	PromoterSubjects []string
+}
+
+// Policy is a project's trust and promotion policy.
+type Policy struct {
+	Project              string
+	AllowedSourceTypes   []SourceType
+	AllowedSources       []string
+	AllowNonOCI          bool
+	NonOCIRuntimeClasses []string
+	RequiredChecks       []Check
+	StrictProgression    bool
+	// Channels holds one entry per channel, in progression order.
+	Channels  []ChannelPolicy
+	Version   int
+	UpdatedAt time.Time
+	UpdatedBy string
+}
+
+// PolicyChange is one entry of a policy's own audit trail.
+type PolicyChange struct {
+	Project       string
+	Actor         string
+	ActorType     ActorType
+	FromVersion   int
+	ToVersion     int
+	CorrelationID string
+	At            time.Time
+}
+
+// DefaultChannelPolicy is the policy of channel c when a project does not set one.
+func DefaultChannelPolicy(c Channel) ChannelPolicy {
+	cp := ChannelPolicy{
+		Channel:          c,
+		RequiredTrust:    TrustRequireVerified,
+		RequiredChecks:   []Check{},
+		PromoterRoles:    []Role{RolePromoter, RoleProjectAdmin},
+		PromoterSubjects: []string{},
+	}
+	switch c {
+	case ChannelDev:
+		cp.RequiredTrust = TrustAllowUnverified
+	case ChannelProd:
+		cp.RequiredChecks = []Check{CheckAttestation}
+		cp.PromoterRoles = []Role{RoleProjectAdmin}
+	}
+	return cp
+}
+
+// DefaultPolicy is the effective policy of a project with none stored (version 0).
+func DefaultPolicy(project string) Policy {
+	p := Policy{
+		Project:              project,
+		AllowedSourceTypes:   append([]SourceType(nil), AllSourceTypes...),
+		AllowedSources:       []string{},
+		AllowNonOCI:          false,
+		NonOCIRuntimeClasses: []string{},
+		RequiredChecks:       []Check{},
+		StrictProgression:    true,
+	}
+	for _, c := range Channels {
+		p.Channels = append(p.Channels, DefaultChannelPolicy(c))
+	}
+	return p
+}
+
+// Channel returns the policy of channel c.
+func (p *Policy) Channel(c Channel) ChannelPolicy {
+	for _, cp := range p.Channels {
+		if cp.Channel == c {
+			return cp
+		}
+	}
+	return DefaultChannelPolicy(c)
+}
+
+// SourceAllowlisted reports whether source starts with one of the allowed prefixes.
+func (p *Policy) SourceAllowlisted(source string) bool {
+	for _, prefix := range p.AllowedSources {
+		if prefix != "" && strings.HasPrefix(source, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// HasPromoterSubject reports whether subject is named in any channel's promoterSubjects.
+func (p *Policy) HasPromoterSubject(subject string) bool {
+	for _, cp := range p.Channels {
+		if contains(cp.PromoterSubjects, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChannelPolicyInput is a requested channel policy; nil lists mean "none".
+type ChannelPolicyInput struct {
+	Channel          Channel
+	RequiredTrust    TrustRequirement
+	RequiredChecks   []Check
+	PromoterRoles    []Role
+	PromoterSubjects []string
+}
+
+// PolicyInput is a requested project policy.
+type PolicyInput struct {
+	AllowedSourceTypes   []SourceType
+	AllowedSources       []string
+	AllowNonOCI          bool
+	NonOCIRuntimeClasses []string
+	RequiredChecks       []Check
+	StrictProgression    bool
+	// Channels left out keep the default policy for that channel.
+	Channels []ChannelPolicyInput
+}
+
+// Limits on policy input.
+const (
+	MaxPolicyListLength = 100
+	MaxPrefixLength     = 512
+)
+
+// NewPolicy validates in and builds the policy it describes (version and audit
+// fields unset). Channels left out keep their defaults.
+func NewPolicy(project string, in PolicyInput) (Policy, error) {
+	if err := ValidateProject(project); err != nil {
+		return Policy{}, err
+	}
+	p := Policy{Project: project, AllowNonOCI: in.AllowNonOCI, StrictProgression: in.StrictProgression}
+	var err error
+	if p.AllowedSourceTypes, err = uniqueValid("allowedSourceTypes", in.AllowedSourceTypes, SourceType.Valid); err != nil {
+		return Policy{}, err
+	}
+	if len(p.AllowedSourceTypes) == 0 {
+		return Policy{}, BadInput("allowedSourceTypes", "must list at least one source type")
+	}
+	if p.RequiredChecks, err = uniqueValid("requiredChecks", in.RequiredChecks, Check.Valid); err != nil {
+		return Policy{}, err
+	}
+	if p.AllowedSources, err = validStrings("allowedSources", in.AllowedSources, ValidateSourcePrefix); err != nil {
+		return Policy{}, err
+	}
+	if p.NonOCIRuntimeClasses, err = validStrings("nonOciRuntimeClasses", in.NonOCIRuntimeClasses, ValidateRuntimeClass); err != nil {
+		return Policy{}, err
+	}
+	given := map[Channel]ChannelPolicy{}
+	for i, ci := range in.Channels {
+		field := fmt.Sprintf("channels[%d]", i)
+		if !ci.Channel.Valid() {
+			return Policy{}, BadInput(field+".channel", "unknown channel %q", ci.Channel)
+		}
+		if _, dup := given[ci.Channel]; dup {
+			return Policy{}, BadInput(field+".channel", "channel %s is listed more than once", ci.Channel)
+		}
+		if !ci.RequiredTrust.Valid() {
+			return Policy{}, BadInput(field+".requiredTrust", "unknown trust requirement %q", ci.RequiredTrust)
+		}
+		cp := ChannelPolicy{Channel: ci.Channel, RequiredTrust: ci.RequiredTrust}
+		if cp.RequiredChecks, err = uniqueValid(field+".requiredChecks", ci.RequiredChecks, Check.Valid); err != nil {
+			return Policy{}, err
+		}
+		if cp.PromoterRoles, err = uniqueValid(field+".promoterRoles", ci.PromoterRoles, Role.Valid); err != nil {
+			return Policy{}, err
+		}
+		if cp.PromoterSubjects, err = validStrings(field+".promoterSubjects", ci.PromoterSubjects, ValidateSubject); err != nil {
+			return Policy{}, err
+		}
+		if len(cp.PromoterRoles) == 0 && len(cp.PromoterSubjects) == 0 {
+			return Policy{}, BadInput(field, "channel %s names no promoter role and no promoter subject, so nobody could promote into it", ci.Channel)
+		}
+		given[ci.Channel] = cp
+	}
+	for _, c := range Channels {
+		if cp, ok := given[c]; ok {
+			p.Channels = append(p.Channels, cp)
+		} else {
+			p.Channels = append(p.Channels, DefaultChannelPolicy(c))
+		}
+	}
+	return p, nil
+}
+
+func uniqueValid[T comparable](field string, in []T, valid func(T) bool) ([]T, error) {
+	if len(in) > MaxPolicyListLength {
+		return nil, BadInput(field, "has %d entries, at most %d allowed", len(in), MaxPolicyListLength)
+	}
+	out := make([]T, 0, len(in))
+	seen := map[T]bool{}
+	for _, v := range in {
+		if !valid(v) {
+			return nil, BadInput(field, "unknown value %v", v)
+		}
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func validStrings(field string, in []string, validate func(field, s string) error) ([]string, error) {
+	if len(in) > MaxPolicyListLength {
+		return nil, BadInput(field, "has %d entries, at most %d allowed", len(in), MaxPolicyListLength)
+	}
+	out := make([]string, 0, len(in))
+	seen := map[string]bool{}
+	for i, s := range in {
+		if err := validate(fmt.Sprintf("%s[%d]", field, i), s); err != nil {
+			return nil, err
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,465 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// RegisterInput is a request to register an artifact.
+type RegisterInput struct {
+	Project      string
+	Digest       string
+	Kind         ArtifactKind
+	SourceType   SourceType
+	Source       string
+	RuntimeClass string
+	Tags         []string
+}
+
+// Validate checks every field and returns the input with the digest canonical and
+// duplicate tags removed.
+func (in RegisterInput) Validate() (RegisterInput, error) {
+	if err := ValidateProject(in.Project); err != nil {
+		return in, err
+	}
+	d, err := ParseDigest(in.Digest)
+	if err != nil {
+		return in, err
+	}
+	in.Digest = d
+	if err := CheckKindSource(in.Kind, in.SourceType); err != nil {
+		return in, err
+	}
+	if err := ValidateSource(in.Source); err != nil {
+		return in, err
+	}
+	if in.RuntimeClass != "" {
+		if err := ValidateRuntimeClass("runtimeClass", in.RuntimeClass); err != nil {
+			return in, err
+		}
+	}
+	if in.Tags, err = validStrings("tags", in.Tags, ValidateTag); err != nil {
+		return in, err
+	}
+	if len(in.Tags) > MaxTags {
+		return in, BadInput("tags", "has %d tags, at most %d allowed", len(in.Tags), MaxTags)
+	}
+	return in, nil
+}
+
+// CheckRegistration applies the policy's registration rules: allowed source types and
+// whether non-OCI artifacts are allowed for the project or the runtime class.
+func CheckRegistration(p *Policy, in RegisterInput) error {
+	var reasons []string
+	if !contains(p.AllowedSourceTypes, in.SourceType) {
+		reasons = append(reasons, fmt.Sprintf("source type %s is not allowed in project %s (allowed: %s)", in.SourceType, p.Project, joinList(p.AllowedSourceTypes)))
+	}
+	if !in.Kind.IsOCI() {
+		switch {
+		case !p.AllowNonOCI:
+			reasons = append(reasons, fmt.Sprintf("non-OCI artifacts (%s) are not allowed in project %s; a project admin can set allowNonOci in the project policy", in.Kind, p.Project))
+		case len(p.NonOCIRuntimeClasses) > 0 && in.RuntimeClass == "":
+			reasons = append(reasons, fmt.Sprintf("non-OCI artifacts in project %s need a runtime class, one of: %s", p.Project, strings.Join(p.NonOCIRuntimeClasses, ", ")))
+		case len(p.NonOCIRuntimeClasses) > 0 && !contains(p.NonOCIRuntimeClasses, in.RuntimeClass):
+			reasons = append(reasons, fmt.Sprintf("non-OCI artifacts are not allowed for runtime class %s in project %s (allowed: %s)", in.RuntimeClass, p.Project, strings.Join(p.NonOCIRuntimeClasses, ", ")))
+		}
+	}
+	if len(reasons) > 0 {
+		return Denied(reasons)
+	}
+	return nil
+}
+
+// NewArtifact builds a freshly registered artifact (version 1) with its register event.
+func NewArtifact(in RegisterInput, actor Actor, correlationID string, now time.Time) Artifact {
+	tags := in.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	a := Artifact{
+		ID:             ArtifactID(in.Project, in.Digest),
+		Project:        in.Project,
+		Digest:         in.Digest,
+		Kind:           in.Kind,
+		SourceType:     in.SourceType,
+		Source:         in.Source,
+		RuntimeClass:   in.RuntimeClass,
+		Tags:           tags,
+		LifecycleState: LifecyclePublished,
+		TrustState:     TrustUnverified,
+		Verification:   []VerificationRecord{},
+		Promotions:     []Promotion{},
+		Version:        1,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	ev := a.Event(ActionRegister, actor, correlationID, "", now)
+	ev.ToState = string(LifecyclePublished)
+	a.Audit = []AuditEvent{ev}
+	return a
+}
+
+// SameRegistration reports whether a retry of in would register exactly a.
+func (a *Artifact) SameRegistration(in RegisterInput) bool {
+	return a.Kind == in.Kind && a.SourceType == in.SourceType && a.Source == in.Source
+}
+
+// VerifyInput is one verification request.
+type VerifyInput struct {
+	Results []VerificationRecord
+	Reason  string
+}
+
+// ValidateResults checks submitted results: only reserved trust inputs, each once.
+func ValidateResults(results []VerificationRecord) error {
+	seen := map[Check]bool{}
+	for i, r := range results {
+		field := fmt.Sprintf("results[%d]", i)
+		if !r.Check.Valid() {
+			return BadInput(field+".check", "unknown check %q", r.Check)
+		}
+		if r.Check.IsBaseline() {
+			return BadInput(field+".check", "%s is a baseline check the service runs itself; submit only %s", r.Check, joinList(ReservedChecks))
+		}
+		if !r.Result.Valid() {
+			return BadInput(field+".result", "unknown result %q", r.Result)
+		}
+		if seen[r.Check] {
+			return BadInput(field+".check", "%s is submitted more than once", r.Check)
+		}
+		seen[r.Check] = true
+		if err := ValidateDetail(field+".detail", r.Detail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BaselineResults runs the four baseline checks (five records) on a under policy p.
+func BaselineResults(a *Artifact, p *Policy, by string, at time.Time) []VerificationRecord {
+	rec := func(c Check, ok bool, pass, fail string) VerificationRecord {
+		r := VerificationRecord{Check: c, Result: ResultPassed, Detail: pass, RecordedBy: by, RecordedAt: at}
+		if !ok {
+			r.Result, r.Detail = ResultFailed, fail
+		}
+		return r
+	}
+	_, digestErr := ParseDigest(a.Digest)
+	return []VerificationRecord{
+		rec(CheckDigestPresent, a.Digest != "", "immutable digest present", "no digest recorded"),
+		rec(CheckDigestCanonical, digestErr == nil, "digest is canonical", fmt.Sprint("digest is not canonical: ", digestErr)),
+		rec(CheckKindExplicit, a.Kind.Valid(), "kind "+string(a.Kind), "artifact kind is missing or unknown"),
+		rec(CheckSourceTypeExplicit, CheckKindSource(a.Kind, a.SourceType) == nil, "source type "+string(a.SourceType), "source type is missing, unknown or does not fit the kind"),
+		rec(CheckSourceAllowlisted, p.SourceAllowlisted(a.Source), "source matches an allowed prefix of the project policy",
+			"source "+truncate(a.Source, 200)+" matches no allowedSources prefix of project "+p.Project),
+	}
+}
+
+// MergeVerification replaces each check's record with the newer one in updates.
+func MergeVerification(current, updates []VerificationRecord) []VerificationRecord {
+	out := append([]VerificationRecord(nil), current...)
+	for _, u := range updates {
+		replaced := false
+		for i := range out {
+			if out[i].Check == u.Check {
+				out[i], replaced = u, true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// TrustFromRecords derives the trust state from recorded checks under policy p:
+// any FAILED -> FAILED_VERIFICATION; every baseline and required check PASSED ->
+// VERIFIED; otherwise UNVERIFIED.
+func TrustFromRecords(records []VerificationRecord, p *Policy) TrustState {
+	a := Artifact{Verification: records}
+	for _, r := range records {
+		if r.Result == ResultFailed {
+			return TrustFailedVerification
+		}
+	}
+	for _, c := range BaselineChecks {
+		if !a.Passed(c) {
+			return TrustUnverified
+		}
+	}
+	for _, c := range p.RequiredChecks {
+		if !a.Passed(c) {
+			return TrustUnverified
+		}
+	}
+	return TrustVerified
+}
+
+// Verify applies a verification to a: baseline checks run now, submitted results
+// merged, trust derived. It returns the changed artifact (version not bumped) and
+// appends the verify event.
+func Verify(a Artifact, p *Policy, submitted []VerificationRecord, actor Actor, correlationID, reason string, now time.Time) (Artifact, error) {
+	if a.TrustState == TrustRevoked {
+		return a, Errorf(KindInvalidTransition, "artifact %s is REVOKED; a revoked artifact cannot be verified again", a.ID)
+	}
+	if err := ValidateResults(submitted); err != nil {
+		return a, err
+	}
+	stamped := make([]VerificationRecord, 0, len(submitted))
+	for _, r := range submitted {
+		r.RecordedBy, r.RecordedAt = actor.Subject, now
+		stamped = append(stamped, r)
+	}
+	updates := append(BaselineResults(&a, p, actor.Subject, now), stamped...)
+	from := a.TrustState
+	a.Verification = MergeVerification(a.Verification, updates)
+	a.TrustState = TrustFromRecords(a.Verification, p)
+	ev := a.Event(ActionVerify, actor, correlationID, reason, now)
+	ev.FromState, ev.ToState = string(from), string(a.TrustState)
+	ev.Verification = updates
+	a.Audit = append(append([]AuditEvent(nil), a.Audit...), ev)
+	a.UpdatedAt = now
+	return a, nil
+}
+
+// Revoke moves trust to REVOKED (terminal). A reason is required.
+func Revoke(a Artifact, actor Actor, correlationID, reason string, now time.Time) (Artifact, error) {
+	if strings.TrimSpace(reason) == "" {
+		return a, BadInput("reason", "is required to revoke an artifact")
+	}
+	if a.TrustState == TrustRevoked {
+		return a, Errorf(KindInvalidTransition, "artifact %s is already REVOKED", a.ID)
+	}
+	ev := a.Event(ActionRevoke, actor, correlationID, reason, now)
+	ev.FromState, ev.ToState = string(a.TrustState), string(TrustRevoked)
+	a.TrustState = TrustRevoked
+	a.Audit = append(append([]AuditEvent(nil), a.Audit...), ev)
+	a.UpdatedAt = now
+	return a, nil
+}
+
+// Deprecate moves PUBLISHED or PROMOTED to DEPRECATED.
+func Deprecate(a Artifact, actor Actor, correlationID, reason string, now time.Time) (Artifact, error) {
+	if a.LifecycleState != LifecyclePublished && a.LifecycleState != LifecyclePromoted {
+		return a, Errorf(KindInvalidTransition, "artifact %s is %s; only PUBLISHED or PROMOTED artifacts can be deprecated", a.ID, a.LifecycleState)
+	}
+	return lifecycleTo(a, ActionDeprecate, LifecycleDeprecated, actor, correlationID, reason, now), nil
+}
+
+// Retire moves PUBLISHED, PROMOTED or DEPRECATED to RETIRED (terminal).
+func Retire(a Artifact, actor Actor, correlationID, reason string, now time.Time) (Artifact, error) {
+	if a.LifecycleState == LifecycleRetired {
+		return a, Errorf(KindInvalidTransition, "artifact %s is already RETIRED", a.ID)
+	}
+	return lifecycleTo(a, ActionRetire, LifecycleRetired, actor, correlationID, reason, now), nil
+}
+
+func lifecycleTo(a Artifact, action string, to LifecycleState, actor Actor, correlationID, reason string, now time.Time) Artifact {
+	ev := a.Event(action, actor, correlationID, reason, now)
+	ev.FromState, ev.ToState = string(a.LifecycleState), string(to)
+	a.LifecycleState = to
+	a.Audit = append(append([]AuditEvent(nil), a.Audit...), ev)
+	a.UpdatedAt = now
+	return a
+}
+
+// PromotionRequest is a request to promote an artifact.
+type PromotionRequest struct {
+	Channel           Channel
+	TargetEnvironment string
+	Reason            string
+}
+
+// Validate checks the request's fields.
+func (r PromotionRequest) Validate() error {
+	if !r.Channel.Valid() {
+		return BadInput("channel", "unknown channel %q", r.Channel)
+	}
+	if r.TargetEnvironment != "" {
+		if err := ValidateEnvironment(r.TargetEnvironment); err != nil {
+			return err
+		}
+	}
+	return ValidateReason(r.Reason)
+}
+
+// Decision is the outcome of evaluating a promotion.
+type Decision struct {
+	// Reasons lists every rule that does not hold; empty when allowed.
+	Reasons []string
+	// LifecycleBlocked is set when the artifact's lifecycle state forbids any
+	// promotion (rule 1), which is an INVALID_TRANSITION rather than a denial.
+	LifecycleBlocked bool
+}
+
+// Allowed reports whether every rule holds.
+func (d Decision) Allowed() bool { return len(d.Reasons) == 0 }
+
+// EvaluatePromotion applies the five promotion rules and returns every reason for
+// refusal. It changes nothing.
+func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest) Decision {
+	var d Decision
+	cp := p.Channel(req.Channel)
+	// Rule 1: lifecycle.
+	if a.LifecycleState != LifecyclePublished && a.LifecycleState != LifecyclePromoted {
+		d.LifecycleBlocked = true
+		d.Reasons = append(d.Reasons, fmt.Sprintf("artifact is %s; only PUBLISHED or PROMOTED artifacts can be promoted", a.LifecycleState))
+	}
+	// Rule 2: trust.
+	switch {
+	case a.TrustState == TrustRevoked:
+		d.Reasons = append(d.Reasons, "artifact is REVOKED and can never be promoted")
+	case a.TrustState == TrustFailedVerification:
+		d.Reasons = append(d.Reasons, "artifact FAILED_VERIFICATION; fix the failing checks and verify it again before promoting")
+	case cp.RequiredTrust == TrustRequireVerified && a.TrustState != TrustVerified:
+		d.Reasons = append(d.Reasons, fmt.Sprintf("channel %s requires a VERIFIED artifact, but it is %s; run verifyArtifact once every required check has passed", req.Channel, a.TrustState))
+	}
+	// Rule 3: channel checks.
+	for _, c := range cp.RequiredChecks {
+		if !a.Passed(c) {
+			state := "has no result"
+			if r, ok := a.Record(c); ok {
+				state = "is " + string(r.Result)
+			}
+			d.Reasons = append(d.Reasons, fmt.Sprintf("channel %s requires check %s to have PASSED, but it %s", req.Channel, c, state))
+		}
+	}
+	// Rule 4: who may promote.
+	if !actor.HasAnyRole(a.Project, cp.PromoterRoles...) && !contains(cp.PromoterSubjects, actor.Subject) {
+		who := "one of the roles " + joinList(cp.PromoterRoles)
+		if len(cp.PromoterRoles) == 0 {
+			who = "an approved subject"
+		}
+		d.Reasons = append(d.Reasons, fmt.Sprintf("%s may not promote into %s in project %s: it needs %s there, or to be listed in the channel's promoterSubjects", actor.Subject, req.Channel, a.Project, who))
+	}
+	// Rule 5: strict progression.
+	if p.StrictProgression {
+		if prev, ok := req.Channel.Previous(); ok && !a.PromotedInto(prev) {
+			d.Reasons = append(d.Reasons, fmt.Sprintf("project %s uses strict progression: promote the artifact into %s before %s", a.Project, prev, req.Channel))
+		}
+	}
+	return d
+}
+
+// Promote evaluates and, when allowed, appends the promotion and its event.
+func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlationID string, now time.Time) (Artifact, error) {
+	if err := req.Validate(); err != nil {
+		return a, err
+	}
+	d := EvaluatePromotion(&a, p, actor, req)
+	if d.LifecycleBlocked {
+		return a, &Error{Kind: KindInvalidTransition, Message: d.Reasons[0], Reasons: d.Reasons}
+	}
+	if !d.Allowed() {
+		return a, Denied(d.Reasons)
+	}
+	a.Promotions = append(append([]Promotion(nil), a.Promotions...), Promotion{
+		Channel: req.Channel, TargetEnvironment: req.TargetEnvironment,
+		PromotedBy: actor.Subject, PromotedAt: now, Reason: req.Reason, CorrelationID: correlationID,
+	})
+	ev := a.Event(ActionPromote, actor, correlationID, req.Reason, now)
+	ev.PromotionChannel, ev.PromotionEnvironment = req.Channel, req.TargetEnvironment
+	if a.LifecycleState == LifecyclePublished {
+		ev.FromState, ev.ToState = string(LifecyclePublished), string(LifecyclePromoted)
+		a.LifecycleState = LifecyclePromoted
+	}
+	a.Audit = append(append([]AuditEvent(nil), a.Audit...), ev)
+	a.UpdatedAt = now
+	return a, nil
+}
+
+// Deployable reports whether a may be deployed from channel c now: not revoked,
+// not failed, not retired, and still meeting the channel's trust and checks.
+func Deployable(a *Artifact, p *Policy, c Channel) bool {
+	if a.TrustState == TrustRevoked || a.TrustState == TrustFailedVerification || a.LifecycleState == LifecycleRetired {
+		return false
+	}
+	cp := p.Channel(c)
+	if cp.RequiredTrust == TrustRequireVerified && a.TrustState != TrustVerified {
+		return false
+	}
+	for _, chk := range cp.RequiredChecks {
+		if !a.Passed(chk) {
+			return false
+		}
+	}
+	return true
+}
+
+// Placement is one promotion of one artifact, as seen from a channel.
+type Placement struct {
+	Artifact  *Artifact
+	Promotion Promotion
+}
+
+// newer orders placements newest first, ties broken by artifact id for stability.
+func newer(x, y Placement) bool {
+	if !x.Promotion.PromotedAt.Equal(y.Promotion.PromotedAt) {
+		return x.Promotion.PromotedAt.After(y.Promotion.PromotedAt)
+	}
+	return x.Artifact.ID > y.Artifact.ID
+}
+
+// PickDeployable returns the newest promotion into exactly (c, env) whose artifact
+// is deployable now, among the given artifacts.
+func PickDeployable(arts []*Artifact, p *Policy, c Channel, env string) (Placement, bool) {
+	var best Placement
+	found := false
+	for _, a := range arts {
+		if !Deployable(a, p, c) {
+			continue
+		}
+		for _, pr := range a.Promotions {
+			if pr.Channel != c || pr.TargetEnvironment != env {
+				continue
+			}
+			pl := Placement{Artifact: a, Promotion: pr}
+			if !found || newer(pl, best) {
+				best, found = pl, true
+			}
+		}
+	}
+	return best, found
+}
+
+// ChannelStatus returns, for each (channel, environment) that ever received a
+// promotion, the latest promotion there, in channel order then environment name.
+func ChannelStatus(arts []*Artifact) []Placement {
+	type key struct {
+		c   Channel
+		env string
+	}
+	latest := map[key]Placement{}
+	for _, a := range arts {
+		for _, pr := range a.Promotions {
+			k := key{pr.Channel, pr.TargetEnvironment}
+			pl := Placement{Artifact: a, Promotion: pr}
+			if cur, ok := latest[k]; !ok || newer(pl, cur) {
+				latest[k] = pl
+			}
+		}
+	}
+	out := make([]Placement, 0, len(latest))
+	for _, pl := range latest {
+		out = append(out, pl)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ri, rj := out[i].Promotion.Channel.Rank(), out[j].Promotion.Channel.Rank()
+		if ri != rj {
+			return ri < rj
+		}
+		return out[i].Promotion.TargetEnvironment < out[j].Promotion.TargetEnvironment
+	})
+	return out
+}
+
+func joinList[T ~string](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,103 @@
+package model
+
+import (
+	"regexp"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on strings the API takes.
+const (
+	MaxProjectLength      = 128
+	MaxSourceLength       = 2048
+	MaxTagLength          = 128
+	MaxTags               = 50
+	MaxRuntimeClassLength = 63
+	MaxEnvironmentLength  = 63
+	MaxReasonLength       = 1024
+	MaxSubjectLength      = 256
+	MaxDetailLength       = 2048
+)
+
+var (
+	projectRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	tagRE         = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+	runtimeRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
+	environmentRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+)
+
+// ValidateProject checks a project name: 1-128 of letters, digits and ._- starting
+// with a letter or digit.
+func ValidateProject(s string) error {
+	return matchName("project", s, MaxProjectLength, projectRE, "letters, digits and . _ - (starting with a letter or digit)")
+}
+
+// ValidateTag checks one tag label (the OCI tag grammar).
+func ValidateTag(field, s string) error {
+	return matchName(field, s, MaxTagLength, tagRE, "letters, digits and . _ - (not starting with . or -)")
+}
+
+// ValidateRuntimeClass checks a runtime class name (a DNS-label-like name).
+func ValidateRuntimeClass(field, s string) error {
+	return matchName(field, s, MaxRuntimeClassLength, runtimeRE, "lowercase letters, digits, . and - (starting and ending with a letter or digit)")
+}
+
+// ValidateEnvironment checks a target environment name.
+func ValidateEnvironment(s string) error {
+	return matchName("targetEnvironment", s, MaxEnvironmentLength, environmentRE, "letters, digits and . _ - (starting with a letter or digit)")
+}
+
+func matchName(field, s string, max int, re *regexp.Regexp, allowed string) error {
+	switch {
+	case s == "":
+		return BadInput(field, "must not be empty")
+	case len(s) > max:
+		return BadInput(field, "is %d bytes long, at most %d allowed", len(s), max)
+	case !re.MatchString(s):
+		return BadInput(field, "%q may only contain %s", truncate(s, 64), allowed)
+	}
+	return nil
+}
+
+// ValidateSource checks an artifact source locator: 1-2048 printable characters
+// without white space.
+func ValidateSource(s string) error { return printable("source", s, MaxSourceLength, false) }
+
+// ValidateSourcePrefix checks one allowed-source prefix.
+func ValidateSourcePrefix(field, s string) error { return printable(field, s, MaxPrefixLength, false) }
+
+// ValidateSubject checks a promoter subject.
+func ValidateSubject(field, s string) error { return printable(field, s, MaxSubjectLength, false) }
+
+// ValidateReason checks an optional free-text reason (spaces allowed).
+func ValidateReason(s string) error {
+	if s == "" {
+		return nil
+	}
+	return printable("reason", s, MaxReasonLength, true)
+}
+
+// ValidateDetail checks an optional verification detail (spaces allowed).
+func ValidateDetail(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	return printable(field, s, MaxDetailLength, true)
+}
+
+func printable(field, s string, max int, spaces bool) error {
+	switch {
+	case s == "":
+		return BadInput(field, "must not be empty")
+	case len(s) > max:
+		return BadInput(field, "is %d bytes long, at most %d allowed", len(s), max)
+	case !utf8.ValidString(s):
+		return BadInput(field, "is not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || (r != ' ' && unicode.IsSpace(r)) || (r == ' ' && !spaces) {
+			return BadInput(field, "contains a control or white-space character (%U)", r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+// Package resolvers adapts GraphQL to the service: actor from the context ->
+// service call -> result. It holds no rules.
+package resolvers
+
+import (
+	"context"
+	"time"
+
+	"github.com/artifact-trust/control-plane/auth"
+	"github.com/artifact-trust/control-plane/correlation"
+	"github.com/artifact-trust/control-plane/graph"
+	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/service"
+)
+
+// Resolver is the root resolver.
+type Resolver struct {
+	Service *service.Service
+}
+
+type (
+	queryResolver              struct{ *Resolver }
+	mutationResolver           struct{ *Resolver }
+	artifactResolver           struct{ *Resolver }
+	auditEventResolver         struct{ *Resolver }
+	promotionResolver          struct{ *Resolver }
+	verificationRecordResolver struct{ *Resolver }
+	projectPolicyResolver      struct{ *Resolver }
+)
+
+var (
+	_ graph.ResolverRoot               = (*Resolver)(nil)
+	_ graph.QueryResolver              = queryResolver{}
+	_ graph.MutationResolver           = mutationResolver{}
+	_ graph.ArtifactResolver           = artifactResolver{}
+	_ graph.AuditEventResolver         = auditEventResolver{}
+	_ graph.PromotionResolver          = promotionResolver{}
+	_ graph.VerificationRecordResolver = verificationRecordResolver{}
+	_ graph.ProjectPolicyResolver      = projectPolicyResolver{}
+)
+
+func (r *Resolver) Query() graph.QueryResolver       { return queryResolver{r} }
+func (r *Resolver) Mutation() graph.MutationResolver { return mutationResolver{r} }
+func (r *Resolver) Artifact() graph.ArtifactResolver { return artifactResolver{r} }
+func (r *Resolver) AuditEvent() graph.AuditEventResolver {
+	return auditEventResolver{r}
+}
+func (r *Resolver) Promotion() graph.PromotionResolver { return promotionResolver{r} }
+func (r *Resolver) VerificationRecord() graph.VerificationRecordResolver {
+	return verificationRecordResolver{r}
+}
+func (r *Resolver) ProjectPolicy() graph.ProjectPolicyResolver { return projectPolicyResolver{r} }
+
+// request identifies the caller: the verified actor and the correlation id.
+func request(ctx context.Context) (service.Request, error) {
+	actor, err := auth.Require(ctx)
+	if err != nil {
+		return service.Request{}, err
+	}
+	return service.Request{Actor: actor, CorrelationID: correlation.ID(ctx)}, nil
+}
+
+// str maps "" to null.
+func str(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (artifactResolver) RuntimeClass(_ context.Context, a *model.Artifact) (*string, error) {
+	return str(a.RuntimeClass), nil
+}
+
+func (verificationRecordResolver) Detail(_ context.Context, v *model.VerificationRecord) (*string, error) {
+	return str(v.Detail), nil
+}
+
+func (promotionResolver) TargetEnvironment(_ context.Context, p *model.Promotion) (*string, error) {
+	return str(p.TargetEnvironment), nil
+}
+
+func (promotionResolver) Reason(_ context.Context, p *model.Promotion) (*string, error) {
+	return str(p.Reason), nil
+}
+
+func (auditEventResolver) FromState(_ context.Context, e *model.AuditEvent) (*string, error) {
+	return str(e.FromState), nil
+}
+
+func (auditEventResolver) ToState(_ context.Context, e *model.AuditEvent) (*string, error) {
+	return str(e.ToState), nil
+}
+
+func (auditEventResolver) PromotionChannel(_ context.Context, e *model.AuditEvent) (*model.Channel, error) {
+	if e.PromotionChannel == "" {
+		return nil, nil
+	}
+	c := e.PromotionChannel
+	return &c, nil
+}
+
+func (auditEventResolver) PromotionEnvironment(_ context.Context, e *model.AuditEvent) (*string, error) {
+	return str(e.PromotionEnvironment), nil
+}
+
+func (auditEventResolver) Reason(_ context.Context, e *model.AuditEvent) (*string, error) {
+	return str(e.Reason), nil
+}
+
+func (projectPolicyResolver) UpdatedAt(_ context.Context, p *model.Policy) (*time.Time, error) {
+	if p.Version == 0 || p.UpdatedAt.IsZero() {
+		return nil, nil
+	}
+	t := p.UpdatedAt
+	return &t, nil
+}
+
+func (projectPolicyResolver) UpdatedBy(_ context.Context, p *model.Policy) (*string, error) {
+	return str(p.UpdatedBy), nil
+}

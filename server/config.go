@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is the server's configuration. Every field is an environment variable and
+// a flag of the same meaning; a flag given on the command line wins.
+type Config struct {
+	ListenAddr       string
+	MongoURI         string
+	MongoDatabase    string
+	DataDir          string
+	Playground       bool
+	JWTHS256Secret   string
+	JWTPublicKeyFile string
+	JWTIssuer        string
+	JWTAudience      string
+	LogLevel         string
+	LogFormat        string
+	// Operational limits.
+	MaxBodyBytes    int64
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	ComplexityLimit int
+}
+
+// GraphQLPath is where the API is served.
+const GraphQLPath = "/query"
+
+func getenv(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// parseConfig reads the environment, then the flags in args.
+func parseConfig(args []string) (Config, error) {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	var c Config
+	fs.StringVar(&c.ListenAddr, "listen-addr", getenv("LISTEN_ADDR", ":8080"), "address to listen on (LISTEN_ADDR)")
+	fs.StringVar(&c.MongoURI, "mongodb-uri", getenv("MONGODB_URI", ""), "MongoDB connection string; empty starts the embedded engine (MONGODB_URI)")
+	fs.StringVar(&c.MongoDatabase, "mongodb-database", getenv("MONGODB_DATABASE", "artifact_trust"), "database name (MONGODB_DATABASE)")
+	fs.StringVar(&c.DataDir, "data-dir", getenv("DATA_DIR", "./data"), "embedded engine's files and the development secret (DATA_DIR)")
+	playground := fs.String("playground", getenv("PLAYGROUND", ""), "serve the GraphQL playground at / (PLAYGROUND; default true only on the embedded engine)")
+	fs.StringVar(&c.JWTHS256Secret, "jwt-hs256-secret", getenv("JWT_HS256_SECRET", ""), "HS256 shared secret, at least 32 bytes (JWT_HS256_SECRET)")
+	fs.StringVar(&c.JWTPublicKeyFile, "jwt-public-key-file", getenv("JWT_PUBLIC_KEY_FILE", ""), "PEM public key for RS256/ES256/EdDSA tokens (JWT_PUBLIC_KEY_FILE)")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", getenv("JWT_ISSUER", ""), "required iss claim (JWT_ISSUER)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", getenv("JWT_AUDIENCE", ""), "required aud claim (JWT_AUDIENCE)")
+	fs.StringVar(&c.LogLevel, "log-level", getenv("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", getenv("LOG_FORMAT", "json"), "json or text (LOG_FORMAT)")
+	maxBody := fs.String("max-body-bytes", getenv("MAX_BODY_BYTES", "1048576"), "largest request body accepted (MAX_BODY_BYTES)")
+	reqTimeout := fs.String("request-timeout", getenv("REQUEST_TIMEOUT", "15s"), "deadline of one operation (REQUEST_TIMEOUT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish at shutdown")
+	fs.IntVar(&c.ComplexityLimit, "complexity-limit", 5000, "largest query complexity accepted")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var err error
+	if *playground == "" {
+		c.Playground = c.MongoURI == ""
+	} else if c.Playground, err = strconv.ParseBool(*playground); err != nil {
+		return c, fmt.Errorf("PLAYGROUND: %w", err)
+	}
+	if c.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || c.MaxBodyBytes <= 0 {
+		return c, errors.New("MAX_BODY_BYTES must be a positive number of bytes")
+	}
+	if c.RequestTimeout, err = time.ParseDuration(*reqTimeout); err != nil || c.RequestTimeout <= 0 {
+		return c, errors.New("REQUEST_TIMEOUT must be a positive duration such as 15s")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return c, fmt.Errorf("LOG_FORMAT must be json or text, not %q", c.LogFormat)
+	}
+	return c, nil
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/sirupsen/logrus"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/artifact-trust/control-plane/auth"
+	"github.com/artifact-trust/control-plane/correlation"
+	"github.com/artifact-trust/control-plane/graph"
+	"github.com/artifact-trust/control-plane/resolvers"
+	"github.com/artifact-trust/control-plane/service"
+)
+
+// requestInfo collects what the access log line reports about one request.
+type requestInfo struct {
+	mu        sync.Mutex
+	operation string
+	actor     string
+	codes     []string
+}
+
+type requestInfoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(*requestInfo)
+	return ri
+}
+
+func (ri *requestInfo) setOperation(op string) {
+	if ri == nil {
+		return
+	}
+	ri.mu.Lock()
+	ri.operation = op
+	ri.mu.Unlock()
+}
+
+func (ri *requestInfo) addCode(code string) {
+	if ri == nil {
+		return
+	}
+	ri.mu.Lock()
+	ri.codes = append(ri.codes, code)
+	ri.mu.Unlock()
+}
+
+// newGraphQL builds the gqlgen server with explicit transports, a query cache,
+// limits and the error presenter.
+func newGraphQL(cfg Config, svc *service.Service, log *logrus.Logger) *handler.Server {
+	es := graph.NewExecutableSchema(graph.Config{
+		Resolvers:  &resolvers.Resolver{Service: svc},
+		Complexity: complexity(),
+	})
+	srv := handler.New(es)
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Playground {
+		srv.Use(extension.Introspection{})
+	} else {
+		srv.SetDisableSuggestion(true)
+	}
+	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.SetErrorPresenter(errorPresenter(log))
+	srv.SetRecoverFunc(recoverFunc(log))
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		name := oc.OperationName
+		if name == "" && oc.Operation != nil {
+			name = oc.Operation.Name
+			if name == "" && len(oc.Operation.SelectionSet) > 0 {
+				if f, ok := oc.Operation.SelectionSet[0].(*ast.Field); ok {
+					name = string(oc.Operation.Operation) + ":" + f.Name
+				}
+			}
+		}
+		infoFrom(ctx).setOperation(name)
+		return next(ctx)
+	})
+	return srv
+}
+
+// newHandler wires the HTTP routes and middleware.
+func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger) http.Handler {
+	gql := newGraphQL(cfg, svc, log)
+	mux := http.NewServeMux()
+	mux.Handle(GraphQLPath, withTimeout(cfg.RequestTimeout, limitBody(cfg.MaxBodyBytes, auth.Middleware(verifier, recordActor(gql)))))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := svc.Ping(ctx); err != nil {
+			log.WithError(err).WithField("correlation_id", correlation.ID(r.Context())).Warn("readiness check failed")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	if cfg.Playground {
+		mux.Handle("GET /{$}", playground.Handler("Artifact trust", GraphQLPath))
+	}
+	return withRecover(log, withCorrelation(withAccessLog(log, mux)))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// withCorrelation takes the correlation id from X-Correlation-ID when sane, else
+// makes one, and echoes it in the response header.
+func withCorrelation(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := correlation.FromHeader(r.Header.Get(correlation.Header))
+		w.Header().Set(correlation.Header, id)
+		next.ServeHTTP(w, r.WithContext(correlation.With(r.Context(), id)))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// withAccessLog logs one line per request with the correlation id, the actor, the
+// operation name, the outcome codes and the duration.
+func withAccessLog(log *logrus.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &requestInfo{}
+		rec := &statusRecorder{ResponseWriter: w}
+		ctx := context.WithValue(r.Context(), requestInfoKey{}, ri)
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			return
+		}
+		ri.mu.Lock()
+		defer ri.mu.Unlock()
+		fields := logrus.Fields{
+			"correlation_id": correlation.ID(ctx),
+			"method":         r.Method,
+			"path":           r.URL.Path,
+			"status":         rec.status,
+			"duration_ms":    float64(time.Since(start).Microseconds()) / 1000,
+		}
+		if ri.operation != "" {
+			fields["operation"] = ri.operation
+		}
+		if len(ri.codes) > 0 {
+			fields["error_codes"] = ri.codes
+		}
+		if ri.actor != "" {
+			fields["actor"] = ri.actor
+		}
+		log.WithFields(fields).Info("request")
+	})
+}
+
+// recordActor notes the authenticated actor for the access log.
+func recordActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if actor, ok := auth.ActorFrom(r.Context()); ok {
+			if ri := infoFrom(r.Context()); ri != nil {
+				ri.mu.Lock()
+				ri.actor = actor.Subject
+				ri.mu.Unlock()
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody reads at most max bytes of the body; a larger body is answered 413.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeJSON(w, http.StatusRequestEntityTooLarge, graphQLErrorBody("request body is larger than the limit of the server", "BAD_USER_INPUT"))
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+			if err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					writeJSON(w, http.StatusRequestEntityTooLarge, graphQLErrorBody("request body is larger than the limit of the server", "BAD_USER_INPUT"))
+					return
+				}
+				writeJSON(w, http.StatusBadRequest, graphQLErrorBody("request body could not be read", "BAD_USER_INPUT"))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func graphQLErrorBody(msg, code string) map[string]any {
+	return map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}}}
+}
+
+// withTimeout bounds each operation.
+func withTimeout(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// withRecover turns a panic outside gqlgen into a logged 500 with the correlation id.
+func withRecover(log *logrus.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.WithField("panic", v).WithField("correlation_id", w.Header().Get(correlation.Header)).Error("panic serving request")
+				writeJSON(w, http.StatusInternalServerError, graphQLErrorBody("internal error", "INTERNAL"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,172 @@
+// Command server runs the artifact trust and promotion GraphQL API.
+//
+//	go run ./server                       # serve (embedded engine unless MONGODB_URI is set)
+//	go run ./server token --sub alice --role payments:project_admin
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/artifact-trust/control-plane/auth"
+	"github.com/artifact-trust/control-plane/service"
+	"github.com/artifact-trust/control-plane/store"
+)
+
+func main() {
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "token" {
+		if err := tokenCommand(args[1:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "token:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	cfg, err := parseConfig(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "config:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(cfg)
+	if err := run(ctx, cfg, log, nil); err != nil {
+		log.WithError(err).Error("server stopped")
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg Config) *logrus.Logger {
+	log := logrus.New()
+	log.SetOutput(os.Stderr)
+	if cfg.LogFormat == "text" {
+		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	} else {
+		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	}
+	if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil {
+		log.SetLevel(lvl)
+	} else {
+		log.WithField("log_level", cfg.LogLevel).Warn("unknown LOG_LEVEL, using info")
+	}
+	return log
+}
+
+// run serves until ctx ends, then shuts down gracefully: it stops accepting, lets
+// in-flight requests finish, and closes the database. ready, when not nil, receives
+// the listening address once the server accepts connections.
+func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- string) error {
+	started := time.Now()
+	st, err := store.Open(ctx, store.Config{MongoURI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir}, logrus.NewEntry(log))
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := st.Close(cctx); err != nil {
+			log.WithError(err).Warn("closing the database")
+		}
+	}()
+
+	verifier, err := newVerifier(cfg, st.Embedded(), log)
+	if err != nil {
+		return err
+	}
+	svc := service.New(st)
+	handler := newHandler(cfg, svc, verifier, log)
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	addr := ln.Addr().String()
+	fields := logrus.Fields{"addr": addr, "graphql": "http://" + displayAddr(addr) + GraphQLPath, "embedded_engine": st.Embedded(), "startup_ms": time.Since(started).Milliseconds()}
+	if cfg.Playground {
+		fields["playground"] = "http://" + displayAddr(addr) + "/"
+	}
+	log.WithFields(fields).Info("server ready")
+	if ready != nil {
+		ready <- addr
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.WithError(err).Warn("shutdown did not finish cleanly")
+	}
+	log.Info("server stopped")
+	return nil
+}
+
+// displayAddr turns a wildcard listen address into one a browser can open.
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// newVerifier builds the token verifier from the configuration. With no key on the
+// embedded engine it makes (or reuses) a development secret under DATA_DIR.
+func newVerifier(cfg Config, embedded bool, log *logrus.Logger) (*auth.Verifier, error) {
+	ac := auth.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: 30 * time.Second}
+	switch {
+	case cfg.JWTHS256Secret != "" && cfg.JWTPublicKeyFile != "":
+		return nil, errors.New("set only one of JWT_HS256_SECRET and JWT_PUBLIC_KEY_FILE")
+	case cfg.JWTHS256Secret != "":
+		ac.HS256Secret = []byte(cfg.JWTHS256Secret)
+	case cfg.JWTPublicKeyFile != "":
+		pem, err := os.ReadFile(cfg.JWTPublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("JWT_PUBLIC_KEY_FILE: %w", err)
+		}
+		ac.PublicKeyPEM = pem
+	case !embedded:
+		return nil, errors.New("no token key configured: set JWT_PUBLIC_KEY_FILE (or JWT_HS256_SECRET) when MONGODB_URI is set")
+	default:
+		secret, err := auth.LoadOrCreateDevSecret(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("development secret: %w", err)
+		}
+		ac.HS256Secret = secret
+		log.WithField("mint_token", "go run ./server token --data-dir "+cfg.DataDir+" --sub alice --role '*:project_admin'").
+			Warn("no JWT key configured: using a development HS256 secret stored in DATA_DIR; mint a token with the command in mint_token and send it as Authorization: Bearer <token>")
+	}
+	v, err := auth.NewVerifier(ac)
+	if err != nil {
+		return nil, fmt.Errorf("token verifier: %w", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,220 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Register registers a digest in a project. A retry with the same kind, source type
+// and source returns the existing artifact unchanged; different values are CONFLICT.
+func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInput) (*model.Artifact, error) {
+	in, err := in.Validate()
+	if err != nil {
+		return nil, err
+	}
+	if !rq.Actor.HasAnyRole(in.Project, model.RegisterRoles...) {
+		return nil, forbidden(rq.Actor, in.Project, model.RegisterRoles)
+	}
+	p, err := s.policy(ctx, in.Project)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.CheckRegistration(p, in); err != nil {
+		return nil, err
+	}
+	a := model.NewArtifact(in, rq.Actor, rq.CorrelationID, s.clock())
+	err = s.store.InsertArtifact(ctx, &a)
+	if err == nil {
+		return &a, nil
+	}
+	if !model.IsKind(err, model.KindConflict) {
+		return nil, err
+	}
+	existing, gerr := s.store.GetArtifact(ctx, a.ID)
+	if gerr != nil {
+		return nil, gerr
+	}
+	if !existing.SameRegistration(in) {
+		return nil, model.Errorf(model.KindConflict,
+			"digest %s is already registered in project %s as %s from %s %s; an artifact's kind, source type and source never change",
+			in.Digest, in.Project, existing.Kind, existing.SourceType, existing.Source)
+	}
+	return existing, nil
+}
+
+// Verify runs the baseline checks, records submitted trust inputs and derives trust.
+func (s *Service) Verify(ctx context.Context, rq Request, id string, results []model.VerificationRecord, reason string) (*model.Artifact, error) {
+	if err := model.ValidateResults(results); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateReason(reason); err != nil {
+		return nil, err
+	}
+	return s.mutate(ctx, rq, id, model.VerifyRoles, func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error) {
+		return model.Verify(a, p, results, rq.Actor, rq.CorrelationID, reason, now)
+	})
+}
+
+// Promote promotes an artifact into a channel under the project policy.
+func (s *Service) Promote(ctx context.Context, rq Request, id string, req model.PromotionRequest) (*model.Artifact, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	return s.mutate(ctx, rq, id, nil, func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error) {
+		return model.Promote(a, p, rq.Actor, req, rq.CorrelationID, now)
+	})
+}
+
+// EvaluatePromotion runs the promotion rules without changing anything.
+func (s *Service) EvaluatePromotion(ctx context.Context, rq Request, id string, req model.PromotionRequest) (model.Decision, error) {
+	if err := req.Validate(); err != nil {
+		return model.Decision{}, err
+	}
+	a, p, err := s.load(ctx, rq.Actor, id)
+	if err != nil {
+		return model.Decision{}, err
+	}
+	return model.EvaluatePromotion(a, p, rq.Actor, req), nil
+}
+
+// Deprecate moves an artifact to DEPRECATED.
+func (s *Service) Deprecate(ctx context.Context, rq Request, id, reason string) (*model.Artifact, error) {
+	return s.lifecycle(ctx, rq, id, reason, model.LifecycleRoles, model.Deprecate)
+}
+
+// Retire moves an artifact to RETIRED.
+func (s *Service) Retire(ctx context.Context, rq Request, id, reason string) (*model.Artifact, error) {
+	return s.lifecycle(ctx, rq, id, reason, model.LifecycleRoles, model.Retire)
+}
+
+// Revoke moves an artifact's trust to REVOKED.
+func (s *Service) Revoke(ctx context.Context, rq Request, id, reason string) (*model.Artifact, error) {
+	return s.lifecycle(ctx, rq, id, reason, model.RevokeRoles, model.Revoke)
+}
+
+type transition func(a model.Artifact, actor model.Actor, correlationID, reason string, now time.Time) (model.Artifact, error)
+
+func (s *Service) lifecycle(ctx context.Context, rq Request, id, reason string, roles []model.Role, t transition) (*model.Artifact, error) {
+	if err := model.ValidateReason(reason); err != nil {
+		return nil, err
+	}
+	return s.mutate(ctx, rq, id, roles, func(a model.Artifact, _ *model.Policy, now time.Time) (model.Artifact, error) {
+		return t(a, rq.Actor, rq.CorrelationID, reason, now)
+	})
+}
+
+// Artifact returns an artifact by id, or nil when it does not exist or the actor
+// may not see it.
+func (s *Service) Artifact(ctx context.Context, rq Request, id string) (*model.Artifact, error) {
+	a, _, err := s.load(ctx, rq.Actor, id)
+	if model.IsKind(err, model.KindNotFound) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// ArtifactByDigest returns the artifact of (project, digest), or nil.
+func (s *Service) ArtifactByDigest(ctx context.Context, rq Request, project, digest string) (*model.Artifact, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return nil, err
+	}
+	d, err := model.ParseDigest(digest)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.store.GetArtifact(ctx, model.ArtifactID(project, d))
+	if model.IsKind(err, model.KindNotFound) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// Artifacts returns a page of a project's artifacts, newest first.
+func (s *Service) Artifacts(ctx context.Context, rq Request, project string, f ArtifactFilter, first *int, after string) (ArtifactPage, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return ArtifactPage{}, err
+	}
+	if f.Tag != "" {
+		if err := model.ValidateTag("filter.tag", f.Tag); err != nil {
+			return ArtifactPage{}, err
+		}
+	}
+	n, err := model.PageSize(first, model.DefaultPageSize)
+	if err != nil {
+		return ArtifactPage{}, err
+	}
+	q := ArtifactQuery{Project: project, Filter: f, First: n}
+	if after != "" {
+		c, err := model.DecodeCursor(after)
+		if err != nil {
+			return ArtifactPage{}, err
+		}
+		q.After = &c
+	}
+	return s.store.ListArtifacts(ctx, q)
+}
+
+// ChannelStatus returns the latest promotion per channel and environment.
+func (s *Service) ChannelStatus(ctx context.Context, rq Request, project string) ([]model.Placement, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return nil, err
+	}
+	arts, err := s.store.PromotedArtifacts(ctx, project, "")
+	if err != nil {
+		return nil, err
+	}
+	return model.ChannelStatus(arts), nil
+}
+
+// Deployable returns the newest promotion into exactly (channel, env) whose artifact
+// is eligible now, or false.
+func (s *Service) Deployable(ctx context.Context, rq Request, project string, c model.Channel, env string) (model.Placement, bool, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return model.Placement{}, false, err
+	}
+	if env != "" {
+		if err := model.ValidateEnvironment(env); err != nil {
+			return model.Placement{}, false, err
+		}
+	}
+	if !c.Valid() {
+		return model.Placement{}, false, model.BadInput("channel", "unknown channel %q", c)
+	}
+	p, err := s.policy(ctx, project)
+	if err != nil {
+		return model.Placement{}, false, err
+	}
+	arts, err := s.store.PromotedArtifacts(ctx, project, c)
+	if err != nil {
+		return model.Placement{}, false, err
+	}
+	pl, ok := model.PickDeployable(arts, p, c, env)
+	return pl, ok, nil
+}
+
+// AuditEvents returns a page of a project's artifact audit events, newest first.
+func (s *Service) AuditEvents(ctx context.Context, rq Request, project string, f AuditFilter, first *int, after string) (AuditPage, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return AuditPage{}, err
+	}
+	for field, v := range map[string]string{"filter.action": f.Action, "filter.actor": f.Actor, "filter.artifactId": f.ArtifactID, "filter.correlationId": f.CorrelationID} {
+		if len(v) > model.MaxSubjectLength {
+			return AuditPage{}, model.BadInput(field, "is longer than %d bytes", model.MaxSubjectLength)
+		}
+	}
+	n, err := model.PageSize(first, 50)
+	if err != nil {
+		return AuditPage{}, err
+	}
+	q := AuditQuery{Project: project, Filter: f, First: n}
+	if after != "" {
+		c, err := model.DecodeCursor(after)
+		if err != nil {
+			return AuditPage{}, err
+		}
+		q.After = &c
+	}
+	return s.store.AuditEvents(ctx, q)
+}

@@ -1,0 +1,50 @@
+package service
+
+import (
+	"context"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Policy returns the effective policy of a project.
+func (s *Service) Policy(ctx context.Context, rq Request, project string) (*model.Policy, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return nil, err
+	}
+	return s.policy(ctx, project)
+}
+
+// PolicyHistory returns the policy's own audit trail, newest first.
+func (s *Service) PolicyHistory(ctx context.Context, rq Request, project string) ([]model.PolicyChange, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return nil, err
+	}
+	return s.store.PolicyChanges(ctx, project)
+}
+
+// SetPolicy stores a new version of a project's policy, audited in its own trail.
+func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in model.PolicyInput) (*model.Policy, error) {
+	next, err := model.NewPolicy(project, in)
+	if err != nil {
+		return nil, err
+	}
+	if !rq.Actor.HasAnyRole(project, model.PolicyRoles...) {
+		return nil, forbidden(rq.Actor, project, model.PolicyRoles)
+	}
+	unlock := s.locks.lock("policy\x00" + project)
+	defer unlock()
+	cur, err := s.policy(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	next.Version, next.UpdatedAt, next.UpdatedBy = cur.Version+1, now, rq.Actor.Subject
+	change := model.PolicyChange{
+		Project: project, Actor: rq.Actor.Subject, ActorType: rq.Actor.Type,
+		FromVersion: cur.Version, ToVersion: next.Version, CorrelationID: rq.CorrelationID, At: now,
+	}
+	if err := s.store.PutPolicy(ctx, &next, change); err != nil {
+		return nil, err
+	}
+	return &next, nil
+}

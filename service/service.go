@@ -1,0 +1,181 @@
+// Package service holds the use cases of the artifact trust service: load ->
+// authorize -> apply a model rule -> one conditional single-document write.
+package service
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Request is who is asking, and under which correlation id.
+type Request struct {
+	Actor         model.Actor
+	CorrelationID string
+}
+
+// Service implements every operation of the API.
+type Service struct {
+	store Store
+	now   func() time.Time
+	locks stripes
+	// maxAttempts bounds retries of a mutation that lost a version race.
+	maxAttempts int
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock replaces the wall clock (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// New builds a Service over store.
+func New(store Store, opts ...Option) *Service {
+	s := &Service{store: store, now: time.Now, maxAttempts: 8}
+	s.locks.seed = maphash.MakeSeed()
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// clock returns the current time at the precision the store keeps (milliseconds, UTC).
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// stripes serializes writes to one artifact inside the process. The embedded engine
+// has no atomic conditional update, so the version predicate alone cannot be relied
+// on there; on MongoDB it spares the loser of a race a wasted round trip.
+type stripes struct {
+	seed maphash.Seed
+	mu   [256]sync.Mutex
+}
+
+func (l *stripes) lock(id string) func() {
+	m := &l.mu[maphash.String(l.seed, id)%uint64(len(l.mu))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Ping reports whether the store answers.
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// policy returns the effective policy of project: the stored one or the default.
+func (s *Service) policy(ctx context.Context, project string) (*model.Policy, error) {
+	p, err := s.store.GetPolicy(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		d := model.DefaultPolicy(project)
+		return &d, nil
+	}
+	return p, nil
+}
+
+func forbidden(actor model.Actor, project string, roles []model.Role) error {
+	if len(roles) == 0 {
+		return model.Errorf(model.KindForbidden, "%s holds no role in project %s", actor.Subject, project)
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = string(r)
+	}
+	return model.Errorf(model.KindForbidden, "%s needs one of the roles %v in project %s", actor.Subject, names, project)
+}
+
+// requireRead checks that the actor may read project.
+func requireRead(actor model.Actor, project string) error {
+	if err := model.ValidateProject(project); err != nil {
+		return err
+	}
+	if !actor.CanRead(project) {
+		return forbidden(actor, project, nil)
+	}
+	return nil
+}
+
+func notFound(id string) error {
+	return model.Errorf(model.KindNotFound, "artifact %s not found", id)
+}
+
+// visible reports whether actor may see artifact a at all: any role in its project,
+// or being a named promoter subject of its project policy.
+func visible(actor model.Actor, a *model.Artifact, p *model.Policy) bool {
+	return actor.CanRead(a.Project) || p.HasPromoterSubject(actor.Subject)
+}
+
+// load fetches an artifact the actor may see, with its project's effective policy.
+// An artifact of a project the actor cannot see is reported as not found.
+func (s *Service) load(ctx context.Context, actor model.Actor, id string) (*model.Artifact, *model.Policy, error) {
+	if err := validateID(id); err != nil {
+		return nil, nil, err
+	}
+	a, err := s.store.GetArtifact(ctx, id)
+	if err != nil {
+		if model.IsKind(err, model.KindNotFound) {
+			return nil, nil, notFound(id)
+		}
+		return nil, nil, err
+	}
+	p, err := s.policy(ctx, a.Project)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !visible(actor, a, p) {
+		return nil, nil, notFound(id)
+	}
+	return a, p, nil
+}
+
+func validateID(id string) error {
+	if id == "" || len(id) > 128 {
+		return model.BadInput("id", "must be an artifact id of at most 128 characters")
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return model.BadInput("id", "is not an artifact id")
+		}
+	}
+	return nil
+}
+
+// change is one artifact transition computed by a model rule.
+type change func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error)
+
+// mutate runs load -> authorize -> rule -> conditional write, serialized per artifact
+// in the process, and retries on fresh state when another writer won the version race.
+// roles are the project roles the operation needs (nil: the rule decides).
+func (s *Service) mutate(ctx context.Context, rq Request, id string, roles []model.Role, rule change) (*model.Artifact, error) {
+	for attempt := 0; attempt < s.maxAttempts; attempt++ {
+		a, err := s.mutateOnce(ctx, rq, id, roles, rule)
+		if model.IsKind(err, model.KindConflict) && ctx.Err() == nil {
+			continue
+		}
+		return a, err
+	}
+	return nil, model.Errorf(model.KindConflict, "artifact %s is being changed concurrently; try again", id)
+}
+
+func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles []model.Role, rule change) (*model.Artifact, error) {
+	unlock := s.locks.lock(id)
+	defer unlock()
+	before, p, err := s.load(ctx, rq.Actor, id)
+	if err != nil {
+		return nil, err
+	}
+	if roles != nil && !rq.Actor.HasAnyRole(before.Project, roles...) {
+		return nil, forbidden(rq.Actor, before.Project, roles)
+	}
+	after, err := rule(*before, p, s.clock())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.UpdateArtifact(ctx, before, &after); err != nil {
+		return nil, err
+	}
+	after.Version = before.Version + 1
+	return &after, nil
+}

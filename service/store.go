@@ -1,0 +1,101 @@
+package service
+
+import (
+	"context"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Store is what the service needs from persistence. Implementations map their
+// driver errors onto model errors: a missing document is model.KindNotFound, a
+// duplicate key or a failed version predicate is model.KindConflict, an unreachable
+// database is model.KindUnavailable.
+type Store interface {
+	// InsertArtifact stores a new artifact (version 1). If an artifact with the same
+	// id or (project, digest) exists it returns a model.KindConflict error.
+	InsertArtifact(ctx context.Context, a *model.Artifact) error
+	// GetArtifact loads one artifact by id.
+	GetArtifact(ctx context.Context, id string) (*model.Artifact, error)
+	// UpdateArtifact writes after over before in one single-document conditional
+	// write: it matches {_id: before.ID, version: before.Version}, sets the states,
+	// verification, updatedAt and version before.Version+1, and appends the audit
+	// events and promotions that after has beyond before. When the version no longer
+	// matches it returns model.KindConflict and writes nothing.
+	UpdateArtifact(ctx context.Context, before, after *model.Artifact) error
+	// ListArtifacts returns one page of a project's artifacts, newest first
+	// (createdAt desc, id desc), strictly after q.After when set, with the total
+	// count of artifacts matching the filter.
+	ListArtifacts(ctx context.Context, q ArtifactQuery) (ArtifactPage, error)
+	// PromotedArtifacts returns every artifact of project that has at least one
+	// promotion (into channel, when channel is not empty).
+	PromotedArtifacts(ctx context.Context, project string, channel model.Channel) ([]*model.Artifact, error)
+	// AuditEvents returns one page of a project's artifact audit events, newest first
+	// (at desc, artifactId desc, seq desc), strictly after q.After when set.
+	AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, error)
+
+	// GetPolicy loads a project's stored policy; (nil, nil) when none is stored.
+	GetPolicy(ctx context.Context, project string) (*model.Policy, error)
+	// PutPolicy stores p (p.Version is the new version) if the stored version is
+	// still p.Version-1 (0: none stored yet), appending change to the policy's own
+	// audit trail in the same write; otherwise model.KindConflict.
+	PutPolicy(ctx context.Context, p *model.Policy, change model.PolicyChange) error
+	// PolicyChanges returns a project's policy audit trail, newest first.
+	PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+}
+
+// ArtifactFilter narrows an artifact list; empty fields match anything.
+type ArtifactFilter struct {
+	TrustState     model.TrustState
+	LifecycleState model.LifecycleState
+	Kind           model.ArtifactKind
+	// Channel matches artifacts promoted into that channel at least once.
+	Channel model.Channel
+	// Tag matches artifacts carrying that label.
+	Tag string
+}
+
+// ArtifactQuery asks for a page of artifacts.
+type ArtifactQuery struct {
+	Project string
+	Filter  ArtifactFilter
+	First   int
+	After   *model.Cursor
+}
+
+// ArtifactPage is one page of artifacts.
+type ArtifactPage struct {
+	Items      []*model.Artifact
+	HasNext    bool
+	TotalCount int
+}
+
+// AuditFilter narrows an audit feed; empty fields match anything.
+type AuditFilter struct {
+	Action        string
+	Actor         string
+	ArtifactID    string
+	CorrelationID string
+}
+
+// AuditQuery asks for a page of audit events.
+type AuditQuery struct {
+	Project string
+	Filter  AuditFilter
+	First   int
+	After   *model.Cursor
+}
+
+// AuditEntry is an audit event with its position in its artifact's trail.
+type AuditEntry struct {
+	Event model.AuditEvent
+	Seq   int
+}
+
+// AuditPage is one page of audit events.
+type AuditPage struct {
+	Items   []AuditEntry
+	HasNext bool
+}

@@ -1,0 +1,273 @@
+package store
+
+import (
+	"time"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Document shapes. Field names are camelCase; times are BSON dates (millisecond
+// precision, UTC): the mapping truncates model times to milliseconds so a write
+// followed by a read round-trips exactly.
+
+type artifactDoc struct {
+	ID             string               `bson:"_id"`
+	Project        string               `bson:"project"`
+	Digest         string               `bson:"digest"`
+	Kind           model.ArtifactKind   `bson:"kind"`
+	SourceType     model.SourceType     `bson:"sourceType"`
+	Source         string               `bson:"source"`
+	RuntimeClass   string               `bson:"runtimeClass"`
+	Tags           []string             `bson:"tags"`
+	LifecycleState model.LifecycleState `bson:"lifecycleState"`
+	TrustState     model.TrustState     `bson:"trustState"`
+	Verification   []verificationDoc    `bson:"verification"`
+	Promotions     []promotionDoc       `bson:"promotions"`
+	Audit          []auditDoc           `bson:"audit"`
+	Version        int64                `bson:"version"`
+	CreatedAt      time.Time            `bson:"createdAt"`
+	UpdatedAt      time.Time            `bson:"updatedAt"`
+}
+
+type verificationDoc struct {
+	Check      model.Check       `bson:"check"`
+	Result     model.CheckResult `bson:"result"`
+	Detail     string            `bson:"detail,omitempty"`
+	RecordedBy string            `bson:"recordedBy"`
+	RecordedAt time.Time         `bson:"recordedAt"`
+}
+
+type promotionDoc struct {
+	Channel           model.Channel `bson:"channel"`
+	TargetEnvironment string        `bson:"targetEnvironment,omitempty"`
+	PromotedBy        string        `bson:"promotedBy"`
+	PromotedAt        time.Time     `bson:"promotedAt"`
+	Reason            string        `bson:"reason,omitempty"`
+	CorrelationID     string        `bson:"correlationId"`
+}
+
+type auditDoc struct {
+	Action               string             `bson:"action"`
+	Actor                string             `bson:"actor"`
+	ActorType            model.ActorType    `bson:"actorType"`
+	Project              string             `bson:"project"`
+	ArtifactID           string             `bson:"artifactId"`
+	Digest               string             `bson:"digest"`
+	Kind                 model.ArtifactKind `bson:"kind"`
+	SourceType           model.SourceType   `bson:"sourceType"`
+	FromState            string             `bson:"fromState,omitempty"`
+	ToState              string             `bson:"toState,omitempty"`
+	PromotionChannel     model.Channel      `bson:"promotionChannel,omitempty"`
+	PromotionEnvironment string             `bson:"promotionEnvironment,omitempty"`
+	Verification         []verificationDoc  `bson:"verification,omitempty"`
+	CorrelationID        string             `bson:"correlationId"`
+	Reason               string             `bson:"reason,omitempty"`
+	At                   time.Time          `bson:"at"`
+}
+
+type policyDoc struct {
+	ID                   string             `bson:"_id"`
+	Project              string             `bson:"project"`
+	AllowedSourceTypes   []model.SourceType `bson:"allowedSourceTypes"`
+	AllowedSources       []string           `bson:"allowedSources"`
+	AllowNonOCI          bool               `bson:"allowNonOci"`
+	NonOCIRuntimeClasses []string           `bson:"nonOciRuntimeClasses"`
+	RequiredChecks       []model.Check      `bson:"requiredChecks"`
+	StrictProgression    bool               `bson:"strictProgression"`
+	Channels             []channelPolicyDoc `bson:"channels"`
+	Version              int64              `bson:"version"`
+	UpdatedAt            time.Time          `bson:"updatedAt"`
+	UpdatedBy            string             `bson:"updatedBy"`
+	Changes              []policyChangeDoc  `bson:"changes,omitempty"`
+}
+
+type channelPolicyDoc struct {
+	Channel          model.Channel          `bson:"channel"`
+	RequiredTrust    model.TrustRequirement `bson:"requiredTrust"`
+	RequiredChecks   []model.Check          `bson:"requiredChecks"`
+	PromoterRoles    []model.Role           `bson:"promoterRoles"`
+	PromoterSubjects []string               `bson:"promoterSubjects"`
+}
+
+type policyChangeDoc struct {
+	Project       string          `bson:"project"`
+	Actor         string          `bson:"actor"`
+	ActorType     model.ActorType `bson:"actorType"`
+	FromVersion   int64           `bson:"fromVersion"`
+	ToVersion     int64           `bson:"toVersion"`
+	CorrelationID string          `bson:"correlationId"`
+	At            time.Time       `bson:"at"`
+}
+
+// ms is the stored form of a time: UTC, millisecond precision.
+func ms(t time.Time) time.Time { return t.Truncate(time.Millisecond).UTC() }
+
+// nonNil returns s, or an empty slice when s is nil, so arrays are stored as [] (a
+// later $push needs an array) and read back as empty, never nil, lists.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func mapSlice[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
+
+func toArtifactDoc(a *model.Artifact) artifactDoc {
+	return artifactDoc{
+		ID:             a.ID,
+		Project:        a.Project,
+		Digest:         a.Digest,
+		Kind:           a.Kind,
+		SourceType:     a.SourceType,
+		Source:         a.Source,
+		RuntimeClass:   a.RuntimeClass,
+		Tags:           nonNil(a.Tags),
+		LifecycleState: a.LifecycleState,
+		TrustState:     a.TrustState,
+		Verification:   mapSlice(a.Verification, toVerificationDoc),
+		Promotions:     mapSlice(a.Promotions, toPromotionDoc),
+		Audit:          mapSlice(a.Audit, toAuditDoc),
+		Version:        int64(a.Version),
+		CreatedAt:      ms(a.CreatedAt),
+		UpdatedAt:      ms(a.UpdatedAt),
+	}
+}
+
+func (d *artifactDoc) model() *model.Artifact {
+	return &model.Artifact{
+		ID:             d.ID,
+		Project:        d.Project,
+		Digest:         d.Digest,
+		Kind:           d.Kind,
+		SourceType:     d.SourceType,
+		Source:         d.Source,
+		RuntimeClass:   d.RuntimeClass,
+		Tags:           nonNil(d.Tags),
+		LifecycleState: d.LifecycleState,
+		TrustState:     d.TrustState,
+		Verification:   mapSlice(d.Verification, verificationDoc.model),
+		Promotions:     mapSlice(d.Promotions, promotionDoc.model),
+		Audit:          mapSlice(d.Audit, auditDoc.model),
+		Version:        int(d.Version),
+		CreatedAt:      d.CreatedAt.UTC(),
+		UpdatedAt:      d.UpdatedAt.UTC(),
+	}
+}
+
+func toVerificationDoc(r model.VerificationRecord) verificationDoc {
+	return verificationDoc{Check: r.Check, Result: r.Result, Detail: r.Detail, RecordedBy: r.RecordedBy, RecordedAt: ms(r.RecordedAt)}
+}
+
+func (d verificationDoc) model() model.VerificationRecord {
+	return model.VerificationRecord{Check: d.Check, Result: d.Result, Detail: d.Detail, RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt.UTC()}
+}
+
+func toPromotionDoc(p model.Promotion) promotionDoc {
+	return promotionDoc{
+		Channel: p.Channel, TargetEnvironment: p.TargetEnvironment, PromotedBy: p.PromotedBy,
+		PromotedAt: ms(p.PromotedAt), Reason: p.Reason, CorrelationID: p.CorrelationID,
+	}
+}
+
+func (d promotionDoc) model() model.Promotion {
+	return model.Promotion{
+		Channel: d.Channel, TargetEnvironment: d.TargetEnvironment, PromotedBy: d.PromotedBy,
+		PromotedAt: d.PromotedAt.UTC(), Reason: d.Reason, CorrelationID: d.CorrelationID,
+	}
+}
+
+func toAuditDoc(e model.AuditEvent) auditDoc {
+	d := auditDoc{
+		Action: e.Action, Actor: e.Actor, ActorType: e.ActorType, Project: e.Project,
+		ArtifactID: e.ArtifactID, Digest: e.Digest, Kind: e.Kind, SourceType: e.SourceType,
+		FromState: e.FromState, ToState: e.ToState,
+		PromotionChannel: e.PromotionChannel, PromotionEnvironment: e.PromotionEnvironment,
+		CorrelationID: e.CorrelationID, Reason: e.Reason, At: ms(e.At),
+	}
+	if len(e.Verification) > 0 {
+		d.Verification = mapSlice(e.Verification, toVerificationDoc)
+	}
+	return d
+}
+
+func (d auditDoc) model() model.AuditEvent {
+	e := model.AuditEvent{
+		Action: d.Action, Actor: d.Actor, ActorType: d.ActorType, Project: d.Project,
+		ArtifactID: d.ArtifactID, Digest: d.Digest, Kind: d.Kind, SourceType: d.SourceType,
+		FromState: d.FromState, ToState: d.ToState,
+		PromotionChannel: d.PromotionChannel, PromotionEnvironment: d.PromotionEnvironment,
+		CorrelationID: d.CorrelationID, Reason: d.Reason, At: d.At.UTC(),
+	}
+	if len(d.Verification) > 0 {
+		e.Verification = mapSlice(d.Verification, verificationDoc.model)
+	}
+	return e
+}
+
+func toPolicyDoc(p *model.Policy) policyDoc {
+	return policyDoc{
+		ID:                   p.Project,
+		Project:              p.Project,
+		AllowedSourceTypes:   nonNil(p.AllowedSourceTypes),
+		AllowedSources:       nonNil(p.AllowedSources),
+		AllowNonOCI:          p.AllowNonOCI,
+		NonOCIRuntimeClasses: nonNil(p.NonOCIRuntimeClasses),
+		RequiredChecks:       nonNil(p.RequiredChecks),
+		StrictProgression:    p.StrictProgression,
+		Channels: mapSlice(p.Channels, func(c model.ChannelPolicy) channelPolicyDoc {
+			return channelPolicyDoc{
+				Channel: c.Channel, RequiredTrust: c.RequiredTrust,
+				RequiredChecks: nonNil(c.RequiredChecks), PromoterRoles: nonNil(c.PromoterRoles),
+				PromoterSubjects: nonNil(c.PromoterSubjects),
+			}
+		}),
+		Version:   int64(p.Version),
+		UpdatedAt: ms(p.UpdatedAt),
+		UpdatedBy: p.UpdatedBy,
+	}
+}
+
+func (d *policyDoc) model() *model.Policy {
+	return &model.Policy{
+		Project:              d.Project,
+		AllowedSourceTypes:   nonNil(d.AllowedSourceTypes),
+		AllowedSources:       nonNil(d.AllowedSources),
+		AllowNonOCI:          d.AllowNonOCI,
+		NonOCIRuntimeClasses: nonNil(d.NonOCIRuntimeClasses),
+		RequiredChecks:       nonNil(d.RequiredChecks),
+		StrictProgression:    d.StrictProgression,
+		Channels: mapSlice(d.Channels, func(c channelPolicyDoc) model.ChannelPolicy {
+			return model.ChannelPolicy{
+				Channel: c.Channel, RequiredTrust: c.RequiredTrust,
+				RequiredChecks: nonNil(c.RequiredChecks), PromoterRoles: nonNil(c.PromoterRoles),
+				PromoterSubjects: nonNil(c.PromoterSubjects),
+			}
+		}),
+		Version:   int(d.Version),
+		UpdatedAt: d.UpdatedAt.UTC(),
+		UpdatedBy: d.UpdatedBy,
+	}
+}
+
+func toPolicyChangeDoc(c model.PolicyChange) policyChangeDoc {
+	return policyChangeDoc{
+		Project: c.Project, Actor: c.Actor, ActorType: c.ActorType,
+		FromVersion: int64(c.FromVersion), ToVersion: int64(c.ToVersion),
+		CorrelationID: c.CorrelationID, At: ms(c.At),
+	}
+}
+
+func (d policyChangeDoc) model() model.PolicyChange {
+	return model.PolicyChange{
+		Project: d.Project, Actor: d.Actor, ActorType: d.ActorType,
+		FromVersion: int(d.FromVersion), ToVersion: int(d.ToVersion),
+		CorrelationID: d.CorrelationID, At: d.At.UTC(),
+	}
+}

@@ -1,0 +1,281 @@
+// Package store persists artifacts and project policies in MongoDB through the
+// official driver (go.mongodb.org/mongo-driver/v2). Without a MongoDB URI it starts an
+// embedded FerretDB v1 (SQLite handler, files in DataDir) inside the process and
+// speaks to it with the same driver code.
+//
+// Documents: `artifacts` (one per artifact, _id = model.ArtifactID(project, digest),
+// with its audit trail and promotions embedded so every change lands with its event in
+// one single-document write) and `policies` (one per project, _id = project, with its
+// own `changes` trail embedded).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/service"
+)
+
+// DefaultDatabase is the database name used when Config.Database is empty.
+const DefaultDatabase = "artifact_trust"
+
+// DefaultDataDir is the embedded engine's directory when Config.DataDir is empty.
+const DefaultDataDir = "data"
+
+// Collection names.
+const (
+	artifactsCollection = "artifacts"
+	policiesCollection  = "policies"
+)
+
+// Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
+// hanging a request.
+const (
+	serverSelectionTimeout = 5 * time.Second
+	connectTimeout         = 5 * time.Second
+)
+
+// Config selects the database.
+type Config struct {
+	// MongoURI is a MongoDB connection string; empty starts the embedded engine.
+	MongoURI string
+	// Database is the database name (default artifact_trust).
+	Database string
+	// DataDir holds the embedded engine's files (default ./data); unused with MongoURI.
+	DataDir string
+}
+
+// Store implements service.Store on MongoDB or the embedded FerretDB.
+type Store struct {
+	client    *mongo.Client
+	db        *mongo.Database
+	artifacts *mongo.Collection
+	policies  *mongo.Collection
+	log       *logrus.Entry
+
+	// embedded is set when the store runs its own FerretDB.
+	embedded *embeddedEngine
+
+	// callerLocks serialize a caller's read-modify-write of one artifact
+	// (LockArtifact); writeLocks make each conditional write atomic inside the
+	// process. They are separate so a caller holding LockArtifact can call
+	// UpdateArtifact without deadlocking; the order is always caller -> write.
+	callerLocks stripes
+	writeLocks  stripes
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ service.Store = (*Store)(nil)
+
+// Open connects to cfg.MongoURI, or, when it is empty, locks cfg.DataDir and starts
+// the embedded engine there. It creates the collections and indexes it needs.
+func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = logrus.NewEntry(l)
+	}
+	if cfg.Database == "" {
+		cfg.Database = DefaultDatabase
+	}
+	s := &Store{log: log.WithField("component", "store")}
+
+	uri := cfg.MongoURI
+	if uri == "" {
+		if cfg.DataDir == "" {
+			cfg.DataDir = DefaultDataDir
+		}
+		e, err := startEmbedded(cfg.DataDir, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.embedded = e
+		uri = e.uri
+	}
+
+	opts := options.Client().
+		ApplyURI(uri).
+		SetAppName("artifact-trust-control-plane").
+		SetServerSelectionTimeout(serverSelectionTimeout).
+		SetConnectTimeout(connectTimeout)
+	if s.embedded != nil {
+		// FerretDB listens on loopback for this process only.
+		opts.SetDirect(true)
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		s.stopEmbedded()
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	s.client = client
+	s.db = client.Database(cfg.Database)
+	s.artifacts = s.db.Collection(artifactsCollection)
+	s.policies = s.db.Collection(policiesCollection)
+
+	if err := s.setup(ctx, cfg.Database); err != nil {
+		_ = s.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if s.embedded != nil {
+		s.log.WithField("data_dir", s.embedded.dir).Info("embedded FerretDB (SQLite) started")
+	} else {
+		s.log.WithField("database", cfg.Database).Info("connected to MongoDB")
+	}
+	return s, nil
+}
+
+// setup creates the collections and indexes, and on the embedded engine the SQLite
+// _id expression indexes.
+func (s *Store) setup(ctx context.Context, database string) error {
+	if err := s.client.Ping(ctx, nil); err != nil {
+		return fmt.Errorf("store: ping: %w", mapErr(err, "ping"))
+	}
+	existing, err := s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return fmt.Errorf("store: list collections: %w", mapErr(err, "list collections"))
+	}
+	for _, name := range []string{artifactsCollection, policiesCollection} {
+		if contains(existing, name) {
+			continue
+		}
+		if err := s.db.CreateCollection(ctx, name); err != nil {
+			return fmt.Errorf("store: create collection %s: %w", name, mapErr(err, "create collection"))
+		}
+	}
+	// One createIndexes call per index: FerretDB v1.24.2 panics (and drops the
+	// connection) when one call names two indexes that already exist
+	// (validateIndexesForCreation deletes from the slice it is ranging over).
+	for _, idx := range []mongo.IndexModel{
+		{
+			Keys:    bson.D{{Key: "project", Value: 1}, {Key: "digest", Value: 1}},
+			Options: options.Index().SetName("project_digest_unique").SetUnique(true),
+		},
+		{
+			Keys:    bson.D{{Key: "project", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
+			Options: options.Index().SetName("project_createdAt_id"),
+		},
+	} {
+		if _, err := s.artifacts.Indexes().CreateOne(ctx, idx); err != nil {
+			return fmt.Errorf("store: create index: %w", mapErr(err, "create index"))
+		}
+	}
+	if s.embedded != nil {
+		if err := s.embedded.createIDIndexes(ctx, database, []string{artifactsCollection, policiesCollection}); err != nil {
+			return fmt.Errorf("store: embedded _id indexes: %w", err)
+		}
+	}
+	return nil
+}
+
+// Embedded reports whether the store runs the embedded engine.
+func (s *Store) Embedded() bool { return s.embedded != nil }
+
+// Close disconnects, stops the embedded engine and releases the DATA_DIR lock. It is
+// safe to call more than once.
+func (s *Store) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.client != nil {
+			if err := s.client.Disconnect(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("store: disconnect: %w", err))
+			}
+		}
+		if err := s.stopEmbedded(); err != nil {
+			errs = append(errs, err)
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func (s *Store) stopEmbedded() error {
+	if s.embedded == nil {
+		return nil
+	}
+	return s.embedded.stop()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return mapErr(s.client.Ping(ctx, nil), "ping")
+}
+
+// LockArtifact serializes read-modify-write cycles on artifact id inside this
+// process: the service holds it around load -> decide -> UpdateArtifact so that two
+// racing requests on one artifact run one after the other (the second sees fresh
+// state instead of a CONFLICT). It is required for correctness on the embedded
+// engine only in combination with the store's own write lock, and cheap on both.
+//
+// The locks are 256 striped mutexes chosen by a hash of id, so memory does not grow
+// with the number of artifacts. Two ids may share a stripe: never hold two
+// LockArtifact locks at once. The returned func releases the lock; calling it again
+// does nothing.
+func (s *Store) LockArtifact(id string) (unlock func()) {
+	return s.callerLocks.lock("artifact\x00" + id)
+}
+
+// stripes is a fixed set of mutexes addressed by key hash.
+type stripes [256]sync.Mutex
+
+func (st *stripes) lock(key string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	m := &st[h.Sum32()%uint32(len(st))]
+	m.Lock()
+	var once sync.Once
+	return func() { once.Do(m.Unlock) }
+}
+
+// mapErr maps a driver error onto a model error. Errors are matched by type, code
+// and label, never by text.
+func mapErr(err error, op string) error {
+	if err == nil {
+		return nil
+	}
+	var me *model.Error
+	switch {
+	case errors.As(err, &me):
+		return err
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return &model.Error{Kind: model.KindNotFound, Message: "not found", Err: err}
+	case mongo.IsDuplicateKeyError(err):
+		return &model.Error{Kind: model.KindConflict, Message: "already exists", Err: err}
+	case unavailable(err):
+		return &model.Error{Kind: model.KindUnavailable, Message: "database unavailable", Err: fmt.Errorf("%s: %w", op, err)}
+	default:
+		return &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("%s: %w", op, err)}
+	}
+}
+
+func unavailable(err error) bool {
+	var sse topology.ServerSelectionError
+	return mongo.IsNetworkError(err) ||
+		mongo.IsTimeout(err) ||
+		errors.As(err, &sse) ||
+		errors.Is(err, mongo.ErrClientDisconnected) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled)
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
