@@ -101,9 +101,12 @@ func NewArtifact(in RegisterInput, actor Actor, correlationID string, now time.T
 	return a
 }
 
-// SameRegistration reports whether a retry of in would register exactly a.
+// SameRegistration reports whether a retry of in would register exactly a: same
+// kind, source type, source and runtime class (the runtime class decides the non-OCI
+// policy, so a different one is a different registration). Tags are labels and do
+// not count.
 func (a *Artifact) SameRegistration(in RegisterInput) bool {
-	return a.Kind == in.Kind && a.SourceType == in.SourceType && a.Source == in.Source
+	return a.Kind == in.Kind && a.SourceType == in.SourceType && a.Source == in.Source && a.RuntimeClass == in.RuntimeClass
 }
 
 // VerifyInput is one verification request.

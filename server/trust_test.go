@@ -5,7 +5,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
+
+func parseTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatalf("time %q: %v", s, err)
+	}
+	return v
+}
 
 const (
 	verifyMutation  = `mutation($in: VerifyArtifactInput!) { verifyArtifact(input: $in) { ` + artifactFields + ` } }`
@@ -340,7 +350,7 @@ func TestAuditTrailRecordsAllSixActionsWithEveryField(t *testing.T) {
 	actions := map[string]auditJSON{}
 	for i, e := range edges {
 		n := e.Node
-		if i > 0 && n.At > edges[i-1].Node.At {
+		if i > 0 && parseTime(t, n.At).After(parseTime(t, edges[i-1].Node.At)) {
 			t.Fatalf("not newest first at %d", i)
 		}
 		if n.Actor == "" || n.ActorType == "" || n.Project != "payments" || n.ArtifactID == "" || !strings.HasPrefix(n.Digest, "sha256:") ||
