@@ -33,6 +33,8 @@ type Error struct {
 	Field string
 	// Reasons lists every reason of a POLICY_DENIED refusal.
 	Reasons []string
+	// Classes holds the class of each reason (Deny* constants), index for index.
+	Classes []string
 	// Err is an underlying cause, never shown to clients.
 	Err error
 }
@@ -59,6 +61,13 @@ func BadInput(field, format string, args ...any) *Error {
 // Denied reports a policy refusal with every reason.
 func Denied(reasons []string) *Error {
 	return &Error{Kind: KindPolicyDenied, Message: "refused by policy: " + joinReasons(reasons), Reasons: reasons}
+}
+
+// DeniedFor reports a policy refusal with every reason and its class.
+func DeniedFor(reasons, classes []string) *Error {
+	e := Denied(reasons)
+	e.Classes = classes
+	return e
 }
 
 func joinReasons(rs []string) string {

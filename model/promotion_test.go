@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -307,5 +308,27 @@ func TestPromoteRefusals(t *testing.T) {
 				t.Error("refused promotion changed the artifact")
 			}
 		})
+	}
+}
+
+func TestDenialsCarryOneClassPerReason(t *testing.T) {
+	a := newArt(t)
+	a.TrustState = TrustRevoked
+	p := DefaultPolicy(a.Project)
+	d := EvaluatePromotion(&a, &p, Actor{Subject: "nobody"}, PromotionRequest{Channel: ChannelTest})
+	want := []string{DenyTrust, DenyRole, DenyProgression}
+	if len(d.Reasons) != len(d.Classes) || strings.Join(d.Classes, ",") != strings.Join(want, ",") {
+		t.Fatalf("classes %v for reasons %v, want %v", d.Classes, d.Reasons, want)
+	}
+	in := RegisterInput{Project: "payments", Kind: KindArchive, SourceType: SourceHTTPS, Source: "https://x"}
+	p.AllowedSourceTypes = []SourceType{SourceOCIRegistry}
+	err := CheckRegistration(&p, in)
+	var me *Error
+	if !errors.As(err, &me) || strings.Join(me.Classes, ",") != DenySourceType+","+DenyNonOCI || len(me.Reasons) != 2 {
+		t.Fatalf("registration denial %+v", err)
+	}
+	p.AllowedSourceTypes, p.AllowNonOCI = AllSourceTypes, true
+	if err := CheckRegistration(&p, in); err != nil {
+		t.Fatalf("allowed non-OCI registration refused: %v", err)
 	}
 }

@@ -52,11 +52,13 @@ func (in RegisterInput) Validate() (RegisterInput, error) {
 // CheckRegistration applies the policy's registration rules: allowed source types and
 // whether non-OCI artifacts are allowed for the project or the runtime class.
 func CheckRegistration(p *Policy, in RegisterInput) error {
-	var reasons []string
+	var reasons, classes []string
 	if !contains(p.AllowedSourceTypes, in.SourceType) {
+		classes = append(classes, DenySourceType)
 		reasons = append(reasons, fmt.Sprintf("source type %s is not allowed in project %s (allowed: %s)", in.SourceType, p.Project, joinList(p.AllowedSourceTypes)))
 	}
 	if !in.Kind.IsOCI() {
+		before := len(reasons)
 		switch {
 		case !p.AllowNonOCI:
 			reasons = append(reasons, fmt.Sprintf("non-OCI artifacts (%s) are not allowed in project %s; a project admin can set allowNonOci in the project policy", in.Kind, p.Project))
@@ -65,9 +67,12 @@ func CheckRegistration(p *Policy, in RegisterInput) error {
 		case len(p.NonOCIRuntimeClasses) > 0 && !contains(p.NonOCIRuntimeClasses, in.RuntimeClass):
 			reasons = append(reasons, fmt.Sprintf("non-OCI artifacts are not allowed for runtime class %s in project %s (allowed: %s)", in.RuntimeClass, p.Project, strings.Join(p.NonOCIRuntimeClasses, ", ")))
 		}
+		if len(reasons) > before {
+			classes = append(classes, DenyNonOCI)
+		}
 	}
 	if len(reasons) > 0 {
-		return Denied(reasons)
+		return DeniedFor(reasons, classes)
 	}
 	return nil
 }
@@ -289,13 +294,31 @@ func (r PromotionRequest) Validate() error {
 	return ValidateReason(r.Reason)
 }
 
+// Classes of policy denial, for metrics and dashboards.
+const (
+	DenyLifecycle   = "lifecycle"
+	DenyTrust       = "trust"
+	DenyChecks      = "checks"
+	DenyRole        = "role"
+	DenyProgression = "progression"
+	DenySourceType  = "source_type"
+	DenyNonOCI      = "non_oci"
+)
+
 // Decision is the outcome of evaluating a promotion.
 type Decision struct {
 	// Reasons lists every rule that does not hold; empty when allowed.
 	Reasons []string
+	// Classes holds the class of each reason (Deny* constants), index for index.
+	Classes []string
 	// LifecycleBlocked is set when the artifact's lifecycle state forbids any
 	// promotion (rule 1), which is an INVALID_TRANSITION rather than a denial.
 	LifecycleBlocked bool
+}
+
+func (d *Decision) deny(class, reason string) {
+	d.Reasons = append(d.Reasons, reason)
+	d.Classes = append(d.Classes, class)
 }
 
 // Allowed reports whether every rule holds.
@@ -309,16 +332,16 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 	// Rule 1: lifecycle.
 	if a.LifecycleState != LifecyclePublished && a.LifecycleState != LifecyclePromoted {
 		d.LifecycleBlocked = true
-		d.Reasons = append(d.Reasons, fmt.Sprintf("artifact is %s; only PUBLISHED or PROMOTED artifacts can be promoted", a.LifecycleState))
+		d.deny(DenyLifecycle, fmt.Sprintf("artifact is %s; only PUBLISHED or PROMOTED artifacts can be promoted", a.LifecycleState))
 	}
 	// Rule 2: trust.
 	switch {
 	case a.TrustState == TrustRevoked:
-		d.Reasons = append(d.Reasons, "artifact is REVOKED and can never be promoted")
+		d.deny(DenyTrust, "artifact is REVOKED and can never be promoted")
 	case a.TrustState == TrustFailedVerification:
-		d.Reasons = append(d.Reasons, "artifact FAILED_VERIFICATION; fix the failing checks and verify it again before promoting")
+		d.deny(DenyTrust, "artifact FAILED_VERIFICATION; fix the failing checks and verify it again before promoting")
 	case cp.RequiredTrust == TrustRequireVerified && a.TrustState != TrustVerified:
-		d.Reasons = append(d.Reasons, fmt.Sprintf("channel %s requires a VERIFIED artifact, but it is %s; run verifyArtifact once every required check has passed", req.Channel, a.TrustState))
+		d.deny(DenyTrust, fmt.Sprintf("channel %s requires a VERIFIED artifact, but it is %s; run verifyArtifact once every required check has passed", req.Channel, a.TrustState))
 	}
 	// Rule 3: channel checks.
 	for _, c := range cp.RequiredChecks {
@@ -327,7 +350,7 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 			if r, ok := a.Record(c); ok {
 				state = "is " + string(r.Result)
 			}
-			d.Reasons = append(d.Reasons, fmt.Sprintf("channel %s requires check %s to have PASSED, but it %s", req.Channel, c, state))
+			d.deny(DenyChecks, fmt.Sprintf("channel %s requires check %s to have PASSED, but it %s", req.Channel, c, state))
 		}
 	}
 	// Rule 4: who may promote.
@@ -336,12 +359,12 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 		if len(cp.PromoterRoles) == 0 {
 			who = "an approved subject"
 		}
-		d.Reasons = append(d.Reasons, fmt.Sprintf("%s may not promote into %s in project %s: it needs %s there, or to be listed in the channel's promoterSubjects", actor.Subject, req.Channel, a.Project, who))
+		d.deny(DenyRole, fmt.Sprintf("%s may not promote into %s in project %s: it needs %s there, or to be listed in the channel's promoterSubjects", actor.Subject, req.Channel, a.Project, who))
 	}
 	// Rule 5: strict progression.
 	if p.StrictProgression {
 		if prev, ok := req.Channel.Previous(); ok && !a.PromotedInto(prev) {
-			d.Reasons = append(d.Reasons, fmt.Sprintf("project %s uses strict progression: promote the artifact into %s before %s", a.Project, prev, req.Channel))
+			d.deny(DenyProgression, fmt.Sprintf("project %s uses strict progression: promote the artifact into %s before %s", a.Project, prev, req.Channel))
 		}
 	}
 	return d
@@ -354,10 +377,10 @@ func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlati
 	}
 	d := EvaluatePromotion(&a, p, actor, req)
 	if d.LifecycleBlocked {
-		return a, &Error{Kind: KindInvalidTransition, Message: d.Reasons[0], Reasons: d.Reasons}
+		return a, &Error{Kind: KindInvalidTransition, Message: d.Reasons[0], Reasons: d.Reasons, Classes: d.Classes}
 	}
 	if !d.Allowed() {
-		return a, Denied(d.Reasons)
+		return a, DeniedFor(d.Reasons, d.Classes)
 	}
 	a.Promotions = append(append([]Promotion(nil), a.Promotions...), Promotion{
 		Channel: req.Channel, TargetEnvironment: req.TargetEnvironment,

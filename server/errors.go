@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/sirupsen/logrus"
@@ -16,7 +17,7 @@ import (
 // errorPresenter maps domain errors onto extensions.code (one-to-one with the
 // model's error kinds), masks anything unexpected as INTERNAL, and logs each error
 // once with the request's correlation id.
-func errorPresenter(log *logrus.Logger) graphql.ErrorPresenterFunc {
+func errorPresenter(log *logrus.Logger, m *metrics) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		cid := correlation.ID(ctx)
@@ -27,9 +28,11 @@ func errorPresenter(log *logrus.Logger) graphql.ErrorPresenterFunc {
 			msg := me.Message
 			switch me.Kind {
 			case model.KindInternal:
+				m.dbErrors.Inc()
 				entry.WithError(err).Error("internal error")
 				msg = fmt.Sprintf("internal error; quote correlation id %s when reporting it", cid)
 			case model.KindUnavailable:
+				m.dbErrors.Inc()
 				entry.WithError(err).Warn("database unavailable")
 				ext["code"] = string(model.KindInternal)
 				ext["retryable"] = true
@@ -72,11 +75,10 @@ func errorPresenter(log *logrus.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// recoverFunc answers a panic in a resolver as INTERNAL and logs it with the
-// correlation id.
-func recoverFunc(log *logrus.Logger) graphql.RecoverFunc {
-	return func(ctx context.Context, v any) error {
-		log.WithField("correlation_id", correlation.ID(ctx)).WithField("panic", fmt.Sprint(v)).Error("panic in resolver")
-		return &model.Error{Kind: model.KindInternal, Message: "panic", Err: fmt.Errorf("panic: %v", v)}
+// recoverFunc turns a panic in a resolver into an error; the error presenter then
+// answers it as INTERNAL and logs it once, with the stack and the correlation id.
+func recoverFunc() graphql.RecoverFunc {
+	return func(_ context.Context, v any) error {
+		return fmt.Errorf("panic in resolver: %v\n%s", v, debug.Stack())
 	}
 }

@@ -30,6 +30,7 @@ import (
 type requestInfo struct {
 	mu        sync.Mutex
 	operation string
+	rootField string
 	actor     string
 	codes     []string
 }
@@ -50,6 +51,29 @@ func (ri *requestInfo) setOperation(op string) {
 	ri.mu.Unlock()
 }
 
+func (ri *requestInfo) setRootField(f string) {
+	if ri == nil {
+		return
+	}
+	ri.mu.Lock()
+	ri.rootField = f
+	ri.mu.Unlock()
+}
+
+// rootField names an operation by its type and first root field, a label of
+// bounded cardinality (client-chosen operation names are not).
+func rootField(oc *graphql.OperationContext) string {
+	if oc.Operation == nil {
+		return ""
+	}
+	for _, sel := range oc.Operation.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok {
+			return string(oc.Operation.Operation) + ":" + f.Name
+		}
+	}
+	return string(oc.Operation.Operation)
+}
+
 func (ri *requestInfo) addCode(code string) {
 	if ri == nil {
 		return
@@ -61,7 +85,7 @@ func (ri *requestInfo) addCode(code string) {
 
 // newGraphQL builds the gqlgen server with explicit transports, a query cache,
 // limits and the error presenter.
-func newGraphQL(cfg Config, svc *service.Service, log *logrus.Logger) *handler.Server {
+func newGraphQL(cfg Config, svc *service.Service, log *logrus.Logger, m *metrics) *handler.Server {
 	es := graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &resolvers.Resolver{Service: svc},
 		Complexity: complexity(),
@@ -77,8 +101,8 @@ func newGraphQL(cfg Config, svc *service.Service, log *logrus.Logger) *handler.S
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
-	srv.SetErrorPresenter(errorPresenter(log))
-	srv.SetRecoverFunc(recoverFunc(log))
+	srv.SetErrorPresenter(errorPresenter(log, m))
+	srv.SetRecoverFunc(recoverFunc())
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
 		name := oc.OperationName
@@ -90,17 +114,20 @@ func newGraphQL(cfg Config, svc *service.Service, log *logrus.Logger) *handler.S
 				}
 			}
 		}
-		infoFrom(ctx).setOperation(name)
+		ri := infoFrom(ctx)
+		ri.setOperation(name)
+		ri.setRootField(rootField(oc))
 		return next(ctx)
 	})
 	return srv
 }
 
 // newHandler wires the HTTP routes and middleware.
-func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger) http.Handler {
-	gql := newGraphQL(cfg, svc, log)
+func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger, m *metrics) http.Handler {
+	gql := newGraphQL(cfg, svc, log, m)
 	mux := http.NewServeMux()
 	mux.Handle(GraphQLPath, withTimeout(cfg.RequestTimeout, limitBody(cfg.MaxBodyBytes, auth.Middleware(verifier, recordActor(gql)))))
+	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -117,7 +144,7 @@ func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 	if cfg.Playground {
 		mux.Handle("GET /{$}", playground.Handler("Artifact trust", GraphQLPath))
 	}
-	return withRecover(log, withCorrelation(withAccessLog(log, mux)))
+	return withRecover(log, withCorrelation(withAccessLog(log, m, mux)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -159,18 +186,23 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // withAccessLog logs one line per request with the correlation id, the actor, the
 // operation name, the outcome codes and the duration.
-func withAccessLog(log *logrus.Logger, next http.Handler) http.Handler {
+func withAccessLog(log *logrus.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &requestInfo{}
 		rec := &statusRecorder{ResponseWriter: w}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, ri)
 		next.ServeHTTP(rec, r.WithContext(ctx))
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if r.URL.Path != GraphQLPath {
 			return
 		}
 		ri.mu.Lock()
 		defer ri.mu.Unlock()
+		code := ""
+		if len(ri.codes) > 0 {
+			code = ri.codes[0]
+		}
+		m.observeOperation(ri.rootField, code, time.Since(start))
 		fields := logrus.Fields{
 			"correlation_id": correlation.ID(ctx),
 			"method":         r.Method,

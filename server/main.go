@@ -82,8 +82,9 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	svc := service.New(st)
-	handler := newHandler(cfg, svc, verifier, log)
+	m := newMetrics()
+	svc := service.New(st, service.WithObserver(m))
+	handler := newHandler(cfg, svc, verifier, log, m)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {

@@ -22,11 +22,13 @@ func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInp
 		return nil, err
 	}
 	if err := model.CheckRegistration(p, in); err != nil {
+		s.observeDenial("registerArtifact", err)
 		return nil, err
 	}
 	a := model.NewArtifact(in, rq.Actor, rq.CorrelationID, s.clock())
 	err = s.store.InsertArtifact(ctx, &a)
 	if err == nil {
+		s.committed(nil, &a)
 		return &a, nil
 	}
 	if !model.IsKind(err, model.KindConflict) {
@@ -52,7 +54,7 @@ func (s *Service) Verify(ctx context.Context, rq Request, id string, results []m
 	if err := model.ValidateReason(reason); err != nil {
 		return nil, err
 	}
-	return s.mutate(ctx, rq, id, model.VerifyRoles, func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error) {
+	return s.mutate(ctx, rq, "verifyArtifact", id, model.VerifyRoles, func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error) {
 		return model.Verify(a, p, results, rq.Actor, rq.CorrelationID, reason, now)
 	})
 }
@@ -62,7 +64,7 @@ func (s *Service) Promote(ctx context.Context, rq Request, id string, req model.
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	return s.mutate(ctx, rq, id, nil, func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error) {
+	return s.mutate(ctx, rq, "promoteArtifact", id, nil, func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error) {
 		return model.Promote(a, p, rq.Actor, req, rq.CorrelationID, now)
 	})
 }
@@ -81,26 +83,26 @@ func (s *Service) EvaluatePromotion(ctx context.Context, rq Request, id string, 
 
 // Deprecate moves an artifact to DEPRECATED.
 func (s *Service) Deprecate(ctx context.Context, rq Request, id, reason string) (*model.Artifact, error) {
-	return s.lifecycle(ctx, rq, id, reason, model.LifecycleRoles, model.Deprecate)
+	return s.lifecycle(ctx, rq, "deprecateArtifact", id, reason, model.LifecycleRoles, model.Deprecate)
 }
 
 // Retire moves an artifact to RETIRED.
 func (s *Service) Retire(ctx context.Context, rq Request, id, reason string) (*model.Artifact, error) {
-	return s.lifecycle(ctx, rq, id, reason, model.LifecycleRoles, model.Retire)
+	return s.lifecycle(ctx, rq, "retireArtifact", id, reason, model.LifecycleRoles, model.Retire)
 }
 
 // Revoke moves an artifact's trust to REVOKED.
 func (s *Service) Revoke(ctx context.Context, rq Request, id, reason string) (*model.Artifact, error) {
-	return s.lifecycle(ctx, rq, id, reason, model.RevokeRoles, model.Revoke)
+	return s.lifecycle(ctx, rq, "revokeArtifact", id, reason, model.RevokeRoles, model.Revoke)
 }
 
 type transition func(a model.Artifact, actor model.Actor, correlationID, reason string, now time.Time) (model.Artifact, error)
 
-func (s *Service) lifecycle(ctx context.Context, rq Request, id, reason string, roles []model.Role, t transition) (*model.Artifact, error) {
+func (s *Service) lifecycle(ctx context.Context, rq Request, operation, id, reason string, roles []model.Role, t transition) (*model.Artifact, error) {
 	if err := model.ValidateReason(reason); err != nil {
 		return nil, err
 	}
-	return s.mutate(ctx, rq, id, roles, func(a model.Artifact, _ *model.Policy, now time.Time) (model.Artifact, error) {
+	return s.mutate(ctx, rq, operation, id, roles, func(a model.Artifact, _ *model.Policy, now time.Time) (model.Artifact, error) {
 		return t(a, rq.Actor, rq.CorrelationID, reason, now)
 	})
 }

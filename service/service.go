@@ -24,6 +24,7 @@ type Service struct {
 	locks stripes
 	// maxAttempts bounds retries of a mutation that lost a version race.
 	maxAttempts int
+	observers   []Observer
 }
 
 // Option configures a Service.
@@ -148,12 +149,13 @@ type change func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifa
 // mutate runs load -> authorize -> rule -> conditional write, serialized per artifact
 // in the process, and retries on fresh state when another writer won the version race.
 // roles are the project roles the operation needs (nil: the rule decides).
-func (s *Service) mutate(ctx context.Context, rq Request, id string, roles []model.Role, rule change) (*model.Artifact, error) {
+func (s *Service) mutate(ctx context.Context, rq Request, operation, id string, roles []model.Role, rule change) (*model.Artifact, error) {
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
 		a, err := s.mutateOnce(ctx, rq, id, roles, rule)
 		if model.IsKind(err, model.KindConflict) && ctx.Err() == nil {
 			continue
 		}
+		s.observeDenial(operation, err)
 		return a, err
 	}
 	return nil, model.Errorf(model.KindConflict, "artifact %s is being changed concurrently; try again", id)
@@ -177,5 +179,6 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles [
 		return nil, err
 	}
 	after.Version = before.Version + 1
+	s.committed(before, &after)
 	return &after, nil
 }

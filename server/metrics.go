@@ -1,0 +1,94 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/service"
+)
+
+// metrics are the server's Prometheus metrics, on a registry of its own.
+type metrics struct {
+	reg        *prometheus.Registry
+	operations *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	promotions *prometheus.CounterVec
+	events     *prometheus.CounterVec
+	denials    *prometheus.CounterVec
+	dbErrors   prometheus.Counter
+}
+
+var _ service.Observer = (*metrics)(nil)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "artifact_trust_graphql_operations_total",
+			Help: "GraphQL operations by root field and outcome code (OK or extensions.code of the first error).",
+		}, []string{"operation", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "artifact_trust_graphql_operation_duration_seconds",
+			Help:    "Latency of GraphQL operations by root field.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"operation"}),
+		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "artifact_trust_promotions_total",
+			Help: "Successful promotions by channel.",
+		}, []string{"channel"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "artifact_trust_audit_events_total",
+			Help: "Artifact audit events written, by action.",
+		}, []string{"action"}),
+		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "artifact_trust_policy_denials_total",
+			Help: "Reasons of POLICY_DENIED refusals, by operation and reason class (lifecycle, trust, checks, role, progression, source_type, non_oci).",
+		}, []string{"operation", "reason_class"}),
+		dbErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "artifact_trust_database_errors_total",
+			Help: "Operations that failed because the database was unavailable or answered an unexpected error.",
+		}),
+	}
+	m.reg.MustRegister(m.operations, m.latency, m.promotions, m.events, m.denials, m.dbErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// handler serves the metrics in the Prometheus exposition format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// observeOperation records one GraphQL operation.
+func (m *metrics) observeOperation(operation, code string, d time.Duration) {
+	if operation == "" {
+		operation = "unparsed"
+	}
+	if code == "" {
+		code = "OK"
+	}
+	m.operations.WithLabelValues(operation, code).Inc()
+	m.latency.WithLabelValues(operation).Observe(d.Seconds())
+}
+
+// Committed counts audit events and promotions.
+func (m *metrics) Committed(events []model.AuditEvent) {
+	for _, e := range events {
+		m.events.WithLabelValues(e.Action).Inc()
+		if e.Action == model.ActionPromote {
+			m.promotions.WithLabelValues(string(e.PromotionChannel)).Inc()
+		}
+	}
+}
+
+// Denied counts each reason class of a policy refusal.
+func (m *metrics) Denied(operation string, classes []string) {
+	for _, c := range classes {
+		m.denials.WithLabelValues(operation, c).Inc()
+	}
+}
