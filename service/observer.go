@@ -16,7 +16,9 @@ type Observer interface {
 }
 
 // WithObserver adds an observer; several may be added.
-func WithObserver(o Observer) Option { return func(s *Service) { s.observers = append(s.observers, o) } }
+func WithObserver(o Observer) Option {
+	return func(s *Service) { s.observers = append(s.observers, o) }
+}
 
 func (s *Service) committed(before, after *model.Artifact) {
 	if len(s.observers) == 0 {
