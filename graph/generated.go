@@ -34,6 +34,7 @@ type ResolverRoot interface {
 	ProjectPolicy() ProjectPolicyResolver
 	Promotion() PromotionResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	VerificationRecord() VerificationRecordResolver
 }
 
@@ -196,6 +197,10 @@ type ComplexityRoot struct {
 		Viewer               func(childComplexity int) int
 	}
 
+	Subscription struct {
+		ArtifactEvents func(childComplexity int, project string) int
+	}
+
 	VerificationRecord struct {
 		Check      func(childComplexity int) int
 		Detail     func(childComplexity int) int
@@ -255,6 +260,9 @@ type QueryResolver interface {
 	AuditEvents(ctx context.Context, project string, filter *AuditFilter, first *int, after *string) (*AuditEventConnection, error)
 	ProjectPolicy(ctx context.Context, project string) (*model.Policy, error)
 	ProjectPolicyHistory(ctx context.Context, project string) ([]model.PolicyChange, error)
+}
+type SubscriptionResolver interface {
+	ArtifactEvents(ctx context.Context, project string) (<-chan *model.AuditEvent, error)
 }
 type VerificationRecordResolver interface {
 	Detail(ctx context.Context, obj *model.VerificationRecord) (*string, error)
@@ -1000,6 +1008,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "Subscription.artifactEvents":
+		if e.ComplexityRoot.Subscription.ArtifactEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_artifactEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ArtifactEvents(childComplexity, args["project"].(string)), true
+
 	case "VerificationRecord.check":
 		if e.ComplexityRoot.VerificationRecord.Check == nil {
 			break
@@ -1117,6 +1137,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1190,6 +1227,20 @@ type Mutation {
   revokeArtifact(id: ID!, reason: String!): Artifact!
   "Stores a project's policy (a new version). Channels left out keep their defaults."
   setProjectPolicy(project: String!, input: ProjectPolicyInput!): ProjectPolicy!
+}
+
+"""
+Addition: live feeds for dashboards, over the graphql-transport-ws websocket protocol
+at the GraphQL path. Authenticate in connection_init with the payload
+{"Authorization": "Bearer <jwt>"} (or send the Authorization header on the upgrade).
+"""
+type Subscription {
+  """
+  Every audit event of the project's artifacts, as it is written. The caller needs a
+  role in the project. A client that falls too far behind is disconnected and should
+  resubscribe, then catch up from auditEvents.
+  """
+  artifactEvents(project: String!): AuditEvent!
 }
 
 "The caller, as identified by the bearer token."
@@ -2332,6 +2383,20 @@ func (ec *executionContext) field_Query_projectPolicyHistory_args(ctx context.Co
 }
 
 func (ec *executionContext) field_Query_projectPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_artifactEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
@@ -5349,6 +5414,50 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_artifactEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_artifactEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ArtifactEvents(ctx, fc.Args["project"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditEvent) graphql.Marshaler {
+			return ec.marshalNAuditEvent2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐAuditEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_artifactEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_artifactEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _VerificationRecord_check(ctx context.Context, field graphql.CollectedField, obj *model.VerificationRecord) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8227,6 +8336,26 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "artifactEvents":
+		return ec._Subscription_artifactEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var verificationRecordImplementors = []string{"VerificationRecord"}

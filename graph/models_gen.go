@@ -188,6 +188,12 @@ type RegisterArtifactInput struct {
 	Tags []string `json:"tags,omitempty"`
 }
 
+// Addition: live feeds for dashboards, over the graphql-transport-ws websocket protocol
+// at the GraphQL path. Authenticate in connection_init with the payload
+// {"Authorization": "Bearer <jwt>"} (or send the Authorization header on the upgrade).
+type Subscription struct {
+}
+
 // One submitted check result.
 type VerificationResultInput struct {
 	// One of SIGNATURE, ATTESTATION, BLOB_DIGEST, SOURCE_POLICY.

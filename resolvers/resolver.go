@@ -126,3 +126,17 @@ func (projectPolicyResolver) UpdatedAt(_ context.Context, p *model.Policy) (*tim
 func (projectPolicyResolver) UpdatedBy(_ context.Context, p *model.Policy) (*string, error) {
 	return str(p.UpdatedBy), nil
 }
+
+type subscriptionResolver struct{ *Resolver }
+
+var _ graph.SubscriptionResolver = subscriptionResolver{}
+
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return subscriptionResolver{r} }
+
+func (r subscriptionResolver) ArtifactEvents(ctx context.Context, project string) (<-chan *model.AuditEvent, error) {
+	rq, err := request(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.SubscribeEvents(ctx, rq, project)
+}

@@ -85,7 +85,7 @@ func (ri *requestInfo) addCode(code string) {
 
 // newGraphQL builds the gqlgen server with explicit transports, a query cache,
 // limits and the error presenter.
-func newGraphQL(cfg Config, svc *service.Service, log *logrus.Logger, m *metrics) *handler.Server {
+func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger, m *metrics) *handler.Server {
 	es := graph.NewExecutableSchema(graph.Config{
 		Resolvers:  &resolvers.Resolver{Service: svc},
 		Complexity: complexity(),
@@ -94,6 +94,7 @@ func newGraphQL(cfg Config, svc *service.Service, log *logrus.Logger, m *metrics
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.AddTransport(websocketTransport(verifier))
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if cfg.Playground {
 		srv.Use(extension.Introspection{})
@@ -124,7 +125,7 @@ func newGraphQL(cfg Config, svc *service.Service, log *logrus.Logger, m *metrics
 
 // newHandler wires the HTTP routes and middleware.
 func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger, m *metrics) http.Handler {
-	gql := newGraphQL(cfg, svc, log, m)
+	gql := newGraphQL(cfg, svc, verifier, log, m)
 	mux := http.NewServeMux()
 	mux.Handle(GraphQLPath, withTimeout(cfg.RequestTimeout, limitBody(cfg.MaxBodyBytes, auth.Middleware(verifier, recordActor(gql)))))
 	mux.Handle("GET /metrics", m.handler())
@@ -268,6 +269,15 @@ func graphQLErrorBody(msg, code string) map[string]any {
 // withTimeout bounds each operation.
 func withTimeout(d time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebsocketUpgrade(r) {
+			// A subscription lives as long as its connection: lift the server's
+			// read/write deadlines for it; keep-alive pings detect dead peers.
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))

@@ -83,7 +83,9 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 		return err
 	}
 	m := newMetrics()
-	svc := service.New(st, service.WithObserver(m))
+	broker := service.NewBroker()
+	m.watchSubscribers(broker.Total)
+	svc := service.New(st, service.WithObserver(m), service.WithBroker(broker))
 	handler := newHandler(cfg, svc, verifier, log, m)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -97,8 +99,12 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Requests live in baseCtx; it ends after Shutdown has drained ordinary
+	// requests, which closes the remaining (hijacked) subscription connections.
+	baseCtx, endConnections := context.WithCancel(context.WithoutCancel(ctx))
+	defer endConnections()
+	srv.BaseContext = func(net.Listener) context.Context { return baseCtx }
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
@@ -123,6 +129,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.WithError(err).Warn("shutdown did not finish cleanly")
 	}
+	endConnections()
 	log.Info("server stopped")
 	return nil
 }

@@ -59,6 +59,14 @@ func newMetrics() *metrics {
 	return m
 }
 
+// watchSubscribers exports the number of live subscriptions.
+func (m *metrics) watchSubscribers(count func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "artifact_trust_live_subscribers",
+		Help: "Open artifactEvents subscriptions.",
+	}, func() float64 { return float64(count()) }))
+}
+
 // handler serves the metrics in the Prometheus exposition format.
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

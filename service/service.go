@@ -25,6 +25,7 @@ type Service struct {
 	// maxAttempts bounds retries of a mutation that lost a version race.
 	maxAttempts int
 	observers   []Observer
+	broker      *Broker
 }
 
 // Option configures a Service.

@@ -1,0 +1,123 @@
+package service
+
+import (
+	"context"
+	"sync"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// subscriberBuffer is how many events a subscriber may lag behind before it is
+// disconnected (its channel closed) rather than slowing down writers.
+const subscriberBuffer = 256
+
+// Broker fans committed audit events out to live subscribers of their project. It
+// is an Observer: writers never block on it.
+type Broker struct {
+	mu   sync.Mutex
+	subs map[string]map[*subscriber]struct{}
+}
+
+type subscriber struct {
+	ch     chan *model.AuditEvent
+	closed bool
+}
+
+var _ Observer = (*Broker)(nil)
+
+// NewBroker makes an empty broker.
+func NewBroker() *Broker { return &Broker{subs: map[string]map[*subscriber]struct{}{}} }
+
+// Committed delivers each event to the subscribers of its project. A subscriber
+// whose buffer is full is dropped: its channel is closed so the client learns it
+// missed events and can catch up from the audit feed.
+func (b *Broker) Committed(events []model.AuditEvent) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range events {
+		ev := events[i]
+		for sub := range b.subs[ev.Project] {
+			select {
+			case sub.ch <- &ev:
+			default:
+				b.removeLocked(ev.Project, sub)
+			}
+		}
+	}
+}
+
+// Denied is ignored: refusals are not artifact events.
+func (b *Broker) Denied(string, []string) {}
+
+func (b *Broker) add(project string) *subscriber {
+	sub := &subscriber{ch: make(chan *model.AuditEvent, subscriberBuffer)}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.subs[project] == nil {
+		b.subs[project] = map[*subscriber]struct{}{}
+	}
+	b.subs[project][sub] = struct{}{}
+	return sub
+}
+
+func (b *Broker) remove(project string, sub *subscriber) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.removeLocked(project, sub)
+}
+
+func (b *Broker) removeLocked(project string, sub *subscriber) {
+	if sub.closed {
+		return
+	}
+	sub.closed = true
+	close(sub.ch)
+	delete(b.subs[project], sub)
+	if len(b.subs[project]) == 0 {
+		delete(b.subs, project)
+	}
+}
+
+// Subscribers counts the live subscribers of project.
+func (b *Broker) Subscribers(project string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs[project])
+}
+
+// Total counts every live subscriber.
+func (b *Broker) Total() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, subs := range b.subs {
+		n += len(subs)
+	}
+	return n
+}
+
+// WithBroker makes the service publish committed events to b and serve
+// SubscribeEvents from it.
+func WithBroker(b *Broker) Option {
+	return func(s *Service) {
+		s.broker = b
+		s.observers = append(s.observers, b)
+	}
+}
+
+// SubscribeEvents streams every audit event of project written from now on, until
+// ctx ends. The actor needs a role in the project.
+func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project string) (<-chan *model.AuditEvent, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return nil, err
+	}
+	if s.broker == nil {
+		return nil, model.Errorf(model.KindInternal, "live events are not enabled on this server")
+	}
+	sub := s.broker.add(project)
+	go func() {
+		<-ctx.Done()
+		s.broker.remove(project, sub)
+	}()
+	return sub.ch, nil
+}
