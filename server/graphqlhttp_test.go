@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestGraphQLOverHTTPAudit runs the graphql-http package's server audit (Node, from
+// conformance/) against the real server and fails on any MUST requirement. CI
+// installs the package (npm ci in conformance/); elsewhere the test is skipped
+// when Node or the package is missing.
+func TestGraphQLOverHTTPAudit(t *testing.T) {
+	dir, _ := filepath.Abs("../conformance")
+	node, err := exec.LookPath("node")
+	if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "graphql-http")); err != nil || statErr != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must install the audit: node=%v, conformance/node_modules: %v (run npm ci in conformance/)", err, statErr)
+		}
+		t.Skip("node or conformance/node_modules missing; run: (cd conformance && npm ci)")
+	}
+	ts := startServer(t, t.TempDir())
+	cmd := exec.Command(node, "audit.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "AUDIT_URL="+ts.URL+GraphQLPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output()
+	var total, ok, mustFailures int
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		var line struct {
+			Summary      bool   `json:"summary"`
+			Total        int    `json:"total"`
+			OK           int    `json:"ok"`
+			MustFailures int    `json:"mustFailures"`
+			ID           string `json:"id"`
+			Level        string `json:"level"`
+			Status       string `json:"status"`
+			Name         string `json:"name"`
+			Reason       string `json:"reason"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) != nil {
+			continue
+		}
+		switch {
+		case line.Summary:
+			total, ok, mustFailures = line.Total, line.OK, line.MustFailures
+		case line.Status != "ok" && line.Level == "MUST":
+			t.Errorf("MUST failed: %s %s: %s", line.ID, line.Name, line.Reason)
+		case line.Status != "ok":
+			t.Logf("%s not met: %s %s: %s", line.Level, line.ID, line.Name, line.Reason)
+		}
+	}
+	t.Logf("graphql-http audit: %d audits, %d ok, %d MUST failures", total, ok, mustFailures)
+	if runErr != nil || total == 0 || mustFailures != 0 {
+		t.Fatalf("audit failed: %v\n%s", runErr, stderr.String())
+	}
+}
