@@ -1598,6 +1598,8 @@ input ProjectPolicyInput {
   strictProgression: Boolean!
   "Channels left out keep the default policy for that channel."
   channels: [ChannelPolicyInput!]
+  "Addition: when set, the change applies only if the effective policy's version is still this one (0: the default policy), else CONFLICT. Guards read-edit-write against lost updates."
+  expectedVersion: Int
 }
 
 "Relay page information."
@@ -6938,7 +6940,7 @@ func (ec *executionContext) unmarshalInputProjectPolicyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"allowedSourceTypes", "allowedSources", "allowNonOci", "nonOciRuntimeClasses", "requiredChecks", "strictProgression", "channels"}
+	fieldsInOrder := [...]string{"allowedSourceTypes", "allowedSources", "allowNonOci", "nonOciRuntimeClasses", "requiredChecks", "strictProgression", "channels", "expectedVersion"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -6994,6 +6996,13 @@ func (ec *executionContext) unmarshalInputProjectPolicyInput(ctx context.Context
 				return it, err
 			}
 			it.Channels = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
 		}
 	}
 	return it, nil

@@ -145,6 +145,8 @@ type ProjectPolicyInput struct {
 	StrictProgression bool `json:"strictProgression"`
 	// Channels left out keep the default policy for that channel.
 	Channels []ChannelPolicyInput `json:"channels,omitempty"`
+	// Addition: when set, the change applies only if the effective policy's version is still this one (0: the default policy), else CONFLICT. Guards read-edit-write against lost updates.
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
 }
 
 // The roles an actor holds in one project.

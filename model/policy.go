@@ -138,6 +138,8 @@ type PolicyInput struct {
 	StrictProgression    bool
 	// Channels left out keep the default policy for that channel.
 	Channels []ChannelPolicyInput
+	// ExpectedVersion, when set, is the version the change was based on.
+	ExpectedVersion *int
 }
 
 // Limits on policy input.

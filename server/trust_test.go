@@ -460,6 +460,13 @@ func TestPolicyIsValidatedVersionedAndAudited(t *testing.T) {
 	if out.SetProjectPolicy.Version != 2 || *out.SetProjectPolicy.UpdatedBy != "ada" || out.SetProjectPolicy.UpdatedAt == nil || len(out.SetProjectPolicy.Channels) != 4 {
 		t.Fatalf("policy %+v", out.SetProjectPolicy)
 	}
+	stale := map[string]any{"expectedVersion": 1}
+	for k, v := range base {
+		stale[k] = v
+	}
+	if e := ts.ErrCode(c.admin, policyMutation, map[string]any{"p": "payments", "in": stale}); e.Code() != "CONFLICT" {
+		t.Fatalf("stale expectedVersion: %s %s", e.Code(), e.Message)
+	}
 	if got := strings.Join(out.SetProjectPolicy.Channels[3].PromoterRoles, ","); got != "PROJECT_ADMIN" {
 		t.Fatalf("PROD left out should keep its default promoters, got %s", got)
 	}

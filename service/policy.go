@@ -37,6 +37,9 @@ func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in 
 	if err != nil {
 		return nil, err
 	}
+	if in.ExpectedVersion != nil && *in.ExpectedVersion != cur.Version {
+		return nil, model.Errorf(model.KindConflict, "the policy of project %s is at version %d, not the expected %d; reload it and apply your change again", project, cur.Version, *in.ExpectedVersion)
+	}
 	now := s.clock()
 	next.Version, next.UpdatedAt, next.UpdatedBy = cur.Version+1, now, rq.Actor.Subject
 	change := model.PolicyChange{

@@ -776,6 +776,8 @@ type ProjectPolicyInput struct {
 	StrictProgression bool `json:"strictProgression"`
 	// Channels left out keep the default policy for that channel.
 	Channels []ChannelPolicyInput `json:"channels"`
+	// Addition: when set, the change applies only if the effective policy's version is still this one (0: the default policy), else CONFLICT. Guards read-edit-write against lost updates.
+	ExpectedVersion *int `json:"expectedVersion"`
 }
 
 // GetAllowedSourceTypes returns ProjectPolicyInput.AllowedSourceTypes, and is useful for accessing the field via an interface.
@@ -798,6 +800,9 @@ func (v *ProjectPolicyInput) GetStrictProgression() bool { return v.StrictProgre
 
 // GetChannels returns ProjectPolicyInput.Channels, and is useful for accessing the field via an interface.
 func (v *ProjectPolicyInput) GetChannels() []ChannelPolicyInput { return v.Channels }
+
+// GetExpectedVersion returns ProjectPolicyInput.ExpectedVersion, and is useful for accessing the field via an interface.
+func (v *ProjectPolicyInput) GetExpectedVersion() *int { return v.ExpectedVersion }
 
 // ProjectPolicyResponse is returned by ProjectPolicy on success.
 type ProjectPolicyResponse struct {
