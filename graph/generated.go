@@ -31,6 +31,7 @@ type ResolverRoot interface {
 	Artifact() ArtifactResolver
 	AuditEvent() AuditEventResolver
 	Mutation() MutationResolver
+	PolicyDenial() PolicyDenialResolver
 	ProjectPolicy() ProjectPolicyResolver
 	Promotion() PromotionResolver
 	Query() QueryResolver
@@ -156,6 +157,20 @@ type ComplexityRoot struct {
 		Reasons func(childComplexity int) int
 	}
 
+	PolicyDenial struct {
+		Actor             func(childComplexity int) int
+		ActorType         func(childComplexity int) int
+		ArtifactID        func(childComplexity int) int
+		At                func(childComplexity int) int
+		Channel           func(childComplexity int) int
+		Classes           func(childComplexity int) int
+		CorrelationID     func(childComplexity int) int
+		Digest            func(childComplexity int) int
+		Operation         func(childComplexity int) int
+		Reasons           func(childComplexity int) int
+		TargetEnvironment func(childComplexity int) int
+	}
+
 	ProjectPolicy struct {
 		AllowNonOCI          func(childComplexity int) int
 		AllowedSourceTypes   func(childComplexity int) int
@@ -194,6 +209,7 @@ type ComplexityRoot struct {
 		EvaluatePromotion    func(childComplexity int, input PromoteArtifactInput) int
 		ProjectPolicy        func(childComplexity int, project string) int
 		ProjectPolicyHistory func(childComplexity int, project string) int
+		RecentDenials        func(childComplexity int, project string, first *int) int
 		Viewer               func(childComplexity int) int
 	}
 
@@ -240,6 +256,10 @@ type MutationResolver interface {
 	RevokeArtifact(ctx context.Context, id string, reason string) (*model.Artifact, error)
 	SetProjectPolicy(ctx context.Context, project string, input ProjectPolicyInput) (*model.Policy, error)
 }
+type PolicyDenialResolver interface {
+	Channel(ctx context.Context, obj *model.Denial) (*model.Channel, error)
+	TargetEnvironment(ctx context.Context, obj *model.Denial) (*string, error)
+}
 type ProjectPolicyResolver interface {
 	UpdatedAt(ctx context.Context, obj *model.Policy) (*time.Time, error)
 	UpdatedBy(ctx context.Context, obj *model.Policy) (*string, error)
@@ -260,6 +280,7 @@ type QueryResolver interface {
 	AuditEvents(ctx context.Context, project string, filter *AuditFilter, first *int, after *string) (*AuditEventConnection, error)
 	ProjectPolicy(ctx context.Context, project string) (*model.Policy, error)
 	ProjectPolicyHistory(ctx context.Context, project string) ([]model.PolicyChange, error)
+	RecentDenials(ctx context.Context, project string, first *int) ([]model.Denial, error)
 }
 type SubscriptionResolver interface {
 	ArtifactEvents(ctx context.Context, project string) (<-chan *model.AuditEvent, error)
@@ -784,6 +805,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PolicyDecision.Reasons(childComplexity), true
 
+	case "PolicyDenial.actor":
+		if e.ComplexityRoot.PolicyDenial.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.Actor(childComplexity), true
+	case "PolicyDenial.actorType":
+		if e.ComplexityRoot.PolicyDenial.ActorType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.ActorType(childComplexity), true
+	case "PolicyDenial.artifactId":
+		if e.ComplexityRoot.PolicyDenial.ArtifactID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.ArtifactID(childComplexity), true
+	case "PolicyDenial.at":
+		if e.ComplexityRoot.PolicyDenial.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.At(childComplexity), true
+	case "PolicyDenial.channel":
+		if e.ComplexityRoot.PolicyDenial.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.Channel(childComplexity), true
+	case "PolicyDenial.reasonClasses":
+		if e.ComplexityRoot.PolicyDenial.Classes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.Classes(childComplexity), true
+	case "PolicyDenial.correlationId":
+		if e.ComplexityRoot.PolicyDenial.CorrelationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.CorrelationID(childComplexity), true
+	case "PolicyDenial.digest":
+		if e.ComplexityRoot.PolicyDenial.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.Digest(childComplexity), true
+	case "PolicyDenial.operation":
+		if e.ComplexityRoot.PolicyDenial.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.Operation(childComplexity), true
+	case "PolicyDenial.reasons":
+		if e.ComplexityRoot.PolicyDenial.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.Reasons(childComplexity), true
+	case "PolicyDenial.targetEnvironment":
+		if e.ComplexityRoot.PolicyDenial.TargetEnvironment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDenial.TargetEnvironment(childComplexity), true
+
 	case "ProjectPolicy.allowNonOci":
 		if e.ComplexityRoot.ProjectPolicy.AllowNonOCI == nil {
 			break
@@ -1001,6 +1089,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ProjectPolicyHistory(childComplexity, args["project"].(string)), true
+	case "Query.recentDenials":
+		if e.ComplexityRoot.Query.RecentDenials == nil {
+			break
+		}
+
+		args, err := ec.field_Query_recentDenials_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RecentDenials(childComplexity, args["project"].(string), args["first"].(*int)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1210,6 +1309,8 @@ type Query {
   projectPolicy(project: String!): ProjectPolicy!
   "Addition: the policy's own audit trail, newest first: who changed it, when, and the versions before and after."
   projectPolicyHistory(project: String!): [PolicyChange!]!
+  "Addition: the project's most recent POLICY_DENIED refusals (registrations and promotions), newest first; the last 100 are kept."
+  recentDenials(project: String!, first: Int = 20): [PolicyDenial!]!
 }
 
 type Mutation {
@@ -1489,6 +1590,32 @@ type PolicyChange {
   "Correlation id of the request."
   correlationId: String!
   "When."
+  at: Time!
+}
+
+"Addition: one refused mutation. Refusals are not artifact events; they are kept per project so people can see why a pipeline stopped."
+type PolicyDenial {
+  "registerArtifact or promoteArtifact."
+  operation: String!
+  "Subject of the refused actor."
+  actor: String!
+  "Its actor type."
+  actorType: ActorType!
+  "The artifact (for a refused registration, the id it would have had)."
+  artifactId: ID!
+  "Its digest."
+  digest: String!
+  "Target channel of a refused promotion."
+  channel: Channel
+  "Target environment of a refused promotion."
+  targetEnvironment: String
+  "Every reason, as returned in extensions.reasons."
+  reasons: [String!]!
+  "The class of each reason: lifecycle, trust, checks, role, progression, source_type or non_oci."
+  reasonClasses: [String!]!
+  "Correlation id of the refused request."
+  correlationId: String!
+  "When it was refused."
   at: Time!
 }
 
@@ -1854,6 +1981,34 @@ func (ec *executionContext) childFields_PolicyDecision(ctx context.Context, fiel
 		return ec.fieldContext_PolicyDecision_reasons(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PolicyDecision", field.Name)
+}
+
+func (ec *executionContext) childFields_PolicyDenial(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "operation":
+		return ec.fieldContext_PolicyDenial_operation(ctx, field)
+	case "actor":
+		return ec.fieldContext_PolicyDenial_actor(ctx, field)
+	case "actorType":
+		return ec.fieldContext_PolicyDenial_actorType(ctx, field)
+	case "artifactId":
+		return ec.fieldContext_PolicyDenial_artifactId(ctx, field)
+	case "digest":
+		return ec.fieldContext_PolicyDenial_digest(ctx, field)
+	case "channel":
+		return ec.fieldContext_PolicyDenial_channel(ctx, field)
+	case "targetEnvironment":
+		return ec.fieldContext_PolicyDenial_targetEnvironment(ctx, field)
+	case "reasons":
+		return ec.fieldContext_PolicyDenial_reasons(ctx, field)
+	case "reasonClasses":
+		return ec.fieldContext_PolicyDenial_reasonClasses(ctx, field)
+	case "correlationId":
+		return ec.fieldContext_PolicyDenial_correlationId(ctx, field)
+	case "at":
+		return ec.fieldContext_PolicyDenial_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PolicyDenial", field.Name)
 }
 
 func (ec *executionContext) childFields_ProjectPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2395,6 +2550,28 @@ func (ec *executionContext) field_Query_projectPolicy_args(ctx context.Context, 
 		return nil, err
 	}
 	args["project"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_recentDenials_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
 	return args, nil
 }
 
@@ -4466,6 +4643,259 @@ func (ec *executionContext) fieldContext_PolicyDecision_reasons(_ context.Contex
 	return graphql.NewScalarFieldContext("PolicyDecision", field, false, false, "String")
 }
 
+func (ec *executionContext) _PolicyDenial_operation(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDenial_actor(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDenial_actorType(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_actorType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ActorType) graphql.Marshaler {
+			return ec.marshalNActorType2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐActorType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_actorType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "ActorType")
+}
+
+func (ec *executionContext) _PolicyDenial_artifactId(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_artifactId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_artifactId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PolicyDenial_digest(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDenial_channel(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyDenial().Channel(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Channel) graphql.Marshaler {
+			return ec.marshalOChannel2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, true, true, "Channel")
+}
+
+func (ec *executionContext) _PolicyDenial_targetEnvironment(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_targetEnvironment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyDenial().TargetEnvironment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_targetEnvironment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, true, true, "String")
+}
+
+func (ec *executionContext) _PolicyDenial_reasons(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_reasons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDenial_reasonClasses(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_reasonClasses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Classes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_reasonClasses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDenial_correlationId(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_correlationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CorrelationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_correlationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDenial_at(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDenial_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDenial_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDenial", field, false, false, "Time")
+}
+
 func (ec *executionContext) _ProjectPolicy_project(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5334,6 +5764,50 @@ func (ec *executionContext) fieldContext_Query_projectPolicyHistory(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_projectPolicyHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_recentDenials(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_recentDenials(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RecentDenials(ctx, fc.Args["project"].(string), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Denial) graphql.Marshaler {
+			return ec.marshalNPolicyDenial2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐDenialᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_recentDenials(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PolicyDenial(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_recentDenials_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8054,6 +8528,91 @@ func (ec *executionContext) _PolicyDecision(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var policyDenialImplementors = []string{"PolicyDenial"}
+
+func (ec *executionContext) _PolicyDenial(ctx context.Context, sel ast.SelectionSet, obj *model.Denial) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, policyDenialImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PolicyDenial")
+		case "operation":
+			out.Values[i] = ec._PolicyDenial_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actor":
+			out.Values[i] = ec._PolicyDenial_actor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actorType":
+			out.Values[i] = ec._PolicyDenial_actorType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifactId":
+			out.Values[i] = ec._PolicyDenial_artifactId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "digest":
+			out.Values[i] = ec._PolicyDenial_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "channel":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PolicyDenial_channel(ctx, field, obj)
+				})
+		case "targetEnvironment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PolicyDenial_targetEnvironment(ctx, field, obj)
+				})
+		case "reasons":
+			out.Values[i] = ec._PolicyDenial_reasons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reasonClasses":
+			out.Values[i] = ec._PolicyDenial_reasonClasses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "correlationId":
+			out.Values[i] = ec._PolicyDenial_correlationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._PolicyDenial_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var projectPolicyImplementors = []string{"ProjectPolicy"}
 
 func (ec *executionContext) _ProjectPolicy(ctx context.Context, sel ast.SelectionSet, obj *model.Policy) graphql.Marshaler {
@@ -8315,6 +8874,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_projectPolicyHistory(ctx, field)
+				})
+		case "recentDenials":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_recentDenials(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -9114,6 +9679,26 @@ func (ec *executionContext) marshalNPolicyDecision2ᚖgithubᚗcomᚋartifactᚑ
 		return graphql.Null
 	}
 	return ec._PolicyDecision(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPolicyDenial2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐDenial(ctx context.Context, sel ast.SelectionSet, v model.Denial) graphql.Marshaler {
+	return ec._PolicyDenial(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPolicyDenial2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐDenialᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Denial) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPolicyDenial2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐDenial(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNProjectPolicy2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐPolicy(ctx context.Context, sel ast.SelectionSet, v *model.Policy) graphql.Marshaler {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"regexp"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -98,6 +99,42 @@ func printable(field, s string, max int, spaces bool) error {
 		if unicode.IsControl(r) || (r != ' ' && unicode.IsSpace(r)) || (r == ' ' && !spaces) {
 			return BadInput(field, "contains a control or white-space character (%U)", r)
 		}
+		// Format characters are invisible: bidirectional overrides (U+202E) make
+		// text display differently from what it is, zero-width ones make two
+		// values look equal. Free text keeps the zero-width joiners emoji need.
+		if unicode.Is(unicode.Cf, r) && !(spaces && (r == '\u200c' || r == '\u200d')) {
+			return BadInput(field, "contains an invisible formatting character (%U)", r)
+		}
 	}
 	return nil
+}
+
+// AuditActions lists every audit action of an artifact.
+var AuditActions = []string{ActionRegister, ActionVerify, ActionPromote, ActionDeprecate, ActionRetire, ActionRevoke}
+
+// ValidateAuditAction checks an audit action filter: one of the app_artifact.* actions.
+func ValidateAuditAction(field, s string) error {
+	for _, a := range AuditActions {
+		if s == a {
+			return nil
+		}
+	}
+	return BadInput(field, "%q is not an audit action; use one of %s", truncate(s, 64), strings.Join(AuditActions, ", "))
+}
+
+// ValidateActorSubject checks an actor subject given as a filter: what a token's sub
+// may hold (printable, spaces allowed, at most 256 bytes).
+func ValidateActorSubject(field, s string) error {
+	return printable(field, s, MaxSubjectLength, true)
+}
+
+// MaxCorrelationIDLength bounds a correlation id, as the X-Correlation-ID header does.
+const MaxCorrelationIDLength = 128
+
+var correlationRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// ValidateCorrelationID checks a correlation id given as a filter: the characters
+// the server accepts in X-Correlation-ID (letters, digits and . _ -, at most 128).
+func ValidateCorrelationID(field, s string) error {
+	return matchName(field, s, MaxCorrelationIDLength, correlationRE, "letters, digits and . _ -")
 }

@@ -156,3 +156,11 @@ func (r queryResolver) ProjectPolicyHistory(ctx context.Context, project string)
 	}
 	return r.Service.PolicyHistory(ctx, rq, project)
 }
+
+func (r queryResolver) RecentDenials(ctx context.Context, project string, first *int) ([]model.Denial, error) {
+	rq, err := request(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.RecentDenials(ctx, rq, project, first)
+}

@@ -140,3 +140,21 @@ func (r subscriptionResolver) ArtifactEvents(ctx context.Context, project string
 	}
 	return r.Service.SubscribeEvents(ctx, rq, project)
 }
+
+type policyDenialResolver struct{ *Resolver }
+
+var _ graph.PolicyDenialResolver = policyDenialResolver{}
+
+func (r *Resolver) PolicyDenial() graph.PolicyDenialResolver { return policyDenialResolver{r} }
+
+func (policyDenialResolver) Channel(_ context.Context, d *model.Denial) (*model.Channel, error) {
+	if d.Channel == "" {
+		return nil, nil
+	}
+	c := d.Channel
+	return &c, nil
+}
+
+func (policyDenialResolver) TargetEnvironment(_ context.Context, d *model.Denial) (*string, error) {
+	return str(d.TargetEnvironment), nil
+}

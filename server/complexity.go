@@ -31,6 +31,7 @@ func complexity() graph.ComplexityRoot {
 	}
 	c.Query.ChannelStatus = func(child int, _ string) int { return 1 + embeddedListCost*child }
 	c.Query.ProjectPolicyHistory = func(child int, _ string) int { return 1 + embeddedListCost*child }
+	c.Query.RecentDenials = func(child int, _ string, first *int) int { return 1 + page(first, 20)*child }
 	c.Artifact.Audit = func(child int) int { return 1 + embeddedListCost*child }
 	c.Artifact.Promotions = func(child int) int { return 1 + embeddedListCost*child }
 	c.Artifact.Verification = func(child int) int { return 1 + embeddedListCost*child }

@@ -102,6 +102,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	applyLimits(srv) // limits.go: token, depth, alias and selection limits
 	srv.SetErrorPresenter(errorPresenter(log, m))
 	srv.SetRecoverFunc(recoverFunc())
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
@@ -127,7 +128,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger, m *metrics) http.Handler {
 	gql := newGraphQL(cfg, svc, verifier, log, m)
 	mux := http.NewServeMux()
-	mux.Handle(GraphQLPath, withTimeout(cfg.RequestTimeout, limitBody(cfg.MaxBodyBytes, auth.Middleware(verifier, recordActor(gql)))))
+	mux.Handle(GraphQLPath, withTimeout(cfg.RequestTimeout, guardTransport(limitBody(cfg.MaxBodyBytes, refuseBatches(auth.Middleware(verifier, recordActor(gql)))))))
 	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -23,6 +23,7 @@ func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInp
 	}
 	if err := model.CheckRegistration(p, in); err != nil {
 		s.observeDenial("registerArtifact", err)
+		s.recordDenial(ctx, rq, "registerArtifact", &model.Artifact{ID: model.ArtifactID(in.Project, in.Digest), Project: in.Project, Digest: in.Digest}, "", "", err)
 		return nil, err
 	}
 	a := model.NewArtifact(in, rq.Actor, rq.CorrelationID, s.clock())
@@ -48,6 +49,9 @@ func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInp
 
 // Verify runs the baseline checks, records submitted trust inputs and derives trust.
 func (s *Service) Verify(ctx context.Context, rq Request, id string, results []model.VerificationRecord, reason string) (*model.Artifact, error) {
+	if err := validateIDField("artifactId", id); err != nil {
+		return nil, err
+	}
 	if err := model.ValidateResults(results); err != nil {
 		return nil, err
 	}
@@ -61,16 +65,31 @@ func (s *Service) Verify(ctx context.Context, rq Request, id string, results []m
 
 // Promote promotes an artifact into a channel under the project policy.
 func (s *Service) Promote(ctx context.Context, rq Request, id string, req model.PromotionRequest) (*model.Artifact, error) {
+	if err := validateIDField("artifactId", id); err != nil {
+		return nil, err
+	}
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	return s.mutate(ctx, rq, "promoteArtifact", id, nil, func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error) {
-		return model.Promote(a, p, rq.Actor, req, rq.CorrelationID, now)
+	var refused *model.Artifact
+	a, err := s.mutate(ctx, rq, "promoteArtifact", id, nil, func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifact, error) {
+		out, err := model.Promote(a, p, rq.Actor, req, rq.CorrelationID, now)
+		if err != nil {
+			refused = &a
+		}
+		return out, err
 	})
+	if err != nil && refused != nil {
+		s.recordDenial(ctx, rq, "promoteArtifact", refused, req.Channel, req.TargetEnvironment, err)
+	}
+	return a, err
 }
 
 // EvaluatePromotion runs the promotion rules without changing anything.
 func (s *Service) EvaluatePromotion(ctx context.Context, rq Request, id string, req model.PromotionRequest) (model.Decision, error) {
+	if err := validateIDField("artifactId", id); err != nil {
+		return model.Decision{}, err
+	}
 	if err := req.Validate(); err != nil {
 		return model.Decision{}, err
 	}
@@ -201,10 +220,8 @@ func (s *Service) AuditEvents(ctx context.Context, rq Request, project string, f
 	if err := requireRead(rq.Actor, project); err != nil {
 		return AuditPage{}, err
 	}
-	for field, v := range map[string]string{"filter.action": f.Action, "filter.actor": f.Actor, "filter.artifactId": f.ArtifactID, "filter.correlationId": f.CorrelationID} {
-		if len(v) > model.MaxSubjectLength {
-			return AuditPage{}, model.BadInput(field, "is longer than %d bytes", model.MaxSubjectLength)
-		}
+	if err := validateAuditFilter(f); err != nil {
+		return AuditPage{}, err
 	}
 	n, err := model.PageSize(first, 50)
 	if err != nil {
@@ -219,4 +236,25 @@ func (s *Service) AuditEvents(ctx context.Context, rq Request, project string, f
 		q.After = &c
 	}
 	return s.store.AuditEvents(ctx, q)
+}
+
+// validateAuditFilter checks each set field of an audit filter (an unset field is "").
+func validateAuditFilter(f AuditFilter) error {
+	checks := []struct {
+		value string
+		check func() error
+	}{
+		{f.Action, func() error { return model.ValidateAuditAction("filter.action", f.Action) }},
+		{f.Actor, func() error { return model.ValidateActorSubject("filter.actor", f.Actor) }},
+		{f.ArtifactID, func() error { return validateIDField("filter.artifactId", f.ArtifactID) }},
+		{f.CorrelationID, func() error { return model.ValidateCorrelationID("filter.correlationId", f.CorrelationID) }},
+	}
+	for _, c := range checks {
+		if c.value != "" {
+			if err := c.check(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -132,13 +132,16 @@ func (s *Service) load(ctx context.Context, actor model.Actor, id string) (*mode
 	return a, p, nil
 }
 
-func validateID(id string) error {
+func validateID(id string) error { return validateIDField("id", id) }
+
+// validateIDField checks an artifact id given in the input field named field.
+func validateIDField(field, id string) error {
 	if id == "" || len(id) > 128 {
-		return model.BadInput("id", "must be an artifact id of at most 128 characters")
+		return model.BadInput(field, "must be an artifact id of at most 128 characters")
 	}
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return model.BadInput("id", "is not an artifact id")
+			return model.BadInput(field, "is not an artifact id")
 		}
 	}
 	return nil

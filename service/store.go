@@ -42,6 +42,12 @@ type Store interface {
 	// PolicyChanges returns a project's policy audit trail, newest first.
 	PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error)
 
+	// AppendDenial records a refused mutation in its project's recent denials,
+	// keeping the newest model.MaxRecentDenials.
+	AppendDenial(ctx context.Context, d model.Denial) error
+	// RecentDenials returns up to n of a project's most recent refusals, newest first.
+	RecentDenials(ctx context.Context, project string, n int) ([]model.Denial, error)
+
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 }

@@ -38,7 +38,11 @@ const DefaultDataDir = "data"
 const (
 	artifactsCollection = "artifacts"
 	policiesCollection  = "policies"
+	denialsCollection   = "denials"
 )
+
+// collections are created at start (with their _id indexes on the embedded engine).
+var collections = []string{artifactsCollection, policiesCollection, denialsCollection}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -63,17 +67,16 @@ type Store struct {
 	db        *mongo.Database
 	artifacts *mongo.Collection
 	policies  *mongo.Collection
+	denials   *mongo.Collection
 	log       *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
 	embedded *embeddedEngine
 
-	// callerLocks serialize a caller's read-modify-write of one artifact
-	// (LockArtifact); writeLocks make each conditional write atomic inside the
-	// process. They are separate so a caller holding LockArtifact can call
-	// UpdateArtifact without deadlocking; the order is always caller -> write.
-	callerLocks stripes
-	writeLocks  stripes
+	// writeLocks make each conditional write atomic inside the process (the
+	// embedded engine's conditional update is read-then-write). Callers that need
+	// read-modify-write serialization (the service) hold their own locks first.
+	writeLocks stripes
 
 	closeOnce sync.Once
 	closeErr  error
@@ -125,6 +128,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	s.db = client.Database(cfg.Database)
 	s.artifacts = s.db.Collection(artifactsCollection)
 	s.policies = s.db.Collection(policiesCollection)
+	s.denials = s.db.Collection(denialsCollection)
 
 	if err := s.setup(ctx, cfg.Database); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))
@@ -148,7 +152,7 @@ func (s *Store) setup(ctx context.Context, database string) error {
 	if err != nil {
 		return fmt.Errorf("store: list collections: %w", mapErr(err, "list collections"))
 	}
-	for _, name := range []string{artifactsCollection, policiesCollection} {
+	for _, name := range collections {
 		if contains(existing, name) {
 			continue
 		}
@@ -174,7 +178,7 @@ func (s *Store) setup(ctx context.Context, database string) error {
 		}
 	}
 	if s.embedded != nil {
-		if err := s.embedded.createIDIndexes(ctx, database, []string{artifactsCollection, policiesCollection}); err != nil {
+		if err := s.embedded.createIDIndexes(ctx, database, collections); err != nil {
 			return fmt.Errorf("store: embedded _id indexes: %w", err)
 		}
 	}
@@ -212,20 +216,6 @@ func (s *Store) stopEmbedded() error {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	return mapErr(s.client.Ping(ctx, nil), "ping")
-}
-
-// LockArtifact serializes read-modify-write cycles on artifact id inside this
-// process: the service holds it around load -> decide -> UpdateArtifact so that two
-// racing requests on one artifact run one after the other (the second sees fresh
-// state instead of a CONFLICT). It is required for correctness on the embedded
-// engine only in combination with the store's own write lock, and cheap on both.
-//
-// The locks are 256 striped mutexes chosen by a hash of id, so memory does not grow
-// with the number of artifacts. Two ids may share a stripe: never hold two
-// LockArtifact locks at once. The returned func releases the lock; calling it again
-// does nothing.
-func (s *Store) LockArtifact(id string) (unlock func()) {
-	return s.callerLocks.lock("artifact\x00" + id)
 }
 
 // stripes is a fixed set of mutexes addressed by key hash.

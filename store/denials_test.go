@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+func TestRecentDenialsKeepsTheNewestHundredNewestFirst(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	if got, err := s.RecentDenials(ctx, "payments", 10); err != nil || len(got) != 0 {
+		t.Fatalf("empty project: %v %v", got, err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = model.MaxRecentDenials + 5
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs <- s.AppendDenial(ctx, model.Denial{
+				Project: "payments", Operation: "promoteArtifact", Actor: fmt.Sprintf("a%03d", i), ActorType: model.ActorUser,
+				ArtifactID: "art_x", Digest: "sha256:x", Channel: model.ChannelProd, Reasons: []string{"r"}, Classes: []string{model.DenyRole},
+				CorrelationID: fmt.Sprint(i), At: base.Add(time.Duration(i) * time.Second),
+			})
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.RecentDenials(ctx, "payments", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != model.MaxRecentDenials {
+		t.Fatalf("kept %d denials, want %d", len(all), model.MaxRecentDenials)
+	}
+	seen := map[string]bool{}
+	for _, d := range all {
+		if seen[d.Actor] {
+			t.Fatalf("denial %s stored twice", d.Actor)
+		}
+		seen[d.Actor] = true
+		if d.Project != "payments" || d.Channel != model.ChannelProd || d.Classes[0] != model.DenyRole {
+			t.Fatalf("denial %+v", d)
+		}
+	}
+	// Sequential appends come back newest first.
+	for _, actor := range []string{"x1", "x2", "x3"} {
+		if err := s.AppendDenial(ctx, model.Denial{Project: "payments", Operation: "registerArtifact", Actor: actor, At: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, _ := s.RecentDenials(ctx, "payments", 3)
+	if len(first) != 3 || first[0].Actor != "x3" || first[1].Actor != "x2" || first[2].Actor != "x1" {
+		t.Fatalf("first 3 = %+v", first)
+	}
+}
