@@ -13,7 +13,7 @@ import (
 // memStore is an in-memory Store with hooks to inject races and faults. It
 // implements only what these tests exercise; the rest answers INTERNAL.
 type memStore struct {
-	Store // nil: unimplemented methods panic if called
+	Store     // nil: unimplemented methods panic if called
 	mu        sync.Mutex
 	artifacts map[string]model.Artifact
 	policies  map[string]model.Policy
@@ -189,7 +189,9 @@ func (r *recordingObserver) Committed(evs []model.AuditEvent) {
 	}
 }
 
-func (r *recordingObserver) Denied(_ string, classes []string) { r.denied = append(r.denied, classes...) }
+func (r *recordingObserver) Denied(_ string, classes []string) {
+	r.denied = append(r.denied, classes...)
+}
 
 func TestBrokerDropsASubscriberThatFallsBehindInsteadOfBlockingWriters(t *testing.T) {
 	b := NewBroker()
