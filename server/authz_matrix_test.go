@@ -3,7 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
+
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // matrixRoles are the columns of the authorization matrix: who calls.
@@ -75,6 +80,7 @@ func matrixOps() []matrixOp {
 		{"query auditEvents", `{ auditEvents(project: "payments") { edges { cursor } } }`, "", none, reads(uUNA, uFOR, uFOR)},
 		{"query projectPolicy", `{ projectPolicy(project: "payments") { version } }`, "", none, reads(uUNA, uFOR, uFOR)},
 		{"query projectPolicyHistory", `{ projectPolicyHistory(project: "payments") { toVersion } }`, "", none, reads(uUNA, uFOR, uFOR)},
+		{"query recentDenials", `{ recentDenials(project: "payments") { operation } }`, "", none, reads(uUNA, uFOR, uFOR)},
 		{"mutation registerArtifact", `mutation($in: RegisterArtifactInput!) { registerArtifact(input: $in) { id } }`, "", nil,
 			[]string{uUNA, uFOR, uOK, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
 		{"mutation verifyArtifact", `mutation($id: ID!) { verifyArtifact(input: {artifactId: $id, results: [{check: SIGNATURE, result: PASSED}]}) { id } }`, "fresh", byID,
@@ -215,4 +221,30 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 	t.Logf("%d operations x %d roles: %v", len(matrixOps()), len(matrixRoles), fmt.Sprint(counts))
+}
+
+// TestAuthorizationMatrixCoversTheSchema fails when a query or mutation of
+// schema.graphqls has no row in the matrix.
+func TestAuthorizationMatrixCoversTheSchema(t *testing.T) {
+	src, err := os.ReadFile("../schema.graphqls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, gerr := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphqls", Input: string(src)})
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	covered := map[string]bool{}
+	for _, op := range matrixOps() {
+		kind, field, _ := strings.Cut(op.name, " ")
+		field, _, _ = strings.Cut(field, " ")
+		covered[kind+" "+field] = true
+	}
+	for kind, def := range map[string]*ast.Definition{"query": schema.Query, "mutation": schema.Mutation} {
+		for _, f := range def.Fields {
+			if !strings.HasPrefix(f.Name, "__") && !covered[kind+" "+f.Name] {
+				t.Errorf("%s %s has no row in the authorization matrix", kind, f.Name)
+			}
+		}
+	}
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 )
@@ -212,7 +214,7 @@ func TestGraphQLAbuseIsRefusedWith4xx(t *testing.T) {
 	bomb.WriteString(" fragment F16 on Viewer { subject }")
 	complexityBomb := `{ ` + strings.Repeat(`a%d: artifacts(project: "payments", first: 100) { edges { node { audit { verification { check } } promotions { channel } } } } `, 5) + `}`
 	complexityBomb = fmt.Sprintf(complexityBomb, 1, 2, 3, 4, 5)
-	tooManyTokens := "{ viewer { " + strings.Repeat("subject ", ParserTokenLimit) + "} }"
+	tooManyTokens := "{ viewer { " + strings.Repeat("a ", ParserTokenLimit) + "} }"
 	getURL := func(query, opName string) string {
 		v := url.Values{"query": {query}}
 		if opName != "" {
@@ -236,6 +238,8 @@ func TestGraphQLAbuseIsRefusedWith4xx(t *testing.T) {
 		{"alias limit", "POST", GraphQLPath, gqlBody(aliases31.String(), nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "more than 30 aliases"},
 		{"selection limit", "POST", GraphQLPath, gqlBody("{ viewer { "+strings.Repeat("subject ", 600)+"} }", nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "more than 500 selections"},
 		{"fragment bomb", "POST", GraphQLPath, gqlBody(bomb.String(), nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "more than 500 selections"},
+		{"document size limit", "POST", GraphQLPath, gqlBody("{ viewer { subject } } #"+strings.Repeat("x", MaxQueryBytes), nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "more than the 65536"},
+		{"introspection through a fragment when off", "POST", GraphQLPath, gqlBody("{ ...Q } fragment Q on Query { __type(name: \"Artifact\") { name } }", nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "introspection"},
 		{"parser token limit", "POST", GraphQLPath, gqlBody(tooManyTokens, nil), jsonCT, 422, "GRAPHQL_PARSE_FAILED", "token limit"},
 		{"complexity limit", "POST", GraphQLPath, gqlBody(complexityBomb, nil), jsonCT, 200, "COMPLEXITY_LIMIT_EXCEEDED", "exceeds the limit of 5000"},
 		{"page size above the cap", "POST", GraphQLPath, gqlBody(`{ artifacts(project: "payments", first: 1000) { totalCount } }`, nil), jsonCT, 200, "BAD_USER_INPUT", "at most 100"},
@@ -398,4 +402,22 @@ func FuzzDocumentLimits(f *testing.F) {
 			_ = introspectionField(doc, op.SelectionSet, map[string]bool{})
 		}
 	})
+}
+
+// TestGQLGenGETRefusesMutationsOnItsOwn proves the second line of defence: even
+// without guardTransport, gqlgen's GET transport refuses a mutation (406) before
+// any resolver runs (the service here is nil and would panic).
+func TestGQLGenGETRefusesMutationsOnItsOwn(t *testing.T) {
+	cfg, err := parseConfig([]string{"-jwt-hs256-secret", testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := logtest.NewNullLogger()
+	gql := newGraphQL(cfg, nil, nil, log, newMetrics())
+	req := httptest.NewRequest(http.MethodGet, GraphQLPath+"?query="+url.QueryEscape(`mutation { deprecateArtifact(id: "art_1") { id } }`), nil)
+	rec := httptest.NewRecorder()
+	gql.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotAcceptable || !strings.Contains(rec.Body.String(), "GET requests only allow query operations") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
 }

@@ -126,6 +126,9 @@ func TestEveryStringArgumentRefusesHostileInput(t *testing.T) {
 		{"projectPolicyHistory(project)", "project", acceptsNothingOf, func(v string) (string, map[string]any) {
 			return `query($v: String!) { projectPolicyHistory(project: $v) { toVersion } }`, map[string]any{"v": v}
 		}},
+		{"recentDenials(project)", "project", acceptsNothingOf, func(v string) (string, map[string]any) {
+			return `query($v: String!) { recentDenials(project: $v) { operation } }`, map[string]any{"v": v}
+		}},
 		{"registerArtifact(input.project)", "project", acceptsNothingOf, func(v string) (string, map[string]any) { return reg("project", v) }},
 		{"registerArtifact(input.digest)", "digest", acceptsNothingOf, func(v string) (string, map[string]any) { return reg("digest", v) }},
 		{"registerArtifact(input.source)", "source", acceptsDollar, func(v string) (string, map[string]any) { return reg("source", v) }},
