@@ -1318,7 +1318,7 @@ type Mutation {
   registerArtifact(input: RegisterArtifactInput!): Artifact!
   "Runs the baseline checks, records submitted trust inputs, and derives the trust state."
   verifyArtifact(input: VerifyArtifactInput!): Artifact!
-  "Promotes an artifact into a channel (and optional target environment) under the project policy."
+  "Promotes an artifact into a channel (and optional target environment) under the project policy. A retry with the same X-Correlation-ID, channel and environment returns the artifact unchanged instead of promoting twice."
   promoteArtifact(input: PromoteArtifactInput!): Artifact!
   "PUBLISHED or PROMOTED -> DEPRECATED."
   deprecateArtifact(id: ID!, reason: String): Artifact!

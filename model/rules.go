@@ -370,10 +370,18 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 	return d
 }
 
-// Promote evaluates and, when allowed, appends the promotion and its event.
+// Promote evaluates and, when allowed, appends the promotion and its event. A retry
+// of a promotion already recorded under the same correlation id, channel and
+// environment returns the artifact unchanged, so a client that lost the answer can
+// repeat the request without promoting twice.
 func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlationID string, now time.Time) (Artifact, error) {
 	if err := req.Validate(); err != nil {
 		return a, err
+	}
+	for _, pr := range a.Promotions {
+		if correlationID != "" && pr.CorrelationID == correlationID && pr.Channel == req.Channel && pr.TargetEnvironment == req.TargetEnvironment {
+			return a, nil
+		}
 	}
 	d := EvaluatePromotion(&a, p, actor, req)
 	if d.LifecycleBlocked {

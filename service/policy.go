@@ -31,7 +31,10 @@ func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in 
 	if !rq.Actor.HasAnyRole(project, model.PolicyRoles...) {
 		return nil, forbidden(rq.Actor, project, model.PolicyRoles)
 	}
-	unlock := s.locks.lock("policy\x00" + project)
+	unlock, err := s.locks.lock(ctx, "policy\x00"+project)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	cur, err := s.policy(ctx, project)
 	if err != nil {

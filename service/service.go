@@ -4,8 +4,8 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
-	"sync"
 	"time"
 
 	"github.com/artifact-trust/control-plane/model"
@@ -21,7 +21,7 @@ type Request struct {
 type Service struct {
 	store Store
 	now   func() time.Time
-	locks stripes
+	locks *stripes
 	// maxAttempts bounds retries of a mutation that lost a version race.
 	maxAttempts int
 	observers   []Observer
@@ -36,8 +36,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New builds a Service over store.
 func New(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, maxAttempts: 8}
-	s.locks.seed = maphash.MakeSeed()
+	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newStripes()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -49,16 +48,30 @@ func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millise
 
 // stripes serializes writes to one artifact inside the process. The embedded engine
 // has no atomic conditional update, so the version predicate alone cannot be relied
-// on there; on MongoDB it spares the loser of a race a wasted round trip.
+// on there; on MongoDB it spares the loser of a race a wasted round trip. Each stripe
+// is a one-slot semaphore so a waiter gives up when its request's deadline passes.
 type stripes struct {
 	seed maphash.Seed
-	mu   [256]sync.Mutex
+	sem  [256]chan struct{}
 }
 
-func (l *stripes) lock(id string) func() {
-	m := &l.mu[maphash.String(l.seed, id)%uint64(len(l.mu))]
-	m.Lock()
-	return m.Unlock
+func newStripes() *stripes {
+	l := &stripes{seed: maphash.MakeSeed()}
+	for i := range l.sem {
+		l.sem[i] = make(chan struct{}, 1)
+	}
+	return l
+}
+
+// lock waits for key's stripe until ctx ends.
+func (l *stripes) lock(ctx context.Context, key string) (unlock func(), err error) {
+	ch := l.sem[maphash.String(l.seed, key)%uint64(len(l.sem))]
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a concurrent write to %s: %w", key, ctx.Err())
+	}
 }
 
 // Ping reports whether the store answers.
@@ -166,7 +179,10 @@ func (s *Service) mutate(ctx context.Context, rq Request, operation, id string, 
 }
 
 func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles []model.Role, rule change) (*model.Artifact, error) {
-	unlock := s.locks.lock(id)
+	unlock, err := s.locks.lock(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	before, p, err := s.load(ctx, rq.Actor, id)
 	if err != nil {
@@ -178,6 +194,10 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles [
 	after, err := rule(*before, p, s.clock())
 	if err != nil {
 		return nil, err
+	}
+	if len(after.Audit) == len(before.Audit) {
+		// Every change appends its event; none means a replay that changes nothing.
+		return before, nil
 	}
 	if err := s.store.UpdateArtifact(ctx, before, &after); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -215,5 +216,35 @@ func TestBrokerDropsASubscriberThatFallsBehindInsteadOfBlockingWriters(t *testin
 	}
 	if n != subscriberBuffer || b.Total() != 0 {
 		t.Fatalf("received %d before the drop (want %d), %d subscribers left", n, subscriberBuffer, b.Total())
+	}
+}
+
+func TestWaitingForABusyArtifactEndsAtTheRequestDeadline(t *testing.T) {
+	svc, _, a := newTestService(t)
+	unlock, err := svc.locks.lock(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = svc.Promote(ctx, Request{Actor: publisher, CorrelationID: "c3"}, a.ID, model.PromotionRequest{Channel: model.ChannelDev})
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Fatalf("err = %v after %v, want the deadline", err, time.Since(start))
+	}
+}
+
+func TestPromotionRetriedWithTheSameCorrelationIDIsWrittenOnce(t *testing.T) {
+	svc, st, a := newTestService(t)
+	rq := Request{Actor: publisher, CorrelationID: "pipeline-42"}
+	for i := 0; i < 3; i++ {
+		if _, err := svc.Promote(context.Background(), rq, a.ID, model.PromotionRequest{Channel: model.ChannelDev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored, _ := st.GetArtifact(context.Background(), a.ID)
+	if len(stored.Promotions) != 1 || st.updates != 1 || stored.Version != 2 {
+		t.Fatalf("promotions %d, writes %d, version %d", len(stored.Promotions), st.updates, stored.Version)
 	}
 }

@@ -839,7 +839,7 @@ func (v *PromoteArtifactInput) GetReason() *string { return v.Reason }
 
 // PromoteArtifactResponse is returned by PromoteArtifact on success.
 type PromoteArtifactResponse struct {
-	// Promotes an artifact into a channel (and optional target environment) under the project policy.
+	// Promotes an artifact into a channel (and optional target environment) under the project policy. A retry with the same X-Correlation-ID, channel and environment returns the artifact unchanged instead of promoting twice.
 	PromoteArtifact ArtifactFields `json:"promoteArtifact"`
 }
 
