@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	ComplexityLimit int
+	// CORSAllowedOrigins lists the browser origins allowed to call the API from
+	// another origin; empty sends no CORS headers (same-origin only).
+	CORSAllowedOrigins []string
 }
 
 // GraphQLPath is where the API is served.
@@ -59,6 +63,7 @@ func parseConfig(args []string) (Config, error) {
 	reqTimeout := fs.String("request-timeout", getenv("REQUEST_TIMEOUT", "15s"), "deadline of one operation (REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish at shutdown")
 	fs.IntVar(&c.ComplexityLimit, "complexity-limit", 5000, "largest query complexity accepted")
+	corsOrigins := fs.String("cors-allowed-origins", getenv("CORS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed cross-origin, e.g. https://portal.example.com (CORS_ALLOWED_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -76,6 +81,14 @@ func parseConfig(args []string) (Config, error) {
 	}
 	if c.RequestTimeout, err = time.ParseDuration(*reqTimeout); err != nil || c.RequestTimeout <= 0 {
 		return c, errors.New("REQUEST_TIMEOUT must be a positive duration such as 15s")
+	}
+	for _, o := range strings.Split(*corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			if o == "*" {
+				return c, errors.New("CORS_ALLOWED_ORIGINS must name origins; * is not accepted for an API that takes bearer tokens")
+			}
+			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
+		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LOG_FORMAT must be json or text, not %q", c.LogFormat)

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/cors"
 	"github.com/sirupsen/logrus"
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -128,7 +129,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger, m *metrics) http.Handler {
 	gql := newGraphQL(cfg, svc, verifier, log, m)
 	mux := http.NewServeMux()
-	mux.Handle(GraphQLPath, withTimeout(cfg.RequestTimeout, guardTransport(limitBody(cfg.MaxBodyBytes, refuseBatches(auth.Middleware(verifier, recordActor(gql)))))))
+	mux.Handle(GraphQLPath, withCORS(cfg.CORSAllowedOrigins, withTimeout(cfg.RequestTimeout, guardTransport(limitBody(cfg.MaxBodyBytes, refuseBatches(auth.Middleware(verifier, recordActor(gql))))))))
 	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -265,6 +266,21 @@ func limitBody(max int64, next http.Handler) http.Handler {
 
 func graphQLErrorBody(msg, code string) map[string]any {
 	return map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}}}
+}
+
+// withCORS answers cross-origin requests from the allowed browser origins (none:
+// no CORS headers at all, so browsers keep the API same-origin).
+func withCORS(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", correlation.Header},
+		ExposedHeaders: []string{correlation.Header},
+		MaxAge:         600,
+	}).Handler(next)
 }
 
 // withTimeout bounds each operation.
