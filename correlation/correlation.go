@@ -4,22 +4,21 @@ package correlation
 
 import (
 	"context"
-	"regexp"
 
 	"github.com/google/uuid"
+
+	"github.com/artifact-trust/control-plane/model"
 )
 
 // Header is the HTTP header that carries the id in and out.
 const Header = "X-Correlation-ID"
-
-var sane = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 type key struct{}
 
 // FromHeader returns the header value when it is sane (letters, digits, `._-`, at
 // most 128), else a new id.
 func FromHeader(v string) string {
-	if sane.MatchString(v) {
+	if model.ValidateCorrelationID(Header, v) == nil {
 		return v
 	}
 	return uuid.NewString()

@@ -1318,7 +1318,7 @@ type Mutation {
   registerArtifact(input: RegisterArtifactInput!): Artifact!
   "Runs the baseline checks, records submitted trust inputs, and derives the trust state."
   verifyArtifact(input: VerifyArtifactInput!): Artifact!
-  "Promotes an artifact into a channel (and optional target environment) under the project policy. A retry with the same X-Correlation-ID, channel and environment returns the artifact unchanged instead of promoting twice."
+  "Promotes an artifact into a channel (and optional target environment) under the project policy."
   promoteArtifact(input: PromoteArtifactInput!): Artifact!
   "PUBLISHED or PROMOTED -> DEPRECATED."
   deprecateArtifact(id: ID!, reason: String): Artifact!
@@ -1371,7 +1371,7 @@ enum Role { VIEWER PUBLISHER VERIFIER PROMOTER PROJECT_ADMIN }
 enum ArtifactKind { OCI_IMAGE OCI_ARTIFACT ARCHIVE BINARY }
 "Where an artifact comes from. OCI kinds come from OCI_REGISTRY; non-OCI kinds from OBJECT_STORE or HTTPS."
 enum SourceType { OCI_REGISTRY OBJECT_STORE HTTPS }
-"Lifecycle: PUBLISHED -> PROMOTED -> DEPRECATED -> RETIRED."
+"Lifecycle: registration -> PUBLISHED; first promotion -> PROMOTED; PUBLISHED or PROMOTED -> DEPRECATED; any but RETIRED -> RETIRED (terminal)."
 enum LifecycleState { PUBLISHED PROMOTED DEPRECATED RETIRED }
 "Trust, independent of lifecycle."
 enum TrustState { UNVERIFIED VERIFIED FAILED_VERIFICATION REVOKED }

@@ -6,6 +6,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrorKind is the small fixed set of failure classes. Each maps one-to-one onto a
@@ -60,7 +61,7 @@ func BadInput(field, format string, args ...any) *Error {
 
 // Denied reports a policy refusal with every reason.
 func Denied(reasons []string) *Error {
-	return &Error{Kind: KindPolicyDenied, Message: "refused by policy: " + joinReasons(reasons), Reasons: reasons}
+	return &Error{Kind: KindPolicyDenied, Message: "refused by policy: " + strings.Join(reasons, "; "), Reasons: reasons}
 }
 
 // DeniedFor reports a policy refusal with every reason and its class.
@@ -68,17 +69,6 @@ func DeniedFor(reasons, classes []string) *Error {
 	e := Denied(reasons)
 	e.Classes = classes
 	return e
-}
-
-func joinReasons(rs []string) string {
-	s := ""
-	for i, r := range rs {
-		if i > 0 {
-			s += "; "
-		}
-		s += r
-	}
-	return s
 }
 
 // KindOf returns the kind of err, or KindInternal when err is not a domain error.

@@ -63,7 +63,7 @@ func TestAuditFilterValidators(t *testing.T) {
 		}
 	}
 	for s, ok := range map[string]bool{"alice": true, "Alice Smith": true, "ci-release@example.com": true, "": false, "a\nb": false, "a\u202eb": false, strings.Repeat("a", MaxSubjectLength+1): false} {
-		if err := ValidateActorSubject("filter.actor", s); (err == nil) != ok {
+		if err := ValidateSubject("filter.actor", s); (err == nil) != ok {
 			t.Errorf("actor %.40q: %v", s, err)
 		}
 	}

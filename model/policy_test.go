@@ -241,7 +241,7 @@ func TestNewPolicyRefusesBadInputNamingTheField(t *testing.T) {
 		{"bad role", testProject, mod(ch(ChannelPolicyInput{Channel: ChannelDev, RequiredTrust: TrustAllowUnverified, PromoterRoles: []Role{"OWNER"}})), "channels[0].promoterRoles", "unknown value OWNER"},
 		{"lowercase role", testProject, mod(ch(ChannelPolicyInput{Channel: ChannelDev, RequiredTrust: TrustAllowUnverified, PromoterRoles: []Role{"promoter"}})), "channels[0].promoterRoles", "unknown value promoter"},
 		{"101 roles", testProject, mod(ch(ChannelPolicyInput{Channel: ChannelDev, RequiredTrust: TrustAllowUnverified, PromoterRoles: manyRoles})), "channels[0].promoterRoles", "has 101 entries"},
-		{"bad subject", testProject, mod(ch(ChannelPolicyInput{Channel: ChannelDev, RequiredTrust: TrustAllowUnverified, PromoterSubjects: []string{"ci release"}})), "channels[0].promoterSubjects[0]", "white-space"},
+		{"bad subject", testProject, mod(ch(ChannelPolicyInput{Channel: ChannelDev, RequiredTrust: TrustAllowUnverified, PromoterSubjects: []string{"ci\trelease"}})), "channels[0].promoterSubjects[0]", "white-space"},
 		{"empty subject", testProject, mod(ch(ChannelPolicyInput{Channel: ChannelDev, RequiredTrust: TrustAllowUnverified, PromoterSubjects: []string{""}})), "channels[0].promoterSubjects[0]", "must not be empty"},
 		{"101 subjects", testProject, mod(ch(ChannelPolicyInput{Channel: ChannelDev, RequiredTrust: TrustAllowUnverified, PromoterSubjects: n101(func(i int) string { return fmt.Sprint("s", i) })})), "channels[0].promoterSubjects", "has 101 entries"},
 		{"channel with no promoters", testProject, mod(ch(ChannelPolicyInput{Channel: ChannelProd, RequiredTrust: TrustRequireVerified})), "channels[0]", "channel PROD names no promoter role and no promoter subject"},

@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 // readyFor builds an artifact and actor that satisfy every default-policy rule for
@@ -331,24 +330,5 @@ func TestDenialsCarryOneClassPerReason(t *testing.T) {
 	p.AllowedSourceTypes, p.AllowNonOCI = AllSourceTypes, true
 	if err := CheckRegistration(&p, in); err != nil {
 		t.Fatalf("allowed non-OCI registration refused: %v", err)
-	}
-}
-
-func TestPromoteReplayWithTheSameCorrelationIDChangesNothing(t *testing.T) {
-	a, actor := readyFor(t, ChannelDev)
-	p := DefaultPolicy(a.Project)
-	req := PromotionRequest{Channel: ChannelDev, TargetEnvironment: "sandbox"}
-	once, err := Promote(a, &p, actor, req, "run-7", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	twice, err := Promote(once, &p, actor, req, "run-7", t0.Add(time.Second))
-	if err != nil || len(twice.Promotions) != len(once.Promotions) || len(twice.Audit) != len(once.Audit) {
-		t.Fatalf("replay promoted again: %d promotions, err %v", len(twice.Promotions), err)
-	}
-	// The same correlation id for another target is a new promotion.
-	other, err := Promote(once, &p, actor, PromotionRequest{Channel: ChannelDev, TargetEnvironment: "qa"}, "run-7", t0)
-	if err != nil || len(other.Promotions) != len(once.Promotions)+1 {
-		t.Fatalf("other environment: %d promotions, err %v", len(other.Promotions), err)
 	}
 }

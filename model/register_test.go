@@ -216,26 +216,26 @@ func TestNewArtifactIsPublishedUnverifiedWithOneRegisterEvent(t *testing.T) {
 	}
 }
 
-func TestSameRegistrationComparesKindSourceTypeSourceAndRuntimeClass(t *testing.T) {
+func TestRegistrationDiffNamesKindSourceTypeAndSourceOnly(t *testing.T) {
 	a := newArt(t)
 	tests := []struct {
 		name string
 		mod  func(*RegisterInput)
-		same bool
+		diff string
 	}{
-		{"identical", func(*RegisterInput) {}, true},
-		{"different tags still same", func(in *RegisterInput) { in.Tags = []string{"other"} }, true},
-		{"different kind", func(in *RegisterInput) { in.Kind = KindOCIArtifact }, false},
-		{"different source type", func(in *RegisterInput) { in.SourceType = SourceHTTPS }, false},
-		{"different source", func(in *RegisterInput) { in.Source = testSource + "2" }, false},
-		{"different runtime class", func(in *RegisterInput) { in.RuntimeClass = "wasm" }, false},
+		{"identical", func(*RegisterInput) {}, ""},
+		{"different tags still same", func(in *RegisterInput) { in.Tags = []string{"other"} }, ""},
+		{"different runtime class still same", func(in *RegisterInput) { in.RuntimeClass = "wasm" }, ""},
+		{"different kind", func(in *RegisterInput) { in.Kind = KindOCIArtifact }, "kind OCI_ARTIFACT (registered OCI_IMAGE)"},
+		{"different source type", func(in *RegisterInput) { in.SourceType = SourceHTTPS }, "sourceType HTTPS (registered OCI_REGISTRY)"},
+		{"different source", func(in *RegisterInput) { in.Source = testSource + "2" }, "source " + testSource + "2 (registered " + testSource + ")"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := ociInput()
+			in := RegisterInput{Project: a.Project, Digest: a.Digest, Kind: a.Kind, SourceType: a.SourceType, Source: a.Source}
 			tt.mod(&in)
-			if got := a.SameRegistration(in); got != tt.same {
-				t.Errorf("SameRegistration = %v, want %v", got, tt.same)
+			if got := strings.Join(a.RegistrationDiff(in), "; "); got != tt.diff {
+				t.Errorf("RegistrationDiff = %q, want %q", got, tt.diff)
 			}
 		})
 	}

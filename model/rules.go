@@ -106,12 +106,21 @@ func NewArtifact(in RegisterInput, actor Actor, correlationID string, now time.T
 	return a
 }
 
-// SameRegistration reports whether a retry of in would register exactly a: same
-// kind, source type, source and runtime class (the runtime class decides the non-OCI
-// policy, so a different one is a different registration). Tags are labels and do
-// not count.
-func (a *Artifact) SameRegistration(in RegisterInput) bool {
-	return a.Kind == in.Kind && a.SourceType == in.SourceType && a.Source == in.Source && a.RuntimeClass == in.RuntimeClass
+// RegistrationDiff lists the fields (kind, sourceType, source) in which a retry of in
+// differs from a; a retry with none is the same registration and returns a unchanged.
+// Tags and runtime class are not compared: they do not identify the artifact.
+func (a *Artifact) RegistrationDiff(in RegisterInput) []string {
+	var diff []string
+	if a.Kind != in.Kind {
+		diff = append(diff, fmt.Sprintf("kind %s (registered %s)", in.Kind, a.Kind))
+	}
+	if a.SourceType != in.SourceType {
+		diff = append(diff, fmt.Sprintf("sourceType %s (registered %s)", in.SourceType, a.SourceType))
+	}
+	if a.Source != in.Source {
+		diff = append(diff, fmt.Sprintf("source %s (registered %s)", truncate(in.Source, 200), truncate(a.Source, 200)))
+	}
+	return diff
 }
 
 // VerifyInput is one verification request.
@@ -370,18 +379,10 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 	return d
 }
 
-// Promote evaluates and, when allowed, appends the promotion and its event. A retry
-// of a promotion already recorded under the same correlation id, channel and
-// environment returns the artifact unchanged, so a client that lost the answer can
-// repeat the request without promoting twice.
+// Promote evaluates and, when allowed, appends the promotion and its event.
 func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlationID string, now time.Time) (Artifact, error) {
 	if err := req.Validate(); err != nil {
 		return a, err
-	}
-	for _, pr := range a.Promotions {
-		if correlationID != "" && pr.CorrelationID == correlationID && pr.Channel == req.Channel && pr.TargetEnvironment == req.TargetEnvironment {
-			return a, nil
-		}
 	}
 	d := EvaluatePromotion(&a, p, actor, req)
 	if d.LifecycleBlocked {

@@ -67,8 +67,9 @@ func ValidateSource(s string) error { return printable("source", s, MaxSourceLen
 // ValidateSourcePrefix checks one allowed-source prefix.
 func ValidateSourcePrefix(field, s string) error { return printable(field, s, MaxPrefixLength, false) }
 
-// ValidateSubject checks a promoter subject.
-func ValidateSubject(field, s string) error { return printable(field, s, MaxSubjectLength, false) }
+// ValidateSubject checks an actor subject (a promoter subject, an audit filter): what
+// a token's sub may hold (printable, spaces allowed, at most 256 bytes).
+func ValidateSubject(field, s string) error { return printable(field, s, MaxSubjectLength, true) }
 
 // ValidateReason checks an optional free-text reason (spaces allowed).
 func ValidateReason(s string) error {
@@ -120,12 +121,6 @@ func ValidateAuditAction(field, s string) error {
 		}
 	}
 	return BadInput(field, "%q is not an audit action; use one of %s", truncate(s, 64), strings.Join(AuditActions, ", "))
-}
-
-// ValidateActorSubject checks an actor subject given as a filter: what a token's sub
-// may hold (printable, spaces allowed, at most 256 bytes).
-func ValidateActorSubject(field, s string) error {
-	return printable(field, s, MaxSubjectLength, true)
 }
 
 // MaxCorrelationIDLength bounds a correlation id, as the X-Correlation-ID header does.

@@ -140,7 +140,7 @@ func TestValidateSubjectPrefixAndDetail(t *testing.T) {
 		{"service account", "system:serviceaccount:ci:release", ""},
 		{"email", "alice@example.com", ""},
 		{"empty", "", "must not be empty"},
-		{"space", "ci release", "white-space"},
+		{"tab", "ci\trelease", "white-space"},
 		{"too long", strings.Repeat("s", MaxSubjectLength+1), "at most 256"},
 	})
 	runValidate(t, "allowedSources[0]", func(s string) error { return ValidateSourcePrefix("allowedSources[0]", s) }, []validateCase{

@@ -25,8 +25,9 @@ var matrixRoles = []struct {
 	{"project_admin", "ada", []string{"payments:project_admin"}},
 	{"other project's admin", "otto", []string{"billing:project_admin"}},
 	{"* viewer", "star", []string{"*:viewer"}},
-	// Named in the PROD channel's promoterSubjects, no role anywhere: it may see
-	// the project's artifacts by id (to promote them) and nothing else.
+	// Named in the PROD channel's promoterSubjects, no role anywhere: it may
+	// promote (and evaluate a promotion of) an artifact it names by id, and read
+	// nothing.
 	{"promoter subject", "release-bot", []string{}},
 }
 
@@ -71,7 +72,7 @@ func matrixOps() []matrixOp {
 	}
 	return []matrixOp{
 		{"query viewer", `{ viewer { subject } }`, "", none, reads(uUNA, uOK, uOK)},
-		{"query artifact", `query($id: ID!) { artifact(id: $id) { id } }`, "read", byID, reads(uUNA, uNIL, uOK)},
+		{"query artifact", `query($id: ID!) { artifact(id: $id) { id } }`, "read", byID, reads(uUNA, uNIL, uNIL)},
 		{"query artifactByDigest", `query($d: String!) { artifactByDigest(project: "payments", digest: $d) { id } }`, "read", digestOf, reads(uUNA, uFOR, uFOR)},
 		{"query artifacts", `{ artifacts(project: "payments") { totalCount } }`, "", none, reads(uUNA, uFOR, uFOR)},
 		{"query channelStatus", `{ channelStatus(project: "payments") { digest } }`, "", none, reads(uUNA, uFOR, uFOR)},
@@ -84,17 +85,17 @@ func matrixOps() []matrixOp {
 		{"mutation registerArtifact", `mutation($in: RegisterArtifactInput!) { registerArtifact(input: $in) { id } }`, "", nil,
 			[]string{uUNA, uFOR, uOK, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
 		{"mutation verifyArtifact", `mutation($id: ID!) { verifyArtifact(input: {artifactId: $id, results: [{check: SIGNATURE, result: PASSED}]}) { id } }`, "fresh", byID,
-			[]string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uFOR}},
+			[]string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation promoteArtifact DEV", `mutation($id: ID!) { promoteArtifact(input: {artifactId: $id, channel: DEV}) { id } }`, "fresh", byID,
 			[]string{uUNA, uPD, uPD, uPD, uOK, uOK, uNF, uPD, uPD}},
 		{"mutation promoteArtifact PROD", `mutation($id: ID!) { promoteArtifact(input: {artifactId: $id, channel: PROD, targetEnvironment: "eu-1"}) { id } }`, "prod-ready", byID,
 			[]string{uUNA, uPD, uPD, uPD, uPD, uOK, uNF, uPD, uOK}},
 		{"mutation deprecateArtifact", `mutation($id: ID!) { deprecateArtifact(id: $id, reason: "old") { id } }`, "fresh", byID,
-			[]string{uUNA, uFOR, uOK, uFOR, uFOR, uOK, uNF, uFOR, uFOR}},
+			[]string{uUNA, uFOR, uOK, uFOR, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation retireArtifact", `mutation($id: ID!) { retireArtifact(id: $id, reason: "gone") { id } }`, "fresh", byID,
-			[]string{uUNA, uFOR, uOK, uFOR, uFOR, uOK, uNF, uFOR, uFOR}},
+			[]string{uUNA, uFOR, uOK, uFOR, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation revokeArtifact", `mutation($id: ID!) { revokeArtifact(id: $id, reason: "key leaked") { id } }`, "fresh", byID,
-			[]string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uFOR}},
+			[]string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation setProjectPolicy", `mutation($in: ProjectPolicyInput!) { setProjectPolicy(project: "payments", input: $in) { version } }`, "", func(artifactJSON) map[string]any { return map[string]any{"in": authzPolicy} },
 			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
 	}

@@ -27,7 +27,7 @@ func TestMetricsCountOperationsPromotionsDenialsAndRuntime(t *testing.T) {
 	a := ts.register(c.publisher, "payments", 1, nil)
 	ts.promote(c.promoter, a.ID, "DEV", "")
 	ts.ErrCode(c.viewer, promoteMutation, map[string]any{"in": map[string]any{"artifactId": a.ID, "channel": "STAGING"}})
-	ts.ErrCode(c.viewer, registerMutation, map[string]any{"in": map[string]any{"project": "payments", "digest": "sha256:x", "kind": "OCI_IMAGE", "sourceType": "OCI_REGISTRY", "source": "r"}})
+	ts.ErrCode(c.publisher, registerMutation, map[string]any{"in": map[string]any{"project": "payments", "digest": "sha256:x", "kind": "OCI_IMAGE", "sourceType": "OCI_REGISTRY", "source": "r"}})
 	body := scrape(t, ts)
 	for _, want := range []string{
 		`artifact_trust_graphql_operations_total{code="OK",operation="mutation:registerArtifact"} 1`,

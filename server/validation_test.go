@@ -181,7 +181,7 @@ func TestEveryStringArgumentRefusesHostileInput(t *testing.T) {
 		{"setProjectPolicy(input.nonOciRuntimeClasses)", "nonOciRuntimeClasses[0]", acceptsNothingOf, func(v string) (string, map[string]any) {
 			return policy(func(in map[string]any) { in["nonOciRuntimeClasses"] = []string{v} })
 		}},
-		{"setProjectPolicy(input.channels.promoterSubjects)", "channels[0].promoterSubjects[0]", acceptsDollar, func(v string) (string, map[string]any) {
+		{"setProjectPolicy(input.channels.promoterSubjects)", "channels[0].promoterSubjects[0]", acceptsFreeText, func(v string) (string, map[string]any) {
 			return policy(func(in map[string]any) {
 				in["channels"] = []map[string]any{{"channel": "DEV", "requiredTrust": "ALLOW_UNVERIFIED", "promoterSubjects": []string{v}}}
 			})

@@ -2,20 +2,33 @@ package service
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/artifact-trust/control-plane/model"
 )
 
 // Register registers a digest in a project. A retry with the same kind, source type
-// and source returns the existing artifact unchanged; different values are CONFLICT.
+// and source returns the existing artifact unchanged, even if the policy changed
+// since; different values are CONFLICT. New registrations follow the policy.
 func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInput) (*model.Artifact, error) {
-	in, err := in.Validate()
-	if err != nil {
+	if err := model.ValidateProject(in.Project); err != nil {
 		return nil, err
 	}
 	if !rq.Actor.HasAnyRole(in.Project, model.RegisterRoles...) {
 		return nil, forbidden(rq.Actor, in.Project, model.RegisterRoles)
+	}
+	in, err := in.Validate()
+	if err != nil {
+		return nil, err
+	}
+	id := model.ArtifactID(in.Project, in.Digest)
+	existing, err := s.store.GetArtifact(ctx, id)
+	switch {
+	case err == nil:
+		return retriedRegistration(existing, in)
+	case !model.IsKind(err, model.KindNotFound):
+		return nil, err
 	}
 	p, err := s.policy(ctx, in.Project)
 	if err != nil {
@@ -23,7 +36,7 @@ func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInp
 	}
 	if err := model.CheckRegistration(p, in); err != nil {
 		s.observeDenial("registerArtifact", err)
-		s.recordDenial(ctx, rq, "registerArtifact", &model.Artifact{ID: model.ArtifactID(in.Project, in.Digest), Project: in.Project, Digest: in.Digest}, "", "", err)
+		s.recordDenial(ctx, rq, "registerArtifact", &model.Artifact{ID: id, Project: in.Project, Digest: in.Digest}, "", "", err)
 		return nil, err
 	}
 	a := model.NewArtifact(in, rq.Actor, rq.CorrelationID, s.clock())
@@ -35,14 +48,19 @@ func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInp
 	if !model.IsKind(err, model.KindConflict) {
 		return nil, err
 	}
-	existing, gerr := s.store.GetArtifact(ctx, a.ID)
-	if gerr != nil {
-		return nil, gerr
+	// Another request registered it between our look-up and our insert.
+	if existing, err = s.store.GetArtifact(ctx, id); err != nil {
+		return nil, err
 	}
-	if !existing.SameRegistration(in) {
+	return retriedRegistration(existing, in)
+}
+
+// retriedRegistration answers a registration of an existing (project, digest).
+func retriedRegistration(existing *model.Artifact, in model.RegisterInput) (*model.Artifact, error) {
+	if diff := existing.RegistrationDiff(in); len(diff) > 0 {
 		return nil, model.Errorf(model.KindConflict,
-			"digest %s is already registered in project %s as %s from %s %s; an artifact's kind, source type and source never change",
-			in.Digest, in.Project, existing.Kind, existing.SourceType, existing.Source)
+			"digest %s is already registered in project %s; an artifact's kind, source type and source never change, and this request differs in %s",
+			in.Digest, in.Project, strings.Join(diff, ", "))
 	}
 	return existing, nil
 }
@@ -93,7 +111,7 @@ func (s *Service) EvaluatePromotion(ctx context.Context, rq Request, id string, 
 	if err := req.Validate(); err != nil {
 		return model.Decision{}, err
 	}
-	a, p, err := s.load(ctx, rq.Actor, id)
+	a, p, err := s.load(ctx, rq.Actor, id, promoters)
 	if err != nil {
 		return model.Decision{}, err
 	}
@@ -129,7 +147,7 @@ func (s *Service) lifecycle(ctx context.Context, rq Request, operation, id, reas
 // Artifact returns an artifact by id, or nil when it does not exist or the actor
 // may not see it.
 func (s *Service) Artifact(ctx context.Context, rq Request, id string) (*model.Artifact, error) {
-	a, _, err := s.load(ctx, rq.Actor, id)
+	a, _, err := s.load(ctx, rq.Actor, id, readers)
 	if model.IsKind(err, model.KindNotFound) {
 		return nil, nil
 	}
@@ -182,7 +200,7 @@ func (s *Service) ChannelStatus(ctx context.Context, rq Request, project string)
 	if err := requireRead(rq.Actor, project); err != nil {
 		return nil, err
 	}
-	arts, err := s.store.PromotedArtifacts(ctx, project, "")
+	arts, err := s.store.ChannelStatusArtifacts(ctx, project)
 	if err != nil {
 		return nil, err
 	}
@@ -207,12 +225,17 @@ func (s *Service) Deployable(ctx context.Context, rq Request, project string, c 
 	if err != nil {
 		return model.Placement{}, false, err
 	}
-	arts, err := s.store.PromotedArtifacts(ctx, project, c)
-	if err != nil {
-		return model.Placement{}, false, err
+	// Candidates come newest promotion first, so the first one with a deployable
+	// placement holds the newest deployable promotion of all: usually the first.
+	for a, err := range s.store.DeployCandidates(ctx, project, c, env) {
+		if err != nil {
+			return model.Placement{}, false, err
+		}
+		if pl, ok := model.PickDeployable([]*model.Artifact{a}, p, c, env); ok {
+			return pl, true, nil
+		}
 	}
-	pl, ok := model.PickDeployable(arts, p, c, env)
-	return pl, ok, nil
+	return model.Placement{}, false, nil
 }
 
 // AuditEvents returns a page of a project's artifact audit events, newest first.
@@ -245,7 +268,7 @@ func validateAuditFilter(f AuditFilter) error {
 		check func() error
 	}{
 		{f.Action, func() error { return model.ValidateAuditAction("filter.action", f.Action) }},
-		{f.Actor, func() error { return model.ValidateActorSubject("filter.actor", f.Actor) }},
+		{f.Actor, func() error { return model.ValidateSubject("filter.actor", f.Actor) }},
 		{f.ArtifactID, func() error { return validateIDField("filter.artifactId", f.ArtifactID) }},
 		{f.CorrelationID, func() error { return model.ValidateCorrelationID("filter.correlationId", f.CorrelationID) }},
 	}

@@ -4,7 +4,6 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"hash/maphash"
 	"time"
 
@@ -70,7 +69,7 @@ func (l *stripes) lock(ctx context.Context, key string) (unlock func(), err erro
 	case ch <- struct{}{}:
 		return func() { <-ch }, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a concurrent write to %s: %w", key, ctx.Err())
+		return nil, &model.Error{Kind: model.KindConflict, Message: "another change to the same object did not finish in time; retry", Err: ctx.Err()}
 	}
 }
 
@@ -116,15 +115,25 @@ func notFound(id string) error {
 	return model.Errorf(model.KindNotFound, "artifact %s not found", id)
 }
 
-// visible reports whether actor may see artifact a at all: any role in its project,
-// or being a named promoter subject of its project policy.
-func visible(actor model.Actor, a *model.Artifact, p *model.Policy) bool {
-	return actor.CanRead(a.Project) || p.HasPromoterSubject(actor.Subject)
+// access says who may address an artifact in an operation.
+type access int
+
+const (
+	// readers: any role in the artifact's project.
+	readers access = iota
+	// promoters: readers, plus subjects named in the project's promoterSubjects
+	// (approved service accounts promote without holding a role).
+	promoters
+)
+
+func (acc access) allows(actor model.Actor, a *model.Artifact, p *model.Policy) bool {
+	return actor.CanRead(a.Project) || (acc == promoters && p.HasPromoterSubject(actor.Subject))
 }
 
-// load fetches an artifact the actor may see, with its project's effective policy.
-// An artifact of a project the actor cannot see is reported as not found.
-func (s *Service) load(ctx context.Context, actor model.Actor, id string) (*model.Artifact, *model.Policy, error) {
+// load fetches an artifact the actor may address, with its project's effective
+// policy. An artifact the actor may not address is reported as not found, so
+// nothing about it is revealed.
+func (s *Service) load(ctx context.Context, actor model.Actor, id string, acc access) (*model.Artifact, *model.Policy, error) {
 	if err := validateID(id); err != nil {
 		return nil, nil, err
 	}
@@ -139,7 +148,7 @@ func (s *Service) load(ctx context.Context, actor model.Actor, id string) (*mode
 	if err != nil {
 		return nil, nil, err
 	}
-	if !visible(actor, a, p) {
+	if !acc.allows(actor, a, p) {
 		return nil, nil, notFound(id)
 	}
 	return a, p, nil
@@ -184,7 +193,11 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles [
 		return nil, err
 	}
 	defer unlock()
-	before, p, err := s.load(ctx, rq.Actor, id)
+	acc := readers
+	if roles == nil {
+		acc = promoters // the promotion rules decide who may promote
+	}
+	before, p, err := s.load(ctx, rq.Actor, id, acc)
 	if err != nil {
 		return nil, err
 	}
@@ -194,10 +207,6 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles [
 	after, err := rule(*before, p, s.clock())
 	if err != nil {
 		return nil, err
-	}
-	if len(after.Audit) == len(before.Audit) {
-		// Every change appends its event; none means a replay that changes nothing.
-		return before, nil
 	}
 	if err := s.store.UpdateArtifact(ctx, before, &after); err != nil {
 		return nil, err

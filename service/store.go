@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"iter"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -26,9 +27,16 @@ type Store interface {
 	// (createdAt desc, id desc), strictly after q.After when set, with the total
 	// count of artifacts matching the filter.
 	ListArtifacts(ctx context.Context, q ArtifactQuery) (ArtifactPage, error)
-	// PromotedArtifacts returns every artifact of project that has at least one
-	// promotion (into channel, when channel is not empty).
-	PromotedArtifacts(ctx context.Context, project string, channel model.Channel) ([]*model.Artifact, error)
+	// DeployCandidates yields, as stored now, each artifact of project that was
+	// promoted into exactly (channel, env), once, in the order of its newest such
+	// promotion, newest first, loading each only when the consumer asks for the next
+	// one; an error ends the sequence. So the first candidate for which
+	// model.PickDeployable finds a placement is the deployable one.
+	DeployCandidates(ctx context.Context, project string, channel model.Channel, env string) iter.Seq2[*model.Artifact, error]
+	// ChannelStatusArtifacts returns the artifacts holding the latest promotion of
+	// each (channel, environment) of project, as stored now (at least those:
+	// model.ChannelStatus over them is the project's channel status).
+	ChannelStatusArtifacts(ctx context.Context, project string) ([]*model.Artifact, error)
 	// AuditEvents returns one page of a project's artifact audit events, newest first
 	// (at desc, artifactId desc, seq desc), strictly after q.After when set.
 	AuditEvents(ctx context.Context, q AuditQuery) (AuditPage, error)

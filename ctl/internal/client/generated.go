@@ -611,7 +611,7 @@ type GetArtifactResponse struct {
 // GetArtifact returns GetArtifactResponse.Artifact, and is useful for accessing the field via an interface.
 func (v *GetArtifactResponse) GetArtifact() *ArtifactFields { return v.Artifact }
 
-// Lifecycle: PUBLISHED -> PROMOTED -> DEPRECATED -> RETIRED.
+// Lifecycle: registration -> PUBLISHED; first promotion -> PROMOTED; PUBLISHED or PROMOTED -> DEPRECATED; any but RETIRED -> RETIRED (terminal).
 type LifecycleState string
 
 const (
@@ -839,7 +839,7 @@ func (v *PromoteArtifactInput) GetReason() *string { return v.Reason }
 
 // PromoteArtifactResponse is returned by PromoteArtifact on success.
 type PromoteArtifactResponse struct {
-	// Promotes an artifact into a channel (and optional target environment) under the project policy. A retry with the same X-Correlation-ID, channel and environment returns the artifact unchanged instead of promoting twice.
+	// Promotes an artifact into a channel (and optional target environment) under the project policy.
 	PromoteArtifact ArtifactFields `json:"promoteArtifact"`
 }
 
