@@ -128,7 +128,7 @@ func (v *Verifier) Authenticate(r *http.Request) context.Context {
 	case err != nil:
 		return WithAuthError(ctx, err)
 	}
-	actor, err := v.Verify(token)
+	actor, err := v.VerifyContext(ctx, token)
 	if err != nil {
 		return WithAuthError(ctx, err)
 	}

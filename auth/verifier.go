@@ -2,11 +2,15 @@
 //
 // A Verifier accepts exactly one signing algorithm, chosen by the configured key
 // (HS256 for a shared secret; RS256, ES256 or EdDSA for a PEM public key), so a
-// token can never pick its own algorithm. Every refusal is a *model.Error of kind
+// token can never pick its own algorithm. With a JWK Set (JWKSURL) the key is the
+// one the token's kid names, the algorithm must be RS256, ES256 or EdDSA and must
+// fit that key (its type, and its "alg" when the JWK states one); symmetric
+// algorithms are never accepted from a set. Every refusal is a *model.Error of kind
 // model.KindUnauthenticated whose message says why, never what the token was.
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -16,6 +20,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -42,13 +47,27 @@ const (
 )
 
 // Config selects the verification key and the claims every token must carry.
-// Exactly one of HS256Secret and PublicKeyPEM is set.
+// Exactly one of HS256Secret, PublicKeyPEM and JWKSURL is set.
 type Config struct {
 	// HS256Secret is a shared secret of at least 32 bytes (development and tests).
 	HS256Secret []byte
 	// PublicKeyPEM is a PKIX ("PUBLIC KEY") or PKCS#1 ("RSA PUBLIC KEY") PEM block:
 	// RSA (>= 2048 bits) -> RS256, ECDSA P-256 -> ES256, Ed25519 -> EdDSA.
 	PublicKeyPEM []byte
+	// JWKSURL is the https URL of a JWK Set (plain http only on a loopback host).
+	// Tokens must name their key in the kid header; see jwks.go for caching and
+	// refreshing, and call Verifier.Close to stop the background refresh.
+	JWKSURL string
+	// JWKS tuning; zero values take the defaults (DefaultJWKSRefreshInterval,
+	// DefaultJWKSUnknownKIDInterval, DefaultJWKSFetchTimeout).
+	JWKSRefreshInterval    time.Duration // periodic re-fetch of the set
+	JWKSUnknownKIDInterval time.Duration // least time between re-fetches caused by an unknown kid
+	JWKSFetchTimeout       time.Duration // bound of one fetch, the start-up fetch included
+	// OnJWKSStatus, when set, hears about the key set: a non-nil err for every
+	// failed fetch, and a nil err once keys arrive after the start-up fetch
+	// failed; keysAvailable tells whether tokens can be verified (with the keys
+	// of an earlier fetch, after a failed refresh). It must not block.
+	OnJWKSStatus func(keysAvailable bool, err error)
 	// Issuer and Audience, when set, must match the token's iss and aud claims.
 	Issuer, Audience string
 	// Leeway is the clock skew allowed on exp and nbf.
@@ -57,22 +76,39 @@ type Config struct {
 
 // Verifier checks bearer tokens. It is safe for concurrent use.
 type Verifier struct {
-	alg      string
-	key      any
+	alg      string   // the accepted algorithm(s), as shown in messages
+	algs     []string // the accepted algorithms
+	key      any      // the single key; nil with a JWK Set
+	jwks     *jwksSource
 	issuer   string
 	audience string
 	parser   *jwt.Parser
 }
 
-// NewVerifier builds a Verifier from cfg.
+// NewVerifier builds a Verifier from cfg. With a JWKSURL it fetches the set once
+// (bounded by the fetch timeout) and, if that fails, keeps retrying in the
+// background; see jwks.go. Call Close when done with a JWKS Verifier.
 func NewVerifier(cfg Config) (*Verifier, error) {
-	hasSecret, hasPEM := len(cfg.HS256Secret) > 0, len(cfg.PublicKeyPEM) > 0
+	hasSecret, hasPEM, hasJWKS := len(cfg.HS256Secret) > 0, len(cfg.PublicKeyPEM) > 0, cfg.JWKSURL != ""
 	v := &Verifier{issuer: cfg.Issuer, audience: cfg.Audience}
+	if cfg.Leeway < 0 {
+		return nil, errors.New("auth: leeway must not be negative")
+	}
 	switch {
+	case hasJWKS && (hasSecret || hasPEM):
+		return nil, errors.New("auth: a JWKS URL cannot be combined with an HS256 secret or a public key; configure only one")
 	case hasSecret && hasPEM:
 		return nil, errors.New("auth: configure either an HS256 secret or a public key, not both")
-	case !hasSecret && !hasPEM:
-		return nil, errors.New("auth: no token verification key configured (HS256 secret or PEM public key)")
+	case !hasSecret && !hasPEM && !hasJWKS:
+		return nil, errors.New("auth: no token verification key configured (HS256 secret, PEM public key or JWKS URL)")
+	case hasJWKS:
+		src, err := newJWKSSource(cfg)
+		if err != nil {
+			return nil, err
+		}
+		v.jwks = src
+		v.algs = append([]string(nil), jwksAlgorithms...)
+		v.alg = strings.Join(v.algs, ", ")
 	case hasSecret:
 		if len(cfg.HS256Secret) < MinHS256SecretBytes {
 			return nil, fmt.Errorf("auth: HS256 secret is %d bytes, at least %d required", len(cfg.HS256Secret), MinHS256SecretBytes)
@@ -86,11 +122,11 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		}
 		v.alg, v.key = alg, key
 	}
-	if cfg.Leeway < 0 {
-		return nil, errors.New("auth: leeway must not be negative")
+	if v.algs == nil {
+		v.algs = []string{v.alg}
 	}
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{v.alg}),
+		jwt.WithValidMethods(v.algs),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithStrictDecoding(),
@@ -106,8 +142,25 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 }
 
 // Algorithm is the single JWS algorithm this Verifier accepts ("HS256", "RS256",
-// "ES256" or "EdDSA").
+// "ES256" or "EdDSA"); with a JWK Set, the accepted ones ("RS256, ES256, EdDSA").
 func (v *Verifier) Algorithm() string { return v.alg }
+
+// Close stops the background refresh of a JWK Set and waits for the start-up
+// retries to end. Tokens still verify afterwards against the keys already
+// fetched, without refreshing. It is a no-op for other Verifiers and safe to
+// call more than once.
+func (v *Verifier) Close() error {
+	if v != nil && v.jwks != nil {
+		v.jwks.close()
+	}
+	return nil
+}
+
+// accepts reports whether alg (a header value) is one of the accepted algorithms.
+func (v *Verifier) accepts(alg any) bool {
+	s, ok := alg.(string)
+	return ok && slices.Contains(v.algs, s)
+}
 
 func parsePublicKey(data []byte) (string, any, error) {
 	block, rest := pem.Decode(data)
@@ -135,21 +188,31 @@ func parsePublicKey(data []byte) (string, any, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("auth: parse public key: %w", err)
 	}
+	alg, err := publicKeyAlgorithm(pub)
+	if err != nil {
+		return "", nil, err
+	}
+	return alg, pub, nil
+}
+
+// publicKeyAlgorithm is the one algorithm a public key may verify: RSA of at
+// least MinRSABits -> RS256, ECDSA P-256 -> ES256, Ed25519 -> EdDSA.
+func publicKeyAlgorithm(pub any) (string, error) {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < MinRSABits {
-			return "", nil, fmt.Errorf("auth: RSA key is %d bits, at least %d required", k.N.BitLen(), MinRSABits)
+			return "", fmt.Errorf("auth: RSA key is %d bits, at least %d required", k.N.BitLen(), MinRSABits)
 		}
-		return jwt.SigningMethodRS256.Alg(), k, nil
+		return jwt.SigningMethodRS256.Alg(), nil
 	case *ecdsa.PublicKey:
 		if k.Curve != elliptic.P256() {
-			return "", nil, fmt.Errorf("auth: ECDSA key on curve %s; only P-256 (ES256) is supported", k.Curve.Params().Name)
+			return "", fmt.Errorf("auth: ECDSA key on curve %s; only P-256 (ES256) is supported", k.Curve.Params().Name)
 		}
-		return jwt.SigningMethodES256.Alg(), k, nil
+		return jwt.SigningMethodES256.Alg(), nil
 	case ed25519.PublicKey:
-		return jwt.SigningMethodEdDSA.Alg(), k, nil
+		return jwt.SigningMethodEdDSA.Alg(), nil
 	default:
-		return "", nil, fmt.Errorf("auth: unsupported public key type %T", pub)
+		return "", fmt.Errorf("auth: unsupported public key type %T", pub)
 	}
 }
 
@@ -191,6 +254,12 @@ func unauthenticated(msg string, cause error) *model.Error {
 // Verify checks tokenString and returns the actor it names. Every failure is a
 // *model.Error of kind model.KindUnauthenticated.
 func (v *Verifier) Verify(tokenString string) (model.Actor, error) {
+	return v.VerifyContext(context.Background(), tokenString)
+}
+
+// VerifyContext is Verify; ctx bounds the re-fetch of a JWK Set that a token
+// naming an unknown kid may cause (itself bounded by the fetch timeout).
+func (v *Verifier) VerifyContext(ctx context.Context, tokenString string) (model.Actor, error) {
 	if v == nil || v.parser == nil {
 		return model.Actor{}, unauthenticated("token verification is not configured", nil)
 	}
@@ -201,7 +270,11 @@ func (v *Verifier) Verify(tokenString string) (model.Actor, error) {
 		return model.Actor{}, unauthenticated("empty token", nil)
 	}
 	claims := &tokenClaims{}
-	token, err := v.parser.ParseWithClaims(tokenString, claims, v.keyFunc)
+	keyFunc := v.keyFunc
+	if v.jwks != nil {
+		keyFunc = func(t *jwt.Token) (any, error) { return v.jwks.key(ctx, t) }
+	}
+	token, err := v.parser.ParseWithClaims(tokenString, claims, keyFunc)
 	if err != nil {
 		return model.Actor{}, v.explain(token, claims, err)
 	}
@@ -217,9 +290,19 @@ func (v *Verifier) explain(token *jwt.Token, c *tokenClaims, err error) *model.E
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return unauthenticated("malformed token", err)
-	case token != nil && token.Header["alg"] != v.alg,
+	case token != nil && !v.accepts(token.Header["alg"]),
 		errors.Is(err, errAlgorithm):
 		return unauthenticated("token algorithm not accepted (this server accepts "+v.alg+")", err)
+	case errors.Is(err, errNoKID):
+		return unauthenticated("unknown signing key (kid): the token names none", err)
+	case errors.Is(err, errKeysUnavailable):
+		return unauthenticated("signing keys unavailable; retry later", err)
+	case errors.Is(err, errUnknownKID):
+		return unauthenticated("unknown signing key (kid)", err)
+	case errors.Is(err, errKeyAlgorithm):
+		return unauthenticated("token algorithm does not match its signing key (kid)", err)
+	case errors.Is(err, errKeyUnusable):
+		return unauthenticated("signing key (kid) may not verify tokens", err)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return unauthenticated("bad token signature", err)
 	case errors.Is(err, jwt.ErrTokenUnverifiable):

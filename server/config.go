@@ -20,6 +20,7 @@ type Config struct {
 	Playground       bool
 	JWTHS256Secret   string
 	JWTPublicKeyFile string
+	JWTJWKSURL       string
 	JWTIssuer        string
 	JWTAudience      string
 	LogLevel         string
@@ -55,6 +56,7 @@ func parseConfig(args []string) (Config, error) {
 	playground := fs.String("playground", getenv("PLAYGROUND", ""), "serve the GraphQL playground at / (PLAYGROUND; default true only on the embedded engine)")
 	fs.StringVar(&c.JWTHS256Secret, "jwt-hs256-secret", getenv("JWT_HS256_SECRET", ""), "HS256 shared secret, at least 32 bytes (JWT_HS256_SECRET)")
 	fs.StringVar(&c.JWTPublicKeyFile, "jwt-public-key-file", getenv("JWT_PUBLIC_KEY_FILE", ""), "PEM public key for RS256/ES256/EdDSA tokens (JWT_PUBLIC_KEY_FILE)")
+	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", getenv("JWT_JWKS_URL", ""), "https URL of a JWK Set for RS256/ES256/EdDSA tokens naming their key by kid; cached and refreshed (JWT_JWKS_URL)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", getenv("JWT_ISSUER", ""), "required iss claim (JWT_ISSUER)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", getenv("JWT_AUDIENCE", ""), "required aud claim (JWT_AUDIENCE)")
 	fs.StringVar(&c.LogLevel, "log-level", getenv("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")

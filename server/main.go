@@ -82,6 +82,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	if err != nil {
 		return err
 	}
+	defer verifier.Close() // stops refreshing a JWK Set, after the requests drained
 	m := newMetrics()
 	broker := service.NewBroker()
 	m.watchSubscribers(broker.Total)
@@ -148,11 +149,31 @@ func displayAddr(addr string) string {
 
 // newVerifier builds the token verifier from the configuration. With no key on the
 // embedded engine it makes (or reuses) a development secret under DATA_DIR.
+//
+// With JWT_JWKS_URL the server starts even when the set cannot be fetched: the
+// failure is logged, the fetch retried in the background, and tokens are refused
+// (UNAUTHENTICATED "signing keys unavailable") until keys arrive. The caller must
+// Close the verifier.
 func newVerifier(cfg Config, embedded bool, log *logrus.Logger) (*auth.Verifier, error) {
 	ac := auth.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: 30 * time.Second}
 	switch {
+	case cfg.JWTJWKSURL != "" && (cfg.JWTHS256Secret != "" || cfg.JWTPublicKeyFile != ""):
+		return nil, errors.New("JWT_JWKS_URL cannot be combined with JWT_HS256_SECRET or JWT_PUBLIC_KEY_FILE; set only one")
 	case cfg.JWTHS256Secret != "" && cfg.JWTPublicKeyFile != "":
 		return nil, errors.New("set only one of JWT_HS256_SECRET and JWT_PUBLIC_KEY_FILE")
+	case cfg.JWTJWKSURL != "":
+		ac.JWKSURL = cfg.JWTJWKSURL
+		jlog := log.WithField("jwks_url", cfg.JWTJWKSURL)
+		ac.OnJWKSStatus = func(keysAvailable bool, err error) {
+			switch {
+			case err == nil:
+				jlog.Info("JWKS: signing keys loaded; tokens are verified again")
+			case keysAvailable:
+				jlog.WithError(err).Warn("JWKS: refresh failed; keeping the keys fetched before")
+			default:
+				jlog.WithError(err).Error("JWKS: no signing keys; every token is refused (UNAUTHENTICATED) until a fetch succeeds, retrying")
+			}
+		}
 	case cfg.JWTHS256Secret != "":
 		ac.HS256Secret = []byte(cfg.JWTHS256Secret)
 	case cfg.JWTPublicKeyFile != "":
@@ -162,7 +183,7 @@ func newVerifier(cfg Config, embedded bool, log *logrus.Logger) (*auth.Verifier,
 		}
 		ac.PublicKeyPEM = pem
 	case !embedded:
-		return nil, errors.New("no token key configured: set JWT_PUBLIC_KEY_FILE (or JWT_HS256_SECRET) when MONGODB_URI is set")
+		return nil, errors.New("no token key configured: set JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL (or JWT_HS256_SECRET) when MONGODB_URI is set")
 	default:
 		secret, err := auth.LoadOrCreateDevSecret(cfg.DataDir)
 		if err != nil {

@@ -10,27 +10,34 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/artifact-trust/control-plane/model"
-	"github.com/artifact-trust/control-plane/service"
 )
-
-// newestFirst is the artifact list order: createdAt desc, _id desc.
-var newestFirst = bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}
 
 // InsertArtifact stores a new artifact as version 1 (a.Version is set to 1). An
 // existing artifact with the same id or (project, digest) is model.KindConflict.
+// The write goes through the outbox and then updates the projections (see
+// projections.go).
 func (s *Store) InsertArtifact(ctx context.Context, a *model.Artifact) error {
 	if a == nil || a.ID == "" {
 		return &model.Error{Kind: model.KindInternal, Message: "store: InsertArtifact needs an artifact with an id"}
 	}
 	doc := toArtifactDoc(a)
 	doc.Version = 1
+	outboxID, err := s.openOutbox(ctx, a, 1, 0, 0)
+	if err != nil {
+		return err
+	}
 	if _, err := s.artifacts.InsertOne(ctx, doc); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
+			s.closeOutbox(ctx, outboxID)
 			return &model.Error{Kind: model.KindConflict, Message: fmt.Sprintf("artifact %s is already registered in project %s", a.Digest, a.Project), Err: err}
 		}
-		return mapErr(err, "insert artifact")
+		return mapErr(err, "insert artifact") // it may have landed: the outbox entry stays
 	}
 	a.Version = 1
+	if s.crashAfterWrite != nil && s.crashAfterWrite(a) {
+		return nil
+	}
+	s.project(ctx, a, 0, 0, outboxID)
 	return nil
 }
 
@@ -48,7 +55,8 @@ func (s *Store) GetArtifact(ctx context.Context, id string) (*model.Artifact, er
 }
 
 // UpdateArtifact writes after over before in one single-document conditional write
-// (see service.Store). On success after.Version is set to before.Version+1.
+// (see service.Store). On success after.Version is set to before.Version+1. The write
+// goes through the outbox and then updates the projections (see projections.go).
 func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifact) error {
 	switch {
 	case before == nil || after == nil || before.ID == "" || before.ID != after.ID:
@@ -76,17 +84,26 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 		update = append(update, bson.E{Key: "$push", Value: push})
 	}
 
+	outboxID, err := s.openOutbox(ctx, after, int64(next), len(before.Audit), len(before.Promotions))
+	if err != nil {
+		return err
+	}
 	matched, err := s.conditionalUpdate(ctx, s.artifacts, before.ID, int64(before.Version), update)
 	if err != nil {
-		return mapErr(err, "update artifact")
+		return mapErr(err, "update artifact") // it may have landed: the outbox entry stays
 	}
 	if !matched {
+		s.closeOutbox(ctx, outboxID)
 		if _, err := s.GetArtifact(ctx, before.ID); err != nil {
 			return err // NOT_FOUND, or the database failing
 		}
 		return model.Errorf(model.KindConflict, "artifact %s was changed by another request (version %d is no longer current); reload it and try again", before.ID, before.Version)
 	}
 	after.Version = next
+	if s.crashAfterWrite != nil && s.crashAfterWrite(after) {
+		return nil
+	}
+	s.project(ctx, after, len(before.Audit), len(before.Promotions), outboxID)
 	return nil
 }
 
@@ -132,92 +149,4 @@ func (s *Store) conditionalUpdate(ctx context.Context, coll *mongo.Collection, i
 		return false, err
 	}
 	return res.MatchedCount == 1, nil
-}
-
-// artifactFilter is the query of an artifact list without its cursor.
-func artifactFilter(project string, f service.ArtifactFilter) bson.D {
-	q := bson.D{{Key: "project", Value: project}}
-	if f.TrustState != "" {
-		q = append(q, bson.E{Key: "trustState", Value: f.TrustState})
-	}
-	if f.LifecycleState != "" {
-		q = append(q, bson.E{Key: "lifecycleState", Value: f.LifecycleState})
-	}
-	if f.Kind != "" {
-		q = append(q, bson.E{Key: "kind", Value: f.Kind})
-	}
-	if f.Channel != "" {
-		q = append(q, bson.E{Key: "promotions.channel", Value: f.Channel})
-	}
-	if f.Tag != "" {
-		q = append(q, bson.E{Key: "tags", Value: f.Tag})
-	}
-	return q
-}
-
-// ListArtifacts returns one page of a project's artifacts, newest first, with the
-// total count of artifacts matching the filter. On the embedded engine every
-// artifact of the collection is read and filtered in Go (FerretDB pushes down only
-// _id equality), so this is O(collection) there.
-func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (service.ArtifactPage, error) {
-	page := service.ArtifactPage{Items: []*model.Artifact{}}
-	if q.First < 0 {
-		return page, model.BadInput("first", "must not be negative")
-	}
-	filter := artifactFilter(q.Project, q.Filter)
-	total, err := s.artifacts.CountDocuments(ctx, filter)
-	if err != nil {
-		return page, mapErr(err, "count artifacts")
-	}
-	page.TotalCount = int(total)
-	if q.After != nil {
-		at := q.After.At
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: at}}}},
-			bson.D{{Key: "createdAt", Value: at}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},
-		}})
-	}
-	docs, err := s.findArtifacts(ctx, filter, int64(q.First)+1)
-	if err != nil {
-		return page, err
-	}
-	if len(docs) > q.First {
-		page.HasNext = true
-		docs = docs[:q.First]
-	}
-	page.Items = docs
-	return page, nil
-}
-
-// PromotedArtifacts returns every artifact of project with at least one promotion
-// (into channel, when set), newest first.
-func (s *Store) PromotedArtifacts(ctx context.Context, project string, channel model.Channel) ([]*model.Artifact, error) {
-	filter := bson.D{{Key: "project", Value: project}}
-	if channel != "" {
-		filter = append(filter, bson.E{Key: "promotions.channel", Value: channel})
-	} else {
-		filter = append(filter, bson.E{Key: "promotions.0", Value: bson.D{{Key: "$exists", Value: true}}})
-	}
-	return s.findArtifacts(ctx, filter, 0)
-}
-
-// findArtifacts runs filter newest first; limit 0 means no limit.
-func (s *Store) findArtifacts(ctx context.Context, filter bson.D, limit int64) ([]*model.Artifact, error) {
-	opts := options.Find().SetSort(newestFirst)
-	if limit > 0 {
-		opts.SetLimit(limit)
-	}
-	cur, err := s.artifacts.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, mapErr(err, "find artifacts")
-	}
-	var docs []artifactDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, mapErr(err, "read artifacts")
-	}
-	out := make([]*model.Artifact, len(docs))
-	for i := range docs {
-		out[i] = docs[i].model()
-	}
-	return out, nil
 }

@@ -3,76 +3,123 @@ package store
 import (
 	"context"
 	"sort"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"time"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 )
 
-// auditOnlyDoc is the projection AuditEvents reads.
-type auditOnlyDoc struct {
-	ID    string     `bson:"_id"`
-	Audit []auditDoc `bson:"audit"`
+// The audit feed projection (see projections.go): feed:<p> holds the newest events
+// inline and the at-range of every sealed bucket feed:<p>#<n>.
+
+// feedEntry is one audit event of the feed with its index in its artifact's trail.
+type feedEntry struct {
+	Seq   int      `bson:"q"`
+	Event auditDoc `bson:"e"`
+}
+
+func (e feedEntry) key() logKey {
+	return logKey{At: e.Event.At.UnixMilli(), ID: e.Event.ArtifactID, Seq: e.Seq}
+}
+
+// feedEntriesOf returns a's audit events from index from as feed entries.
+func feedEntriesOf(a *model.Artifact, from int) []feedEntry {
+	out := make([]feedEntry, 0, len(a.Audit)-from)
+	for seq := from; seq < len(a.Audit); seq++ {
+		out = append(out, feedEntry{Seq: seq, Event: toAuditDoc(auditOf(a, seq))})
+	}
+	return out
+}
+
+// auditOf returns event seq of a with its artifact and project filled in.
+func auditOf(a *model.Artifact, seq int) model.AuditEvent {
+	e := a.Audit[seq]
+	if e.ArtifactID == "" {
+		e.ArtifactID = a.ID
+	}
+	if e.Project == "" {
+		e.Project = a.Project
+	}
+	return e
 }
 
 // AuditEvents returns one page of a project's artifact audit events, newest first
-// by (at desc, artifactId desc, seq desc) -- the cursor's (At, ID, Seq) -- seq being the event's index in its
-// artifact's trail, strictly after q.After when set.
+// by (at desc, artifactId desc, seq desc) -- the cursor's (At, ID, Seq) -- seq being
+// the event's index in its artifact's trail, strictly after q.After when set.
 //
-// It reads the audit trails of the project's artifacts that can hold a matching
-// event (the filters and the cursor narrow the documents on the server where it can,
-// then every event is checked exactly in Go), and flattens, sorts and pages them in
-// Go. That is O(events of the project) per page, on both engines; a per-project
-// feed read model is the way out if projects grow large.
+// It reads the feed projection: the head (one _id look-up, holding the newest events)
+// and the sealed buckets the page reaches. With an artifactId filter it reads that
+// artifact's trail instead (one _id look-up). Filters that match few events read
+// more buckets, up to every bucket of the project.
 func (s *Store) AuditEvents(ctx context.Context, q service.AuditQuery) (service.AuditPage, error) {
 	page := service.AuditPage{Items: []service.AuditEntry{}}
 	if q.First < 0 {
 		return page, model.BadInput("first", "must not be negative")
 	}
-	f := q.Filter
-	filter := bson.D{{Key: "project", Value: q.Project}}
-	if f.ArtifactID != "" {
-		filter = append(filter, bson.E{Key: "_id", Value: f.ArtifactID})
+	if q.Filter.ArtifactID != "" {
+		return s.artifactAudit(ctx, q)
 	}
-	if f.Action != "" {
-		filter = append(filter, bson.E{Key: "audit.action", Value: f.Action})
+	headID := feedHeadID(q.Project)
+	var h logHead[feedEntry]
+	ver, err := s.loadProj(ctx, headID, &h)
+	if err != nil || ver == 0 {
+		return page, err
 	}
-	if f.Actor != "" {
-		filter = append(filter, bson.E{Key: "audit.actor", Value: f.Actor})
-	}
-	if f.CorrelationID != "" {
-		filter = append(filter, bson.E{Key: "audit.correlationId", Value: f.CorrelationID})
-	}
-	if q.After != nil {
-		filter = append(filter, bson.E{Key: "audit.at", Value: bson.D{{Key: "$lte", Value: q.After.At}}})
-	}
-	cur, err := s.artifacts.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "audit", Value: 1}}))
-	if err != nil {
-		return page, mapErr(err, "find audit events")
-	}
-	var docs []auditOnlyDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return page, mapErr(err, "read audit events")
-	}
-
-	var entries []service.AuditEntry
-	for _, d := range docs {
-		for seq, ad := range d.Audit {
-			e := ad.model()
-			if e.ArtifactID == "" {
-				e.ArtifactID = d.ID
-			}
-			if e.Project == "" {
-				e.Project = q.Project
-			}
-			entry := service.AuditEntry{Event: e, Seq: seq}
-			if !auditMatches(entry, d.ID, f) || (q.After != nil && !auditAfter(entry, *q.After)) {
-				continue
-			}
-			entries = append(entries, entry)
+	load := func(n int) ([]feedEntry, error) { return loadBucket[feedEntry](ctx, s, bucketID(headID, n)) }
+	it := newNewestIter(h.Entries, h.Sealed, load, feedBelow(q.After))
+	for len(page.Items) <= q.First {
+		e, ok, err := it.next()
+		if err != nil {
+			return page, err
 		}
+		if !ok {
+			break
+		}
+		entry := service.AuditEntry{Event: e.Event.model(), Seq: e.Seq}
+		if auditMatches(entry, entry.Event.ArtifactID, q.Filter) {
+			page.Items = append(page.Items, entry)
+		}
+	}
+	if len(page.Items) > q.First {
+		page.HasNext = true
+		page.Items = page.Items[:q.First]
+	}
+	return page, nil
+}
+
+// feedBelow is the feed key strictly below which entries come after cursor c. Event
+// times are whole milliseconds; a cursor time with a remainder lies between two.
+func feedBelow(c *model.Cursor) *logKey {
+	if c == nil {
+		return nil
+	}
+	at := c.At.UnixMilli()
+	if c.At.UnixNano()%int64(time.Millisecond) != 0 {
+		return &logKey{At: at + 1}
+	}
+	return &logKey{At: at, ID: c.ID, Seq: c.Seq}
+}
+
+// artifactAudit is the audit feed filtered on one artifact: its own trail.
+func (s *Store) artifactAudit(ctx context.Context, q service.AuditQuery) (service.AuditPage, error) {
+	page := service.AuditPage{Items: []service.AuditEntry{}}
+	a, err := s.GetArtifact(ctx, q.Filter.ArtifactID)
+	if model.IsKind(err, model.KindNotFound) {
+		return page, nil
+	}
+	if err != nil {
+		return page, err
+	}
+	if a.Project != q.Project {
+		return page, nil
+	}
+	var entries []service.AuditEntry
+	for seq := range a.Audit {
+		entry := service.AuditEntry{Event: auditOf(a, seq), Seq: seq}
+		if !auditMatches(entry, a.ID, q.Filter) || (q.After != nil && !auditAfter(entry, *q.After)) {
+			continue
+		}
+		entries = append(entries, entry)
 	}
 	sort.Slice(entries, func(i, j int) bool { return auditLess(entries[j], entries[i]) })
 	if len(entries) > q.First {

@@ -36,13 +36,15 @@ const DefaultDataDir = "data"
 
 // Collection names.
 const (
-	artifactsCollection = "artifacts"
-	policiesCollection  = "policies"
-	denialsCollection   = "denials"
+	artifactsCollection   = "artifacts"
+	policiesCollection    = "policies"
+	denialsCollection     = "denials"
+	projectionsCollection = "projections"
+	outboxCollection      = "outbox"
 )
 
 // collections are created at start (with their _id indexes on the embedded engine).
-var collections = []string{artifactsCollection, policiesCollection, denialsCollection}
+var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -59,6 +61,9 @@ type Config struct {
 	Database string
 	// DataDir holds the embedded engine's files (default ./data); unused with MongoURI.
 	DataDir string
+
+	// caps overrides the projection bucket capacities (tests).
+	caps bucketCaps
 }
 
 // Store implements service.Store on MongoDB or the embedded FerretDB.
@@ -68,7 +73,11 @@ type Store struct {
 	artifacts *mongo.Collection
 	policies  *mongo.Collection
 	denials   *mongo.Collection
-	log       *logrus.Entry
+	// projections holds the per-project read models and outbox the writes whose
+	// projections are not applied yet (projections.go).
+	projections *mongo.Collection
+	outbox      *mongo.Collection
+	log         *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
 	embedded *embeddedEngine
@@ -77,6 +86,17 @@ type Store struct {
 	// embedded engine's conditional update is read-then-write). Callers that need
 	// read-modify-write serialization (the service) hold their own locks first.
 	writeLocks stripes
+
+	// projMu: projection writers share it; RebuildProjections and InsertArtifactsBulk
+	// hold it exclusively.
+	projMu sync.RWMutex
+	caps   bucketCaps
+	// crashAfterWrite, when set (tests), is called after an artifact write; true
+	// stops the write there, as if the process died before the projections.
+	crashAfterWrite func(a *model.Artifact) bool
+	// stopReplay ends the outbox replay loop; replayDone closes when it has.
+	stopReplay context.CancelFunc
+	replayDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -95,7 +115,10 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	if cfg.Database == "" {
 		cfg.Database = DefaultDatabase
 	}
-	s := &Store{log: log.WithField("component", "store")}
+	s := &Store{log: log.WithField("component", "store"), caps: defaultCaps}
+	if cfg.caps != (bucketCaps{}) {
+		s.caps = cfg.caps
+	}
 
 	uri := cfg.MongoURI
 	if uri == "" {
@@ -129,8 +152,14 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	s.artifacts = s.db.Collection(artifactsCollection)
 	s.policies = s.db.Collection(policiesCollection)
 	s.denials = s.db.Collection(denialsCollection)
+	s.projections = s.db.Collection(projectionsCollection)
+	s.outbox = s.db.Collection(outboxCollection)
 
 	if err := s.setup(ctx, cfg.Database); err != nil {
+		_ = s.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	if err := s.startProjections(ctx); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
@@ -185,6 +214,27 @@ func (s *Store) setup(ctx context.Context, database string) error {
 	return nil
 }
 
+// startProjections builds the projections of a database that has none, replays the
+// outbox and starts the replay loop. On the embedded engine this process is the only
+// writer, so every outbox entry is replayed; on MongoDB only those older than
+// outboxGrace (other replicas may be in the middle of theirs).
+func (s *Store) startProjections(ctx context.Context) error {
+	if err := s.migrateProjections(ctx); err != nil {
+		return fmt.Errorf("store: projections: %w", err)
+	}
+	grace := outboxGrace
+	if s.embedded != nil {
+		grace = 0
+	}
+	if _, err := s.ReplayOutbox(ctx, grace); err != nil {
+		return fmt.Errorf("store: outbox replay: %w", err)
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopReplay, s.replayDone = cancel, make(chan struct{})
+	go s.replayLoop(loopCtx, s.replayDone)
+	return nil
+}
+
 // Embedded reports whether the store runs the embedded engine.
 func (s *Store) Embedded() bool { return s.embedded != nil }
 
@@ -192,6 +242,10 @@ func (s *Store) Embedded() bool { return s.embedded != nil }
 // safe to call more than once.
 func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		if s.stopReplay != nil {
+			s.stopReplay()
+			<-s.replayDone
+		}
 		var errs []error
 		if s.client != nil {
 			if err := s.client.Disconnect(ctx); err != nil {

@@ -1,0 +1,969 @@
+package store
+
+// Per-project read models ("projections") and the outbox that keeps them consistent
+// with the artifact documents without transactions.
+//
+// Exported for the benchmark seeder and for operators (everything else is internal):
+//
+//	func (s *Store) Client() *mongo.Client       // the driver client (raw look-ups)
+//	func (s *Store) Database() *mongo.Database   // the database ("artifacts", "projections", ...)
+//	func (s *Store) InsertArtifactsBulk(ctx, []*model.Artifact) error
+//	    InsertMany of new artifacts (each keeps its Version, 0 becomes 1), then appends
+//	    their list entries, audit events and promotions to their projects' projections
+//	    in bulk (a few InsertMany of bucket documents per project, no per-artifact
+//	    round trips). Call it in chunks of any size; the artifacts must not exist yet.
+//	    On an error the projections of the projects involved may be incomplete:
+//	    call RebuildProjections for them.
+//	func (s *Store) RebuildProjections(ctx, project string) error
+//	    Recomputes every projection of project ("" = every project) from a full scan
+//	    of the artifacts (O(collection) on the embedded engine). Used by repair, tests,
+//	    and after raw-driver inserts into "artifacts". Run it while nothing writes to
+//	    those projects (it excludes this process's writers, not other replicas').
+//	func (s *Store) ReplayOutbox(ctx, olderThan time.Duration) (int, error)
+//	    Re-applies the projections of writes that did not finish (see below).
+//
+// Collections: "projections" and "outbox", both addressed only by _id (on the embedded
+// engine only {_id: x} filters are pushed down to SQLite, see ARCHITECTURE.md).
+//
+// Projection documents are {_id, project, type, version, from, data}: data is the
+// payload, BSON-encoded into one binary value. FerretDB decodes a document value by
+// value (a bucket of 64 structured entries: 5.6 ms per FindOne; the same bytes as one
+// binary: 0.9 ms), so every payload is packed. version is bumped by every write and
+// is the predicate of the next one (read-modify-write; see update).
+//
+//	list:<p>          head of the artifact list: the open bucket's entries inline (one
+//	                  per artifact {id, createdAt, trust, lifecycle, kind, tags, channels
+//	                  ever promoted into, version}), and per sealed bucket its createdAt
+//	                  range, the version of the bucket document and its counts (total,
+//	                  by trust, lifecycle, kind and channel).
+//	list:<p>#<n>      sealed bucket n: listBucketCap entries. Entries are updated in
+//	                  place (an artifact's state changes); none is added after sealing.
+//	feed:<p>          head of the audit feed: the open bucket's events inline (full
+//	                  audit events plus seq, the index in the artifact's trail) and
+//	                  the at-range of every sealed bucket.
+//	feed:<p>#<n>      sealed feed bucket n: feedBucketCap events, immutable.
+//	chan:<p>:<c>:<e>  every promotion into exactly channel c and environment e, as
+//	                  {artifactId, promotedAt, promotedBy}; same shape as the feed,
+//	chan:<p>:<c>:<e>#<n>  with chanBucketCap entries per bucket (no upper bound
+//	                  on the total: older promotions move to sealed buckets).
+//	status:<p>        the latest promotion per (channel, environment).
+//	meta:projections  schema marker; when it is missing at Open (a database written
+//	                  before projections existed) every projection is rebuilt.
+//
+// Entries are appended in write order, which is close to but not exactly time order
+// (concurrent writers, clock skew, replays, bulk loads), so readers never assume it:
+// they merge buckets newest first and read a sealed bucket only when its range may
+// hold the next entry (newestIter). Sealed ranges are exact: a bucket is sealed from
+// the head's inline entries, and nothing is ever appended to a sealed bucket.
+//
+// Consistency without transactions (an outbox). A write of an artifact:
+//  1. inserts outbox {_id: artifactId:newVersion:nonce, project, artifactId, version,
+//     fromSeq, fromPromotion}; failing here writes nothing;
+//  2. writes the artifact (insert, or the version-predicate update); if that is refused
+//     (duplicate, stale version) it deletes the outbox entry; an ambiguous error (the
+//     write may have landed) leaves it;
+//  3. applies the projections from the artifact's new state: the list entry is set
+//     from the state (never over a newer version), feed events are deduplicated by
+//     (artifactId, seq) and promotions by (artifactId, promotedAt) against the bucket
+//     that may hold them (located by time ranges), so applying twice changes nothing;
+//  4. deletes the outbox entry. If 3 fails the write still succeeds (the artifact is
+//     the source of truth) and the entry stays.
+//
+// Open replays every outbox entry (the collection holds only writes in flight, so
+// scanning it is cheap on either engine): it loads the artifact by _id and, when its
+// version reached the entry's, applies its projections again from its current state;
+// then deletes the entry. A background loop does the same every outboxInterval for
+// entries older than outboxGrace (on MongoDB other replicas may be mid-write).
+// The nonce keeps two racing writers of one version (two replicas, two registrations
+// of one digest) from refusing each other at step 1.
+//
+// Writers of a projection document are serialized in the process by the store's
+// writeLocks and, across replicas on MongoDB, by the version predicate with a few
+// retries. No code path holds two of those locks at once.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Bucket capacities (entries per bucket). A head document carries its open bucket
+// inline, so it is read by every reader and rewritten by every write of its kind:
+// the capacities keep it within a few tens of kilobytes.
+const (
+	listBucketCap = 128 // ~130 B per entry
+	feedBucketCap = 64  // ~400-900 B per audit event
+	chanBucketCap = 32  // ~70 B per promotion
+)
+
+// bucketCaps are the capacities a store uses (tests shrink them to roll buckets
+// over often).
+type bucketCaps struct{ list, feed, chans int }
+
+var defaultCaps = bucketCaps{list: listBucketCap, feed: feedBucketCap, chans: chanBucketCap}
+
+// Outbox timing.
+const (
+	outboxInterval = 30 * time.Second
+	outboxGrace    = time.Minute
+)
+
+// projAttempts bounds the retries of a projection write that lost a version race
+// (possible only between replicas on MongoDB).
+const projAttempts = 16
+
+// loadConcurrency bounds the parallel _id look-ups of one read (a list page).
+const loadConcurrency = 4
+
+const metaID = "meta:projections"
+
+// projectionSchema is bumped when the shape of a projection changes; Open rebuilds.
+const projectionSchema = 1
+
+// errStale makes a projection writer start over from fresh state.
+var errStale = errors.New("projection changed under the writer")
+
+// projDoc is the stored form of every projection document.
+type projDoc struct {
+	ID      string `bson:"_id"`
+	Project string `bson:"project"`
+	Type    string `bson:"type"`
+	Version int64  `bson:"version"`
+	// From is, for a sealed bucket, the version of the head it was sealed from.
+	From int64  `bson:"from,omitempty"`
+	Data []byte `bson:"data"`
+}
+
+func listHeadID(project string) string { return "list:" + project }
+func feedHeadID(project string) string { return "feed:" + project }
+func statusID(project string) string   { return "status:" + project }
+func chanHeadID(project string, c model.Channel, env string) string {
+	return "chan:" + project + ":" + string(c) + ":" + env
+}
+
+// bucketID names sealed bucket n of the projection whose head is head. Neither
+// projects nor environments may contain '#' or ':' (model.ValidateProject and
+// ValidateEnvironment), so ids never collide.
+func bucketID(head string, n int) string { return head + "#" + strconv.Itoa(n) }
+
+// Client returns the driver client (for raw look-ups in benchmarks and tools).
+func (s *Store) Client() *mongo.Client { return s.client }
+
+// Database returns the store's database.
+func (s *Store) Database() *mongo.Database { return s.db }
+
+// loadProj decodes projection id into into and returns its version (0: absent).
+func (s *Store) loadProj(ctx context.Context, id string, into any) (int64, error) {
+	var d projDoc
+	err := s.projections.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, mapErr(err, "get projection")
+	}
+	if err := bson.Unmarshal(d.Data, into); err != nil {
+		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
+	}
+	return d.Version, nil
+}
+
+// putProjLocked writes payload as projection id at version ver+1 if its stored
+// version is still ver (0: absent), and reports whether it did. The caller holds the
+// document's write lock and read ver under it. On MongoDB the version predicate makes
+// the write atomic against other replicas; on the embedded engine the lock does (the
+// DATA_DIR lock makes this process the only writer), and the filter must be exactly
+// {_id} to use the SQLite index.
+func (s *Store) putProjLocked(ctx context.Context, id, project, typ string, payload any, ver, from int64) (bool, error) {
+	data, err := bson.Marshal(payload)
+	if err != nil {
+		return false, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("encode projection %s: %w", id, err)}
+	}
+	doc := projDoc{ID: id, Project: project, Type: typ, Version: ver + 1, From: from, Data: data}
+	if ver == 0 {
+		_, err := s.projections.InsertOne(ctx, doc)
+		if mongo.IsDuplicateKeyError(err) {
+			return false, nil
+		}
+		return err == nil, mapErr(err, "insert projection")
+	}
+	filter := bson.D{{Key: "_id", Value: id}}
+	if s.embedded == nil {
+		filter = append(filter, bson.E{Key: "version", Value: ver})
+	}
+	res, err := s.projections.ReplaceOne(ctx, filter, doc)
+	if err != nil {
+		return false, mapErr(err, "write projection")
+	}
+	return res.MatchedCount == 1, nil
+}
+
+func (s *Store) projLock(id string) func() {
+	return s.writeLocks.lock(projectionsCollection + "\x00" + id)
+}
+
+// update is the read-modify-write of one projection document: under the document's
+// write lock it loads the payload (zero T and version 0 when absent), lets fn change
+// it, and writes it back with a version predicate when fn reports a change. It
+// returns the document's version afterwards. It retries when another replica won the
+// race; an error from fn (such as errStale) is returned as is.
+func update[T any](ctx context.Context, s *Store, id, project, typ string, fn func(cur *T, ver int64) (bool, error)) (int64, error) {
+	for attempt := 0; attempt < projAttempts; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, time.Duration(attempt)*time.Millisecond); err != nil {
+				return 0, mapErr(err, "write projection")
+			}
+		}
+		unlock := s.projLock(id)
+		var cur T
+		ver, err := s.loadProj(ctx, id, &cur)
+		if err != nil {
+			unlock()
+			return 0, err
+		}
+		write, err := fn(&cur, ver)
+		if err != nil || !write {
+			unlock()
+			return ver, err
+		}
+		ok, err := s.putProjLocked(ctx, id, project, typ, &cur, ver, 0)
+		unlock()
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return ver + 1, nil
+		}
+	}
+	return 0, model.Errorf(model.KindConflict, "projection %s is being written concurrently", id)
+}
+
+// writeSealed stores sealed bucket id with payload, sealed from head version from,
+// and returns the bucket's version. A bucket already sealed from the same or a newer
+// head version is left alone (another writer sealed the same entries, and the bucket
+// may be live and updated since); one left by an older attempt that never made it
+// into the head is overwritten.
+func (s *Store) writeSealed(ctx context.Context, id, project, typ string, payload any, from int64) (int64, error) {
+	for attempt := 0; attempt < projAttempts; attempt++ {
+		unlock := s.projLock(id)
+		var cur struct {
+			Version int64 `bson:"version"`
+			From    int64 `bson:"from"`
+		}
+		err := s.projections.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+			options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}, {Key: "from", Value: 1}})).Decode(&cur)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			cur.Version = 0
+		case err != nil:
+			unlock()
+			return 0, mapErr(err, "get projection")
+		case cur.From >= from:
+			unlock()
+			return cur.Version, nil
+		}
+		ok, err := s.putProjLocked(ctx, id, project, typ, payload, cur.Version, from)
+		unlock()
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return cur.Version + 1, nil
+		}
+	}
+	return 0, model.Errorf(model.KindConflict, "projection %s is being written concurrently", id)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ---------------------------------------------------------------------------------
+// Ordering keys and the newest-first merge of bucketed projections.
+
+// logKey orders projection entries: a time in Unix milliseconds, an artifact id and,
+// for audit events, the index in the artifact's trail.
+type logKey struct {
+	At  int64
+	ID  string
+	Seq int
+}
+
+func (k logKey) less(o logKey) bool {
+	if k.At != o.At {
+		return k.At < o.At
+	}
+	if k.ID != o.ID {
+		return k.ID < o.ID
+	}
+	return k.Seq < o.Seq
+}
+
+type keyed interface{ key() logKey }
+
+// logRange is the range of entry times (Unix ms) of a sealed bucket.
+type logRange struct {
+	Min int64 `bson:"a"`
+	Max int64 `bson:"b"`
+}
+
+func (r logRange) contains(at int64) bool { return r.Min <= at && at <= r.Max }
+
+func rangeOf[E keyed](es []E) logRange {
+	r := logRange{Min: es[0].key().At, Max: es[0].key().At}
+	for _, e := range es[1:] {
+		at := e.key().At
+		r.Min, r.Max = min(r.Min, at), max(r.Max, at)
+	}
+	return r
+}
+
+func sortByKeyDesc[E keyed](es []E) {
+	sort.Slice(es, func(i, j int) bool { return es[j].key().less(es[i].key()) })
+}
+
+func sortByKeyAsc[E keyed](es []E) {
+	sort.Slice(es, func(i, j int) bool { return es[i].key().less(es[j].key()) })
+}
+
+// newestIter yields the entries of a bucketed projection newest first, strictly
+// older than below when set: the open bucket's entries (already in memory) merged
+// with the sealed buckets, each loaded only when its range may hold the next entry.
+// A page of n entries therefore reads the head and, usually, at most one bucket.
+type newestIter[E keyed] struct {
+	pending []E   // loaded, not yet yielded, newest first
+	unread  []int // sealed bucket numbers, by range max, newest first
+	ranges  []logRange
+	load    func(n int) ([]E, error)
+	below   *logKey
+	loaded  int
+}
+
+func newNewestIter[E keyed](open []E, ranges []logRange, load func(n int) ([]E, error), below *logKey) *newestIter[E] {
+	it := &newestIter[E]{ranges: ranges, load: load, below: below}
+	it.add(open)
+	for n, r := range ranges {
+		if below != nil && r.Min > below.At {
+			continue // every entry of bucket n is newer than the cursor
+		}
+		it.unread = append(it.unread, n)
+	}
+	sort.SliceStable(it.unread, func(i, j int) bool { return ranges[it.unread[i]].Max > ranges[it.unread[j]].Max })
+	return it
+}
+
+func (it *newestIter[E]) add(es []E) {
+	for _, e := range es {
+		if it.below == nil || e.key().less(*it.below) {
+			it.pending = append(it.pending, e)
+		}
+	}
+	sortByKeyDesc(it.pending)
+}
+
+func (it *newestIter[E]) next() (E, bool, error) {
+	for len(it.unread) > 0 {
+		n := it.unread[0]
+		if len(it.pending) > 0 && it.pending[0].key().At > it.ranges[n].Max {
+			break
+		}
+		es, err := it.load(n)
+		if err != nil {
+			var zero E
+			return zero, false, err
+		}
+		it.loaded++
+		it.unread = it.unread[1:]
+		it.add(es)
+	}
+	if len(it.pending) == 0 {
+		var zero E
+		return zero, false, nil
+	}
+	e := it.pending[0]
+	it.pending = it.pending[1:]
+	return e, true, nil
+}
+
+// ---------------------------------------------------------------------------------
+// Append-only bucketed logs: the audit feed and the per-channel promotion lists.
+
+// logHead is the head of an append-only log: the open bucket inline and the ranges
+// of the sealed buckets (Sealed[n] is bucket n; len(Sealed) == Open).
+type logHead[E keyed] struct {
+	Open    int        `bson:"o"`
+	Entries []E        `bson:"e"`
+	Sealed  []logRange `bson:"s"`
+}
+
+type bucketData[E any] struct {
+	Entries []E `bson:"e"`
+}
+
+func containsKey[E keyed](es []E, k logKey) bool {
+	for _, e := range es {
+		if e.key() == k {
+			return true
+		}
+	}
+	return false
+}
+
+// loadBucket reads sealed bucket id; a missing one reads as empty.
+func loadBucket[E any](ctx context.Context, s *Store, id string) ([]E, error) {
+	var b bucketData[E]
+	ver, err := s.loadProj(ctx, id, &b)
+	if err != nil {
+		return nil, err
+	}
+	if ver == 0 {
+		s.log.WithField("projection", id).Warn("sealed projection bucket missing; run RebuildProjections")
+	}
+	return b.Entries, nil
+}
+
+// appendLog appends entries to the log headed by headID unless they are there
+// already (by key, in the open bucket or a sealed bucket whose range holds them),
+// then seals the open bucket when it is full.
+func appendLog[E keyed](ctx context.Context, s *Store, headID, project, typ string, capacity int, entries []E) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	sealed := map[int][]E{} // sealed buckets never change once live: cache across retries
+	full := false
+	_, err := update(ctx, s, headID, project, typ, func(h *logHead[E], _ int64) (bool, error) {
+		var fresh []E
+	next:
+		for _, e := range entries {
+			k := e.key()
+			if containsKey(h.Entries, k) || containsKey(fresh, k) {
+				continue
+			}
+			for n, r := range h.Sealed {
+				if !r.contains(k.At) {
+					continue
+				}
+				es, ok := sealed[n]
+				if !ok {
+					var err error
+					if es, err = loadBucket[E](ctx, s, bucketID(headID, n)); err != nil {
+						return false, err
+					}
+					sealed[n] = es
+				}
+				if containsKey(es, k) {
+					continue next
+				}
+			}
+			fresh = append(fresh, e)
+		}
+		h.Entries = append(h.Entries, fresh...)
+		full = len(h.Entries) >= capacity
+		return len(fresh) > 0, nil
+	})
+	if err != nil || !full {
+		return err
+	}
+	return sealLog[E](ctx, s, headID, project, typ, capacity)
+}
+
+// sealLog moves the open bucket of a full log into sealed bucket Open: it writes the
+// bucket first, then moves the head on with a version predicate on the head version
+// the bucket was made from. A crash in between leaves a bucket the head does not
+// reference; the next seal overwrites it.
+func sealLog[E keyed](ctx context.Context, s *Store, headID, project, typ string, capacity int) error {
+	for attempt := 0; attempt < projAttempts; attempt++ {
+		var h logHead[E]
+		ver, err := s.loadProj(ctx, headID, &h)
+		if err != nil || ver == 0 || len(h.Entries) < capacity {
+			return err
+		}
+		n := h.Open
+		sortByKeyAsc(h.Entries)
+		if _, err := s.writeSealed(ctx, bucketID(headID, n), project, typ+"-bucket", bucketData[E]{Entries: h.Entries}, ver); err != nil {
+			return err
+		}
+		r := rangeOf(h.Entries)
+		_, err = update(ctx, s, headID, project, typ, func(cur *logHead[E], v int64) (bool, error) {
+			if v != ver {
+				return false, errStale
+			}
+			cur.Open, cur.Entries, cur.Sealed = n+1, []E{}, append(cur.Sealed, r)
+			return true, nil
+		})
+		if !errors.Is(err, errStale) {
+			return err
+		}
+	}
+	return model.Errorf(model.KindConflict, "projection %s is being sealed concurrently", headID)
+}
+
+// bulkLog appends entries (known not to be in the log yet) to the log headed by
+// headID in a few writes: full buckets are inserted sealed, the rest stays inline.
+// With replace, the log's previous content is dropped first.
+func bulkLog[E keyed](ctx context.Context, s *Store, headID, project, typ string, capacity int, entries []E, replace bool) error {
+	var h logHead[E]
+	ver, err := s.loadProj(ctx, headID, &h)
+	if err != nil {
+		return err
+	}
+	if replace {
+		if err := s.deleteBuckets(ctx, headID, h.Open); err != nil {
+			return err
+		}
+		h = logHead[E]{}
+	}
+	if len(entries) == 0 && !replace {
+		return nil
+	}
+	all := append(append([]E{}, h.Entries...), entries...)
+	sortByKeyAsc(all)
+	var docs []projDoc
+	open, sealed := h.Open, h.Sealed
+	for len(all) > capacity {
+		chunk := all[:capacity]
+		all = all[capacity:]
+		data, err := bson.Marshal(bucketData[E]{Entries: chunk})
+		if err != nil {
+			return &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
+		}
+		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: typ + "-bucket", Version: 1, From: ver + 1, Data: data})
+		sealed = append(sealed, rangeOf(chunk))
+		open++
+	}
+	if err := s.insertSealed(ctx, docs); err != nil {
+		return err
+	}
+	_, err = update(ctx, s, headID, project, typ, func(cur *logHead[E], v int64) (bool, error) {
+		if v != ver {
+			return false, errStale
+		}
+		*cur = logHead[E]{Open: open, Entries: all, Sealed: sealed}
+		if cur.Entries == nil {
+			cur.Entries = []E{}
+		}
+		return true, nil
+	})
+	if errors.Is(err, errStale) {
+		return model.Errorf(model.KindConflict, "projection %s changed during a bulk write; nothing may write to a project while it is rebuilt or bulk-loaded", headID)
+	}
+	return err
+}
+
+// insertSealed inserts freshly sealed bucket documents in batches. Where one exists
+// already (left by a seal that never reached its head) it is overwritten.
+func (s *Store) insertSealed(ctx context.Context, docs []projDoc) error {
+	const batch = 100
+	for len(docs) > 0 {
+		n := min(batch, len(docs))
+		part := docs[:n]
+		docs = docs[n:]
+		_, err := s.projections.InsertMany(ctx, part)
+		if err == nil {
+			continue
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return mapErr(err, "insert projections")
+		}
+		for _, d := range part {
+			if _, err := s.writeSealed(ctx, d.ID, d.Project, d.Type, bson.Raw(d.Data), d.From); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deleteBuckets deletes sealed buckets 0..n-1 of the projection headed by head.
+func (s *Store) deleteBuckets(ctx context.Context, head string, n int) error {
+	for i := 0; i < n; i++ {
+		if _, err := s.projections.DeleteOne(ctx, bson.D{{Key: "_id", Value: bucketID(head, i)}}); err != nil {
+			return mapErr(err, "delete projection")
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------------
+// Applying an artifact's state to the projections.
+
+// applyProjections brings every projection of a's project up to date with a: its list
+// entry, its audit events from index fromSeq and its promotions from index
+// fromPromotion. Idempotent.
+func (s *Store) applyProjections(ctx context.Context, a *model.Artifact, fromSeq, fromPromotion int) error {
+	s.projMu.RLock()
+	defer s.projMu.RUnlock()
+	if err := s.applyList(ctx, a.Project, listEntryOf(a)); err != nil {
+		return err
+	}
+	if fromSeq = min(max(fromSeq, 0), len(a.Audit)); fromSeq < len(a.Audit) {
+		if err := appendLog(ctx, s, feedHeadID(a.Project), a.Project, "feed", s.caps.feed, feedEntriesOf(a, fromSeq)); err != nil {
+			return err
+		}
+	}
+	if fromPromotion = min(max(fromPromotion, 0), len(a.Promotions)); fromPromotion < len(a.Promotions) {
+		if err := s.applyPromotions(ctx, a, a.Promotions[fromPromotion:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------------
+// Outbox.
+
+type outboxDoc struct {
+	ID            string    `bson:"_id"`
+	Project       string    `bson:"project"`
+	ArtifactID    string    `bson:"artifactId"`
+	Version       int64     `bson:"version"`
+	FromSeq       int       `bson:"fromSeq"`
+	FromPromotion int       `bson:"fromPromotion"`
+	At            time.Time `bson:"at"`
+}
+
+// openOutbox records that the artifact is about to be written at version (with
+// audit events from fromSeq and promotions from fromPromotion being new).
+func (s *Store) openOutbox(ctx context.Context, a *model.Artifact, version int64, fromSeq, fromPromotion int) (string, error) {
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	id := a.ID + ":" + strconv.FormatInt(version, 10) + ":" + hex.EncodeToString(nonce[:])
+	_, err := s.outbox.InsertOne(ctx, outboxDoc{
+		ID: id, Project: a.Project, ArtifactID: a.ID, Version: version,
+		FromSeq: fromSeq, FromPromotion: fromPromotion, At: time.Now().UTC().Truncate(time.Millisecond),
+	})
+	if err != nil {
+		return "", mapErr(err, "insert outbox")
+	}
+	return id, nil
+}
+
+func (s *Store) closeOutbox(ctx context.Context, id string) {
+	if _, err := s.outbox.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: id}}); err != nil {
+		s.log.WithError(err).WithField("outbox", id).Warn("could not delete an outbox entry; it will be replayed")
+	}
+}
+
+// project applies the projections of a write that landed and closes its outbox
+// entry. A failure is logged and leaves the entry for the replay: the artifact write
+// itself succeeded.
+func (s *Store) project(ctx context.Context, a *model.Artifact, fromSeq, fromPromotion int, outboxID string) {
+	if err := s.applyProjections(context.WithoutCancel(ctx), a, fromSeq, fromPromotion); err != nil {
+		s.log.WithError(err).WithField("artifact_id", a.ID).Error("projections not updated; the outbox replay will repair them")
+		return
+	}
+	s.closeOutbox(ctx, outboxID)
+}
+
+// ReplayOutbox re-applies the projections of every outbox entry older than olderThan
+// and deletes it: when the artifact reached the entry's version the write happened
+// (and its projections are applied again, idempotently, from the artifact's current
+// state); otherwise it never will. It returns how many entries it processed.
+func (s *Store) ReplayOutbox(ctx context.Context, olderThan time.Duration) (int, error) {
+	cur, err := s.outbox.Find(ctx, bson.D{})
+	if err != nil {
+		return 0, mapErr(err, "find outbox")
+	}
+	var entries []outboxDoc
+	if err := cur.All(ctx, &entries); err != nil {
+		return 0, mapErr(err, "read outbox")
+	}
+	cutoff := time.Now().Add(-olderThan)
+	done := 0
+	for _, e := range entries {
+		if olderThan > 0 && e.At.After(cutoff) {
+			continue
+		}
+		a, err := s.GetArtifact(ctx, e.ArtifactID)
+		switch {
+		case model.IsKind(err, model.KindNotFound):
+		case err != nil:
+			return done, err
+		case int64(a.Version) >= e.Version:
+			if err := s.applyProjections(ctx, a, e.FromSeq, e.FromPromotion); err != nil {
+				return done, err
+			}
+		}
+		if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: e.ID}}); err != nil {
+			return done, mapErr(err, "delete outbox")
+		}
+		done++
+	}
+	if done > 0 {
+		s.log.WithField("entries", done).Info("outbox replayed")
+	}
+	return done, nil
+}
+
+// replayLoop replays old outbox entries every outboxInterval until ctx ends.
+func (s *Store) replayLoop(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(outboxInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.ReplayOutbox(ctx, outboxGrace); err != nil && ctx.Err() == nil {
+				s.log.WithError(err).Warn("outbox replay failed; retrying later")
+			}
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------------
+// Rebuild and bulk load.
+
+// migrateProjections rebuilds every projection when the database has none yet (or
+// an older schema), and records the schema.
+func (s *Store) migrateProjections(ctx context.Context) error {
+	var meta struct {
+		Schema int `bson:"schema"`
+	}
+	ver, err := s.loadProj(ctx, metaID, &meta)
+	if err != nil {
+		return err
+	}
+	if ver > 0 && meta.Schema == projectionSchema {
+		return nil
+	}
+	start := time.Now()
+	if err := s.RebuildProjections(ctx, ""); err != nil {
+		return err
+	}
+	_, err = update(ctx, s, metaID, "", "meta", func(m *struct {
+		Schema int `bson:"schema"`
+	}, _ int64) (bool, error) {
+		m.Schema = projectionSchema
+		return true, nil
+	})
+	s.log.WithField("took", time.Since(start).Round(time.Millisecond)).Info("projections built")
+	return err
+}
+
+// projBuild accumulates the projections of a set of artifacts of one project.
+type projBuild struct {
+	list   []listEntry
+	feed   []feedEntry
+	chans  map[chanKey][]chanEntry
+	status map[chanKey]statusRow
+}
+
+type chanKey struct {
+	Channel model.Channel
+	Env     string
+}
+
+func newProjBuild() *projBuild {
+	return &projBuild{chans: map[chanKey][]chanEntry{}, status: map[chanKey]statusRow{}}
+}
+
+func (b *projBuild) add(a *model.Artifact) {
+	b.list = append(b.list, listEntryOf(a))
+	b.feed = append(b.feed, feedEntriesOf(a, 0)...)
+	for _, pr := range a.Promotions {
+		k := chanKey{pr.Channel, pr.TargetEnvironment}
+		e := chanEntryOf(a, pr)
+		if !containsKey(b.chans[k], e.key()) {
+			b.chans[k] = append(b.chans[k], e)
+		}
+		row := statusRowOf(a, pr)
+		if cur, ok := b.status[k]; !ok || row.newer(cur) {
+			b.status[k] = row
+		}
+	}
+}
+
+// RebuildProjections recomputes the projections of project ("" = every project)
+// from a scan of its artifacts. See the comment at the top of this file.
+func (s *Store) RebuildProjections(ctx context.Context, project string) error {
+	s.projMu.Lock()
+	defer s.projMu.Unlock()
+	filter := bson.D{}
+	if project != "" {
+		filter = bson.D{{Key: "project", Value: project}}
+	}
+	cur, err := s.artifacts.Find(ctx, filter)
+	if err != nil {
+		return mapErr(err, "find artifacts")
+	}
+	defer cur.Close(ctx)
+	builds := map[string]*projBuild{}
+	if project != "" {
+		builds[project] = newProjBuild()
+	}
+	for cur.Next(ctx) {
+		var d artifactDoc
+		if err := cur.Decode(&d); err != nil {
+			return mapErr(err, "read artifacts")
+		}
+		b := builds[d.Project]
+		if b == nil {
+			b = newProjBuild()
+			builds[d.Project] = b
+		}
+		b.add(d.model())
+	}
+	if err := cur.Err(); err != nil {
+		return mapErr(err, "read artifacts")
+	}
+	for _, p := range sortedKeys(builds) {
+		if err := s.writeBuild(ctx, p, builds[p], true); err != nil {
+			return fmt.Errorf("store: rebuild projections of %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// InsertArtifactsBulk inserts new artifacts with InsertMany and appends them to their
+// projects' projections in bulk. See the comment at the top of this file.
+func (s *Store) InsertArtifactsBulk(ctx context.Context, arts []*model.Artifact) error {
+	s.projMu.Lock()
+	defer s.projMu.Unlock()
+	const batch = 500
+	docs := make([]any, 0, batch)
+	builds := map[string]*projBuild{}
+	for i, a := range arts {
+		if a == nil || a.ID == "" || a.Project == "" {
+			return &model.Error{Kind: model.KindInternal, Message: "store: InsertArtifactsBulk needs artifacts with an id and a project"}
+		}
+		if a.Version < 1 {
+			a.Version = 1
+		}
+		docs = append(docs, toArtifactDoc(a))
+		b := builds[a.Project]
+		if b == nil {
+			b = newProjBuild()
+			builds[a.Project] = b
+		}
+		b.add(a)
+		if len(docs) == batch || i == len(arts)-1 {
+			if _, err := s.artifacts.InsertMany(ctx, docs); err != nil {
+				if mongo.IsDuplicateKeyError(err) {
+					return &model.Error{Kind: model.KindConflict, Message: "an artifact of the bulk is already stored", Err: err}
+				}
+				return mapErr(err, "insert artifacts")
+			}
+			docs = docs[:0]
+		}
+	}
+	for _, p := range sortedKeys(builds) {
+		if err := s.writeBuild(ctx, p, builds[p], false); err != nil {
+			return fmt.Errorf("store: bulk projections of %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// writeBuild writes the projections accumulated in b for project: appended to the
+// existing ones, or, with replace, instead of them.
+func (s *Store) writeBuild(ctx context.Context, project string, b *projBuild, replace bool) error {
+	if err := s.bulkList(ctx, project, b.list, replace); err != nil {
+		return err
+	}
+	if err := bulkLog(ctx, s, feedHeadID(project), project, "feed", s.caps.feed, b.feed, replace); err != nil {
+		return err
+	}
+	var old statusDoc
+	if _, err := s.loadProj(ctx, statusID(project), &old); err != nil {
+		return err
+	}
+	keys := map[chanKey]bool{}
+	for k := range b.chans {
+		keys[k] = true
+	}
+	if replace {
+		for _, r := range old.Rows {
+			keys[chanKey{r.Channel, r.Env}] = true
+		}
+	}
+	for k := range keys {
+		if err := bulkLog(ctx, s, chanHeadID(project, k.Channel, k.Env), project, "chan", s.caps.chans, b.chans[k], replace); err != nil {
+			return err
+		}
+	}
+	if len(b.status) == 0 && !replace {
+		return nil
+	}
+	_, err := update(ctx, s, statusID(project), project, "status", func(st *statusDoc, _ int64) (bool, error) {
+		if replace {
+			st.Rows = nil
+		}
+		for _, row := range b.status {
+			st.set(row)
+		}
+		if st.Rows == nil {
+			st.Rows = []statusRow{}
+		}
+		return true, nil
+	})
+	return err
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ---------------------------------------------------------------------------------
+// Parallel _id look-ups.
+
+// getArtifacts loads the artifacts ids by _id, a few at a time, in order; one that
+// does not exist is left out.
+func (s *Store) getArtifacts(ctx context.Context, ids []string) ([]*model.Artifact, error) {
+	out := make([]*model.Artifact, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, loadConcurrency)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a, err := s.GetArtifact(ctx, id)
+			if model.IsKind(err, model.KindNotFound) {
+				s.log.WithField("artifact_id", id).Warn("projection names a missing artifact")
+				return
+			}
+			out[i], errs[i] = a, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	kept := out[:0]
+	for _, a := range out {
+		if a != nil {
+			kept = append(kept, a)
+		}
+	}
+	return kept, nil
+}
