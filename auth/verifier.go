@@ -353,7 +353,11 @@ func actorFromClaims(c *tokenClaims) (model.Actor, error) {
 	if err != nil {
 		return model.Actor{}, unauthenticated(err.Error(), nil)
 	}
-	return model.Actor{Subject: sub, Type: actorType, Roles: roles}, nil
+	a := model.Actor{Subject: sub, Type: actorType, Roles: roles}
+	if c.ExpiresAt != nil {
+		a.ExpiresAt = c.ExpiresAt.Time.UTC()
+	}
+	return a, nil
 }
 
 func parseActorType(s string) (model.ActorType, bool) {

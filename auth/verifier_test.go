@@ -73,6 +73,10 @@ func TestVerifyValidHS256TokenYieldsActorWithRoles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
+			if got.ExpiresAt.IsZero() || time.Until(got.ExpiresAt) <= 0 {
+				t.Fatalf("actor expiry %v, want the token's exp", got.ExpiresAt)
+			}
+			got.ExpiresAt = time.Time{}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("actor = %+v, want %+v", got, tt.want)
 			}

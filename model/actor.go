@@ -3,6 +3,7 @@ package model
 import (
 	"sort"
 	"strings"
+	"time"
 )
 
 // ActorType distinguishes people from automation.
@@ -52,6 +53,9 @@ type Actor struct {
 	Type    ActorType
 	// Roles maps a project name, or "*", to the roles held there.
 	Roles map[string][]Role
+	// ExpiresAt is when the actor's credential expires (zero: unknown). Long-lived
+	// streams end then.
+	ExpiresAt time.Time
 }
 
 // RolesIn returns the roles the actor holds in project, including "*" roles.

@@ -8,12 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // Config is the server's configuration. Every field is an environment variable and
 // a flag of the same meaning; a flag given on the command line wins.
 type Config struct {
 	ListenAddr       string
+	GraphQLPath      string
 	MongoURI         string
 	MongoDatabase    string
 	DataDir          string
@@ -35,7 +38,7 @@ type Config struct {
 	CORSAllowedOrigins []string
 }
 
-// GraphQLPath is where the API is served.
+// GraphQLPath is where the API is served unless GRAPHQL_PATH says otherwise.
 const GraphQLPath = "/query"
 
 func getenv(name, def string) string {
@@ -50,6 +53,7 @@ func parseConfig(args []string) (Config, error) {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	var c Config
 	fs.StringVar(&c.ListenAddr, "listen-addr", getenv("LISTEN_ADDR", ":8080"), "address to listen on (LISTEN_ADDR)")
+	fs.StringVar(&c.GraphQLPath, "graphql-path", getenv("GRAPHQL_PATH", GraphQLPath), "URL path of the GraphQL API (GRAPHQL_PATH)")
 	fs.StringVar(&c.MongoURI, "mongodb-uri", getenv("MONGODB_URI", ""), "MongoDB connection string; empty starts the embedded engine (MONGODB_URI)")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", getenv("MONGODB_DATABASE", "artifact_trust"), "database name (MONGODB_DATABASE)")
 	fs.StringVar(&c.DataDir, "data-dir", getenv("DATA_DIR", "./data"), "embedded engine's files and the development secret (DATA_DIR)")
@@ -63,8 +67,8 @@ func parseConfig(args []string) (Config, error) {
 	fs.StringVar(&c.LogFormat, "log-format", getenv("LOG_FORMAT", "json"), "json or text (LOG_FORMAT)")
 	maxBody := fs.String("max-body-bytes", getenv("MAX_BODY_BYTES", "1048576"), "largest request body accepted (MAX_BODY_BYTES)")
 	reqTimeout := fs.String("request-timeout", getenv("REQUEST_TIMEOUT", "15s"), "deadline of one operation (REQUEST_TIMEOUT)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish at shutdown")
-	fs.IntVar(&c.ComplexityLimit, "complexity-limit", 5000, "largest query complexity accepted")
+	shutdownTimeout := fs.String("shutdown-timeout", getenv("SHUTDOWN_TIMEOUT", "20s"), "how long in-flight requests may take to finish at shutdown (SHUTDOWN_TIMEOUT)")
+	complexityLimit := fs.String("complexity-limit", getenv("COMPLEXITY_LIMIT", "5000"), "largest query complexity accepted (COMPLEXITY_LIMIT)")
 	corsOrigins := fs.String("cors-allowed-origins", getenv("CORS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed cross-origin, e.g. https://portal.example.com (CORS_ALLOWED_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -83,6 +87,21 @@ func parseConfig(args []string) (Config, error) {
 	}
 	if c.RequestTimeout, err = time.ParseDuration(*reqTimeout); err != nil || c.RequestTimeout <= 0 {
 		return c, errors.New("REQUEST_TIMEOUT must be a positive duration such as 15s")
+	}
+	if c.ShutdownTimeout, err = time.ParseDuration(*shutdownTimeout); err != nil || c.ShutdownTimeout <= 0 {
+		return c, errors.New("SHUTDOWN_TIMEOUT must be a positive duration such as 20s")
+	}
+	if c.ComplexityLimit, err = strconv.Atoi(*complexityLimit); err != nil || c.ComplexityLimit <= 0 {
+		return c, errors.New("COMPLEXITY_LIMIT must be a positive number")
+	}
+	switch {
+	case !strings.HasPrefix(c.GraphQLPath, "/") || c.GraphQLPath == "/" || strings.ContainsAny(c.GraphQLPath, " {}?#"):
+		return c, fmt.Errorf("GRAPHQL_PATH must be a path such as /query, not %q", c.GraphQLPath)
+	case c.GraphQLPath == "/metrics" || c.GraphQLPath == "/healthz" || c.GraphQLPath == "/readyz":
+		return c, fmt.Errorf("GRAPHQL_PATH %s is taken by the server itself", c.GraphQLPath)
+	}
+	if _, err := logrus.ParseLevel(c.LogLevel); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, not %q", c.LogLevel)
 	}
 	for _, o := range strings.Split(*corsOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -161,6 +161,22 @@ func (ts *testServer) Do(tok, query string, vars map[string]any, headers ...stri
 	return out
 }
 
+// DoPath posts a query to path and returns the raw response body.
+func (ts *testServer) DoPath(path, tok, query string) string {
+	ts.t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return string(raw)
+}
+
 // MustDo runs an operation that must succeed and decodes data into out.
 func (ts *testServer) MustDo(tok, query string, vars map[string]any, out any) {
 	ts.t.Helper()

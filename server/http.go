@@ -129,7 +129,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger, m *metrics) http.Handler {
 	gql := newGraphQL(cfg, svc, verifier, log, m)
 	mux := http.NewServeMux()
-	mux.Handle(GraphQLPath, withCORS(cfg.CORSAllowedOrigins, withTimeout(cfg.RequestTimeout, guardTransport(limitBody(cfg.MaxBodyBytes, refuseBatches(auth.Middleware(verifier, recordActor(gql))))))))
+	mux.Handle(cfg.GraphQLPath, withCORS(cfg.CORSAllowedOrigins, withTimeout(cfg.RequestTimeout, guardTransport(limitBody(cfg.MaxBodyBytes, refuseBatches(auth.Middleware(verifier, recordActor(gql))))))))
 	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -145,9 +145,9 @@ func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("Artifact trust", GraphQLPath))
+		mux.Handle("GET /{$}", playground.Handler("Artifact trust", cfg.GraphQLPath))
 	}
-	return withRecover(log, withCorrelation(withAccessLog(log, m, mux)))
+	return withRecover(log, withCorrelation(withAccessLog(log, m, cfg.GraphQLPath, mux)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -189,14 +189,14 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // withAccessLog logs one line per request with the correlation id, the actor, the
 // operation name, the outcome codes and the duration.
-func withAccessLog(log *logrus.Logger, m *metrics, next http.Handler) http.Handler {
+func withAccessLog(log *logrus.Logger, m *metrics, graphQLPath string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &requestInfo{}
 		rec := &statusRecorder{ResponseWriter: w}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, ri)
 		next.ServeHTTP(rec, r.WithContext(ctx))
-		if r.URL.Path != GraphQLPath {
+		if r.URL.Path != graphQLPath {
 			return
 		}
 		ri.mu.Lock()

@@ -53,10 +53,8 @@ func newLogger(cfg Config) *logrus.Logger {
 	} else {
 		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
 	}
-	if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil {
+	if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil { // parseConfig refused others
 		log.SetLevel(lvl)
-	} else {
-		log.WithField("log_level", cfg.LogLevel).Warn("unknown LOG_LEVEL, using info")
 	}
 	return log
 }
@@ -66,6 +64,12 @@ func newLogger(cfg Config) *logrus.Logger {
 // the listening address once the server accepts connections.
 func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- string) error {
 	started := time.Now()
+	// The token configuration is checked before the database is touched.
+	verifier, err := newVerifier(cfg, cfg.MongoURI == "", log)
+	if err != nil {
+		return err
+	}
+	defer verifier.Close() // stops refreshing a JWK Set, after the requests drained
 	st, err := store.Open(ctx, store.Config{MongoURI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir}, logrus.NewEntry(log))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -78,11 +82,6 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 		}
 	}()
 
-	verifier, err := newVerifier(cfg, st.Embedded(), log)
-	if err != nil {
-		return err
-	}
-	defer verifier.Close() // stops refreshing a JWK Set, after the requests drained
 	m := newMetrics()
 	broker := service.NewBroker()
 	m.watchSubscribers(broker.Total)
@@ -110,7 +109,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	go func() { errc <- srv.Serve(ln) }()
 
 	addr := ln.Addr().String()
-	fields := logrus.Fields{"addr": addr, "graphql": "http://" + displayAddr(addr) + GraphQLPath, "embedded_engine": st.Embedded(), "startup_ms": time.Since(started).Milliseconds()}
+	fields := logrus.Fields{"addr": addr, "graphql": "http://" + displayAddr(addr) + cfg.GraphQLPath, "embedded_engine": st.Embedded(), "startup_ms": time.Since(started).Milliseconds()}
 	if cfg.Playground {
 		fields["playground"] = "http://" + displayAddr(addr) + "/"
 	}
@@ -176,6 +175,9 @@ func newVerifier(cfg Config, embedded bool, log *logrus.Logger) (*auth.Verifier,
 		}
 	case cfg.JWTHS256Secret != "":
 		ac.HS256Secret = []byte(cfg.JWTHS256Secret)
+		if !embedded {
+			log.Warn("JWT_HS256_SECRET is meant for development and tests: anyone holding the secret can mint a token for any role; use JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL in production")
+		}
 	case cfg.JWTPublicKeyFile != "":
 		pem, err := os.ReadFile(cfg.JWTPublicKeyFile)
 		if err != nil {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -115,9 +116,20 @@ func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project strin
 		return nil, model.Errorf(model.KindInternal, "live events are not enabled on this server")
 	}
 	sub := s.broker.add(project)
-	go func() {
-		<-ctx.Done()
+	// The stream ends with the request, or when the actor's token expires: a
+	// subscription never outlives the credential that opened it.
+	go func(expiresAt time.Time) {
+		var expired <-chan time.Time
+		if !expiresAt.IsZero() {
+			timer := time.NewTimer(time.Until(expiresAt))
+			defer timer.Stop()
+			expired = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-expired:
+		}
 		s.broker.remove(project, sub)
-	}()
+	}(rq.Actor.ExpiresAt)
 	return sub.ch, nil
 }

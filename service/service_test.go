@@ -234,3 +234,27 @@ func TestWaitingForABusyArtifactEndsAtTheRequestDeadline(t *testing.T) {
 		t.Fatalf("err = %v after %v, want the deadline", err, time.Since(start))
 	}
 }
+
+func TestSubscriptionEndsWhenTheTokenExpires(t *testing.T) {
+	b := NewBroker()
+	svc := New(newMemStore(), WithBroker(b))
+	viewer := model.Actor{Subject: "vic", Roles: map[string][]model.Role{"payments": {model.RoleViewer}}, ExpiresAt: time.Now().Add(100 * time.Millisecond)}
+	ch, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case _, open := <-ch:
+		if open {
+			t.Fatal("unexpected event")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream outlived the token")
+	}
+	if b.Total() != 0 {
+		t.Fatalf("%d subscribers left", b.Total())
+	}
+	if _, err := svc.SubscribeEvents(context.Background(), Request{Actor: model.Actor{Subject: "otto", Roles: map[string][]model.Role{"billing": {model.RoleViewer}}}}, "payments"); !model.IsKind(err, model.KindForbidden) {
+		t.Fatalf("another project's viewer: %v", err)
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+func TestPlaygroundDefaultsOnOnlyForTheEmbeddedEngine(t *testing.T) {
+	t.Setenv("PLAYGROUND", "")
+	os.Unsetenv("PLAYGROUND")
+	embedded, err := parseConfig(nil)
+	if err != nil || !embedded.Playground {
+		t.Fatalf("embedded: playground %v, err %v", embedded.Playground, err)
+	}
+	real, err := parseConfig([]string{"-mongodb-uri", "mongodb://db.example.com:27017"})
+	if err != nil || real.Playground {
+		t.Fatalf("MongoDB: playground %v, err %v", real.Playground, err)
+	}
+	t.Setenv("PLAYGROUND", "true")
+	forced, _ := parseConfig([]string{"-mongodb-uri", "mongodb://db.example.com:27017"})
+	if !forced.Playground {
+		t.Fatal("PLAYGROUND=true ignored")
+	}
+}
+
+func TestConfigurationIsReadFromTheEnvironmentAndRefusedWhenInvalid(t *testing.T) {
+	t.Setenv("LISTEN_ADDR", "127.0.0.1:9999")
+	t.Setenv("GRAPHQL_PATH", "/graphql")
+	t.Setenv("MONGODB_DATABASE", "trust_prod")
+	t.Setenv("DATA_DIR", "/var/lib/trust")
+	t.Setenv("LOG_FORMAT", "text")
+	t.Setenv("COMPLEXITY_LIMIT", "900")
+	c, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ListenAddr != "127.0.0.1:9999" || c.GraphQLPath != "/graphql" || c.MongoDatabase != "trust_prod" || c.DataDir != "/var/lib/trust" || c.LogFormat != "text" || c.ComplexityLimit != 900 {
+		t.Fatalf("config %+v", c)
+	}
+	for name, args := range map[string][]string{
+		"bad log format":   {"-log-format", "xml"},
+		"bad log level":    {"-log-level", "loud"},
+		"bad path":         {"-graphql-path", "query"},
+		"reserved path":    {"-graphql-path", "/metrics"},
+		"bad timeout":      {"-request-timeout", "-1s"},
+		"bad complexity":   {"-complexity-limit", "0"},
+		"stray argument":   {"extra"},
+		"wildcard origins": {"-cors-allowed-origins", "*"},
+	} {
+		if _, err := parseConfig(args); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestServerRefusesMongoDBWithoutATokenKeyBeforeConnecting(t *testing.T) {
+	cfg, err := parseConfig([]string{"-mongodb-uri", "mongodb://127.0.0.1:1/", "-listen-addr", "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.JWTHS256Secret, cfg.JWTPublicKeyFile, cfg.JWTJWKSURL = "", "", ""
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	start := time.Now()
+	err = run(context.Background(), cfg, log, nil)
+	if err == nil || !strings.Contains(err.Error(), "no token key configured") {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatalf("took %v: the key check must come before the database", time.Since(start))
+	}
+}
+
+func TestEmbeddedServerWithoutAKeyUsesADevelopmentSecretTheTokenCommandShares(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, dir, func(c *Config) { c.JWTHS256Secret = "" }, func(c *Config) { c.GraphQLPath = "/graphql" })
+	if _, err := os.Stat(filepath.Join(dir, "dev-jwt-secret")); err != nil {
+		t.Fatalf("no development secret in DATA_DIR: %v", err)
+	}
+	var out bytes.Buffer
+	if err := tokenCommand([]string{"--data-dir", dir, "--sub", "alice", "--role", "payments:viewer"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/graphql", strings.NewReader(`{"query":"{ viewer { subject } }"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out.String()))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"subject":"alice"`) {
+		t.Fatalf("GRAPHQL_PATH=/graphql with a dev token: %d %s", resp.StatusCode, body)
+	}
+	// A test-secret token does not verify against the development secret.
+	if r := ts.DoPath("/graphql", token(t, "mallory", "*:project_admin"), `{ viewer { subject } }`); !strings.Contains(r, "UNAUTHENTICATED") {
+		t.Fatalf("foreign token accepted: %s", r)
+	}
+}
