@@ -29,7 +29,7 @@ func websocketTransport(verifier *auth.Verifier) transport.Websocket {
 				if !ok {
 					return ctx, nil, errUnauthenticated("connection_init Authorization must be 'Bearer <jwt>'")
 				}
-				actor, err := verifier.Verify(strings.TrimSpace(tok))
+				actor, err := verifier.VerifyContext(ctx, strings.TrimSpace(tok))
 				if err != nil {
 					return ctx, nil, err
 				}
