@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 )
@@ -12,23 +14,39 @@ import (
 // The audit feed projection (see projections.go): feed:<p> holds the newest events
 // inline and the at-range of every sealed bucket feed:<p>#<n>.
 
-// feedEntry is one audit event of the feed with its index in its artifact's trail.
+// feedEntry is one audit event of the feed with its index in its artifact's trail:
+// its key decoded, the event itself kept as BSON (an auditDoc), so appending to a
+// feed bucket copies the events already there instead of decoding them; a reader
+// decodes only the events it returns.
 type feedEntry struct {
-	Seq   int      `bson:"q"`
-	Event auditDoc `bson:"e"`
+	Seq        int      `bson:"q"`
+	At         int64    `bson:"t"` // Unix ms
+	ArtifactID string   `bson:"a"`
+	Event      bson.Raw `bson:"e"`
 }
 
-func (e feedEntry) key() logKey {
-	return logKey{At: e.Event.At.UnixMilli(), ID: e.Event.ArtifactID, Seq: e.Seq}
+func (e feedEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID, Seq: e.Seq} }
+
+func (e feedEntry) event() (model.AuditEvent, error) {
+	var d auditDoc
+	if err := bson.Unmarshal(e.Event, &d); err != nil {
+		return model.AuditEvent{}, &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
+	}
+	return d.model(), nil
 }
 
 // feedEntriesOf returns a's audit events from index from as feed entries.
-func feedEntriesOf(a *model.Artifact, from int) []feedEntry {
+func feedEntriesOf(a *model.Artifact, from int) ([]feedEntry, error) {
 	out := make([]feedEntry, 0, len(a.Audit)-from)
 	for seq := from; seq < len(a.Audit); seq++ {
-		out = append(out, feedEntry{Seq: seq, Event: toAuditDoc(auditOf(a, seq))})
+		ev := auditOf(a, seq)
+		raw, err := bson.Marshal(toAuditDoc(ev))
+		if err != nil {
+			return nil, &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
+		}
+		out = append(out, feedEntry{Seq: seq, At: ms(ev.At).UnixMilli(), ArtifactID: ev.ArtifactID, Event: raw})
 	}
-	return out
+	return out, nil
 }
 
 // auditOf returns event seq of a with its artifact and project filled in.
@@ -75,7 +93,11 @@ func (s *Store) AuditEvents(ctx context.Context, q service.AuditQuery) (service.
 		if !ok {
 			break
 		}
-		entry := service.AuditEntry{Event: e.Event.model(), Seq: e.Seq}
+		ev, err := e.event()
+		if err != nil {
+			return page, err
+		}
+		entry := service.AuditEntry{Event: ev, Seq: e.Seq}
 		if auditMatches(entry, entry.Event.ArtifactID, q.Filter) {
 			page.Items = append(page.Items, entry)
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 )
@@ -13,42 +11,88 @@ import (
 // The artifact list projection (see projections.go): list:<p> holds the open bucket
 // inline plus, per sealed bucket list:<p>#<n>, its createdAt range and counts.
 
-// listEntry is what a list needs of an artifact to filter and order it.
+// listEntry is what a list needs of an artifact to filter and order it, packed:
+// Codes holds the trust state, lifecycle state and kind as 1 + their index in the
+// model's lists (bits 0-3, 4-7, 8-11; 0: not one of them, the value is then in
+// T, L or K) and the channels the artifact was ever promoted into as bits 12-15
+// (model.Channels order; others in XChannels). Half the bytes and a third of the
+// decoding work of the plain struct, on every list read and write.
 type listEntry struct {
-	ID        string               `bson:"i"`
-	CreatedAt int64                `bson:"c"` // Unix ms
-	Trust     model.TrustState     `bson:"t"`
-	Lifecycle model.LifecycleState `bson:"l"`
-	Kind      model.ArtifactKind   `bson:"k"`
-	Tags      []string             `bson:"g,omitempty"`
-	// Channels are the channels the artifact was ever promoted into.
-	Channels []model.Channel `bson:"h,omitempty"`
-	Version  int64           `bson:"v"`
+	ID        string          `bson:"i"`
+	CreatedAt int64           `bson:"c"` // Unix ms
+	Codes     int32           `bson:"s"`
+	Tags      []string        `bson:"g,omitempty"`
+	Version   int64           `bson:"v"`
+	T         string          `bson:"t,omitempty"`
+	L         string          `bson:"l,omitempty"`
+	K         string          `bson:"k,omitempty"`
+	XChannels []model.Channel `bson:"x,omitempty"`
 }
 
 func (e listEntry) key() logKey { return logKey{At: e.CreatedAt, ID: e.ID} }
 
+const (
+	trustShift, lifecycleShift, kindShift, channelShift = 0, 4, 8, 12
+)
+
+func code[T comparable](values []T, v T) int32 { return int32(indexOf(values, v) + 1) }
+
+func decode[T any](values []T, codes int32, shift int, other string, conv func(string) T) T {
+	if c := (codes >> shift) & 0xF; c > 0 && int(c) <= len(values) {
+		return values[c-1]
+	}
+	return conv(other)
+}
+
 func listEntryOf(a *model.Artifact) listEntry {
-	e := listEntry{
-		ID: a.ID, CreatedAt: ms(a.CreatedAt).UnixMilli(), Trust: a.TrustState, Lifecycle: a.LifecycleState,
-		Kind: a.Kind, Version: int64(a.Version),
+	e := listEntry{ID: a.ID, CreatedAt: ms(a.CreatedAt).UnixMilli(), Version: int64(a.Version)}
+	e.Codes = code(trustStates, a.TrustState)<<trustShift | code(lifecycleStates, a.LifecycleState)<<lifecycleShift | code(model.AllArtifactKinds, a.Kind)<<kindShift
+	if e.Codes&(0xF<<trustShift) == 0 {
+		e.T = string(a.TrustState)
+	}
+	if e.Codes&(0xF<<lifecycleShift) == 0 {
+		e.L = string(a.LifecycleState)
+	}
+	if e.Codes&(0xF<<kindShift) == 0 {
+		e.K = string(a.Kind)
 	}
 	if len(a.Tags) > 0 {
 		e.Tags = append([]string(nil), a.Tags...)
 	}
 	for _, p := range a.Promotions {
-		if !contains(e.Channels, p.Channel) {
-			e.Channels = append(e.Channels, p.Channel)
+		if i := indexOf(model.Channels, p.Channel); i >= 0 && i < 4 {
+			e.Codes |= 1 << (channelShift + i)
+		} else if !contains(e.XChannels, p.Channel) {
+			e.XChannels = append(e.XChannels, p.Channel)
 		}
 	}
 	return e
 }
 
+func (e *listEntry) trust() model.TrustState {
+	return decode(trustStates, e.Codes, trustShift, e.T, func(s string) model.TrustState { return model.TrustState(s) })
+}
+
+func (e *listEntry) lifecycle() model.LifecycleState {
+	return decode(lifecycleStates, e.Codes, lifecycleShift, e.L, func(s string) model.LifecycleState { return model.LifecycleState(s) })
+}
+
+func (e *listEntry) kind() model.ArtifactKind {
+	return decode(model.AllArtifactKinds, e.Codes, kindShift, e.K, func(s string) model.ArtifactKind { return model.ArtifactKind(s) })
+}
+
+func (e *listEntry) promotedInto(c model.Channel) bool {
+	if i := indexOf(model.Channels, c); i >= 0 && i < 4 {
+		return e.Codes&(1<<(channelShift+i)) != 0
+	}
+	return contains(e.XChannels, c)
+}
+
 func (e *listEntry) matches(f service.ArtifactFilter) bool {
-	return (f.TrustState == "" || e.Trust == f.TrustState) &&
-		(f.LifecycleState == "" || e.Lifecycle == f.LifecycleState) &&
-		(f.Kind == "" || e.Kind == f.Kind) &&
-		(f.Channel == "" || contains(e.Channels, f.Channel)) &&
+	return (f.TrustState == "" || e.trust() == f.TrustState) &&
+		(f.LifecycleState == "" || e.lifecycle() == f.LifecycleState) &&
+		(f.Kind == "" || e.kind() == f.Kind) &&
+		(f.Channel == "" || e.promotedInto(f.Channel)) &&
 		(f.Tag == "" || contains(e.Tags, f.Tag))
 }
 
@@ -63,9 +107,9 @@ func indexOfEntry(es []listEntry, id string) int {
 
 // listHead is list:<p>.
 type listHead struct {
-	Open    int          `bson:"o"`
-	Entries []listEntry  `bson:"e"`
-	Sealed  []listSealed `bson:"s"`
+	Open    int           `bson:"o"`
+	Entries []listEntry   `bson:"e"`
+	Sealed  listSummaries `bson:"s"`
 }
 
 // listSealed describes sealed bucket n (Sealed[n]).
@@ -110,11 +154,13 @@ func countsOf(es []listEntry) listCounts {
 	for i := range es {
 		e := &es[i]
 		c.N++
-		inc(&c.Trust, indexOf(trustStates, e.Trust), 1)
-		inc(&c.Life, indexOf(lifecycleStates, e.Lifecycle), 1)
-		inc(&c.Kind, indexOf(model.AllArtifactKinds, e.Kind), 1)
-		for _, ch := range e.Channels {
-			inc(&c.Chan, indexOf(model.Channels, ch), 1)
+		inc(&c.Trust, int((e.Codes>>trustShift)&0xF)-1, 1)
+		inc(&c.Life, int((e.Codes>>lifecycleShift)&0xF)-1, 1)
+		inc(&c.Kind, int((e.Codes>>kindShift)&0xF)-1, 1)
+		for i := 0; i < 4; i++ {
+			if e.Codes&(1<<(channelShift+i)) != 0 {
+				c.Chan[i]++
+			}
 		}
 	}
 	return c
@@ -168,43 +214,70 @@ func (c *listCounts) count(f service.ArtifactFilter) (int, bool) {
 
 // applyList sets the list entry of an artifact of project from its state e: in
 // place where it is (never over a newer version), else appended to the open bucket.
+// An entry in the open bucket or a new one costs one read-modify-write of the head;
+// one in a sealed bucket a read of the head and one of the bucket (the head's counts
+// of that bucket are rewritten only when the change moves a count).
 func (s *Store) applyList(ctx context.Context, project string, e listEntry) error {
 	headID := listHeadID(project)
 	for attempt := 0; attempt < projAttempts; attempt++ {
-		var h listHead
-		if _, err := s.loadProj(ctx, headID, &h); err != nil {
+		full := false
+		var candidates []int
+		sealed := 0
+		_, err := update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
+			full, candidates, sealed = false, nil, len(h.Sealed)
+			if i := indexOfEntry(h.Entries, e.ID); i >= 0 {
+				full = len(h.Entries) >= s.caps.list
+				if h.Entries[i].Version >= e.Version {
+					return false, nil
+				}
+				h.Entries[i] = e
+				return true, nil
+			}
+			// A sealed bucket whose createdAt range holds e may hold it: look there
+			// first (outside this lock). A new artifact is newer than every sealed
+			// bucket, so it is appended right away.
+			for n := len(h.Sealed) - 1; n >= 0; n-- {
+				if h.Sealed[n].Range.contains(e.CreatedAt) {
+					candidates = append(candidates, n)
+				}
+			}
+			if len(candidates) > 0 {
+				return false, nil
+			}
+			h.Entries = append(h.Entries, e)
+			full = len(h.Entries) >= s.caps.list
+			return true, nil
+		})
+		if err != nil {
 			return err
 		}
-		if indexOfEntry(h.Entries, e.ID) < 0 {
-			for n := len(h.Sealed) - 1; n >= 0; n-- {
-				if !h.Sealed[n].Range.contains(e.CreatedAt) {
-					continue
-				}
-				found, err := s.setSealedListEntry(ctx, project, n, e)
-				if err != nil || found {
-					return err
-				}
+		if len(candidates) == 0 {
+			if full {
+				return s.sealList(ctx, project)
+			}
+			return nil
+		}
+		for _, n := range candidates {
+			if found, err := s.setSealedListEntry(ctx, project, n, e); err != nil || found {
+				return err
 			}
 		}
-		// Inline: the entry is in the open bucket or in no bucket. A seal since the
-		// head was read may have moved it: then start over.
-		sealed := len(h.Sealed)
-		full := false
-		_, err := update(ctx, s, headID, project, "list", func(cur *listHead, _ int64) (bool, error) {
-			if len(cur.Sealed) != sealed {
+		// In no sealed bucket: append it, unless a seal since moved things (then
+		// look again).
+		_, err = update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
+			if len(h.Sealed) != sealed {
 				return false, errStale
 			}
-			i := indexOfEntry(cur.Entries, e.ID)
-			switch {
-			case i < 0:
-				cur.Entries = append(cur.Entries, e)
-			case cur.Entries[i].Version >= e.Version:
-				full = len(cur.Entries) >= s.caps.list
-				return false, nil
-			default:
-				cur.Entries[i] = e
+			full = false
+			if i := indexOfEntry(h.Entries, e.ID); i >= 0 {
+				if h.Entries[i].Version >= e.Version {
+					return false, nil
+				}
+				h.Entries[i] = e
+			} else {
+				h.Entries = append(h.Entries, e)
 			}
-			full = len(cur.Entries) >= s.caps.list
+			full = len(h.Entries) >= s.caps.list
 			return true, nil
 		})
 		if errors.Is(err, errStale) {
@@ -219,10 +292,13 @@ func (s *Store) applyList(ctx context.Context, project string, e listEntry) erro
 }
 
 // setSealedListEntry sets e in sealed list bucket n if it is there, and then brings
-// the head's counts of that bucket up to the bucket's version.
+// the head's counts of that bucket up to the bucket's version, unless this change
+// moved no count: then the counts of the last count-moving version are still right
+// (every count-moving writer and every replay writes them, never below the version
+// already recorded).
 func (s *Store) setSealedListEntry(ctx context.Context, project string, n int, e listEntry) (bool, error) {
 	headID := listHeadID(project)
-	found := false
+	found, neutral := false, false
 	var counts listCounts
 	bver, err := update(ctx, s, bucketID(headID, n), project, "list-bucket", func(b *bucketData[listEntry], ver int64) (bool, error) {
 		i := indexOfEntry(b.Entries, e.ID)
@@ -230,14 +306,16 @@ func (s *Store) setSealedListEntry(ctx context.Context, project string, n int, e
 			return false, nil
 		}
 		found = true
-		changed := b.Entries[i].Version < e.Version
+		old := b.Entries[i]
+		changed := old.Version < e.Version
 		if changed {
 			b.Entries[i] = e
+			neutral = countsOf([]listEntry{old}) == countsOf([]listEntry{e})
 		}
 		counts = countsOf(b.Entries)
 		return changed, nil
 	})
-	if err != nil || !found {
+	if err != nil || !found || neutral {
 		return found, err
 	}
 	_, err = update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
@@ -305,11 +383,11 @@ func (s *Store) bulkList(ctx context.Context, project string, entries []listEntr
 	for len(all) > s.caps.list {
 		chunk := all[:s.caps.list]
 		all = all[s.caps.list:]
-		data, err := bson.Marshal(bucketData[listEntry]{Entries: chunk})
+		data, err := encodeProj(bucketData[listEntry]{Entries: chunk})
 		if err != nil {
-			return &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
+			return err
 		}
-		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: "list-bucket", Version: 1, From: ver + 1, Data: data})
+		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: "list-bucket", Version: 1, From: ver + 1, Z: true, Data: data})
 		sealed = append(sealed, listSealed{Range: rangeOf(chunk), Ver: 1, Counts: countsOf(chunk)})
 		open++
 	}
