@@ -521,7 +521,7 @@ func loadBucket[E any](ctx context.Context, s *Store, id string) ([]E, error) {
 		return nil, err
 	}
 	if ver == 0 {
-		s.log.WithField("projection", id).Warn("sealed projection bucket missing; run RebuildProjections")
+		s.logFor(ctx).WithField("projection", id).Warn("sealed projection bucket missing; run RebuildProjections")
 	}
 	return b.Entries, nil
 }
@@ -748,7 +748,7 @@ func (s *Store) openOutbox(ctx context.Context, a *model.Artifact, version int64
 
 func (s *Store) closeOutbox(ctx context.Context, id string) {
 	if _, err := s.outbox.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: id}}); err != nil {
-		s.log.WithError(err).WithField("outbox", id).Warn("could not delete an outbox entry; it will be replayed")
+		s.logFor(ctx).WithError(err).WithField("outbox", id).Warn("could not delete an outbox entry; it will be replayed")
 	}
 }
 
@@ -760,7 +760,7 @@ func (s *Store) project(ctx context.Context, a *model.Artifact, fromSeq, fromPro
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), projectTimeout)
 	defer cancel()
 	if err := s.applyProjections(ctx, a, fromSeq, fromPromotion); err != nil {
-		s.log.WithError(err).WithField("artifact_id", a.ID).Error("projections not updated; the outbox replay will repair them")
+		s.logFor(ctx).WithError(err).WithField("artifact_id", a.ID).Error("projections not updated; the outbox replay will repair them")
 		return
 	}
 	s.closeOutbox(ctx, outboxID)
@@ -1048,7 +1048,7 @@ func (s *Store) getArtifacts(ctx context.Context, ids []string) ([]*model.Artifa
 			defer func() { <-sem }()
 			a, err := s.GetArtifact(ctx, id)
 			if model.IsKind(err, model.KindNotFound) {
-				s.log.WithField("artifact_id", id).Warn("projection names a missing artifact")
+				s.logFor(ctx).WithField("artifact_id", id).Warn("projection names a missing artifact")
 				return
 			}
 			out[i], errs[i] = a, err

@@ -24,6 +24,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
+	"github.com/artifact-trust/control-plane/correlation"
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 )
@@ -233,6 +234,15 @@ func (s *Store) startProjections(ctx context.Context) error {
 	s.stopReplay, s.replayDone = cancel, make(chan struct{})
 	go s.replayLoop(loopCtx, s.replayDone)
 	return nil
+}
+
+// logFor is the store's logger for work done on behalf of ctx's request: every line
+// carries the request's correlation id.
+func (s *Store) logFor(ctx context.Context) *logrus.Entry {
+	if id := correlation.ID(ctx); id != "" {
+		return s.log.WithField("correlation_id", id)
+	}
+	return s.log
 }
 
 // Embedded reports whether the store runs the embedded engine.
