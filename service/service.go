@@ -130,9 +130,9 @@ func (acc access) allows(actor model.Actor, a *model.Artifact, p *model.Policy) 
 	return actor.CanRead(a.Project) || (acc == promoters && p.HasPromoterSubject(actor.Subject))
 }
 
-// load fetches an artifact the actor may address, with its project's effective
-// policy. An artifact the actor may not address is reported as not found, so
-// nothing about it is revealed.
+// load fetches an artifact the actor may address and, for promoters access, its
+// project's effective policy (nil for readers access). An artifact the actor may
+// not address is reported as not found, so nothing about it is revealed.
 func (s *Service) load(ctx context.Context, actor model.Actor, id string, acc access) (*model.Artifact, *model.Policy, error) {
 	if err := validateID(id); err != nil {
 		return nil, nil, err
@@ -143,6 +143,13 @@ func (s *Service) load(ctx context.Context, actor model.Actor, id string, acc ac
 			return nil, nil, notFound(id)
 		}
 		return nil, nil, err
+	}
+	if acc == readers {
+		// Readers are decided by the token alone: no policy read on this path.
+		if !actor.CanRead(a.Project) {
+			return nil, nil, notFound(id)
+		}
+		return a, nil, nil
 	}
 	p, err := s.policy(ctx, a.Project)
 	if err != nil {
@@ -200,6 +207,11 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles [
 	before, p, err := s.load(ctx, rq.Actor, id, acc)
 	if err != nil {
 		return nil, err
+	}
+	if p == nil {
+		if p, err = s.policy(ctx, before.Project); err != nil {
+			return nil, err
+		}
 	}
 	if roles != nil && !rq.Actor.HasAnyRole(before.Project, roles...) {
 		return nil, forbidden(rq.Actor, before.Project, roles)
