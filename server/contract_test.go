@@ -40,6 +40,10 @@ func valueString(v *ast.Value) string {
 // with the same name and type, and that additions never add a required argument or
 // input field a core client would not send.
 func TestSchemaServesTheWholeCoreContract(t *testing.T) {
+	if _, err := os.Stat(coreContract); err != nil && os.Getenv("CI") == "" {
+		// CI always has shared/ beside the checkout; a lone clone may not.
+		t.Skipf("core contract not found beside the project (%v)", err)
+	}
 	core := parseSchemaFile(t, coreContract)
 	served := parseSchemaFile(t, "../schema.graphqls")
 	for name, cd := range core {
