@@ -849,7 +849,7 @@ func (s *Store) migrateProjections(ctx context.Context) error {
 		m.Schema = projectionSchema
 		return true, nil
 	})
-	s.log.WithField("took", time.Since(start).Round(time.Millisecond)).Info("projections built")
+	s.log.WithField("took", time.Since(start).Round(time.Millisecond).String()).Info("projections built")
 	return err
 }
 
