@@ -4,7 +4,7 @@ package service
 
 import (
 	"context"
-	"hash/maphash"
+	"sync"
 	"time"
 
 	"github.com/artifact-trust/control-plane/model"
@@ -20,7 +20,7 @@ type Request struct {
 type Service struct {
 	store Store
 	now   func() time.Time
-	locks *stripes
+	locks *keyedLocks
 	// maxAttempts bounds retries of a mutation that lost a version race.
 	maxAttempts int
 	observers   []Observer
@@ -35,7 +35,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New builds a Service over store.
 func New(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newStripes()}
+	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newKeyedLocks()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -45,31 +45,51 @@ func New(store Store, opts ...Option) *Service {
 // clock returns the current time at the precision the store keeps (milliseconds, UTC).
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
-// stripes serializes writes to one artifact inside the process. The embedded engine
-// has no atomic conditional update, so the version predicate alone cannot be relied
-// on there; on MongoDB it spares the loser of a race a wasted round trip. Each stripe
-// is a one-slot semaphore so a waiter gives up when its request's deadline passes.
-type stripes struct {
-	seed maphash.Seed
-	sem  [256]chan struct{}
+// keyedLocks serializes writes to one artifact (or one policy) inside the process.
+// The embedded engine has no atomic conditional update, so the version predicate
+// alone cannot be relied on there; on MongoDB it spares the loser of a race a wasted
+// round trip. Each key has its own one-slot semaphore, created on demand and dropped
+// when nobody holds or waits for it, so unrelated keys never wait for each other and
+// a waiter gives up when its request's deadline passes.
+type keyedLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
 }
 
-func newStripes() *stripes {
-	l := &stripes{seed: maphash.MakeSeed()}
-	for i := range l.sem {
-		l.sem[i] = make(chan struct{}, 1)
+type keyLock struct {
+	slot chan struct{}
+	refs int
+}
+
+func newKeyedLocks() *keyedLocks { return &keyedLocks{locks: map[string]*keyLock{}} }
+
+// lock waits for key until ctx ends.
+func (l *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	l.mu.Lock()
+	kl := l.locks[key]
+	if kl == nil {
+		kl = &keyLock{slot: make(chan struct{}, 1)}
+		l.locks[key] = kl
 	}
-	return l
+	kl.refs++
+	l.mu.Unlock()
+	select {
+	case kl.slot <- struct{}{}:
+		return func() {
+			<-kl.slot
+			l.release(key, kl)
+		}, nil
+	case <-ctx.Done():
+		l.release(key, kl)
+		return nil, &model.Error{Kind: model.KindConflict, Message: "another change to the same object did not finish in time; retry", Err: ctx.Err()}
+	}
 }
 
-// lock waits for key's stripe until ctx ends.
-func (l *stripes) lock(ctx context.Context, key string) (unlock func(), err error) {
-	ch := l.sem[maphash.String(l.seed, key)%uint64(len(l.sem))]
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	case <-ctx.Done():
-		return nil, &model.Error{Kind: model.KindConflict, Message: "another change to the same object did not finish in time; retry", Err: ctx.Err()}
+func (l *keyedLocks) release(key string, kl *keyLock) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if kl.refs--; kl.refs == 0 {
+		delete(l.locks, key)
 	}
 }
 

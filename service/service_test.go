@@ -258,3 +258,27 @@ func TestSubscriptionEndsWhenTheTokenExpires(t *testing.T) {
 		t.Fatalf("another project's viewer: %v", err)
 	}
 }
+
+func TestLocksOfDifferentKeysNeverWaitForEachOtherAndAreDropped(t *testing.T) {
+	l := newKeyedLocks()
+	ctx := context.Background()
+	held := make([]func(), 0, 1000)
+	for i := 0; i < 1000; i++ {
+		unlock, err := l.lock(ctx, fmt.Sprintf("art_%d", i))
+		if err != nil {
+			t.Fatalf("key %d waited for another key: %v", i, err)
+		}
+		held = append(held, unlock)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := l.lock(short, "art_7"); !model.IsKind(err, model.KindConflict) {
+		t.Fatalf("a held key was granted twice: %v", err)
+	}
+	for _, unlock := range held {
+		unlock()
+	}
+	if n := len(l.locks); n != 0 {
+		t.Fatalf("%d locks left after release", n)
+	}
+}
