@@ -108,18 +108,17 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 	srv.SetRecoverFunc(recoverFunc())
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
+		root := rootField(oc)
 		name := oc.OperationName
 		if name == "" && oc.Operation != nil {
 			name = oc.Operation.Name
-			if name == "" && len(oc.Operation.SelectionSet) > 0 {
-				if f, ok := oc.Operation.SelectionSet[0].(*ast.Field); ok {
-					name = string(oc.Operation.Operation) + ":" + f.Name
-				}
-			}
+		}
+		if name == "" {
+			name = root
 		}
 		ri := infoFrom(ctx)
 		ri.setOperation(name)
-		ri.setRootField(rootField(oc))
+		ri.setRootField(root)
 		return next(ctx)
 	})
 	return srv

@@ -79,13 +79,6 @@ func (b *Broker) removeLocked(project string, sub *subscriber) {
 	}
 }
 
-// Subscribers counts the live subscribers of project.
-func (b *Broker) Subscribers(project string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.subs[project])
-}
-
 // Total counts every live subscriber.
 func (b *Broker) Total() int {
 	b.mu.Lock()
