@@ -12,6 +12,7 @@ require (
 	github.com/gofrs/flock v0.13.2
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
+	github.com/maypok86/otter/v2 v2.4.0
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/prometheus/client_golang v1.22.0
 	github.com/rs/cors v1.11.1

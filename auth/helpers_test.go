@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -123,4 +124,11 @@ func wantUnauthenticated(t *testing.T, err error, want, token string) {
 	if len(token) >= 12 && strings.Contains(e.Message, token) {
 		t.Fatalf("message echoes the token: %q", e.Message)
 	}
+}
+
+// authenticated passes every request to next with the context Authenticate makes.
+func authenticated(v *Verifier, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(v.Authenticate(r)))
+	})
 }

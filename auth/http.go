@@ -134,15 +134,3 @@ func (v *Verifier) Authenticate(r *http.Request) context.Context {
 	}
 	return WithActor(ctx, actor)
 }
-
-// Middleware authenticates every request with v (see Verifier.Authenticate) and
-// passes it on; it never answers by itself, so operations report UNAUTHENTICATED
-// through the GraphQL response with the reason.
-func Middleware(v *Verifier, next http.Handler) http.Handler {
-	if v == nil {
-		panic("auth: Middleware needs a Verifier")
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(v.Authenticate(r)))
-	})
-}

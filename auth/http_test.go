@@ -128,7 +128,7 @@ func TestMiddlewareStoresActorOrReasonAndAlwaysCallsNext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			called := false
-			h := Middleware(v, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := authenticated(v, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				called = true
 				a, err := Require(r.Context())
 				if tt.wantSub != "" {

@@ -545,7 +545,7 @@ func TestJWKSMiddlewareAuthenticatesRequests(t *testing.T) {
 	v := jwksVerifier(t, srv.URL)
 	var got model.Actor
 	var gotErr error
-	h := Middleware(v, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := authenticated(v, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, gotErr = Require(r.Context())
 	}))
 	req := httptest.NewRequest(http.MethodPost, "/query", nil)

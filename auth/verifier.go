@@ -23,7 +23,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -338,8 +337,16 @@ func actorFromClaims(c *tokenClaims) (model.Actor, error) {
 		return model.Actor{}, unauthenticated("token has no subject (sub)", nil)
 	case len(sub) > model.MaxSubjectLength:
 		return model.Actor{}, unauthenticated(fmt.Sprintf("token subject longer than %d bytes", model.MaxSubjectLength), nil)
-	case strings.IndexFunc(sub, unicode.IsControl) >= 0:
-		return model.Actor{}, unauthenticated("token subject contains control characters", nil)
+	}
+	// The subject is written into audit trails and compared with policy subjects:
+	// it must be what it looks like (no control, format or invisible characters, no
+	// surrounding spaces).
+	if err := model.ValidateSubject("sub", sub); err != nil {
+		msg := "token subject (sub) is not acceptable"
+		if me := (*model.Error)(nil); errors.As(err, &me) {
+			msg = "token subject (sub) " + strings.TrimPrefix(me.Message, "sub: ")
+		}
+		return model.Actor{}, unauthenticated(msg, nil)
 	}
 	actorType := model.ActorUser
 	if c.ActorType != nil {

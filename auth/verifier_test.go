@@ -240,7 +240,13 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 		{"missing sub", hsV, hs(t, claims(map[string]any{"sub": nil})), "no subject (sub)"},
 		{"empty sub", hsV, hs(t, claims(map[string]any{"sub": ""})), "no subject (sub)"},
 		{"sub longer than 256 bytes", hsV, hs(t, claims(map[string]any{"sub": strings.Repeat("s", 257)})), "subject longer than 256"},
-		{"sub with a newline", hsV, hs(t, claims(map[string]any{"sub": "alice\nadmin"})), "control characters"},
+		{"sub with a newline", hsV, hs(t, claims(map[string]any{"sub": "alice\nadmin"})), "control or white-space character (U+000A)"},
+		{"sub with a right-to-left override", hsV, hs(t, claims(map[string]any{"sub": "alice\u202enimda"})), "invisible formatting character (U+202E)"},
+		{"sub with a line separator", hsV, hs(t, claims(map[string]any{"sub": "alice\u2028admin"})), "white-space character (U+2028)"},
+		{"sub with a zero-width space", hsV, hs(t, claims(map[string]any{"sub": "ali\u200bce"})), "invisible formatting character (U+200B)"},
+		{"sub with a zero-width joiner", hsV, hs(t, claims(map[string]any{"sub": "ali\u200dce"})), "invisible formatting character (U+200D)"},
+		{"sub with a leading space", hsV, hs(t, claims(map[string]any{"sub": " alice"})), "must not start or end with a space"},
+		{"sub with a trailing space", hsV, hs(t, claims(map[string]any{"sub": "alice "})), "must not start or end with a space"},
 		{"sub not a string", hsV, hs(t, claims(map[string]any{"sub": 42})), "malformed token"},
 
 		// actor_type.

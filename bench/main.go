@@ -5,6 +5,7 @@
 //
 //	go run ./bench -artifacts 1000,50000 -duration 10s -clients 1,8 -out BENCHMARKS.md
 //	go run ./bench -artifacts 1000 -soak 10m
+//	go run ./bench -hostile 1000          # memory under a flood of distinct large documents
 //
 // Every load loop is bounded in requests and in time, and speaks to loopback only.
 // See BENCHMARKS.md for the design and the results.
@@ -44,6 +45,8 @@ type options struct {
 	SkipAPI     bool
 	Description string
 	Render      string
+	Hostile     int
+	ServerBin   string
 }
 
 func main() {
@@ -66,6 +69,8 @@ func main() {
 	flag.BoolVar(&o.SkipAPI, "skip-api", false, "skip the API measurements")
 	flag.StringVar(&o.Description, "label", "", "a label for this run, printed in the report")
 	flag.StringVar(&o.Render, "render", "", "instead of running: rewrite the Markdown report (to stdout and -out) from a run saved with -json")
+	flag.IntVar(&o.Hostile, "hostile", 0, "instead of the benchmark: send this many distinct ~40 KB documents without a token, then as many with one, and report the server's memory")
+	flag.StringVar(&o.ServerBin, "server-bin", "", "measure this server binary instead of building ./server (e.g. an older build, for a before/after)")
 	flag.Parse()
 	var err error
 	if o.Sizes, err = ints(*sizes); err != nil {
@@ -131,10 +136,12 @@ func run(ctx context.Context, o options, args []string) error {
 	} else if err := os.MkdirAll(work, 0o750); err != nil {
 		return err
 	}
-	logf("work dir %s; building ./server", work)
-	bin, err := buildServer(ctx, mod, work)
-	if err != nil {
-		return err
+	bin := o.ServerBin
+	if bin == "" {
+		logf("work dir %s; building ./server", work)
+		if bin, err = buildServer(ctx, mod, work); err != nil {
+			return err
+		}
 	}
 	rep := &report{
 		Command: "go run ./bench " + strings.Join(args, " "),
@@ -147,6 +154,8 @@ func run(ctx context.Context, o options, args []string) error {
 	switch {
 	case o.SeedAPI > 0:
 		return runSeedAPI(ctx, o, bin, work)
+	case o.Hostile > 0:
+		return runHostile(ctx, o, bin, work)
 	case o.Soak > 0:
 		if err := runSoak(ctx, o, bin, work, rep); err != nil {
 			return err

@@ -1,5 +1,5 @@
 // Runs the graphql-http server audit (GraphQL over HTTP specification) against the
-// server at AUDIT_URL and exits non-zero when any MUST requirement fails.
+// server at AUDIT_URL, as the bearer of AUDIT_TOKEN, and exits non-zero when any MUST requirement fails.
 // Prints one JSON line per audit so the Go test can report them.
 import { auditServer } from 'graphql-http';
 
@@ -9,7 +9,20 @@ if (!url) {
   process.exit(2);
 }
 
-const results = await auditServer({ url });
+// The server refuses every request without a valid token before it reads the
+// document, so the audit sends one (AUDIT_TOKEN) with each of its requests.
+const token = process.env.AUDIT_TOKEN;
+if (!token) {
+  console.error('AUDIT_TOKEN (a bearer token the server accepts) is required');
+  process.exit(2);
+}
+const fetchFn = (input, init = {}) => {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${token}`);
+  return fetch(input, { ...init, headers });
+};
+
+const results = await auditServer({ url, fetchFn });
 let mustFailures = 0;
 for (const r of results) {
   const level = r.name.startsWith('MUST') ? 'MUST' : r.name.startsWith('SHOULD') ? 'SHOULD' : 'MAY';

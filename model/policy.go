@@ -165,10 +165,10 @@ func NewPolicy(project string, in PolicyInput) (Policy, error) {
 	if p.RequiredChecks, err = uniqueValid("requiredChecks", in.RequiredChecks, Check.Valid); err != nil {
 		return Policy{}, err
 	}
-	if p.AllowedSources, err = validStrings("allowedSources", in.AllowedSources, ValidateSourcePrefix); err != nil {
+	if p.AllowedSources, err = validStrings("allowedSources", in.AllowedSources, MaxPolicyListLength, ValidateSourcePrefix); err != nil {
 		return Policy{}, err
 	}
-	if p.NonOCIRuntimeClasses, err = validStrings("nonOciRuntimeClasses", in.NonOCIRuntimeClasses, ValidateRuntimeClass); err != nil {
+	if p.NonOCIRuntimeClasses, err = validStrings("nonOciRuntimeClasses", in.NonOCIRuntimeClasses, MaxPolicyListLength, ValidateRuntimeClass); err != nil {
 		return Policy{}, err
 	}
 	given := map[Channel]ChannelPolicy{}
@@ -190,7 +190,7 @@ func NewPolicy(project string, in PolicyInput) (Policy, error) {
 		if cp.PromoterRoles, err = uniqueValid(field+".promoterRoles", ci.PromoterRoles, Role.Valid); err != nil {
 			return Policy{}, err
 		}
-		if cp.PromoterSubjects, err = validStrings(field+".promoterSubjects", ci.PromoterSubjects, ValidateSubject); err != nil {
+		if cp.PromoterSubjects, err = validStrings(field+".promoterSubjects", ci.PromoterSubjects, MaxPolicyListLength, ValidateSubject); err != nil {
 			return Policy{}, err
 		}
 		if len(cp.PromoterRoles) == 0 && len(cp.PromoterSubjects) == 0 {
@@ -226,9 +226,12 @@ func uniqueValid[T comparable](field string, in []T, valid func(T) bool) ([]T, e
 	return out, nil
 }
 
-func validStrings(field string, in []string, validate func(field, s string) error) ([]string, error) {
-	if len(in) > MaxPolicyListLength {
-		return nil, BadInput(field, "has %d entries, at most %d allowed", len(in), MaxPolicyListLength)
+// validStrings checks each of at most max entries of in and returns them without
+// duplicates. The bound applies to the list as given, duplicates included, so a
+// huge list is refused before any entry is looked at.
+func validStrings(field string, in []string, max int, validate func(field, s string) error) ([]string, error) {
+	if len(in) > max {
+		return nil, BadInput(field, "has %d entries, at most %d allowed", len(in), max)
 	}
 	out := make([]string, 0, len(in))
 	seen := map[string]bool{}

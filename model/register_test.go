@@ -96,8 +96,9 @@ func TestRegisterInputValidateNamesTheBadField(t *testing.T) {
 		{"bad runtime class", mod(func(in *RegisterInput) { in.RuntimeClass = "Kata_Containers" }), "runtimeClass", "may only contain"},
 		{"bad tag", mod(func(in *RegisterInput) { in.Tags = []string{"ok", "-bad"} }), "tags[1]", "may only contain"},
 		{"empty tag", mod(func(in *RegisterInput) { in.Tags = []string{""} }), "tags[0]", "must not be empty"},
-		{"51 tags", mod(func(in *RegisterInput) { in.Tags = many }), "tags", "has 51 tags, at most 50"},
-		{"101 tags", mod(func(in *RegisterInput) { in.Tags = tooMany }), "tags", "at most 100"},
+		{"51 tags", mod(func(in *RegisterInput) { in.Tags = many }), "tags", "has 51 entries, at most 50 allowed"},
+		{"101 tags: the tag limit is named, not the policy list limit", mod(func(in *RegisterInput) { in.Tags = tooMany }), "tags", "has 101 entries, at most 50 allowed"},
+		{"200,000 tags refused by count before any is checked", mod(func(in *RegisterInput) { in.Tags = make([]string, 200_000) }), "tags", "has 200000 entries, at most 50 allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

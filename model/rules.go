@@ -40,11 +40,8 @@ func (in RegisterInput) Validate() (RegisterInput, error) {
 			return in, err
 		}
 	}
-	if in.Tags, err = validStrings("tags", in.Tags, ValidateTag); err != nil {
+	if in.Tags, err = validStrings("tags", in.Tags, MaxTags, ValidateTag); err != nil {
 		return in, err
-	}
-	if len(in.Tags) > MaxTags {
-		return in, BadInput("tags", "has %d tags, at most %d allowed", len(in.Tags), MaxTags)
 	}
 	return in, nil
 }

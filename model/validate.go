@@ -67,9 +67,24 @@ func ValidateSource(s string) error { return printable("source", s, MaxSourceLen
 // ValidateSourcePrefix checks one allowed-source prefix.
 func ValidateSourcePrefix(field, s string) error { return printable(field, s, MaxPrefixLength, false) }
 
-// ValidateSubject checks an actor subject (a promoter subject, an audit filter): what
-// a token's sub may hold (printable, spaces allowed, at most 256 bytes).
-func ValidateSubject(field, s string) error { return printable(field, s, MaxSubjectLength, true) }
+// ValidateSubject checks an actor subject (a token's sub, a promoter subject, an
+// audit filter): at most 256 bytes of printable characters, inner spaces allowed,
+// no leading or trailing space and no invisible formatting character at all (not
+// even the zero-width joiners free text keeps), so two subjects that look alike
+// are alike.
+func ValidateSubject(field, s string) error {
+	if err := printable(field, s, MaxSubjectLength, true); err != nil {
+		return err
+	}
+	if strings.TrimSpace(s) != s {
+		return BadInput(field, "must not start or end with a space")
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.Is(unicode.Cf, r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return BadInput(field, "contains an invisible formatting character (%U)", r)
+	}
+	return nil
+}
 
 // ValidateReason checks an optional free-text reason (spaces allowed).
 func ValidateReason(s string) error {

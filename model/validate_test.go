@@ -142,6 +142,13 @@ func TestValidateSubjectPrefixAndDetail(t *testing.T) {
 		{"empty", "", "must not be empty"},
 		{"tab", "ci\trelease", "white-space"},
 		{"too long", strings.Repeat("s", MaxSubjectLength+1), "at most 256"},
+		{"inner space", "Alice Example", ""},
+		{"leading space", " alice", "must not start or end with a space"},
+		{"trailing space", "alice ", "must not start or end with a space"},
+		{"right-to-left override", "alice\u202e", "invisible formatting character (U+202E)"},
+		{"zero-width space", "ali\u200bce", "invisible formatting character (U+200B)"},
+		{"zero-width joiner (kept in free text, not in subjects)", "ali\u200dce", "invisible formatting character (U+200D)"},
+		{"line separator", "alice\u2028", "white-space character (U+2028)"},
 	})
 	runValidate(t, "allowedSources[0]", func(s string) error { return ValidateSourcePrefix("allowedSources[0]", s) }, []validateCase{
 		{"prefix", "registry.example.com/", ""},

@@ -26,17 +26,30 @@ type Config struct {
 	JWTJWKSURL       string
 	JWTIssuer        string
 	JWTAudience      string
-	LogLevel         string
-	LogFormat        string
+	// JWTLeeway is the clock skew tolerated on a token's exp and nbf.
+	JWTLeeway time.Duration
+	LogLevel  string
+	LogFormat string
 	// Operational limits.
 	MaxBodyBytes    int64
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	ComplexityLimit int
+	// QueryCacheBytes bounds the estimated memory of the parsed-document cache.
+	QueryCacheBytes int64
 	// CORSAllowedOrigins lists the browser origins allowed to call the API from
 	// another origin; empty sends no CORS headers (same-origin only).
 	CORSAllowedOrigins []string
 }
+
+// Bounds of configuration values.
+const (
+	// MaxJWTLeeway is the largest JWT_LEEWAY accepted: a larger skew is a broken
+	// clock, not a tolerance.
+	MaxJWTLeeway = 5 * time.Minute
+	// MinQueryCacheBytes is the smallest QUERY_CACHE_BYTES accepted (1 MiB).
+	MinQueryCacheBytes = 1 << 20
+)
 
 // GraphQLPath is where the API is served unless GRAPHQL_PATH says otherwise.
 const GraphQLPath = "/query"
@@ -63,12 +76,14 @@ func parseConfig(args []string) (Config, error) {
 	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", getenv("JWT_JWKS_URL", ""), "https URL of a JWK Set for RS256/ES256/EdDSA tokens naming their key by kid; cached and refreshed (JWT_JWKS_URL)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", getenv("JWT_ISSUER", ""), "required iss claim (JWT_ISSUER)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", getenv("JWT_AUDIENCE", ""), "required aud claim (JWT_AUDIENCE)")
+	leeway := fs.String("jwt-leeway", getenv("JWT_LEEWAY", "5s"), "clock skew tolerated on a token's exp and nbf, at most 5m (JWT_LEEWAY)")
 	fs.StringVar(&c.LogLevel, "log-level", getenv("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", getenv("LOG_FORMAT", "json"), "json or text (LOG_FORMAT)")
 	maxBody := fs.String("max-body-bytes", getenv("MAX_BODY_BYTES", "1048576"), "largest request body accepted (MAX_BODY_BYTES)")
 	reqTimeout := fs.String("request-timeout", getenv("REQUEST_TIMEOUT", "15s"), "deadline of one operation (REQUEST_TIMEOUT)")
 	shutdownTimeout := fs.String("shutdown-timeout", getenv("SHUTDOWN_TIMEOUT", "20s"), "how long in-flight requests may take to finish at shutdown (SHUTDOWN_TIMEOUT)")
 	complexityLimit := fs.String("complexity-limit", getenv("COMPLEXITY_LIMIT", "5000"), "largest query complexity accepted (COMPLEXITY_LIMIT)")
+	queryCache := fs.String("query-cache-bytes", getenv("QUERY_CACHE_BYTES", strconv.Itoa(DefaultQueryCacheBytes)), "estimated memory the parsed-document cache may hold (QUERY_CACHE_BYTES)")
 	corsOrigins := fs.String("cors-allowed-origins", getenv("CORS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed cross-origin, e.g. https://portal.example.com (CORS_ALLOWED_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -93,6 +108,12 @@ func parseConfig(args []string) (Config, error) {
 	}
 	if c.ComplexityLimit, err = strconv.Atoi(*complexityLimit); err != nil || c.ComplexityLimit <= 0 {
 		return c, errors.New("COMPLEXITY_LIMIT must be a positive number")
+	}
+	if c.JWTLeeway, err = time.ParseDuration(*leeway); err != nil || c.JWTLeeway < 0 || c.JWTLeeway > MaxJWTLeeway {
+		return c, fmt.Errorf("JWT_LEEWAY must be a duration from 0s to %s such as 5s", MaxJWTLeeway)
+	}
+	if c.QueryCacheBytes, err = strconv.ParseInt(*queryCache, 10, 64); err != nil || c.QueryCacheBytes < MinQueryCacheBytes {
+		return c, fmt.Errorf("QUERY_CACHE_BYTES must be a number of bytes, at least %d", MinQueryCacheBytes)
 	}
 	switch {
 	case !strings.HasPrefix(c.GraphQLPath, "/") || c.GraphQLPath == "/" || strings.ContainsAny(c.GraphQLPath, " {}?#"):

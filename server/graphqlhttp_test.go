@@ -26,7 +26,7 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 	ts := startServer(t, t.TempDir())
 	cmd := exec.Command(node, "audit.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "AUDIT_URL="+ts.URL+GraphQLPath)
+	cmd.Env = append(os.Environ(), "AUDIT_URL="+ts.URL+GraphQLPath, "AUDIT_TOKEN="+token(t, "auditor"))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, runErr := cmd.Output()

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,6 +137,9 @@ func runTokenAttacks(t *testing.T, ts *testServer, attacks []tokenAttack) {
 					if r.firstCode() != a.want || len(r.Data) > 0 && string(r.Data) != "null" {
 						t.Fatalf("%s: got %d %s %s, want %s", kind, r.Status, r.firstCode(), truncateBody(r.Body), a.want)
 					}
+					if r.Status != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer ") {
+						t.Fatalf("%s: refused with status %d and WWW-Authenticate %q, want 401 with a Bearer challenge", kind, r.Status, r.Header.Get("WWW-Authenticate"))
+					}
 				}
 			}
 			msg := ""
@@ -174,7 +178,10 @@ func TestTokenAttacksOverHTTP(t *testing.T) {
 	attacks := []tokenAttack{
 		{name: "control: valid token", auth: bearer(good), want: "OK"},
 		{name: "control: lower-case scheme", auth: "bearer " + good, want: "OK"},
-		{name: "control: expired 10s ago, inside the 30s leeway", auth: bearer(craft(t, hs256, goodClaims(map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), hmacSHA256(secret))), want: "OK"},
+		{name: "control: expired 2s ago, inside the default 5s JWT_LEEWAY", auth: bearer(craft(t, hs256, goodClaims(map[string]any{"exp": now.Add(-2 * time.Second).Unix()}), hmacSHA256(secret))), want: "OK"},
+		{name: "expired 10s ago, past the default 5s JWT_LEEWAY", auth: bearer(craft(t, hs256, goodClaims(map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), hmacSHA256(secret))), want: "UNAUTHENTICATED"},
+		{name: "sub with a right-to-left override", auth: bearer(craft(t, hs256, goodClaims(map[string]any{"sub": "mallory\u202eadmin"}), hmacSHA256(secret))), want: "UNAUTHENTICATED"},
+		{name: "sub with a trailing space", auth: bearer(craft(t, hs256, goodClaims(map[string]any{"sub": "alice "}), hmacSHA256(secret))), want: "UNAUTHENTICATED"},
 		{name: "no token", auth: "", want: "UNAUTHENTICATED"},
 		{name: "alg none", auth: bearer(craft(t, map[string]any{"alg": "none", "typ": "JWT"}, goodClaims(nil), nil)), want: "UNAUTHENTICATED"},
 		{name: "alg None", auth: bearer(craft(t, map[string]any{"alg": "None"}, goodClaims(nil), nil)), want: "UNAUTHENTICATED"},

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
@@ -23,6 +23,7 @@ import (
 	"github.com/artifact-trust/control-plane/auth"
 	"github.com/artifact-trust/control-plane/correlation"
 	"github.com/artifact-trust/control-plane/graph"
+	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/resolvers"
 	"github.com/artifact-trust/control-plane/service"
 )
@@ -96,7 +97,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.AddTransport(websocketTransport(verifier))
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetQueryCache(newQueryCache(cfg.QueryCacheBytes))
 	if cfg.Playground {
 		srv.Use(extension.Introspection{})
 	} else {
@@ -128,7 +129,11 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger, m *metrics) http.Handler {
 	gql := newGraphQL(cfg, svc, verifier, log, m)
 	mux := http.NewServeMux()
-	mux.Handle(cfg.GraphQLPath, withCORS(cfg.CORSAllowedOrigins, withTimeout(cfg.RequestTimeout, guardTransport(limitBody(cfg.MaxBodyBytes, refuseBatches(auth.Middleware(verifier, recordActor(gql))))))))
+	// Order matters: what needs only the request line and headers (method, content
+	// type, token) is refused first; nothing reads, parses or caches a document for
+	// a request without a valid token.
+	mux.Handle(cfg.GraphQLPath, withCORS(cfg.CORSAllowedOrigins, withTimeout(cfg.RequestTimeout,
+		guardTransport(authenticate(verifier, refuseGetMutations(limitBody(cfg.MaxBodyBytes, refuseBatches(recordActor(gql)))))))))
 	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -201,8 +206,13 @@ func withAccessLog(log *logrus.Logger, m *metrics, graphQLPath string, next http
 		ri.mu.Lock()
 		defer ri.mu.Unlock()
 		code := ""
-		if len(ri.codes) > 0 {
+		switch {
+		case len(ri.codes) > 0:
 			code = ri.codes[0]
+		case rec.status >= 400:
+			// Refused before GraphQL ran (400, 405, 413, 415, ...): counted under
+			// the HTTP status, never as OK.
+			code = "HTTP_" + strconv.Itoa(rec.status)
 		}
 		m.observeOperation(ri.rootField, code, time.Since(start))
 		fields := logrus.Fields{
@@ -222,6 +232,38 @@ func withAccessLog(log *logrus.Logger, m *metrics, graphQLPath string, next http
 			fields["actor"] = ri.actor
 		}
 		log.WithFields(fields).Info("request")
+	})
+}
+
+// authenticate verifies the bearer token of every request to the API and answers
+// 401 UNAUTHENTICATED, before the body is read or the document parsed or cached,
+// when it does not carry a valid one. CORS preflights pass (they carry no
+// credentials), and so do websocket upgrades, which authenticate at
+// connection_init (an Authorization header on the upgrade request is verified and
+// used when connection_init carries none).
+func authenticate(v *auth.Verifier, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := v.Authenticate(r)
+		if r.Method == http.MethodOptions || isWebsocketUpgrade(r) {
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		if _, err := auth.Require(ctx); err != nil {
+			msg := "a valid bearer token is required"
+			var me *model.Error
+			if errors.As(err, &me) {
+				msg = me.Message
+			}
+			challenge := `Bearer realm="artifact-trust"`
+			if _, present, _ := auth.FromRequest(r); present {
+				challenge += `, error="invalid_token"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			infoFrom(ctx).addCode(string(model.KindUnauthenticated))
+			writeJSON(w, http.StatusUnauthorized, graphQLErrorBody(msg, string(model.KindUnauthenticated)))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -214,11 +214,10 @@ func (w *docWalker) walk(ss ast.SelectionSet, depth int, introspection bool) {
 //   - POST without Content-Type application/json (UTF-8): 415. Browsers send
 //     text/plain, application/x-www-form-urlencoded and multipart/form-data
 //     cross-origin without a CORS preflight; refusing them keeps every cross-origin
-//     POST preflighted (and this server answers no preflight with CORS headers);
-//   - GET for anything but a query (mutations change state and must not be
-//     triggered by a link or a prefetch): 405 with Allow: POST.
+//     POST preflighted (and this server answers no preflight with CORS headers).
 //
-// WebSocket upgrades (GET with Upgrade) pass through untouched.
+// WebSocket upgrades (GET with Upgrade) pass through untouched. GET operations are
+// checked by refuseGetMutations, after the token.
 func guardTransport(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -228,20 +227,28 @@ func guardTransport(next http.Handler) http.Handler {
 				writeJSON(w, http.StatusUnsupportedMediaType, graphQLErrorBody(msg, "BAD_USER_INPUT"))
 				return
 			}
-		case http.MethodGet:
-			if r.Header.Get("Upgrade") == "" {
-				if op := getOperationType(r); op != "" && op != ast.Query {
-					w.Header().Set("Allow", "POST")
-					writeJSON(w, http.StatusMethodNotAllowed, graphQLErrorBody(
-						fmt.Sprintf("a %s is only accepted with POST; GET serves queries only", op), "BAD_USER_INPUT"))
-					return
-				}
-			}
-		case http.MethodOptions, http.MethodHead:
+		case http.MethodGet, http.MethodOptions, http.MethodHead:
 		default:
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
 			writeJSON(w, http.StatusMethodNotAllowed, graphQLErrorBody("method "+r.Method+" is not allowed; use POST (or GET for queries)", "BAD_USER_INPUT"))
 			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseGetMutations answers 405 (Allow: POST) for a GET that selects anything but
+// a query: mutations change state and must not be triggered by a link or a
+// prefetch. It parses the document, so it runs only for authenticated requests.
+func refuseGetMutations(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && !isWebsocketUpgrade(r) {
+			if op := getOperationType(r); op != "" && op != ast.Query {
+				w.Header().Set("Allow", "POST")
+				writeJSON(w, http.StatusMethodNotAllowed, graphQLErrorBody(
+					fmt.Sprintf("a %s is only accepted with POST; GET serves queries only", op), "BAD_USER_INPUT"))
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

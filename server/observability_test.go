@@ -50,3 +50,43 @@ func TestMetricsCountOperationsPromotionsDenialsAndRuntime(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedHTTPRequestsAreCountedUnderTheirCode sends requests the endpoint
+// refuses before any GraphQL runs and checks each is counted under its own code,
+// never as OK.
+func TestRefusedHTTPRequestsAreCountedUnderTheirCode(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.MaxBodyBytes = 4096 })
+	tok := "Bearer " + token(t, "alice", "payments:viewer")
+	ts.raw("POST", GraphQLPath, []byte(`[{"query":"{viewer{subject}}"}]`), "Content-Type", "application/json", "Authorization", tok)                        // 400 batch
+	ts.raw("PUT", GraphQLPath, gqlBody(`{ viewer { subject } }`, nil), "Content-Type", "application/json", "Authorization", tok)                            // 405 method
+	ts.raw("POST", GraphQLPath, gqlBody(`{ viewer { subject } }`, nil), "Content-Type", "text/plain", "Authorization", tok)                                 // 415
+	ts.raw("POST", GraphQLPath, gqlBody(`{ viewer { subject } }`+strings.Repeat(" ", 8192), nil), "Content-Type", "application/json", "Authorization", tok) // 413
+	ts.raw("POST", GraphQLPath, gqlBody(`{ viewer { subject } }`, nil), "Content-Type", "application/json")                                                 // 401
+	ts.raw("POST", GraphQLPath, gqlBody(`{ viewer { nope } }`, nil), "Content-Type", "application/json", "Authorization", tok)                              // 422
+	body := scrape(t, ts)
+	for _, want := range []string{
+		`artifact_trust_graphql_operations_total{code="HTTP_400",operation="unparsed"} 1`,
+		`artifact_trust_graphql_operations_total{code="HTTP_405",operation="unparsed"} 1`,
+		`artifact_trust_graphql_operations_total{code="HTTP_413",operation="unparsed"} 1`,
+		`artifact_trust_graphql_operations_total{code="HTTP_415",operation="unparsed"} 1`,
+		`artifact_trust_graphql_operations_total{code="UNAUTHENTICATED",operation="unparsed"} 1`,
+		`artifact_trust_graphql_operations_total{code="GRAPHQL_VALIDATION_FAILED",operation="unparsed"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(body, `code="OK"`) {
+		t.Errorf("a refused request was counted as OK:\n%s", grepLines(body, "graphql_operations_total"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
