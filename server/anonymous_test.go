@@ -88,7 +88,7 @@ func TestRequestWithoutValidTokenIsRefusedBeforeTheBodyIsRead(t *testing.T) {
 func TestAnonymousDocumentsAreNotParsed(t *testing.T) {
 	ts := startServer(t, t.TempDir())
 	for name, r := range map[string]rawResponse{
-		"unparsable POST": ts.raw("POST", GraphQLPath, gqlBody(`mutation { oops(`, nil), "Content-Type", "application/json"),
+		"unparsable POST":      ts.raw("POST", GraphQLPath, gqlBody(`mutation { oops(`, nil), "Content-Type", "application/json"),
 		"over the token limit": ts.raw("POST", GraphQLPath, gqlBody(`{ a(x: [`+strings.Repeat(`1,`, ParserTokenLimit)+`]) }`, nil), "Content-Type", "application/json"),
 		"mutation over GET":    ts.raw("GET", GraphQLPath+"?query="+url.QueryEscape(`mutation { revokeArtifact(id: "x", reason: "r") { id } }`), nil),
 	} {
