@@ -1,29 +1,51 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 )
 
-// coreContract is the core API contract, in shared/ beside the project.
-const coreContract = "../../shared/contract/core.graphqls"
+// The API contracts, in shared/ beside the project.
+const (
+	coreContract   = "../../shared/contract/core.graphqls"
+	round2Contract = "../../shared/contract/round2.graphqls"
+)
 
-func parseSchemaFile(t *testing.T, path string) map[string]*ast.Definition {
+// parseSchemaFiles returns the definitions of schema files by name, with the
+// fields, enum values and input fields of their extensions merged in (round2
+// extends the core types with `extend type`).
+func parseSchemaFiles(t *testing.T, paths ...string) map[string]*ast.Definition {
 	t.Helper()
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s: %v", path, err)
+	var sources []*ast.Source
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("read %s: %v", path, err)
+		}
+		sources = append(sources, &ast.Source{Name: path, Input: string(src)})
 	}
-	doc, gerr := parser.ParseSchema(&ast.Source{Name: path, Input: string(src)})
+	doc, gerr := parser.ParseSchemas(sources...)
 	if gerr != nil {
-		t.Fatalf("parse %s: %v", path, gerr)
+		t.Fatalf("parse %v: %v", paths, gerr)
 	}
 	defs := map[string]*ast.Definition{}
 	for _, d := range doc.Definitions {
 		defs[d.Name] = d
+	}
+	for _, e := range doc.Extensions {
+		d, ok := defs[e.Name]
+		if !ok {
+			d = &ast.Definition{Kind: e.Kind, Name: e.Name}
+			defs[e.Name] = d
+		}
+		d.Fields = append(d.Fields, e.Fields...)
+		d.EnumValues = append(d.EnumValues, e.EnumValues...)
 	}
 	return defs
 }
@@ -35,25 +57,21 @@ func valueString(v *ast.Value) string {
 	return v.String()
 }
 
-// TestSchemaServesTheWholeCoreContract checks that every type, field, argument
-// (with its default), enum value and input field of the core contract is served
-// with the same name and type, and that additions never add a required argument or
-// input field a core client would not send.
-func TestSchemaServesTheWholeCoreContract(t *testing.T) {
-	if _, err := os.Stat(coreContract); err != nil && os.Getenv("CI") == "" {
-		// CI always has shared/ beside the checkout; a lone clone may not.
-		t.Skipf("core contract not found beside the project (%v)", err)
-	}
-	core := parseSchemaFile(t, coreContract)
-	served := parseSchemaFile(t, "../schema.graphqls")
-	for name, cd := range core {
+// contractProblems lists, keyed by the contract item they concern ("Type",
+// "Type.field", "Type.field(arg)", "Type.VALUE"), every way served differs from
+// contract: a type, field, argument (with its default), enum value or input field
+// missing or of another type, and additions that add a required argument or input
+// field a contract client would not send.
+func contractProblems(contract, served map[string]*ast.Definition) map[string]string {
+	problems := map[string]string{}
+	for name, cd := range contract {
 		sd, ok := served[name]
 		if !ok {
-			t.Errorf("type %s is missing", name)
+			problems[name] = fmt.Sprintf("type %s is missing", name)
 			continue
 		}
 		if sd.Kind != cd.Kind {
-			t.Errorf("type %s is a %s, the contract says %s", name, sd.Kind, cd.Kind)
+			problems[name] = fmt.Sprintf("type %s is a %s, the contract says %s", name, sd.Kind, cd.Kind)
 		}
 		enums := map[string]bool{}
 		for _, e := range sd.EnumValues {
@@ -61,51 +79,188 @@ func TestSchemaServesTheWholeCoreContract(t *testing.T) {
 		}
 		for _, e := range cd.EnumValues {
 			if !enums[e.Name] {
-				t.Errorf("enum value %s.%s is missing", name, e.Name)
+				problems[name+"."+e.Name] = fmt.Sprintf("enum value %s.%s is missing", name, e.Name)
 			}
 		}
 		fields := map[string]*ast.FieldDefinition{}
 		for _, f := range sd.Fields {
 			fields[f.Name] = f
 		}
-		coreFields := map[string]bool{}
+		contractFields := map[string]bool{}
 		for _, f := range cd.Fields {
-			coreFields[f.Name] = true
+			key := name + "." + f.Name
+			contractFields[f.Name] = true
 			sf, ok := fields[f.Name]
 			if !ok {
-				t.Errorf("field %s.%s is missing", name, f.Name)
+				problems[key] = fmt.Sprintf("field %s is missing", key)
 				continue
 			}
 			if sf.Type.String() != f.Type.String() || valueString(sf.DefaultValue) != valueString(f.DefaultValue) {
-				t.Errorf("field %s.%s is %s = %s, the contract says %s = %s", name, f.Name, sf.Type, valueString(sf.DefaultValue), f.Type, valueString(f.DefaultValue))
+				problems[key] = fmt.Sprintf("field %s is %s = %s, the contract says %s = %s", key, sf.Type, valueString(sf.DefaultValue), f.Type, valueString(f.DefaultValue))
 			}
 			args := map[string]*ast.ArgumentDefinition{}
 			for _, a := range sf.Arguments {
 				args[a.Name] = a
 			}
 			for _, a := range f.Arguments {
+				akey := key + "(" + a.Name + ")"
 				sa, ok := args[a.Name]
 				if !ok {
-					t.Errorf("argument %s.%s(%s) is missing", name, f.Name, a.Name)
+					problems[akey] = fmt.Sprintf("argument %s is missing", akey)
 					continue
 				}
 				if sa.Type.String() != a.Type.String() || valueString(sa.DefaultValue) != valueString(a.DefaultValue) {
-					t.Errorf("argument %s.%s(%s) is %s = %s, the contract says %s = %s", name, f.Name, a.Name, sa.Type, valueString(sa.DefaultValue), a.Type, valueString(a.DefaultValue))
+					problems[akey] = fmt.Sprintf("argument %s is %s = %s, the contract says %s = %s", akey, sa.Type, valueString(sa.DefaultValue), a.Type, valueString(a.DefaultValue))
 				}
 				delete(args, a.Name)
 			}
 			for extra, a := range args {
 				if a.Type.NonNull && a.DefaultValue == nil {
-					t.Errorf("added argument %s.%s(%s) is required", name, f.Name, extra)
+					problems[key+"("+extra+")"] = fmt.Sprintf("added argument %s(%s) is required", key, extra)
 				}
 			}
 		}
 		if cd.Kind == ast.InputObject {
 			for n, f := range fields {
-				if !coreFields[n] && f.Type.NonNull && f.DefaultValue == nil {
-					t.Errorf("added input field %s.%s is required", name, n)
+				if !contractFields[n] && f.Type.NonNull && f.DefaultValue == nil {
+					problems[name+"."+n] = fmt.Sprintf("added input field %s.%s is required", name, n)
 				}
 			}
 		}
+	}
+	return problems
+}
+
+func requireContract(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil && os.Getenv("CI") == "" {
+		// CI always has shared/ beside the checkout; a lone clone may not.
+		t.Skipf("contract not found beside the project (%v)", err)
+	}
+}
+
+// TestSchemaServesTheWholeCoreContract checks that every type, field, argument
+// (with its default), enum value and input field of the core contract is served
+// with the same name and type, and that additions never add a required argument or
+// input field a core client would not send.
+func TestSchemaServesTheWholeCoreContract(t *testing.T) {
+	requireContract(t, coreContract)
+	for _, msg := range contractProblems(parseSchemaFiles(t, coreContract), parseSchemaFiles(t, "../schema.graphqls")) {
+		t.Error(msg)
+	}
+}
+
+// round2Pending lists the round-2 contract items not served yet, each waiting for
+// the issue that builds it. The test below fails when an item not listed here is
+// missing or differs, and when a listed item has come to be served (drop it here),
+// so the list only shrinks.
+var round2Pending = map[string]string{
+	"Approval":                                   "issue 11 (governance)",
+	"ApprovalDecision":                           "issue 11 (governance)",
+	"ApprovalInput":                              "issue 11 (governance)",
+	"Artifact.approvals":                         "issue 11 (governance)",
+	"Artifact.auditTrail":                        "issue 9 (robustness)",
+	"Artifact.evidence":                          "issue 10 (evidence)",
+	"AuditEvent.breakGlass":                      "issue 11 (governance)",
+	"AuditEvent.policyVersion":                   "issue 9 (robustness)",
+	"AuditFilter.breakGlass":                     "issue 11 (governance)",
+	"BreakGlassInput":                            "issue 11 (governance)",
+	"ChannelPolicy.approvalValiditySeconds":      "issue 11 (governance)",
+	"ChannelPolicy.approverRoles":                "issue 11 (governance)",
+	"ChannelPolicy.breakGlassRoles":              "issue 11 (governance)",
+	"ChannelPolicy.breakGlassSubjects":           "issue 11 (governance)",
+	"ChannelPolicy.forbidSelfApproval":           "issue 11 (governance)",
+	"ChannelPolicy.minSoakSeconds":               "issue 11 (governance)",
+	"ChannelPolicy.requireVerifiedEvidence":      "issue 10 (evidence)",
+	"ChannelPolicy.requiredApprovals":            "issue 11 (governance)",
+	"ChannelPolicyInput.approvalValiditySeconds": "issue 11 (governance)",
+	"ChannelPolicyInput.approverRoles":           "issue 11 (governance)",
+	"ChannelPolicyInput.breakGlassRoles":         "issue 11 (governance)",
+	"ChannelPolicyInput.breakGlassSubjects":      "issue 11 (governance)",
+	"ChannelPolicyInput.forbidSelfApproval":      "issue 11 (governance)",
+	"ChannelPolicyInput.minSoakSeconds":          "issue 11 (governance)",
+	"ChannelPolicyInput.requireVerifiedEvidence": "issue 10 (evidence)",
+	"ChannelPolicyInput.requiredApprovals":       "issue 11 (governance)",
+	"DeliveryStatus":                             "issue 12 (events)",
+	"EnvironmentDiff":                            "issue 11 (governance)",
+	"EnvironmentInput":                           "issue 11 (governance)",
+	"Evidence":                                   "issue 10 (evidence)",
+	"EvidenceBasis":                              "issue 10 (evidence)",
+	"EvidenceFormat":                             "issue 10 (evidence)",
+	"EvidenceResult":                             "issue 10 (evidence)",
+	"Freeze":                                     "issue 11 (governance)",
+	"JSON":                                       "issue 12 (events)",
+	"KeyAlgorithm":                               "issue 10 (evidence)",
+	"Mutation.addTrustedKey":                     "issue 10 (evidence)",
+	"Mutation.approvePromotion":                  "issue 11 (governance)",
+	"Mutation.createWebhook":                     "issue 12 (events)",
+	"Mutation.deleteWebhook":                     "issue 12 (events)",
+	"Mutation.freezePromotions":                  "issue 11 (governance)",
+	"Mutation.redeliverWebhookEvent":             "issue 12 (events)",
+	"Mutation.rejectPromotion":                   "issue 11 (governance)",
+	"Mutation.revokeTrustedKey":                  "issue 10 (evidence)",
+	"Mutation.rotateWebhookSecret":               "issue 12 (events)",
+	"Mutation.submitEvidence":                    "issue 10 (evidence)",
+	"Mutation.unfreezePromotions":                "issue 11 (governance)",
+	"Mutation.updateWebhook":                     "issue 12 (events)",
+	"PolicyDecision.eligibleAt":                  "issue 11 (governance)",
+	"ProjectPolicy.freeze":                       "issue 11 (governance)",
+	"ProjectPolicy.promotionWindows":             "issue 11 (governance)",
+	"ProjectPolicy.provenance":                   "issue 10 (evidence)",
+	"ProjectPolicyInput.promotionWindows":        "issue 11 (governance)",
+	"ProjectPolicyInput.provenance":              "issue 10 (evidence)",
+	"PromoteArtifactInput.breakGlass":            "issue 11 (governance)",
+	"Promotion.breakGlass":                       "issue 11 (governance)",
+	"Promotion.justification":                    "issue 11 (governance)",
+	"Promotion.policyVersion":                    "issue 9 (robustness)",
+	"Promotion.ticket":                           "issue 11 (governance)",
+	"PromotionWindow":                            "issue 11 (governance)",
+	"PromotionWindowInput":                       "issue 11 (governance)",
+	"ProvenancePolicy":                           "issue 10 (evidence)",
+	"ProvenancePolicyInput":                      "issue 10 (evidence)",
+	"Query.environmentDiff":                      "issue 11 (governance)",
+	"Query.trustReevaluation":                    "issue 10 (evidence)",
+	"Query.trustedKeys":                          "issue 10 (evidence)",
+	"Query.webhookDeliveries":                    "issue 12 (events)",
+	"Query.webhooks":                             "issue 12 (events)",
+	"SimpleSigningInput":                         "issue 10 (evidence)",
+	"SubmitEvidenceInput":                        "issue 10 (evidence)",
+	"Subscription.artifactEvents(after)":         "issue 12 (events)",
+	"TrustReevaluation":                          "issue 10 (evidence)",
+	"TrustedKey":                                 "issue 10 (evidence)",
+	"TrustedKeyInput":                            "issue 10 (evidence)",
+	"VerificationRecord.basis":                   "issue 10 (evidence)",
+	"VerificationRecord.evidenceId":              "issue 10 (evidence)",
+	"VerificationRecord.policyVersion":           "issue 9 (robustness)",
+	"Webhook":                                    "issue 12 (events)",
+	"WebhookDelivery":                            "issue 12 (events)",
+	"WebhookDeliveryConnection":                  "issue 12 (events)",
+	"WebhookDeliveryEdge":                        "issue 12 (events)",
+	"WebhookInput":                               "issue 12 (events)",
+	"WebhookWithSecret":                          "issue 12 (events)",
+	"Weekday":                                    "issue 11 (governance)",
+}
+
+// TestSchemaServesTheRound2Contract checks the core contract with the round-2
+// extensions like the core one alone, except for the items still listed in
+// round2Pending.
+func TestSchemaServesTheRound2Contract(t *testing.T) {
+	requireContract(t, round2Contract)
+	problems := contractProblems(parseSchemaFiles(t, coreContract, round2Contract), parseSchemaFiles(t, "../schema.graphqls"))
+	var missing []string
+	for key, msg := range problems {
+		if _, pending := round2Pending[key]; !pending {
+			t.Error(msg)
+			missing = append(missing, key)
+		}
+	}
+	for key := range round2Pending {
+		if _, ok := problems[key]; !ok {
+			t.Errorf("%s is served now: remove it from round2Pending", key)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		t.Logf("not served: %q", strings.Join(missing, `", "`))
 	}
 }
