@@ -1330,7 +1330,7 @@ type Query {
   projectPolicy(project: String!): ProjectPolicy!
   "Addition: the policy's own audit trail, newest first: who changed it, when, and the versions before and after."
   projectPolicyHistory(project: String!): [PolicyChange!]!
-  "Addition: the project's most recent POLICY_DENIED refusals (registrations and promotions), newest first; the last 100 are kept."
+  "Addition: the project's most recent POLICY_DENIED refusals (registrations and promotions), newest first; the last 100 are kept, at most 20 of them per subject."
   recentDenials(project: String!, first: Int = 20): [PolicyDenial!]!
 }
 
