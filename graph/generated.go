@@ -84,6 +84,7 @@ type ComplexityRoot struct {
 		Digest               func(childComplexity int) int
 		FromState            func(childComplexity int) int
 		Kind                 func(childComplexity int) int
+		PolicyVersion        func(childComplexity int) int
 		Project              func(childComplexity int) int
 		PromotionChannel     func(childComplexity int) int
 		PromotionEnvironment func(childComplexity int) int
@@ -193,6 +194,7 @@ type ComplexityRoot struct {
 	Promotion struct {
 		Channel           func(childComplexity int) int
 		CorrelationID     func(childComplexity int) int
+		PolicyVersion     func(childComplexity int) int
 		PromotedAt        func(childComplexity int) int
 		PromotedBy        func(childComplexity int) int
 		Reason            func(childComplexity int) int
@@ -218,11 +220,12 @@ type ComplexityRoot struct {
 	}
 
 	VerificationRecord struct {
-		Check      func(childComplexity int) int
-		Detail     func(childComplexity int) int
-		RecordedAt func(childComplexity int) int
-		RecordedBy func(childComplexity int) int
-		Result     func(childComplexity int) int
+		Check         func(childComplexity int) int
+		Detail        func(childComplexity int) int
+		PolicyVersion func(childComplexity int) int
+		RecordedAt    func(childComplexity int) int
+		RecordedBy    func(childComplexity int) int
+		Result        func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -496,6 +499,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Kind(childComplexity), true
+	case "AuditEvent.policyVersion":
+		if e.ComplexityRoot.AuditEvent.PolicyVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.PolicyVersion(childComplexity), true
 	case "AuditEvent.project":
 		if e.ComplexityRoot.AuditEvent.Project == nil {
 			break
@@ -964,6 +973,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Promotion.CorrelationID(childComplexity), true
+	case "Promotion.policyVersion":
+		if e.ComplexityRoot.Promotion.PolicyVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Promotion.PolicyVersion(childComplexity), true
 	case "Promotion.promotedAt":
 		if e.ComplexityRoot.Promotion.PromotedAt == nil {
 			break
@@ -1131,6 +1146,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VerificationRecord.Detail(childComplexity), true
+	case "VerificationRecord.policyVersion":
+		if e.ComplexityRoot.VerificationRecord.PolicyVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerificationRecord.PolicyVersion(childComplexity), true
 	case "VerificationRecord.recordedAt":
 		if e.ComplexityRoot.VerificationRecord.RecordedAt == nil {
 			break
@@ -1309,7 +1330,7 @@ type Query {
   projectPolicy(project: String!): ProjectPolicy!
   "Addition: the policy's own audit trail, newest first: who changed it, when, and the versions before and after."
   projectPolicyHistory(project: String!): [PolicyChange!]!
-  "Addition: the project's most recent POLICY_DENIED refusals (registrations and promotions), newest first; the last 100 are kept."
+  "Addition: the project's most recent POLICY_DENIED refusals (registrations and promotions), newest first; the last 100 are kept, at most 20 of them per subject."
   recentDenials(project: String!, first: Int = 20): [PolicyDenial!]!
 }
 
@@ -1445,6 +1466,8 @@ type VerificationRecord {
   recordedBy: String!
   "When it was recorded."
   recordedAt: Time!
+  "Version of the project policy the record was made under (0: the default policy); null for records stored before versions were recorded."
+  policyVersion: Int
 }
 
 "One explicit promotion, never overwritten."
@@ -1461,6 +1484,8 @@ type Promotion {
   reason: String
   "Correlation id of the request that promoted."
   correlationId: String!
+  "Version of the project policy the promotion was decided under (0: the default policy, none stored yet); -1 for promotions stored before versions were recorded."
+  policyVersion: Int!
 }
 
 "One entry of an artifact's audit trail."
@@ -1497,6 +1522,8 @@ type AuditEvent {
   at: Time!
   "Addition: the check results run or submitted in this event (app_artifact.verify); empty otherwise."
   verification: [VerificationRecord!]!
+  "Version of the project policy a decision (app_artifact.register, .verify, .promote) was decided under (0: the default policy); null for the other actions and for events stored before versions were recorded."
+  policyVersion: Int
 }
 
 "The latest promotion into one channel and environment."
@@ -1871,6 +1898,8 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_at(ctx, field)
 	case "verification":
 		return ec.fieldContext_AuditEvent_verification(ctx, field)
+	case "policyVersion":
+		return ec.fieldContext_AuditEvent_policyVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
@@ -2063,6 +2092,8 @@ func (ec *executionContext) childFields_Promotion(ctx context.Context, field gra
 		return ec.fieldContext_Promotion_reason(ctx, field)
 	case "correlationId":
 		return ec.fieldContext_Promotion_correlationId(ctx, field)
+	case "policyVersion":
+		return ec.fieldContext_Promotion_policyVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Promotion", field.Name)
 }
@@ -2079,6 +2110,8 @@ func (ec *executionContext) childFields_VerificationRecord(ctx context.Context, 
 		return ec.fieldContext_VerificationRecord_recordedBy(ctx, field)
 	case "recordedAt":
 		return ec.fieldContext_VerificationRecord_recordedAt(ctx, field)
+	case "policyVersion":
+		return ec.fieldContext_VerificationRecord_policyVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type VerificationRecord", field.Name)
 }
@@ -3598,6 +3631,29 @@ func (ec *executionContext) fieldContext_AuditEvent_verification(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AuditEvent_policyVersion(ctx context.Context, field graphql.CollectedField, obj *model.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_policyVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Int")
 }
 
 func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *AuditEventConnection) (ret graphql.Marshaler) {
@@ -5342,6 +5398,29 @@ func (ec *executionContext) fieldContext_Promotion_correlationId(_ context.Conte
 	return graphql.NewScalarFieldContext("Promotion", field, false, false, "String")
 }
 
+func (ec *executionContext) _Promotion_policyVersion(ctx context.Context, field graphql.CollectedField, obj *model.Promotion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Promotion_policyVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Promotion_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Promotion", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6047,6 +6126,29 @@ func (ec *executionContext) _VerificationRecord_recordedAt(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_VerificationRecord_recordedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("VerificationRecord", field, false, false, "Time")
+}
+
+func (ec *executionContext) _VerificationRecord_policyVersion(ctx context.Context, field graphql.CollectedField, obj *model.VerificationRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerificationRecord_policyVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VerificationRecord_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerificationRecord", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Viewer_subject(ctx context.Context, field graphql.CollectedField, obj *Viewer) (ret graphql.Marshaler) {
@@ -8052,6 +8154,11 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "policyVersion":
+			out.Values[i] = ec._AuditEvent_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8779,6 +8886,11 @@ func (ec *executionContext) _Promotion(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "policyVersion":
+			out.Values[i] = ec._Promotion_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8967,6 +9079,11 @@ func (ec *executionContext) _VerificationRecord(ctx context.Context, sel ast.Sel
 		case "recordedAt":
 			out.Values[i] = ec._VerificationRecord_recordedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "policyVersion":
+			out.Values[i] = ec._VerificationRecord_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:

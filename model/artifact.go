@@ -187,6 +187,9 @@ type VerificationRecord struct {
 	Detail     string
 	RecordedBy string
 	RecordedAt time.Time
+	// PolicyVersion is the version of the project policy the record was made
+	// under; nil for records stored before versions were recorded.
+	PolicyVersion *int
 }
 
 // Promotion is one explicit promotion of an artifact into a channel.
@@ -197,7 +200,15 @@ type Promotion struct {
 	PromotedAt        time.Time
 	Reason            string
 	CorrelationID     string
+	// PolicyVersion is the version of the project policy the promotion was decided
+	// under (0: the default policy), or PolicyVersionUnknown for promotions stored
+	// before versions were recorded.
+	PolicyVersion int
 }
+
+// PolicyVersionUnknown is the policy version of a promotion stored before policy
+// versions were recorded. Real versions start at 0 (the default policy).
+const PolicyVersionUnknown = -1
 
 // Audit actions.
 const (
@@ -228,6 +239,11 @@ type AuditEvent struct {
 	CorrelationID string
 	Reason        string
 	At            time.Time
+	// PolicyVersion is the version of the project policy a decision event
+	// (register, verify, promote) was decided under; nil for events no policy
+	// decides (deprecate, retire, revoke) and for events stored before versions
+	// were recorded.
+	PolicyVersion *int
 }
 
 // Artifact is one immutable digest registered in one project.

@@ -89,6 +89,13 @@ func DefaultPolicy(project string) Policy {
 	return p
 }
 
+// VersionRef returns a new pointer to the policy's version, for the records that
+// name the version they were decided under.
+func (p *Policy) VersionRef() *int {
+	v := p.Version
+	return &v
+}
+
 // Channel returns the policy of channel c.
 func (p *Policy) Channel(c Channel) ChannelPolicy {
 	for _, cp := range p.Channels {

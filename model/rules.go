@@ -154,7 +154,7 @@ func ValidateResults(results []VerificationRecord) error {
 // BaselineResults runs the four baseline checks (five records) on a under policy p.
 func BaselineResults(a *Artifact, p *Policy, by string, at time.Time) []VerificationRecord {
 	rec := func(c Check, ok bool, pass, fail string) VerificationRecord {
-		r := VerificationRecord{Check: c, Result: ResultPassed, Detail: pass, RecordedBy: by, RecordedAt: at}
+		r := VerificationRecord{Check: c, Result: ResultPassed, Detail: pass, RecordedBy: by, RecordedAt: at, PolicyVersion: p.VersionRef()}
 		if !ok {
 			r.Result, r.Detail = ResultFailed, fail
 		}
@@ -224,7 +224,7 @@ func Verify(a Artifact, p *Policy, submitted []VerificationRecord, actor Actor, 
 	}
 	stamped := make([]VerificationRecord, 0, len(submitted))
 	for _, r := range submitted {
-		r.RecordedBy, r.RecordedAt = actor.Subject, now
+		r.RecordedBy, r.RecordedAt, r.PolicyVersion = actor.Subject, now, p.VersionRef()
 		stamped = append(stamped, r)
 	}
 	updates := append(BaselineResults(&a, p, actor.Subject, now), stamped...)
@@ -234,6 +234,7 @@ func Verify(a Artifact, p *Policy, submitted []VerificationRecord, actor Actor, 
 	ev := a.Event(ActionVerify, actor, correlationID, reason, now)
 	ev.FromState, ev.ToState = string(from), string(a.TrustState)
 	ev.Verification = updates
+	ev.PolicyVersion = p.VersionRef()
 	a.Audit = append(append([]AuditEvent(nil), a.Audit...), ev)
 	a.UpdatedAt = now
 	return a, nil
@@ -391,9 +392,11 @@ func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlati
 	a.Promotions = append(append([]Promotion(nil), a.Promotions...), Promotion{
 		Channel: req.Channel, TargetEnvironment: req.TargetEnvironment,
 		PromotedBy: actor.Subject, PromotedAt: now, Reason: req.Reason, CorrelationID: correlationID,
+		PolicyVersion: p.Version,
 	})
 	ev := a.Event(ActionPromote, actor, correlationID, req.Reason, now)
 	ev.PromotionChannel, ev.PromotionEnvironment = req.Channel, req.TargetEnvironment
+	ev.PolicyVersion = p.VersionRef()
 	if a.LifecycleState == LifecyclePublished {
 		ev.FromState, ev.ToState = string(LifecyclePublished), string(LifecyclePromoted)
 		a.LifecycleState = LifecyclePromoted

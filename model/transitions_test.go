@@ -21,6 +21,9 @@ type transitionOp struct {
 	run       func(a Artifact) (Artifact, error)
 	// to maps each from-state to the resulting state; a missing key means INVALID_TRANSITION.
 	to map[string]string
+	// policyVersion is the version of the policy a decision runs under; nil for
+	// operations no policy decides.
+	policyVersion *int
 }
 
 func transitionOps() []transitionOp {
@@ -28,9 +31,11 @@ func transitionOps() []transitionOp {
 	now := at(30)
 	dev := PromotionRequest{Channel: ChannelDev, TargetEnvironment: "eu-1", Reason: reason}
 	allow := allowlistPolicy()
+	allow.Version = 3
 	def := DefaultPolicy(testProject)
 	needSig := allowlistPolicy()
 	needSig.RequiredChecks = []Check{CheckSignature}
+	needSig.Version = 4
 	return []transitionOp{
 		{name: "Deprecate", lifecycle: true, action: ActionDeprecate, actor: publisher, reason: reason,
 			run: func(a Artifact) (Artifact, error) { return Deprecate(a, publisher, testCorr, reason, now) },
@@ -40,17 +45,17 @@ func transitionOps() []transitionOp {
 			to:  map[string]string{"PUBLISHED": "RETIRED", "PROMOTED": "RETIRED", "DEPRECATED": "RETIRED"}},
 		{name: "Promote", lifecycle: true, action: ActionPromote, actor: promoter, reason: reason,
 			run: func(a Artifact) (Artifact, error) { return Promote(a, &def, promoter, dev, testCorr, now) },
-			to:  map[string]string{"PUBLISHED": "PROMOTED", "PROMOTED": "PROMOTED"}},
+			to:  map[string]string{"PUBLISHED": "PROMOTED", "PROMOTED": "PROMOTED"}, policyVersion: def.VersionRef()},
 		{name: "VerifyAllowlisted", action: ActionVerify, actor: verifier, reason: reason,
 			run: func(a Artifact) (Artifact, error) { return Verify(a, &allow, nil, verifier, testCorr, reason, now) },
-			to:  map[string]string{"UNVERIFIED": "VERIFIED", "VERIFIED": "VERIFIED", "FAILED_VERIFICATION": "VERIFIED"}},
+			to:  map[string]string{"UNVERIFIED": "VERIFIED", "VERIFIED": "VERIFIED", "FAILED_VERIFICATION": "VERIFIED"}, policyVersion: allow.VersionRef()},
 		{name: "VerifyDefaultPolicy", action: ActionVerify, actor: verifier, reason: reason,
 			run: func(a Artifact) (Artifact, error) { return Verify(a, &def, nil, verifier, testCorr, reason, now) },
 			to: map[string]string{"UNVERIFIED": "FAILED_VERIFICATION", "VERIFIED": "FAILED_VERIFICATION",
-				"FAILED_VERIFICATION": "FAILED_VERIFICATION"}},
+				"FAILED_VERIFICATION": "FAILED_VERIFICATION"}, policyVersion: def.VersionRef()},
 		{name: "VerifyRequiredCheckMissing", action: ActionVerify, actor: verifier, reason: reason,
 			run: func(a Artifact) (Artifact, error) { return Verify(a, &needSig, nil, verifier, testCorr, reason, now) },
-			to:  map[string]string{"UNVERIFIED": "UNVERIFIED", "VERIFIED": "UNVERIFIED", "FAILED_VERIFICATION": "UNVERIFIED"}},
+			to:  map[string]string{"UNVERIFIED": "UNVERIFIED", "VERIFIED": "UNVERIFIED", "FAILED_VERIFICATION": "UNVERIFIED"}, policyVersion: needSig.VersionRef()},
 		{name: "Revoke", action: ActionRevoke, actor: verifier, reason: "key compromised",
 			run: func(a Artifact) (Artifact, error) { return Revoke(a, verifier, testCorr, "key compromised", now) },
 			to:  map[string]string{"UNVERIFIED": "REVOKED", "VERIFIED": "REVOKED", "FAILED_VERIFICATION": "REVOKED"}},
@@ -143,7 +148,7 @@ func TestStateMachinesEveryStateTimesEveryOperation(t *testing.T) {
 						Action: op.action, Actor: op.actor.Subject, ActorType: op.actor.Type,
 						Project: testProject, ArtifactID: in.ID, Digest: testSHA256, Kind: KindOCIImage,
 						SourceType: SourceOCIRegistry, CorrelationID: testCorr, Reason: op.reason, At: at(30),
-						FromState: from, ToState: want,
+						FromState: from, ToState: want, PolicyVersion: op.policyVersion,
 					}
 					if op.name == "Promote" {
 						wantEv.PromotionChannel, wantEv.PromotionEnvironment = ChannelDev, "eu-1"
@@ -154,6 +159,11 @@ func TestStateMachinesEveryStateTimesEveryOperation(t *testing.T) {
 					if op.action == ActionVerify {
 						if len(ev.Verification) != len(BaselineChecks) {
 							t.Errorf("verify event carries %d results, want the %d baseline results", len(ev.Verification), len(BaselineChecks))
+						}
+						for _, r := range ev.Verification {
+							if r.PolicyVersion == nil || *r.PolicyVersion != *op.policyVersion {
+								t.Errorf("result %s recorded under policy version %v, want %d", r.Check, r.PolicyVersion, *op.policyVersion)
+							}
 						}
 						ev.Verification = nil
 					}

@@ -85,7 +85,12 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	m := newMetrics()
 	broker := service.NewBroker()
 	m.watchSubscribers(broker.Total)
-	svc := service.New(st, service.WithObserver(m), service.WithBroker(broker))
+	opts := []service.Option{service.WithObserver(m), service.WithBroker(broker)}
+	if !st.Embedded() {
+		// Other replicas may change a policy while this one decides under it.
+		opts = append(opts, service.WithPolicyRecheck(policyRaceReporter(log, m.reg)))
+	}
+	svc := service.New(st, opts...)
 	handler := newHandler(cfg, svc, verifier, log, m)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)

@@ -30,21 +30,36 @@ func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInp
 	case !model.IsKind(err, model.KindNotFound):
 		return nil, err
 	}
+	// The policy stays at the version read here until the registration is written.
+	unlockPolicy, err := s.policyLocks.share(ctx, in.Project)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockPolicy()
 	p, err := s.policy(ctx, in.Project)
 	if err != nil {
 		return nil, err
 	}
 	if err := model.CheckRegistration(p, in); err != nil {
+		unlockPolicy()
 		s.observeDenial("registerArtifact", err)
 		s.recordDenial(ctx, rq, "registerArtifact", &model.Artifact{ID: id, Project: in.Project, Digest: in.Digest}, "", "", err)
 		return nil, err
 	}
 	a := model.NewArtifact(in, rq.Actor, rq.CorrelationID, s.clock())
+	a.Audit[0].PolicyVersion = p.VersionRef()
 	err = s.store.InsertArtifact(ctx, &a)
 	if err == nil {
 		s.committed(nil, &a)
+		s.recheckDecision(ctx, rq, "registerArtifact", p, func(cur *model.Policy) (string, bool) {
+			if err := model.CheckRegistration(cur, in); err != nil {
+				return "the current policy refuses it: " + err.Error(), true
+			}
+			return "", false
+		}, &a)
 		return &a, nil
 	}
+	unlockPolicy()
 	if !model.IsKind(err, model.KindConflict) {
 		return nil, err
 	}

@@ -31,7 +31,9 @@ func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in 
 	if !rq.Actor.HasAnyRole(project, model.PolicyRoles...) {
 		return nil, forbidden(rq.Actor, project, model.PolicyRoles)
 	}
-	unlock, err := s.locks.lock(ctx, "policy\x00"+project)
+	// Exclusive: no decision reads the policy while it changes, and every decision
+	// taken under the current version is written before the new one is stored.
+	unlock, err := s.policyLocks.exclusive(ctx, project)
 	if err != nil {
 		return nil, err
 	}

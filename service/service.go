@@ -21,6 +21,13 @@ type Service struct {
 	store Store
 	now   func() time.Time
 	locks *keyedLocks
+	// policyLocks hold a project's policy stable while a decision under it is
+	// written (policylock.go).
+	policyLocks *policyLocks
+	// policyRace, when set, makes every decision read its project's policy again
+	// after its write and receives the decisions that landed after the policy had
+	// moved on (see WithPolicyRecheck).
+	policyRace func(PolicyRace)
 	// maxAttempts bounds retries of a mutation that lost a version race.
 	maxAttempts int
 	observers   []Observer
@@ -35,7 +42,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New builds a Service over store.
 func New(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newKeyedLocks()}
+	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newKeyedLocks(), policyLocks: newPolicyLocks()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -150,18 +157,24 @@ func (acc access) allows(actor model.Actor, a *model.Artifact, p *model.Policy) 
 	return actor.CanRead(a.Project) || (acc == promoters && p.HasPromoterSubject(actor.Subject))
 }
 
+// fetch loads an artifact by id, whoever asks: callers decide what the actor may see.
+func (s *Service) fetch(ctx context.Context, id string) (*model.Artifact, error) {
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	a, err := s.store.GetArtifact(ctx, id)
+	if model.IsKind(err, model.KindNotFound) {
+		return nil, notFound(id)
+	}
+	return a, err
+}
+
 // load fetches an artifact the actor may address and, for promoters access, its
 // project's effective policy (nil for readers access). An artifact the actor may
 // not address is reported as not found, so nothing about it is revealed.
 func (s *Service) load(ctx context.Context, actor model.Actor, id string, acc access) (*model.Artifact, *model.Policy, error) {
-	if err := validateID(id); err != nil {
-		return nil, nil, err
-	}
-	a, err := s.store.GetArtifact(ctx, id)
+	a, err := s.fetch(ctx, id)
 	if err != nil {
-		if model.IsKind(err, model.KindNotFound) {
-			return nil, nil, notFound(id)
-		}
 		return nil, nil, err
 	}
 	if acc == readers {
@@ -204,7 +217,7 @@ type change func(a model.Artifact, p *model.Policy, now time.Time) (model.Artifa
 // roles are the project roles the operation needs (nil: the rule decides).
 func (s *Service) mutate(ctx context.Context, rq Request, operation, id string, roles []model.Role, rule change) (*model.Artifact, error) {
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
-		a, err := s.mutateOnce(ctx, rq, id, roles, rule)
+		a, err := s.mutateOnce(ctx, rq, operation, id, roles, rule)
 		if model.IsKind(err, model.KindConflict) && ctx.Err() == nil {
 			continue
 		}
@@ -214,7 +227,10 @@ func (s *Service) mutate(ctx context.Context, rq Request, operation, id string, 
 	return nil, model.Errorf(model.KindConflict, "artifact %s is being changed concurrently; try again", id)
 }
 
-func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles []model.Role, rule change) (*model.Artifact, error) {
+// mutateOnce holds the artifact's lock, then its project's policy shared (so the
+// policy cannot change between the decision and its write), reads the policy,
+// decides and writes.
+func (s *Service) mutateOnce(ctx context.Context, rq Request, operation, id string, roles []model.Role, rule change) (*model.Artifact, error) {
 	unlock, err := s.locks.lock(ctx, id)
 	if err != nil {
 		return nil, err
@@ -224,19 +240,27 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles [
 	if roles == nil {
 		acc = promoters // the promotion rules decide who may promote
 	}
-	before, p, err := s.load(ctx, rq.Actor, id, acc)
+	before, err := s.fetch(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if p == nil {
-		if p, err = s.policy(ctx, before.Project); err != nil {
-			return nil, err
-		}
+	unlockPolicy, err := s.policyLocks.share(ctx, before.Project)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockPolicy()
+	p, err := s.policy(ctx, before.Project)
+	if err != nil {
+		return nil, err
+	}
+	if !acc.allows(rq.Actor, before, p) {
+		return nil, notFound(id)
 	}
 	if roles != nil && !rq.Actor.HasAnyRole(before.Project, roles...) {
 		return nil, forbidden(rq.Actor, before.Project, roles)
 	}
-	after, err := rule(*before, p, s.clock())
+	now := s.clock()
+	after, err := rule(*before, p, now)
 	if err != nil {
 		return nil, err
 	}
@@ -245,5 +269,15 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, id string, roles [
 	}
 	after.Version = before.Version + 1
 	s.committed(before, &after)
+	s.recheckDecision(ctx, rq, operation, p, func(cur *model.Policy) (string, bool) {
+		again, err := rule(*before, cur, now)
+		switch {
+		case err != nil:
+			return "the current policy refuses it: " + err.Error(), true
+		case again.TrustState != after.TrustState || again.LifecycleState != after.LifecycleState:
+			return "the current policy decides otherwise: trust " + string(again.TrustState) + ", lifecycle " + string(again.LifecycleState), true
+		}
+		return "", false
+	}, &after)
 	return &after, nil
 }

@@ -51,7 +51,7 @@ type Store interface {
 	PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error)
 
 	// AppendDenial records a refused mutation in its project's recent denials,
-	// keeping the newest model.MaxRecentDenials.
+	// keeping what model.KeepRecentDenials keeps.
 	AppendDenial(ctx context.Context, d model.Denial) error
 	// RecentDenials returns up to n of a project's most recent refusals, newest first.
 	RecentDenials(ctx context.Context, project string, n int) ([]model.Denial, error)

@@ -50,10 +50,13 @@ func (d denialDoc) model(project string) model.Denial {
 }
 
 // AppendDenial records a refusal in its project's recent-denials document, keeping
-// the newest model.MaxRecentDenials. Writers of one project are serialized in the
-// process and guarded by a version predicate.
+// what model.KeepRecentDenials keeps (the newest model.MaxRecentDenials, at most
+// model.MaxRecentDenialsPerSubject of one subject). Appenders of one project are
+// serialized in the process; the write is conditional on the document's version
+// (conditionalUpdate), so an appender of another process that won the race makes
+// this one read again.
 func (s *Store) AppendDenial(ctx context.Context, d model.Denial) error {
-	unlock := s.writeLocks.lock("denials\x00" + d.Project)
+	unlock := s.denialLocks.lock(d.Project)
 	defer unlock()
 	for attempt := 0; attempt < 3; attempt++ {
 		var cur denialsDoc
@@ -68,17 +71,13 @@ func (s *Store) AppendDenial(ctx context.Context, d model.Denial) error {
 		case err != nil:
 			return mapErr(err, "get denials")
 		}
-		entries := append(cur.Entries, toDenialDoc(d))
-		if len(entries) > model.MaxRecentDenials {
-			entries = entries[len(entries)-model.MaxRecentDenials:]
-		}
-		res, err := s.denials.UpdateOne(ctx,
-			bson.D{{Key: "_id", Value: d.Project}, {Key: "version", Value: cur.Version}},
+		entries := model.KeepRecentDenials(append(cur.Entries, toDenialDoc(d)), func(e denialDoc) string { return e.Actor })
+		matched, err := s.conditionalUpdate(ctx, s.denials, d.Project, int64(cur.Version),
 			bson.D{{Key: "$set", Value: bson.D{{Key: "entries", Value: entries}, {Key: "version", Value: cur.Version + 1}}}})
 		if err != nil {
 			return mapErr(err, "update denials")
 		}
-		if res.MatchedCount == 1 {
+		if matched {
 			return nil
 		}
 	}

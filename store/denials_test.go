@@ -66,3 +66,38 @@ func TestRecentDenialsKeepsTheNewestHundredNewestFirst(t *testing.T) {
 		t.Fatalf("first 3 = %+v", first)
 	}
 }
+
+func TestOneSubjectsRefusalsCannotPushTheOthersOutOfRecentDenials(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := 0
+	add := func(actor string, n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			at++
+			if err := s.AppendDenial(ctx, model.Denial{Project: "payments", Operation: "promoteArtifact", Actor: actor,
+				CorrelationID: fmt.Sprintf("%s-%d", actor, i), At: base.Add(time.Duration(at) * time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add("ci-release", 2)
+	add("pat", 1)
+	add("vic", 100) // a viewer tries 100 promotions
+	all, err := s.RecentDenials(ctx, "payments", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, d := range all {
+		count[d.Actor]++
+	}
+	if count["ci-release"] != 2 || count["pat"] != 1 || count["vic"] != model.MaxRecentDenialsPerSubject || len(all) != 3+model.MaxRecentDenialsPerSubject {
+		t.Fatalf("kept %v", count)
+	}
+	// The viewer's newest are kept, newest first, and the others follow.
+	if all[0].CorrelationID != "vic-99" || all[model.MaxRecentDenialsPerSubject-1].CorrelationID != "vic-80" || all[len(all)-1].CorrelationID != "ci-release-0" {
+		t.Fatalf("order %s ... %s ... %s", all[0].CorrelationID, all[model.MaxRecentDenialsPerSubject-1].CorrelationID, all[len(all)-1].CorrelationID)
+	}
+}

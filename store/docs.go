@@ -35,6 +35,8 @@ type verificationDoc struct {
 	Detail     string            `bson:"detail,omitempty"`
 	RecordedBy string            `bson:"recordedBy"`
 	RecordedAt time.Time         `bson:"recordedAt"`
+	// PolicyVersion is absent in documents stored before versions were recorded.
+	PolicyVersion *int64 `bson:"policyVersion,omitempty"`
 }
 
 type promotionDoc struct {
@@ -44,6 +46,8 @@ type promotionDoc struct {
 	PromotedAt        time.Time     `bson:"promotedAt"`
 	Reason            string        `bson:"reason,omitempty"`
 	CorrelationID     string        `bson:"correlationId"`
+	// PolicyVersion is absent in documents stored before versions were recorded.
+	PolicyVersion *int64 `bson:"policyVersion,omitempty"`
 }
 
 type auditDoc struct {
@@ -63,6 +67,9 @@ type auditDoc struct {
 	CorrelationID        string             `bson:"correlationId"`
 	Reason               string             `bson:"reason,omitempty"`
 	At                   time.Time          `bson:"at"`
+	// PolicyVersion is set on decision events; absent on the others and in
+	// documents stored before versions were recorded.
+	PolicyVersion *int64 `bson:"policyVersion,omitempty"`
 }
 
 type policyDoc struct {
@@ -162,25 +169,51 @@ func (d *artifactDoc) model() *model.Artifact {
 }
 
 func toVerificationDoc(r model.VerificationRecord) verificationDoc {
-	return verificationDoc{Check: r.Check, Result: r.Result, Detail: r.Detail, RecordedBy: r.RecordedBy, RecordedAt: ms(r.RecordedAt)}
+	return verificationDoc{Check: r.Check, Result: r.Result, Detail: r.Detail, RecordedBy: r.RecordedBy, RecordedAt: ms(r.RecordedAt), PolicyVersion: toVersionDoc(r.PolicyVersion)}
 }
 
 func (d verificationDoc) model() model.VerificationRecord {
-	return model.VerificationRecord{Check: d.Check, Result: d.Result, Detail: d.Detail, RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt.UTC()}
+	return model.VerificationRecord{Check: d.Check, Result: d.Result, Detail: d.Detail, RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt.UTC(), PolicyVersion: versionOfDoc(d.PolicyVersion)}
+}
+
+// toVersionDoc and versionOfDoc map an optional policy version (nil: none recorded).
+func toVersionDoc(v *int) *int64 {
+	if v == nil {
+		return nil
+	}
+	x := int64(*v)
+	return &x
+}
+
+func versionOfDoc(v *int64) *int {
+	if v == nil {
+		return nil
+	}
+	x := int(*v)
+	return &x
 }
 
 func toPromotionDoc(p model.Promotion) promotionDoc {
-	return promotionDoc{
+	d := promotionDoc{
 		Channel: p.Channel, TargetEnvironment: p.TargetEnvironment, PromotedBy: p.PromotedBy,
 		PromotedAt: ms(p.PromotedAt), Reason: p.Reason, CorrelationID: p.CorrelationID,
 	}
+	if p.PolicyVersion != model.PolicyVersionUnknown {
+		d.PolicyVersion = toVersionDoc(&p.PolicyVersion)
+	}
+	return d
 }
 
 func (d promotionDoc) model() model.Promotion {
-	return model.Promotion{
+	p := model.Promotion{
 		Channel: d.Channel, TargetEnvironment: d.TargetEnvironment, PromotedBy: d.PromotedBy,
 		PromotedAt: d.PromotedAt.UTC(), Reason: d.Reason, CorrelationID: d.CorrelationID,
+		PolicyVersion: model.PolicyVersionUnknown,
 	}
+	if d.PolicyVersion != nil {
+		p.PolicyVersion = int(*d.PolicyVersion)
+	}
+	return p
 }
 
 func toAuditDoc(e model.AuditEvent) auditDoc {
@@ -189,7 +222,7 @@ func toAuditDoc(e model.AuditEvent) auditDoc {
 		ArtifactID: e.ArtifactID, Digest: e.Digest, Kind: e.Kind, SourceType: e.SourceType,
 		FromState: e.FromState, ToState: e.ToState,
 		PromotionChannel: e.PromotionChannel, PromotionEnvironment: e.PromotionEnvironment,
-		CorrelationID: e.CorrelationID, Reason: e.Reason, At: ms(e.At),
+		CorrelationID: e.CorrelationID, Reason: e.Reason, At: ms(e.At), PolicyVersion: toVersionDoc(e.PolicyVersion),
 	}
 	if len(e.Verification) > 0 {
 		d.Verification = mapSlice(e.Verification, toVerificationDoc)
@@ -203,7 +236,7 @@ func (d auditDoc) model() model.AuditEvent {
 		ArtifactID: d.ArtifactID, Digest: d.Digest, Kind: d.Kind, SourceType: d.SourceType,
 		FromState: d.FromState, ToState: d.ToState,
 		PromotionChannel: d.PromotionChannel, PromotionEnvironment: d.PromotionEnvironment,
-		CorrelationID: d.CorrelationID, Reason: d.Reason, At: d.At.UTC(),
+		CorrelationID: d.CorrelationID, Reason: d.Reason, At: d.At.UTC(), PolicyVersion: versionOfDoc(d.PolicyVersion),
 	}
 	if len(d.Verification) > 0 {
 		e.Verification = mapSlice(d.Verification, verificationDoc.model)

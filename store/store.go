@@ -87,6 +87,9 @@ type Store struct {
 	// embedded engine's conditional update is read-then-write). Callers that need
 	// read-modify-write serialization (the service) hold their own locks first.
 	writeLocks stripes
+	// denialLocks serialize the appenders of a project's recent denials (around
+	// their conditional write, which takes writeLocks).
+	denialLocks stripes
 
 	// projMu: projection writers share it; RebuildProjections and InsertArtifactsBulk
 	// hold it exclusively.
