@@ -36,6 +36,14 @@ type Config struct {
 	// CORSAllowedOrigins lists the browser origins allowed to call the API from
 	// another origin; empty sends no CORS headers (same-origin only).
 	CORSAllowedOrigins []string
+	// JWTLeeway is the clock skew tolerated on a token's exp and nbf; a websocket
+	// connection is closed (4401) at exp plus this leeway.
+	JWTLeeway time.Duration
+	// WSMaxSubscriptionsPerConnection and WSMaxSubscriptionsPerSubject bound the
+	// live subscriptions of one websocket connection and of one token subject on
+	// this replica.
+	WSMaxSubscriptionsPerConnection int
+	WSMaxSubscriptionsPerSubject    int
 }
 
 // GraphQLPath is where the API is served unless GRAPHQL_PATH says otherwise.
@@ -63,6 +71,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", getenv("JWT_JWKS_URL", ""), "https URL of a JWK Set for RS256/ES256/EdDSA tokens naming their key by kid; cached and refreshed (JWT_JWKS_URL)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", getenv("JWT_ISSUER", ""), "required iss claim (JWT_ISSUER)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", getenv("JWT_AUDIENCE", ""), "required aud claim (JWT_AUDIENCE)")
+	leeway := fs.String("jwt-leeway", getenv("JWT_LEEWAY", "5s"), "clock skew tolerated on exp and nbf; websocket connections close at exp plus this (JWT_LEEWAY)")
 	fs.StringVar(&c.LogLevel, "log-level", getenv("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", getenv("LOG_FORMAT", "json"), "json or text (LOG_FORMAT)")
 	maxBody := fs.String("max-body-bytes", getenv("MAX_BODY_BYTES", "1048576"), "largest request body accepted (MAX_BODY_BYTES)")
@@ -70,6 +79,8 @@ func parseConfig(args []string) (Config, error) {
 	shutdownTimeout := fs.String("shutdown-timeout", getenv("SHUTDOWN_TIMEOUT", "20s"), "how long in-flight requests may take to finish at shutdown (SHUTDOWN_TIMEOUT)")
 	complexityLimit := fs.String("complexity-limit", getenv("COMPLEXITY_LIMIT", "5000"), "largest query complexity accepted (COMPLEXITY_LIMIT)")
 	corsOrigins := fs.String("cors-allowed-origins", getenv("CORS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed cross-origin, e.g. https://portal.example.com (CORS_ALLOWED_ORIGINS)")
+	wsPerConn := fs.String("ws-max-subscriptions-per-connection", getenv("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "100"), "live subscriptions one websocket connection may hold (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
+	wsPerSubject := fs.String("ws-max-subscriptions-per-subject", getenv("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT", "500"), "live subscriptions one token subject may hold on this replica, over all its connections (WS_MAX_SUBSCRIPTIONS_PER_SUBJECT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -93,6 +104,15 @@ func parseConfig(args []string) (Config, error) {
 	}
 	if c.ComplexityLimit, err = strconv.Atoi(*complexityLimit); err != nil || c.ComplexityLimit <= 0 {
 		return c, errors.New("COMPLEXITY_LIMIT must be a positive number")
+	}
+	if c.JWTLeeway, err = time.ParseDuration(*leeway); err != nil || c.JWTLeeway < 0 {
+		return c, errors.New("JWT_LEEWAY must be a duration such as 5s (0 for none)")
+	}
+	if c.WSMaxSubscriptionsPerConnection, err = strconv.Atoi(*wsPerConn); err != nil || c.WSMaxSubscriptionsPerConnection <= 0 {
+		return c, errors.New("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION must be a positive number")
+	}
+	if c.WSMaxSubscriptionsPerSubject, err = strconv.Atoi(*wsPerSubject); err != nil || c.WSMaxSubscriptionsPerSubject <= 0 {
+		return c, errors.New("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT must be a positive number")
 	}
 	switch {
 	case !strings.HasPrefix(c.GraphQLPath, "/") || c.GraphQLPath == "/" || strings.ContainsAny(c.GraphQLPath, " {}?#"):

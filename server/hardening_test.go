@@ -174,7 +174,8 @@ func TestTokenAttacksOverHTTP(t *testing.T) {
 	attacks := []tokenAttack{
 		{name: "control: valid token", auth: bearer(good), want: "OK"},
 		{name: "control: lower-case scheme", auth: "bearer " + good, want: "OK"},
-		{name: "control: expired 10s ago, inside the 30s leeway", auth: bearer(craft(t, hs256, goodClaims(map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), hmacSHA256(secret))), want: "OK"},
+		{name: "control: expired 2s ago, inside the default 5s leeway (JWT_LEEWAY)", auth: bearer(craft(t, hs256, goodClaims(map[string]any{"exp": now.Add(-2 * time.Second).Unix()}), hmacSHA256(secret))), want: "OK"},
+		{name: "expired 10s ago, outside the default 5s leeway (JWT_LEEWAY)", auth: bearer(craft(t, hs256, goodClaims(map[string]any{"exp": now.Add(-10 * time.Second).Unix()}), hmacSHA256(secret))), want: "UNAUTHENTICATED"},
 		{name: "no token", auth: "", want: "UNAUTHENTICATED"},
 		{name: "alg none", auth: bearer(craft(t, map[string]any{"alg": "none", "typ": "JWT"}, goodClaims(nil), nil)), want: "UNAUTHENTICATED"},
 		{name: "alg None", auth: bearer(craft(t, map[string]any{"alg": "None"}, goodClaims(nil), nil)), want: "UNAUTHENTICATED"},

@@ -85,7 +85,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	m := newMetrics()
 	broker := service.NewBroker()
 	m.watchSubscribers(broker.Total)
-	svc := service.New(st, service.WithObserver(m), service.WithBroker(broker))
+	svc := service.New(st, service.WithObserver(m), service.WithBroker(broker), service.WithTokenLeeway(cfg.JWTLeeway))
 	handler := newHandler(cfg, svc, verifier, log, m)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -154,7 +154,7 @@ func displayAddr(addr string) string {
 // (UNAUTHENTICATED "signing keys unavailable") until keys arrive. The caller must
 // Close the verifier.
 func newVerifier(cfg Config, embedded bool, log *logrus.Logger) (*auth.Verifier, error) {
-	ac := auth.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: 30 * time.Second}
+	ac := auth.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}
 	switch {
 	case cfg.JWTJWKSURL != "" && (cfg.JWTHS256Secret != "" || cfg.JWTPublicKeyFile != ""):
 		return nil, errors.New("JWT_JWKS_URL cannot be combined with JWT_HS256_SECRET or JWT_PUBLIC_KEY_FILE; set only one")
