@@ -8,7 +8,8 @@
 //             the client must not connect again (counted over OBSERVE_MS).
 //   expiring  EXPIRING_TOKEN (expires seconds from now): the connection must close
 //             with 4401 at the expiry, and the client must not connect again.
-//   forbidden VIEWER_TOKEN subscribes to another project: FORBIDDEN, close 4403.
+//   forbidden VIEWER_TOKEN subscribes to another project: FORBIDDEN, close 4403,
+//             and no second connection.
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
@@ -31,7 +32,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // run subscribes once with token and reports what the client saw: how often it
 // connected, the close codes, and how the subscription ended.
-async function run(name, token, query, { untilMs, onSubscribed, stopAfterEvent = false, watchMs = observeMs } = {}) {
+async function run(name, token, query, { untilMs, onSubscribed, stopAfterEvent = false, watchMs = observeMs, clientOptions = {} } = {}) {
   const seen = { scenario: name, connecting: 0, opened: 0, closes: 0, closeCodes: [], events: [], ended: null };
   const client = createClient({
     url: wsURL,
@@ -45,6 +46,7 @@ async function run(name, token, query, { untilMs, onSubscribed, stopAfterEvent =
         if (seen.closes++ < 10) seen.closeCodes.push(ev?.code);
       },
     },
+    ...clientOptions,
   });
   const done = new Promise((resolve) => {
     client.subscribe(
@@ -105,5 +107,7 @@ await run('works', env('VIEWER_TOKEN'), events, {
 await Promise.all([
   run('badToken', 'not-a-jwt', events),
   run('expiring', env('EXPIRING_TOKEN'), events, { untilMs: 10000 }),
-  run('forbidden', env('VIEWER_TOKEN'), 'subscription { artifactEvents(project: "billing") { action } }'),
+  // A lazy client closes the socket itself (1000) as soon as its last subscription
+  // ends; keeping it open a while lets the server's close code reach it.
+  run('forbidden', env('VIEWER_TOKEN'), 'subscription { artifactEvents(project: "billing") { action } }', { clientOptions: { lazyCloseTimeout: 3000 } }),
 ]);

@@ -140,7 +140,7 @@ func TestWebsocketSubscriptionToAForbiddenProjectGetsAnErrorThenClose4403(t *tes
 func TestWebsocketConnectionClosesWith4401WhenTheTokenExpires(t *testing.T) {
 	ts := startServer(t, t.TempDir(), func(c *Config) { c.JWTLeeway = 0 })
 	c := newCast(t)
-	conn, ctx := acked(t, ts, wsToken(t, "vic", time.Now().Add(2*time.Second), "payments:viewer"))
+	conn, ctx := acked(t, ts, wsToken(t, "vic", time.Now().Add(3*time.Second), "payments:viewer"))
 	subscribe(t, ctx, conn, "1", "payments")
 	waitLive(t, ts, 1)
 	a := ts.register(c.publisher, "payments", 1, nil)
@@ -157,9 +157,9 @@ func TestWebsocketConnectionClosesWith4401WhenTheTokenExpires(t *testing.T) {
 func TestWebsocketOperationSentAfterTheTokenExpiredNeverRuns(t *testing.T) {
 	ts := startServer(t, t.TempDir(), func(c *Config) { c.JWTLeeway = 0 })
 	c := newCast(t)
-	exp := time.Now().Add(time.Second)
+	exp := time.Now().Add(2 * time.Second)
 	conn, ctx := acked(t, ts, wsToken(t, "pat", exp, "payments:publisher"))
-	time.Sleep(time.Until(exp.Truncate(time.Second).Add(1500 * time.Millisecond)))
+	time.Sleep(time.Until(exp.Truncate(time.Second).Add(1500 * time.Millisecond))) // past exp (whole seconds)
 	in := map[string]any{"project": "payments", "digest": digestN(7), "kind": "OCI_IMAGE", "sourceType": "OCI_REGISTRY", "source": "registry.example.com/payments/app"}
 	// The write may already fail: the server closes the connection at exp.
 	_ = wsjson.Write(ctx, conn, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
@@ -183,11 +183,15 @@ func TestWebsocketOperationSentAfterTheTokenExpiredNeverRuns(t *testing.T) {
 }
 
 func TestWebsocketTokenInsideTheLeewayGetsAWorkingSubscriptionUntilExpPlusLeeway(t *testing.T) {
-	ts := startServer(t, t.TempDir(), func(c *Config) { c.JWTLeeway = 3 * time.Second })
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.JWTLeeway = 4 * time.Second })
 	c := newCast(t)
-	// Expired a second ago: HTTP accepts it inside the 3 s leeway, and so does the
+	// Expired a second ago: HTTP accepts it inside the 4 s leeway, and so does the
 	// websocket, until exp + leeway.
-	conn, ctx := acked(t, ts, wsToken(t, "vic", time.Now().Add(-time.Second), "payments:viewer"))
+	tok := wsToken(t, "vic", time.Now().Add(-time.Second), "payments:viewer")
+	if r := ts.Do(tok, `{ viewer { subject } }`, nil); len(r.Errors) > 0 {
+		t.Fatalf("HTTP refused the token inside the leeway: %+v", r.Errors)
+	}
+	conn, ctx := acked(t, ts, tok)
 	subscribe(t, ctx, conn, "1", "payments")
 	waitLive(t, ts, 1)
 	a := ts.register(c.publisher, "payments", 1, nil)
