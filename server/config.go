@@ -26,10 +26,8 @@ type Config struct {
 	JWTJWKSURL       string
 	JWTIssuer        string
 	JWTAudience      string
-	// JWTLeeway is the clock skew tolerated on a token's exp and nbf.
-	JWTLeeway time.Duration
-	LogLevel  string
-	LogFormat string
+	LogLevel         string
+	LogFormat        string
 	// Operational limits.
 	MaxBodyBytes    int64
 	RequestTimeout  time.Duration
@@ -40,6 +38,14 @@ type Config struct {
 	// CORSAllowedOrigins lists the browser origins allowed to call the API from
 	// another origin; empty sends no CORS headers (same-origin only).
 	CORSAllowedOrigins []string
+	// JWTLeeway is the clock skew tolerated on a token's exp and nbf; a websocket
+	// connection is closed (4401) at exp plus this leeway.
+	JWTLeeway time.Duration
+	// WSMaxSubscriptionsPerConnection and WSMaxSubscriptionsPerSubject bound the
+	// live subscriptions of one websocket connection and of one token subject on
+	// this replica.
+	WSMaxSubscriptionsPerConnection int
+	WSMaxSubscriptionsPerSubject    int
 }
 
 // Bounds of configuration values.
@@ -76,7 +82,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", getenv("JWT_JWKS_URL", ""), "https URL of a JWK Set for RS256/ES256/EdDSA tokens naming their key by kid; cached and refreshed (JWT_JWKS_URL)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", getenv("JWT_ISSUER", ""), "required iss claim (JWT_ISSUER)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", getenv("JWT_AUDIENCE", ""), "required aud claim (JWT_AUDIENCE)")
-	leeway := fs.String("jwt-leeway", getenv("JWT_LEEWAY", "5s"), "clock skew tolerated on a token's exp and nbf, at most 5m (JWT_LEEWAY)")
+	leeway := fs.String("jwt-leeway", getenv("JWT_LEEWAY", "5s"), "clock skew tolerated on exp and nbf, at most 5m; websocket connections close at exp plus this (JWT_LEEWAY)")
 	fs.StringVar(&c.LogLevel, "log-level", getenv("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", getenv("LOG_FORMAT", "json"), "json or text (LOG_FORMAT)")
 	maxBody := fs.String("max-body-bytes", getenv("MAX_BODY_BYTES", "1048576"), "largest request body accepted (MAX_BODY_BYTES)")
@@ -85,6 +91,8 @@ func parseConfig(args []string) (Config, error) {
 	complexityLimit := fs.String("complexity-limit", getenv("COMPLEXITY_LIMIT", "5000"), "largest query complexity accepted (COMPLEXITY_LIMIT)")
 	queryCache := fs.String("query-cache-bytes", getenv("QUERY_CACHE_BYTES", strconv.Itoa(DefaultQueryCacheBytes)), "estimated memory the parsed-document cache may hold (QUERY_CACHE_BYTES)")
 	corsOrigins := fs.String("cors-allowed-origins", getenv("CORS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed cross-origin, e.g. https://portal.example.com (CORS_ALLOWED_ORIGINS)")
+	wsPerConn := fs.String("ws-max-subscriptions-per-connection", getenv("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "100"), "live subscriptions one websocket connection may hold (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
+	wsPerSubject := fs.String("ws-max-subscriptions-per-subject", getenv("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT", "500"), "live subscriptions one token subject may hold on this replica, over all its connections (WS_MAX_SUBSCRIPTIONS_PER_SUBJECT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -114,6 +122,12 @@ func parseConfig(args []string) (Config, error) {
 	}
 	if c.QueryCacheBytes, err = strconv.ParseInt(*queryCache, 10, 64); err != nil || c.QueryCacheBytes < MinQueryCacheBytes {
 		return c, fmt.Errorf("QUERY_CACHE_BYTES must be a number of bytes, at least %d", MinQueryCacheBytes)
+	}
+	if c.WSMaxSubscriptionsPerConnection, err = strconv.Atoi(*wsPerConn); err != nil || c.WSMaxSubscriptionsPerConnection <= 0 {
+		return c, errors.New("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION must be a positive number")
+	}
+	if c.WSMaxSubscriptionsPerSubject, err = strconv.Atoi(*wsPerSubject); err != nil || c.WSMaxSubscriptionsPerSubject <= 0 {
+		return c, errors.New("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT must be a positive number")
 	}
 	switch {
 	case !strings.HasPrefix(c.GraphQLPath, "/") || c.GraphQLPath == "/" || strings.ContainsAny(c.GraphQLPath, " {}?#"):

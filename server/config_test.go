@@ -107,3 +107,30 @@ func TestEmbeddedServerWithoutAKeyUsesADevelopmentSecretTheTokenCommandShares(t 
 		t.Fatalf("foreign token accepted: %s", r)
 	}
 }
+
+func TestJWTLeewayAndWebsocketSubscriptionLimitsAreConfigurable(t *testing.T) {
+	c, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWTLeeway != 5*time.Second || c.WSMaxSubscriptionsPerConnection != 100 || c.WSMaxSubscriptionsPerSubject != 500 {
+		t.Fatalf("defaults: leeway %v, per connection %d, per subject %d", c.JWTLeeway, c.WSMaxSubscriptionsPerConnection, c.WSMaxSubscriptionsPerSubject)
+	}
+	t.Setenv("JWT_LEEWAY", "2s")
+	t.Setenv("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "7")
+	t.Setenv("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT", "9")
+	if c, err = parseConfig(nil); err != nil || c.JWTLeeway != 2*time.Second || c.WSMaxSubscriptionsPerConnection != 7 || c.WSMaxSubscriptionsPerSubject != 9 {
+		t.Fatalf("from the environment: %+v %v", c, err)
+	}
+	if c, err = parseConfig([]string{"-jwt-leeway", "0s", "-ws-max-subscriptions-per-connection", "1", "-ws-max-subscriptions-per-subject", "2"}); err != nil || c.JWTLeeway != 0 || c.WSMaxSubscriptionsPerConnection != 1 || c.WSMaxSubscriptionsPerSubject != 2 {
+		t.Fatalf("from flags: %+v %v", c, err)
+	}
+	for _, args := range [][]string{
+		{"-jwt-leeway", "-1s"}, {"-jwt-leeway", "soon"},
+		{"-ws-max-subscriptions-per-connection", "0"}, {"-ws-max-subscriptions-per-subject", "-5"}, {"-ws-max-subscriptions-per-subject", "many"},
+	} {
+		if _, err := parseConfig(args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

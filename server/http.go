@@ -76,12 +76,18 @@ func rootField(oc *graphql.OperationContext) string {
 	return string(oc.Operation.Operation)
 }
 
+// maxLoggedCodes bounds the error codes one request keeps for its log line: a
+// websocket connection is one request however many operations it carries.
+const maxLoggedCodes = 20
+
 func (ri *requestInfo) addCode(code string) {
 	if ri == nil {
 		return
 	}
 	ri.mu.Lock()
-	ri.codes = append(ri.codes, code)
+	if len(ri.codes) < maxLoggedCodes {
+		ri.codes = append(ri.codes, code)
+	}
 	ri.mu.Unlock()
 }
 
@@ -96,7 +102,8 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.AddTransport(websocketTransport(verifier))
+	sessions := newWebsocketSessions(cfg, verifier, m)
+	srv.AddTransport(sessions.transport())
 	srv.SetQueryCache(newQueryCache(cfg.QueryCacheBytes))
 	if cfg.Playground {
 		srv.Use(extension.Introspection{})
@@ -122,6 +129,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 		ri.setRootField(root)
 		return next(ctx)
 	})
+	srv.AroundOperations(sessions.aroundOperations) // websocket credential expiry and subscription limits
 	return srv
 }
 

@@ -85,7 +85,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	m := newMetrics()
 	broker := service.NewBroker()
 	m.watchSubscribers(broker.Total)
-	opts := []service.Option{service.WithObserver(m), service.WithBroker(broker)}
+	opts := []service.Option{service.WithObserver(m), service.WithBroker(broker), service.WithTokenLeeway(cfg.JWTLeeway)}
 	if !st.Embedded() {
 		// Other replicas may change a policy while this one decides under it.
 		opts = append(opts, service.WithPolicyRecheck(policyRaceReporter(log, m.reg)))

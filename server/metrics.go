@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,8 @@ type metrics struct {
 	events     *prometheus.CounterVec
 	denials    *prometheus.CounterVec
 	dbErrors   prometheus.Counter
+	wsClosed   *prometheus.CounterVec
+	wsRefused  *prometheus.CounterVec
 }
 
 var _ service.Observer = (*metrics)(nil)
@@ -53,8 +56,16 @@ func newMetrics() *metrics {
 			Name: "artifact_trust_database_errors_total",
 			Help: "Operations that failed because the database was unavailable or answered an unexpected error.",
 		}),
+		wsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "artifact_trust_websocket_auth_closes_total",
+			Help: "Websocket connections the server closed over their credential, by close code (4401 refused or expired token, 4403 forbidden project).",
+		}, []string{"code"}),
+		wsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "artifact_trust_websocket_subscriptions_refused_total",
+			Help: "Subscriptions refused over a limit, by limit (connection_limit, subject_limit).",
+		}, []string{"limit"}),
 	}
-	m.reg.MustRegister(m.operations, m.latency, m.promotions, m.events, m.denials, m.dbErrors,
+	m.reg.MustRegister(m.operations, m.latency, m.promotions, m.events, m.denials, m.dbErrors, m.wsClosed, m.wsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -65,6 +76,20 @@ func (m *metrics) watchSubscribers(count func() int) {
 		Name: "artifact_trust_live_subscribers",
 		Help: "Open artifactEvents subscriptions.",
 	}, func() float64 { return float64(count()) }))
+}
+
+// observeWebsocketClose counts a connection closed over its credential.
+func (m *metrics) observeWebsocketClose(code int) {
+	if m != nil {
+		m.wsClosed.WithLabelValues(strconv.Itoa(code)).Inc()
+	}
+}
+
+// observeSubscriptionRefused counts a subscription refused over a limit.
+func (m *metrics) observeSubscriptionRefused(limit string) {
+	if m != nil {
+		m.wsRefused.WithLabelValues(limit).Inc()
+	}
 }
 
 // handler serves the metrics in the Prometheus exposition format.

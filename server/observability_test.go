@@ -80,13 +80,3 @@ func TestRefusedHTTPRequestsAreCountedUnderTheirCode(t *testing.T) {
 		t.Errorf("a refused request was counted as OK:\n%s", grepLines(body, "graphql_operations_total"))
 	}
 }
-
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}

@@ -2,48 +2,423 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/artifact-trust/control-plane/auth"
 	"github.com/artifact-trust/control-plane/model"
 )
 
-// websocketTransport serves subscriptions over graphql-transport-ws. The actor is
-// authenticated at connection_init from the payload's Authorization entry (or, when
-// absent, from the upgrade request's Authorization header); a connection without a
-// valid token is refused.
-func websocketTransport(verifier *auth.Verifier) transport.Websocket {
-	return transport.Websocket{
-		InitTimeout:           10 * time.Second,
-		KeepAlivePingInterval: 15 * time.Second,
-		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			if raw := payload.Authorization(); raw != "" {
-				tok, ok := strings.CutPrefix(raw, "Bearer ")
-				if !ok {
-					tok, ok = strings.CutPrefix(raw, "bearer ")
-				}
-				if !ok {
-					return ctx, nil, errUnauthenticated("connection_init Authorization must be 'Bearer <jwt>'")
-				}
-				actor, err := verifier.VerifyContext(ctx, strings.TrimSpace(tok))
-				if err != nil {
-					return ctx, nil, err
-				}
-				return auth.WithActor(ctx, actor), nil, nil
-			}
-			if _, err := auth.Require(ctx); err != nil {
-				return ctx, nil, err
-			}
-			return ctx, nil, nil
+// Close codes of the graphql-transport-ws protocol for refused credentials. The
+// graphql-ws client never reconnects after 4401; after 4403 it retries at most its
+// retryAttempts times with a growing randomised backoff. A 1000 close, by contrast,
+// makes it reconnect at once while it has subscriptions to serve.
+const (
+	closeUnauthorized = 4401
+	closeForbidden    = 4403
+)
+
+// Subscription limits used when the configuration leaves them unset.
+const (
+	defaultWSMaxSubscriptionsPerConnection = 100
+	defaultWSMaxSubscriptionsPerSubject    = 500
+)
+
+// websocketSessions serves subscriptions over graphql-transport-ws (and the older
+// graphql-ws protocol) and holds every connection to the credential that opened it:
+//
+//   - the actor is authenticated at connection_init from the payload's
+//     Authorization entry (or, when absent, from the upgrade request's
+//     Authorization header); a refused credential closes the connection with 4401;
+//   - the connection is closed with 4401 when the token expires (exp plus
+//     JWT_LEEWAY), and every operation on it is checked against that expiry first;
+//   - a subscription refused FORBIDDEN (no role in the project) closes the
+//     connection with 4403, one refused UNAUTHENTICATED with 4401, after the
+//     operation's error message;
+//   - each connection holds at most perConn live subscriptions and each token
+//     subject at most perSubject on this replica; a subscription over either limit
+//     is refused with an error message and the connection stays open.
+//
+// It plugs into gqlgen's websocket transport (InitFunc, a WebsocketImplementation
+// that wraps the default one, and an operation interceptor) without forking it.
+type websocketSessions struct {
+	leeway     time.Duration
+	perConn    int
+	perSubject int
+	verifier   *auth.Verifier
+	m          *metrics
+
+	mu        sync.Mutex
+	bySubject map[string]int
+}
+
+func newWebsocketSessions(cfg Config, verifier *auth.Verifier, m *metrics) *websocketSessions {
+	ws := &websocketSessions{
+		leeway:     cfg.JWTLeeway,
+		perConn:    cfg.WSMaxSubscriptionsPerConnection,
+		perSubject: cfg.WSMaxSubscriptionsPerSubject,
+		verifier:   verifier,
+		m:          m,
+		bySubject:  map[string]int{},
+	}
+	if ws.perConn <= 0 {
+		ws.perConn = defaultWSMaxSubscriptionsPerConnection
+	}
+	if ws.perSubject <= 0 {
+		ws.perSubject = defaultWSMaxSubscriptionsPerSubject
+	}
+	return ws
+}
+
+// transport is the gqlgen transport for websocket upgrades.
+func (ws *websocketSessions) transport() graphql.Transport {
+	return sessionTransport{
+		sessions: ws,
+		Websocket: transport.Websocket{
+			Implementation:        sessionImplementation{inner: transport.CoderWebsocketImplementation{}},
+			InitTimeout:           10 * time.Second,
+			KeepAlivePingInterval: 15 * time.Second,
+			InitFunc:              ws.init,
 		},
 	}
 }
 
-func errUnauthenticated(msg string) error { return model.Errorf(model.KindUnauthenticated, "%s", msg) }
+// sessionTransport gives every websocket connection a wsSession in its context
+// before gqlgen's transport takes it over.
+type sessionTransport struct {
+	transport.Websocket
+	sessions *websocketSessions
+}
+
+func (t sessionTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	s := &wsSession{owner: t.sessions}
+	defer s.end()
+	t.Websocket.Do(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)), exec)
+}
+
+// sessionImplementation accepts connections with gqlgen's default implementation
+// and hands the connection to the request's session, so the session can close it
+// with a code of its choosing.
+type sessionImplementation struct {
+	inner transport.WebsocketImplementation
+}
+
+func (i sessionImplementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	c, err := i.inner.Accept(w, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	sc := &sessionConn{WebsocketConn: c}
+	if s := sessionFrom(r.Context()); s != nil {
+		s.mu.Lock()
+		s.conn = sc
+		s.mu.Unlock()
+	}
+	return sc, nil
+}
+
+// sessionConn sends at most one close frame: the first close code written wins,
+// so gqlgen's own 1000 after the session closed with 4401 or 4403 is dropped.
+type sessionConn struct {
+	transport.WebsocketConn
+	mu      sync.Mutex
+	closing bool
+}
+
+var (
+	_ transport.WebsocketReadLimiter   = (*sessionConn)(nil)
+	_ transport.WebsocketReadDeadliner = (*sessionConn)(nil)
+)
+
+func (c *sessionConn) WriteClose(code int, reason string) error {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closing = true
+	c.mu.Unlock()
+	return c.WebsocketConn.WriteClose(code, closeReason(reason))
+}
+
+func (c *sessionConn) SetReadLimit(limit int64) {
+	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
+		l.SetReadLimit(limit)
+	}
+}
+
+func (c *sessionConn) SetReadDeadline(t time.Time) error {
+	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// closeReason fits reason into a close frame (at most 123 bytes).
+func closeReason(reason string) string {
+	const max = 123
+	if len(reason) <= max {
+		return reason
+	}
+	reason = reason[:max]
+	for !utf8.ValidString(reason) {
+		reason = reason[:len(reason)-1]
+	}
+	return reason
+}
+
+// wsSession is one websocket connection.
+type wsSession struct {
+	owner *websocketSessions
+
+	mu      sync.Mutex
+	conn    *sessionConn
+	cancel  context.CancelFunc // ends the connection's context (gqlgen then closes it)
+	subject string
+	ends    time.Time // the credential's expiry plus the leeway; zero: none
+	timer   *time.Timer
+	closed  bool
+	active  int // live subscriptions; guarded by owner.mu
+}
+
+type wsSessionKey struct{}
+
+func sessionFrom(ctx context.Context) *wsSession {
+	s, _ := ctx.Value(wsSessionKey{}).(*wsSession)
+	return s
+}
+
+// init authenticates connection_init. A refusal closes the connection with 4401
+// (gqlgen's InitFunc close code and reason); an accepted credential arms a timer
+// that closes the connection with 4401 when it expires.
+func (ws *websocketSessions) init(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	actor, err := ws.authenticate(ctx, payload)
+	if err == nil && !actor.ExpiresAt.IsZero() && !time.Now().Before(actor.ExpiresAt.Add(ws.leeway)) {
+		err = model.Errorf(model.KindUnauthenticated, "token expired")
+	}
+	if err != nil {
+		msg := clientMessage(err)
+		ws.m.observeWebsocketClose(closeUnauthorized)
+		ctx = transport.WithWebsocketCloseCode(ctx, closeUnauthorized)
+		ctx = transport.AppendCloseReason(ctx, closeReason(msg))
+		return ctx, nil, errors.New(msg)
+	}
+	ctx = auth.WithActor(ctx, actor)
+	s := sessionFrom(ctx)
+	if s == nil {
+		return ctx, nil, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancel = cancel
+	s.subject = actor.Subject
+	if !actor.ExpiresAt.IsZero() {
+		s.ends = actor.ExpiresAt.Add(ws.leeway)
+		s.timer = time.AfterFunc(time.Until(s.ends), func() { s.close(closeUnauthorized, "token expired") })
+	}
+	return ctx, nil, nil
+}
+
+func (ws *websocketSessions) authenticate(ctx context.Context, payload transport.InitPayload) (model.Actor, error) {
+	raw := payload.Authorization()
+	if raw == "" {
+		return auth.Require(ctx) // the upgrade request's Authorization header, if any
+	}
+	tok, ok := strings.CutPrefix(raw, "Bearer ")
+	if !ok {
+		tok, ok = strings.CutPrefix(raw, "bearer ")
+	}
+	if !ok {
+		return model.Actor{}, model.Errorf(model.KindUnauthenticated, "connection_init Authorization must be 'Bearer <jwt>'")
+	}
+	if ws.verifier == nil {
+		return model.Actor{}, model.Errorf(model.KindUnauthenticated, "tokens are not accepted by this server")
+	}
+	return ws.verifier.VerifyContext(ctx, strings.TrimSpace(tok))
+}
+
+// clientMessage is what a client may read of err: a domain error's message, never
+// its underlying cause.
+func clientMessage(err error) string {
+	var me *model.Error
+	if errors.As(err, &me) {
+		return me.Message
+	}
+	return "invalid credentials"
+}
+
+// expired reports whether the connection's credential has expired at now.
+func (s *wsSession) expired(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.ends.IsZero() && !now.Before(s.ends)
+}
+
+func (s *wsSession) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// close sends the close frame with code and ends the connection's context, which
+// makes gqlgen stop its operations and close the socket. Only the first call acts.
+func (s *wsSession) close(code int, reason string) {
+	s.mu.Lock()
+	if s.closed || s.conn == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	conn, cancel, timer := s.conn, s.cancel, s.timer
+	s.mu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
+	s.owner.m.observeWebsocketClose(code)
+	_ = conn.WriteClose(code, reason)
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// end releases the session once gqlgen is done with the connection.
+func (s *wsSession) end() {
+	s.mu.Lock()
+	s.closed = true
+	cancel, timer := s.cancel, s.timer
+	s.mu.Unlock()
+	if timer != nil {
+		timer.Stop()
+	}
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// acquire takes a subscription slot of the connection and of its subject.
+func (s *wsSession) acquire() (release func(), refusal *gqlerror.Error) {
+	o := s.owner
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case s.active >= o.perConn:
+		o.m.observeSubscriptionRefused("connection_limit")
+		return nil, limitRefusal(o.perConn, "too many subscriptions on this connection: at most %d may be open at once; complete one before starting another", o.perConn)
+	case o.bySubject[s.subject] >= o.perSubject:
+		o.m.observeSubscriptionRefused("subject_limit")
+		return nil, limitRefusal(o.perSubject, "too many subscriptions for this token subject: at most %d may be open at once on this server, over all its connections; complete one before starting another", o.perSubject)
+	}
+	s.active++
+	o.bySubject[s.subject]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			s.active--
+			if o.bySubject[s.subject]--; o.bySubject[s.subject] <= 0 {
+				delete(o.bySubject, s.subject)
+			}
+		})
+	}, nil
+}
+
+func limitRefusal(limit int, format string, args ...any) *gqlerror.Error {
+	return &gqlerror.Error{Message: fmt.Sprintf(format, args...), Extensions: map[string]any{"code": string(model.KindBadInput), "limit": limit}}
+}
+
+// noResponse ends an operation without a response; gqlgen then sends the errors
+// recorded with transport.AddSubscriptionError as the operation's error message.
+func noResponse(context.Context) *graphql.Response { return nil }
+
+// aroundOperations checks every operation of a websocket connection: after the
+// credential's expiry nothing runs and the connection closes with 4401; a
+// subscription needs a free slot of its connection and subject, holds it until it
+// ends, and closes the connection with 4403 (4401) when it is refused FORBIDDEN
+// (UNAUTHENTICATED). Operations over HTTP pass through.
+func (ws *websocketSessions) aroundOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	s := sessionFrom(ctx)
+	if s == nil {
+		return next(ctx)
+	}
+	if s.isClosed() {
+		return noResponse // the connection is closing: nothing more runs on it
+	}
+	if s.expired(time.Now()) {
+		transport.AddSubscriptionError(ctx, &gqlerror.Error{Message: "token expired", Extensions: map[string]any{"code": string(model.KindUnauthenticated)}})
+		closeAfter(ctx, s, closeUnauthorized, "token expired")
+		return noResponse
+	}
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+		return next(ctx)
+	}
+	release, refusal := s.acquire()
+	if refusal != nil {
+		transport.AddSubscriptionError(ctx, refusal)
+		return noResponse
+	}
+	responses := next(ctx)
+	first := true
+	return func(ctx context.Context) *graphql.Response {
+		resp := responses(ctx)
+		if resp == nil {
+			release()
+			if s.expired(time.Now()) {
+				// The stream ended with the credential: close with 4401 before
+				// gqlgen would report a normal completion.
+				s.close(closeUnauthorized, "token expired")
+			}
+			return nil
+		}
+		if first {
+			first = false
+			if code := refusalClose(resp); code != 0 {
+				release()
+				for _, e := range resp.Errors {
+					transport.AddSubscriptionError(ctx, e)
+				}
+				closeAfter(ctx, s, code, resp.Errors[0].Message)
+				return nil
+			}
+		}
+		return resp
+	}
+}
+
+// closeAfter closes the connection with code once the operation of ctx has ended,
+// that is after gqlgen has sent the operation's error message.
+func closeAfter(ctx context.Context, s *wsSession, code int, reason string) {
+	context.AfterFunc(ctx, func() { s.close(code, reason) })
+}
+
+// refusalClose is the close code for a subscription refused outright: 4403 for
+// FORBIDDEN, 4401 for UNAUTHENTICATED, 0 otherwise.
+func refusalClose(resp *graphql.Response) int {
+	if len(resp.Errors) == 0 || (len(resp.Data) > 0 && string(resp.Data) != "null") {
+		return 0
+	}
+	for _, e := range resp.Errors {
+		switch e.Extensions["code"] {
+		case string(model.KindUnauthenticated):
+			return closeUnauthorized
+		case string(model.KindForbidden):
+			return closeForbidden
+		}
+	}
+	return 0
+}
 
 // isWebsocketUpgrade reports whether r asks for a websocket.
 func isWebsocketUpgrade(r *http.Request) bool {

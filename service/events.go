@@ -99,9 +99,25 @@ func WithBroker(b *Broker) Option {
 	}
 }
 
+// WithTokenLeeway makes live streams honour a credential until d past its expiry,
+// the clock skew the token verifier tolerates (JWT_LEEWAY): a token the verifier
+// accepted inside that leeway gets a working stream, not one that ends at once.
+func WithTokenLeeway(d time.Duration) Option {
+	return func(s *Service) { s.tokenLeeway = d }
+}
+
 // SubscribeEvents streams every audit event of project written from now on, until
-// ctx ends. The actor needs a role in the project.
+// ctx ends or the actor's credential expires (exp plus the token leeway). The
+// actor needs a role in the project; a credential already past its expiry is
+// UNAUTHENTICATED.
 func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project string) (<-chan *model.AuditEvent, error) {
+	var ends time.Time
+	if !rq.Actor.ExpiresAt.IsZero() {
+		ends = rq.Actor.ExpiresAt.Add(s.tokenLeeway)
+		if !time.Now().Before(ends) {
+			return nil, model.Errorf(model.KindUnauthenticated, "token expired")
+		}
+	}
 	if err := requireRead(rq.Actor, project); err != nil {
 		return nil, err
 	}
@@ -109,12 +125,12 @@ func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project strin
 		return nil, model.Errorf(model.KindInternal, "live events are not enabled on this server")
 	}
 	sub := s.broker.add(project)
-	// The stream ends with the request, or when the actor's token expires: a
+	// The stream ends with the request, or when the actor's credential expires: a
 	// subscription never outlives the credential that opened it.
-	go func(expiresAt time.Time) {
+	go func() {
 		var expired <-chan time.Time
-		if !expiresAt.IsZero() {
-			timer := time.NewTimer(time.Until(expiresAt))
+		if !ends.IsZero() {
+			timer := time.NewTimer(time.Until(ends))
 			defer timer.Stop()
 			expired = timer.C
 		}
@@ -123,6 +139,6 @@ func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project strin
 		case <-expired:
 		}
 		s.broker.remove(project, sub)
-	}(rq.Actor.ExpiresAt)
+	}()
 	return sub.ch, nil
 }

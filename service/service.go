@@ -32,6 +32,8 @@ type Service struct {
 	maxAttempts int
 	observers   []Observer
 	broker      *Broker
+	// tokenLeeway is how long past its exp a credential is still honoured.
+	tokenLeeway time.Duration
 }
 
 // Option configures a Service.

@@ -282,3 +282,46 @@ func TestLocksOfDifferentKeysNeverWaitForEachOtherAndAreDropped(t *testing.T) {
 		t.Fatalf("%d locks left after release", n)
 	}
 }
+
+func TestSubscriptionInsideTheTokenLeewayDeliversEventsUntilTheLeewayEnds(t *testing.T) {
+	b := NewBroker()
+	svc := New(newMemStore(), WithBroker(b), WithTokenLeeway(1500*time.Millisecond))
+	// The token expired a second ago: the verifier still accepts it (leeway 1.5 s).
+	viewer := model.Actor{Subject: "vic", Roles: map[string][]model.Role{"payments": {model.RoleViewer}}, ExpiresAt: time.Now().Add(-time.Second)}
+	ch, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Committed([]model.AuditEvent{{Project: "payments", Action: model.ActionRegister, Digest: "sha256:" + fmt.Sprintf("%064x", 1)}})
+	select {
+	case ev, open := <-ch:
+		if !open || ev.Action != model.ActionRegister {
+			t.Fatalf("a stream opened inside the leeway ended at once (open %v, event %+v)", open, ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("event not delivered")
+	}
+	select {
+	case _, open := <-ch:
+		if open {
+			t.Fatal("unexpected event")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream outlived the leeway")
+	}
+	if b.Total() != 0 {
+		t.Fatalf("%d subscribers left", b.Total())
+	}
+}
+
+func TestSubscribeWithACredentialPastItsLeewayIsUnauthenticated(t *testing.T) {
+	b := NewBroker()
+	svc := New(newMemStore(), WithBroker(b), WithTokenLeeway(5*time.Second))
+	viewer := model.Actor{Subject: "vic", Roles: map[string][]model.Role{"payments": {model.RoleViewer}}, ExpiresAt: time.Now().Add(-6 * time.Second)}
+	if _, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments"); !model.IsKind(err, model.KindUnauthenticated) {
+		t.Fatalf("expired credential: %v, want UNAUTHENTICATED", err)
+	}
+	if b.Total() != 0 {
+		t.Fatalf("%d subscribers registered for an expired credential", b.Total())
+	}
+}

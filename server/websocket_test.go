@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+)
+
+// wsToken signs a token for sub with roles ("project:role") that expires at exp;
+// exp may already be past, which auth.MintHS256 refuses to mint.
+func wsToken(t *testing.T, sub string, exp time.Time, roles ...string) string {
+	t.Helper()
+	claims := map[string]any{"sub": sub, "iat": time.Now().Add(-time.Minute).Unix(), "exp": exp.Unix(), "roles": map[string]any{}}
+	for _, r := range roles {
+		p, role, _ := strings.Cut(r, ":")
+		claims["roles"].(map[string]any)[p] = []string{role}
+	}
+	return craft(t, map[string]any{"alg": "HS256", "typ": "JWT"}, claims, hmacSHA256([]byte(testSecret)))
+}
+
+// acked opens a connection with tok in connection_init and waits for connection_ack.
+func acked(t *testing.T, ts *testServer, tok string) (*websocket.Conn, context.Context) {
+	t.Helper()
+	conn, ctx := dialSubscription(t, ts, map[string]any{"Authorization": "Bearer " + tok})
+	var msg wsMessage
+	if err := wsjson.Read(ctx, conn, &msg); err != nil || msg.Type != "connection_ack" {
+		t.Fatalf("init: %+v %v", msg, err)
+	}
+	return conn, ctx
+}
+
+func subscribe(t *testing.T, ctx context.Context, conn *websocket.Conn, id, project string) {
+	t.Helper()
+	q := fmt.Sprintf(`subscription { artifactEvents(project: %q) { action digest } }`, project)
+	if err := wsjson.Write(ctx, conn, map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": q}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLive waits (bounded) until the server has n live subscriptions.
+func waitLive(t *testing.T, ts *testServer, n int) {
+	t.Helper()
+	want := fmt.Sprintf("artifact_trust_live_subscribers %d\n", n)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(scrape(t, ts), want); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("live subscriptions never reached %d", n)
+		}
+	}
+}
+
+// readUntilClose reads messages until the server closes the connection and
+// returns them with the close code (-1 when the connection ended otherwise).
+func readUntilClose(t *testing.T, ctx context.Context, conn *websocket.Conn) ([]wsMessage, websocket.StatusCode) {
+	t.Helper()
+	var msgs []wsMessage
+	for {
+		var msg wsMessage
+		if err := wsjson.Read(ctx, conn, &msg); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("the server never closed the connection; got %s", describe(msgs))
+			}
+			return msgs, websocket.CloseStatus(err)
+		}
+		msgs = append(msgs, msg)
+	}
+}
+
+func describe(msgs []wsMessage) string {
+	var b strings.Builder
+	for _, m := range msgs {
+		fmt.Fprintf(&b, "[%s %s %s] ", m.ID, m.Type, m.Payload)
+	}
+	return b.String()
+}
+
+func messageTypes(msgs []wsMessage) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Type
+	}
+	return out
+}
+
+// errorCodes returns the extensions.code of an error message's errors.
+func errorCodes(t *testing.T, msg wsMessage) []string {
+	t.Helper()
+	var errs []gqlError
+	if err := json.Unmarshal(msg.Payload, &errs); err != nil {
+		t.Fatalf("error payload %s: %v", msg.Payload, err)
+	}
+	var codes []string
+	for _, e := range errs {
+		codes = append(codes, e.Code())
+	}
+	return codes
+}
+
+func TestWebsocketInitWithARefusedTokenClosesWith4401(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	for name, payload := range map[string]map[string]any{
+		"no token":        {},
+		"not a jwt":       {"Authorization": "Bearer not-a-jwt"},
+		"not bearer":      {"Authorization": "Basic dXNlcjpwYXNz"},
+		"expired":         {"Authorization": "Bearer " + wsToken(t, "vic", time.Now().Add(-time.Hour), "payments:viewer")},
+		"wrong signature": {"Authorization": "Bearer " + craft(t, map[string]any{"alg": "HS256"}, map[string]any{"sub": "vic", "exp": time.Now().Add(time.Hour).Unix()}, hmacSHA256([]byte("another-secret-of-at-least-32-bytes!!")))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, ctx := dialSubscription(t, ts, payload)
+			msgs, code := readUntilClose(t, ctx, conn)
+			if code != 4401 || len(msgs) != 0 {
+				t.Fatalf("close code %d after %v, want 4401 and no message", code, messageTypes(msgs))
+			}
+		})
+	}
+	if !strings.Contains(scrape(t, ts), `artifact_trust_websocket_auth_closes_total{code="4401"} 5`) {
+		t.Error("the 4401 closes are not counted in /metrics")
+	}
+}
+
+func TestWebsocketSubscriptionToAForbiddenProjectGetsAnErrorThenClose4403(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	conn, ctx := acked(t, ts, token(t, "otto", "billing:viewer"))
+	subscribe(t, ctx, conn, "1", "payments")
+	msgs, code := readUntilClose(t, ctx, conn)
+	if code != 4403 || len(msgs) != 1 || msgs[0].Type != "error" || msgs[0].ID != "1" {
+		t.Fatalf("got %v then close %d, want one error message then 4403", messageTypes(msgs), code)
+	}
+	if codes := errorCodes(t, msgs[0]); len(codes) != 1 || codes[0] != "FORBIDDEN" {
+		t.Fatalf("error codes %v, want FORBIDDEN", codes)
+	}
+}
+
+func TestWebsocketConnectionClosesWith4401WhenTheTokenExpires(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.JWTLeeway = 0 })
+	c := newCast(t)
+	conn, ctx := acked(t, ts, wsToken(t, "vic", time.Now().Add(3*time.Second), "payments:viewer"))
+	subscribe(t, ctx, conn, "1", "payments")
+	waitLive(t, ts, 1)
+	a := ts.register(c.publisher, "payments", 1, nil)
+	msgs, code := readUntilClose(t, ctx, conn)
+	if code != 4401 {
+		t.Fatalf("got %v then close %d, want 4401 at the token's expiry", messageTypes(msgs), code)
+	}
+	if len(msgs) != 1 || msgs[0].Type != "next" || !strings.Contains(string(msgs[0].Payload), a.Digest) {
+		t.Fatalf("messages before the close: %v, want only the event (no complete)", messageTypes(msgs))
+	}
+	waitLive(t, ts, 0)
+}
+
+func TestWebsocketOperationSentAfterTheTokenExpiredNeverRuns(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.JWTLeeway = 0 })
+	c := newCast(t)
+	exp := time.Now().Add(2 * time.Second)
+	conn, ctx := acked(t, ts, wsToken(t, "pat", exp, "payments:publisher"))
+	time.Sleep(time.Until(exp.Truncate(time.Second).Add(1500 * time.Millisecond))) // past exp (whole seconds)
+	in := map[string]any{"project": "payments", "digest": digestN(7), "kind": "OCI_IMAGE", "sourceType": "OCI_REGISTRY", "source": "registry.example.com/payments/app"}
+	// The write may already fail: the server closes the connection at exp.
+	_ = wsjson.Write(ctx, conn, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `mutation($in: RegisterArtifactInput!) { registerArtifact(input: $in) { id } }`, "variables": map[string]any{"in": in}}})
+	msgs, code := readUntilClose(t, ctx, conn)
+	if code != 4401 {
+		t.Fatalf("got %v then close %d, want 4401", messageTypes(msgs), code)
+	}
+	for _, m := range msgs {
+		if m.Type == "next" {
+			t.Fatalf("the mutation answered after the token expired: %s", m.Payload)
+		}
+	}
+	var out struct {
+		ArtifactByDigest *struct{ ID string } `json:"artifactByDigest"`
+	}
+	ts.MustDo(c.viewer, `query($d: String!) { artifactByDigest(project: "payments", digest: $d) { id } }`, map[string]any{"d": digestN(7)}, &out)
+	if out.ArtifactByDigest != nil {
+		t.Fatalf("registerArtifact ran on a connection whose token had expired: %s", out.ArtifactByDigest.ID)
+	}
+}
+
+func TestWebsocketTokenInsideTheLeewayGetsAWorkingSubscriptionUntilExpPlusLeeway(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.JWTLeeway = 4 * time.Second })
+	c := newCast(t)
+	// Expired a second ago: HTTP accepts it inside the 4 s leeway, and so does the
+	// websocket, until exp + leeway.
+	tok := wsToken(t, "vic", time.Now().Add(-time.Second), "payments:viewer")
+	if r := ts.Do(tok, `{ viewer { subject } }`, nil); len(r.Errors) > 0 {
+		t.Fatalf("HTTP refused the token inside the leeway: %+v", r.Errors)
+	}
+	conn, ctx := acked(t, ts, tok)
+	subscribe(t, ctx, conn, "1", "payments")
+	waitLive(t, ts, 1)
+	a := ts.register(c.publisher, "payments", 1, nil)
+	msgs, code := readUntilClose(t, ctx, conn)
+	if len(msgs) != 1 || msgs[0].Type != "next" || !strings.Contains(string(msgs[0].Payload), a.Digest) {
+		t.Fatalf("messages %v, want the event and no complete", messageTypes(msgs))
+	}
+	if code != 4401 {
+		t.Fatalf("close %d at exp + leeway, want 4401", code)
+	}
+}
+
+func TestWebsocketSubscriptionLimitsRefuseOverflowWhileExistingSubscriptionsKeepWorking(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *Config) {
+		c.WSMaxSubscriptionsPerConnection = 3
+		c.WSMaxSubscriptionsPerSubject = 5
+	})
+	c := newCast(t)
+	a, actx := acked(t, ts, c.viewer)
+	b, bctx := acked(t, ts, c.viewer) // the same subject on a second connection
+	for i := 1; i <= 3; i++ {
+		subscribe(t, actx, a, fmt.Sprint(i), "payments")
+	}
+	waitLive(t, ts, 3)
+	subscribe(t, actx, a, "4", "payments") // over the connection's limit
+	var msg wsMessage
+	if err := wsjson.Read(actx, a, &msg); err != nil || msg.Type != "error" || msg.ID != "4" {
+		t.Fatalf("4th subscription on a connection: %s %s %v, want an error message", msg.Type, msg.Payload, err)
+	}
+	if codes := errorCodes(t, msg); len(codes) != 1 || codes[0] != "BAD_USER_INPUT" || !strings.Contains(string(msg.Payload), "at most 3") {
+		t.Fatalf("refusal %s", msg.Payload)
+	}
+	subscribe(t, bctx, b, "1", "payments")
+	subscribe(t, bctx, b, "2", "payments")
+	waitLive(t, ts, 5)
+	subscribe(t, bctx, b, "3", "payments") // over the subject's limit
+	if err := wsjson.Read(bctx, b, &msg); err != nil || msg.Type != "error" || msg.ID != "3" || !strings.Contains(string(msg.Payload), "at most 5") {
+		t.Fatalf("6th subscription of the subject: %s %s %v, want an error message", msg.Type, msg.Payload, err)
+	}
+
+	// The five accepted subscriptions all still deliver.
+	art := ts.register(c.publisher, "payments", 1, nil)
+	for name, conn := range map[string]*websocket.Conn{"a": a, "b": b} {
+		ctx, n := actx, 3
+		if name == "b" {
+			ctx, n = bctx, 2
+		}
+		seen := map[string]bool{}
+		for len(seen) < n {
+			if err := wsjson.Read(ctx, conn, &msg); err != nil || msg.Type != "next" || !strings.Contains(string(msg.Payload), art.Digest) {
+				t.Fatalf("connection %s: %+v %v", name, msg, err)
+			}
+			seen[msg.ID] = true
+		}
+	}
+
+	// Completing one frees its slot on the connection and for the subject.
+	if err := wsjson.Write(actx, a, map[string]any{"id": "2", "type": "complete"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, ts, 4)
+	subscribe(t, actx, a, "5", "payments")
+	waitLive(t, ts, 5)
+	metrics := scrape(t, ts)
+	for _, want := range []string{`artifact_trust_websocket_subscriptions_refused_total{limit="connection_limit"} 1`, `artifact_trust_websocket_subscriptions_refused_total{limit="subject_limit"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestAWebsocketConnectionKeepsABoundedListOfErrorCodesForItsLogLine(t *testing.T) {
+	// One connection is one request for the access log, however many operations
+	// (and refusals) it carries.
+	ri := &requestInfo{}
+	for i := 0; i < 100000; i++ {
+		ri.addCode("BAD_USER_INPUT")
+	}
+	if n := len(ri.codes); n == 0 || n > 20 {
+		t.Fatalf("%d error codes kept for one log line, want 1 to 20", n)
+	}
+}
