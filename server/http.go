@@ -94,8 +94,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 	})
 	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(graphQLHTTP{}) // transport.go: GET and POST as GraphQL over HTTP asks
 	srv.AddTransport(websocketTransport(verifier))
 	srv.SetQueryCache(newQueryCache(cfg.QueryCacheBytes))
 	if cfg.Playground {

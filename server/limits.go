@@ -149,7 +149,8 @@ func (l *documentLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
 }
 
 // limitError is a refusal of the document, reported like gqlgen's own validation
-// errors (extensions.code GRAPHQL_VALIDATION_FAILED, HTTP 422).
+// errors (extensions.code GRAPHQL_VALIDATION_FAILED; HTTP 200 for application/json,
+// 400 for application/graphql-response+json).
 func limitError(limit int, format string, args ...any) *gqlerror.Error {
 	e := gqlerror.Errorf(format, args...)
 	errcode.Set(e, errcode.ValidationFailed)
