@@ -71,6 +71,7 @@ func writeBanner(w io.Writer, cfg Config, addr string, embedded bool) {
 	} else {
 		fmt.Fprintf(tw, "  Playground\toff (PLAYGROUND=true turns it on)\n")
 	}
+	fmt.Fprintf(tw, "  Board\t%s/board\n", base)
 	if embedded {
 		dir, err := filepath.Abs(cfg.DataDir)
 		if err != nil {

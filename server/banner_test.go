@@ -93,6 +93,7 @@ func TestStartupBannerTellsWhereEverythingIsAndTheTokenCommandWorks(t *testing.T
 		"API         " + base + "/query",
 		"Playground  " + base + "/\n",
 		"Engine      embedded FerretDB on SQLite, files in " + absData + " (DATA_DIR)",
+		"Board       " + base + "/board\n",
 		"Listening   " + addr + ", this machine only",
 		"go run ./server token --data-dir '" + dataDir + "' --sub alice --role '*:project_admin' --role '*:publisher' --role '*:verifier'",
 	} {

@@ -15,7 +15,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
 	"github.com/sirupsen/logrus"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -147,9 +146,7 @@ func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	if cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("Artifact trust", cfg.GraphQLPath))
-	}
+	mountWeb(mux, cfg, log) // web.go: /assets/, /board, and the playground at /
 	return withRecover(log, withCorrelation(withAccessLog(log, m, cfg.GraphQLPath, mux)))
 }
 

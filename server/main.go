@@ -114,6 +114,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	if cfg.Playground {
 		fields["playground"] = "http://" + displayAddr(addr) + "/"
 	}
+	fields["board"] = "http://" + displayAddr(addr) + "/board"
 	log.WithFields(fields).Info("server ready")
 	if showBanner(log.Out, st.Embedded()) {
 		writeBanner(log.Out, cfg, addr, st.Embedded())
