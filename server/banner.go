@@ -12,9 +12,10 @@ import (
 	"github.com/artifact-trust/control-plane/auth"
 )
 
-// devTokenRoles are the roles of the token the banner proposes: enough to walk
+// devTokenRoles are the roles of the token the banner proposes: a project admin
+// may register, verify, set the policy and promote into every channel, so it walks
 // an artifact from registration to PROD in any project.
-var devTokenRoles = []string{"*:project_admin", "*:publisher", "*:verifier"}
+var devTokenRoles = []string{"*:project_admin"}
 
 // tokenCommandLine is the shell command that mints a development token for the
 // server using dataDir.
