@@ -14,6 +14,9 @@
 // non-zero on the first failure, or when any request left this machine.
 import { chromium } from 'playwright-core';
 import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
 
 const env = (name) => {
   const v = process.env[name];
@@ -32,6 +35,7 @@ const artifactId = env('ARTIFACT_ID');
 const digest = env('DIGEST');
 const shots = env('SCREENSHOT_DIR');
 const short = digest.slice(0, 'sha256:'.length + 12);
+const trailName = short + ' (show its trail)';
 
 const log = (obj) => console.log(JSON.stringify(obj));
 const step = (name) => log({ step: name });
@@ -97,7 +101,7 @@ try {
   await page.getByRole('heading', { name: 'Project ' + project }).waitFor();
   const devCell = page.locator(`#grid td[data-channel="DEV"][data-env=""]`);
   const testCell = page.locator(`#grid td[data-channel="TEST"][data-env=""]`);
-  await devCell.getByRole('button', { name: 'Trail of ' + digest }).waitFor();
+  await devCell.getByRole('button', { name: trailName }).waitFor();
   expect((await devCell.textContent()).includes('VERIFIED'), 'the DEV cell does not show the trust state');
   expect((await testCell.textContent()).includes('Nothing deployable'), 'TEST is not empty before the promotion');
   const stored = await page.evaluate(() => ({ session: Object.keys(sessionStorage), local: Object.keys(localStorage) }));
@@ -109,7 +113,7 @@ try {
   step('a promotion appears live, without reloading');
   await page.evaluate(() => { window.__noReload = true; });
   await graphql(promoterToken, `mutation($id: ID!) { promoteArtifact(input: { artifactId: $id, channel: TEST, reason: "browser test" }) { id } }`, { id: artifactId });
-  await testCell.getByRole('button', { name: 'Trail of ' + digest }).waitFor();
+  await testCell.getByRole('button', { name: trailName }).waitFor();
   expect(await page.evaluate(() => window.__noReload === true), 'the page was reloaded');
   await page.locator('#events li').filter({ hasText: 'promote into TEST' }).waitFor();
   expect((await testCell.textContent()).includes(short), 'the TEST cell does not show the short digest');
@@ -123,7 +127,7 @@ try {
   expect(await page.evaluate(() => navigator.clipboard.readText()) === digest, 'the copied text is not the full digest');
 
   step('follow the artifact: its trail');
-  await testCell.getByRole('button', { name: 'Trail of ' + digest }).click();
+  await testCell.getByRole('button', { name: trailName }).click();
   const dialog = page.getByRole('dialog', { name: 'Trail of ' + digest });
   await dialog.waitFor();
   const trail = dialog.getByRole('table', { name: 'Audit trail, oldest first' });
@@ -161,6 +165,28 @@ try {
   const shot3 = path.join(shots, 'playground.png');
   await pg.screenshot({ path: shot3 });
   log({ screenshot: shot3 });
+
+  step('the board passes axe-core\'s WCAG 2.1 A and AA rules');
+  // axe is injected as a script, which the board's Content-Security-Policy
+  // forbids: this context alone bypasses it.
+  const audit = await browser.newContext({ viewport: { width: 1360, height: 1000 }, bypassCSP: true });
+  const a11y = await audit.newPage();
+  watch(a11y, 'accessibility');
+  await a11y.goto(base + '/board');
+  await a11y.getByLabel('Bearer token (a JWT)').fill(viewerToken);
+  await a11y.getByRole('button', { name: 'Use this token' }).click();
+  await a11y.locator(`#grid td[data-channel="TEST"][data-env=""]`).getByRole('button', { name: trailName }).waitFor();
+  await a11y.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const axeRun = () => a11y.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  let violations = await axeRun();
+  await a11y.locator(`#grid td[data-channel="TEST"][data-env=""]`).getByRole('button', { name: trailName }).click();
+  await a11y.getByRole('dialog', { name: 'Trail of ' + digest }).getByRole('table').first().waitFor();
+  violations = violations.concat(await axeRun());
+  await audit.close();
+  expect(violations.length === 0, 'accessibility violations: ' + violations.join(' | '));
 
   expect(offMachine.length === 0, 'requests left the machine: ' + offMachine.join(', '));
   expect(consoleErrors.length === 0, 'console errors: ' + consoleErrors.join(' | '));

@@ -331,7 +331,7 @@
       const evidence = SUBMITTED_CHECKS.filter((c) => checks.has(c)).map((c) => c + (checks.get(c) === 'PASSED' ? ' passed' : ' FAILED'));
       td.append(
         el('div', { class: 'digest-line' },
-          el('button', { type: 'button', class: 'digest', title: dep.digest, 'aria-label': 'Trail of ' + dep.digest, onclick: () => openTrail(a.id) }, shortDigest(dep.digest)),
+          trailButton('digest', dep.digest, a.id),
           el('button', { type: 'button', class: 'copy', 'aria-label': 'Copy the digest ' + dep.digest, onclick: (ev) => copyDigest(ev.currentTarget, dep.digest) }, 'Copy')),
         el('ul', { class: 'facts' },
           el('li', {}, trustBadge(a.trustState), ' ', el('span', { class: 'badge' }, a.lifecycleState)),
@@ -354,6 +354,14 @@
         el('ul', {}, d.reasons.map((r) => el('li', {}, r)))));
     }
     return td;
+  }
+
+  // trailButton shows a short digest that opens the artifact's trail; its
+  // accessible name starts with the visible text (WCAG 2.5.3), and the full
+  // digest is in its title.
+  function trailButton(cls, digest, id) {
+    return el('button', { type: 'button', class: cls, title: digest, onclick: () => openTrail(id) },
+      shortDigest(digest), el('span', { class: 'sr-only' }, ' (show its trail)'));
   }
 
   async function copyDigest(button, digest) {
@@ -511,7 +519,7 @@
     const item = el('li', { class: 'fresh' },
       el('span', { class: 'when' }, new Date(e.at).toLocaleTimeString()), ' ',
       el('strong', {}, what), target, ' of ',
-      el('button', { type: 'button', class: 'link mono', title: e.digest, 'aria-label': 'Trail of ' + e.digest, onclick: () => openTrail(e.artifactId) }, shortDigest(e.digest)),
+      trailButton('link mono', e.digest, e.artifactId),
       ' by ' + e.actor + change);
     const list = $('events');
     list.prepend(item);
