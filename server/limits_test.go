@@ -407,10 +407,11 @@ func FuzzDocumentLimits(f *testing.F) {
 	})
 }
 
-// TestGQLGenGETRefusesMutationsOnItsOwn proves the second line of defence: even
-// without guardTransport, gqlgen's GET transport refuses a mutation (406) before
-// any resolver runs (the service here is nil and would panic).
-func TestGQLGenGETRefusesMutationsOnItsOwn(t *testing.T) {
+// TestGETTransportRefusesMutationsOnItsOwn proves the second line of defence:
+// even without refuseGetMutations, the GET transport (transport.go) refuses a
+// mutation (405, Allow: POST) before any resolver runs (the service here is nil
+// and would panic).
+func TestGETTransportRefusesMutationsOnItsOwn(t *testing.T) {
 	cfg, err := parseConfig([]string{"-jwt-hs256-secret", testSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -420,7 +421,7 @@ func TestGQLGenGETRefusesMutationsOnItsOwn(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, GraphQLPath+"?query="+url.QueryEscape(`mutation { deprecateArtifact(id: "art_1") { id } }`), nil)
 	rec := httptest.NewRecorder()
 	gql.ServeHTTP(rec, req)
-	if rec.Code != http.StatusNotAcceptable || !strings.Contains(rec.Body.String(), "GET requests only allow query operations") {
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "POST" || !strings.Contains(rec.Body.String(), "GET serves queries only") {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/artifact-trust/control-plane/model"
 )
 
 // Response media types of the GraphQL-over-HTTP specification.
@@ -90,8 +92,24 @@ func (graphQLHTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		}
 	}
 	responses, ctx := exec.DispatchOperation(ctx, oc)
-	writeGraphQLJSON(w, http.StatusOK, responses(ctx))
+	resp := responses(ctx)
+	if resp == nil {
+		// gqlgen gives no response at all when the request's context ended
+		// before it produced one (the body would be "null"): the deadline
+		// passed, which is answered as the error presenter answers a deadline
+		// met inside a resolver.
+		infoFrom(ctx).addCode(string(model.KindInternal))
+		resp = &graphql.Response{Data: json.RawMessage("null"), Errors: gqlerror.List{{
+			Message:    deadlineMessage,
+			Extensions: map[string]any{"code": string(model.KindInternal), "retryable": true},
+		}}}
+	}
+	writeGraphQLJSON(w, http.StatusOK, resp)
 }
+
+// deadlineMessage answers an operation that did not finish within
+// REQUEST_TIMEOUT.
+const deadlineMessage = "the operation took longer than the server allows"
 
 // readParams fills params from the query string (GET) or the JSON body (POST) and
 // returns why the request is malformed, or "".

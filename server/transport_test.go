@@ -1,8 +1,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
+
+	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
 // TestRequestErrorsAreAnsweredAsGraphQLOverHTTPAsks sends documents that do not
@@ -88,5 +95,32 @@ func TestResponseMediaTypeFollowsAcceptAndItsQValues(t *testing.T) {
 		if got := responseMediaType(accept); got != want {
 			t.Errorf("Accept %q: got %s, want %s", accept, got, want)
 		}
+	}
+}
+
+// TestOperationPastItsDeadlineIsAnsweredAsAnError: when the request's deadline
+// has passed before gqlgen produced a response, gqlgen gives none (its own
+// transports then write the body "null"); this transport answers INTERNAL,
+// retryable, with the deadline message.
+func TestOperationPastItsDeadlineIsAnsweredAsAnError(t *testing.T) {
+	cfg, err := parseConfig([]string{"-jwt-hs256-secret", testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := logtest.NewNullLogger()
+	gql := newGraphQL(cfg, nil, nil, log, newMetrics())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodPost, GraphQLPath, strings.NewReader(`{"query":"{ __typename }"}`)).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	gql.ServeHTTP(rec, req)
+	var body struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []gqlError      `json:"errors"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != 200 || len(body.Errors) != 1 ||
+		body.Errors[0].Code() != "INTERNAL" || body.Errors[0].Extensions["retryable"] != true || body.Errors[0].Message != deadlineMessage {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
