@@ -160,13 +160,15 @@ func parseResult(s string) (client.VerificationResultInput, error) {
 }
 
 func cmdVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlagSet("(--id ID | --project P --digest D) [--result CHECK=PASSED|FAILED[:detail] ...] [--reason R]")
+	fs := a.newFlagSet("(--id ID | --project P --digest D) [--result CHECK=PASSED|FAILED[:detail] ...] [--reason R] [--require-verified]")
 	var t target
 	var results stringList
 	var reason string
+	var requireVerified bool
 	t.addFlags(fs)
 	fs.Var(&results, "result", "submitted trust input CHECK=PASSED|FAILED[:detail], repeatable; CHECK is SIGNATURE, ATTESTATION, BLOB_DIGEST or SOURCE_POLICY")
 	fs.StringVar(&reason, "reason", "", "why (kept in the audit event)")
+	fs.BoolVar(&requireVerified, "require-verified", false, "exit 3 unless the artifact ends VERIFIED (without it, only FAILED_VERIFICATION exits 3)")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
@@ -193,7 +195,10 @@ func cmdVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.printArtifact(resp.VerifyArtifact)
+	if err := a.printArtifact(resp.VerifyArtifact); err != nil {
+		return err
+	}
+	return verifyOutcome(ctx, c, resp.VerifyArtifact, requireVerified)
 }
 
 // promotionFlags are the flags of promote and evaluate.
@@ -578,10 +583,10 @@ func cmdAudit(ctx context.Context, a *app, args []string) error {
 func cmdPolicy(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fmt.Fprint(a.stdout, "Usage:\n  artifactctl policy get --project P\n  artifactctl policy set --project P --file POLICY.json   (- for stdin)\n")
+			fmt.Fprint(a.stdout, "Usage:\n  artifactctl policy get --project P\n  artifactctl policy set --project P --file POLICY.json   (- for stdin)\n  artifactctl policy allow-source --project P --source PREFIX [--source PREFIX ...]\n")
 			return errHelp
 		}
-		return usageErrorf("want 'policy get' or 'policy set'")
+		return usageErrorf("want 'policy get', 'policy set' or 'policy allow-source'")
 	}
 	sub, args := args[0], args[1:]
 	a.cmd = "policy " + sub
@@ -590,8 +595,10 @@ func cmdPolicy(ctx context.Context, a *app, args []string) error {
 		return cmdPolicyGet(ctx, a, args)
 	case "set":
 		return cmdPolicySet(ctx, a, args)
+	case "allow-source":
+		return cmdPolicyAllowSource(ctx, a, args)
 	}
-	return usageErrorf("unknown policy command %q: want get or set", sub)
+	return usageErrorf("unknown policy command %q: want get, set or allow-source", sub)
 }
 
 func cmdPolicyGet(ctx context.Context, a *app, args []string) error {

@@ -651,7 +651,9 @@ func TestE2EJSONOutput(t *testing.T) {
 	if art.Kind != "OCI_IMAGE" || art.Project != project {
 		t.Fatalf("register json: %+v", art)
 	}
-	art = decode[artifactOut](t, must(t, admin, "verify", "--id", art.ID, "--result", "SIGNATURE=FAILED:no signature found", "-o", "json"))
+	r = ctl(t, admin, "verify", "--id", art.ID, "--result", "SIGNATURE=FAILED:no signature found", "-o", "json")
+	expectExit(t, r, 3) // ends FAILED_VERIFICATION; the artifact is still printed
+	art = decode[artifactOut](t, r)
 	if art.TrustState != "FAILED_VERIFICATION" {
 		t.Fatalf("verify json: %+v", art)
 	}
@@ -679,4 +681,93 @@ func TestE2EJSONOutput(t *testing.T) {
 	if r.stdout != "" {
 		t.Fatalf("deployable json with nothing deployable:\n%s", r)
 	}
+}
+
+// TestE2EVerifyExits3WhenTheArtifactEndsFailedVerification: on a fresh project
+// the default policy allows no source, so verify ends FAILED_VERIFICATION: exit
+// 3 with the failed check and the command that fixes it on stderr. After
+// 'policy allow-source', verify passes the baseline; --require-verified then
+// exits 3 while a check the policy requires is missing, and 0 once it passed.
+func TestE2EVerifyExits3WhenTheArtifactEndsFailedVerification(t *testing.T) {
+	needServer(t)
+	t.Parallel()
+	const project = "e2e-verify-exit"
+	admin := mint(t, "vera", project+":project_admin", project+":publisher", project+":verifier")
+	digest := digestN(21)
+	must(t, admin, registerArgs(project, digest)...)
+
+	r := ctl(t, admin, "verify", "--project", project, "--digest", digest)
+	expectExit(t, r, 3)
+	for _, want := range []string{"ends FAILED_VERIFICATION", "\n- SOURCE_ALLOWLISTED: source registry.example.com/" + project + "/api matches no allowedSources prefix",
+		"artifactctl policy allow-source --project " + project + " --source registry.example.com/" + project + "/"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr misses %q:\n%s", want, r)
+		}
+	}
+	if !strings.Contains(r.stdout, "FAILED_VERIFICATION") {
+		t.Errorf("the artifact is not printed:\n%s", r)
+	}
+
+	must(t, admin, "policy", "allow-source", "--project", project, "--source", "registry.example.com/"+project+"/")
+	// The default policy requires no check beyond the baseline (PROD's
+	// ATTESTATION is a channel requirement, not a trust one): the artifact now
+	// ends VERIFIED, so --require-verified exits 0.
+	r = must(t, admin, "verify", "--project", project, "--digest", digest, "--require-verified")
+	if !strings.Contains(r.stdout, "VERIFIED") || r.stderr != "" {
+		t.Fatalf("verify after allow-source:\n%s", r)
+	}
+
+	// A policy that requires SIGNATURE: without it the artifact is UNVERIFIED,
+	// which exits 0 plainly and 3 with --require-verified, naming the check.
+	must(t, admin, "policy", "set", "--project", project, "--file", writePolicy(t, project, nil))
+	r = must(t, admin, "verify", "--project", project, "--digest", digest)
+	if !strings.Contains(r.stdout, "UNVERIFIED") {
+		t.Fatalf("verify under a policy requiring SIGNATURE:\n%s", r)
+	}
+	r = ctl(t, admin, "verify", "--project", project, "--digest", digest, "--require-verified")
+	expectExit(t, r, 3)
+	if !strings.Contains(r.stderr, "is UNVERIFIED, not VERIFIED (--require-verified)") || !strings.Contains(r.stderr, "\n- SIGNATURE has not PASSED (required by the policy of project "+project) {
+		t.Fatalf("--require-verified on UNVERIFIED:\n%s", r)
+	}
+	must(t, admin, "verify", "--project", project, "--digest", digest, "--require-verified", "--result", "SIGNATURE=PASSED")
+}
+
+// TestE2EPolicyAllowSourceKeepsTheRestOfThePolicy: allow-source adds prefixes to
+// allowedSources and changes nothing else (channels included); adding one that
+// is there already writes nothing.
+func TestE2EPolicyAllowSourceKeepsTheRestOfThePolicy(t *testing.T) {
+	needServer(t)
+	t.Parallel()
+	const project = "e2e-allow-source"
+	admin := mint(t, "ada", project+":project_admin")
+	promoterOnly := mint(t, "pat", project+":promoter")
+	prodChannel := []map[string]any{{"channel": "PROD", "requiredTrust": "VERIFIED", "requiredChecks": []string{"SIGNATURE"}, "promoterRoles": []string{"PROJECT_ADMIN"}, "promoterSubjects": []string{"release-bot"}}}
+	must(t, admin, "policy", "set", "--project", project, "--file", writePolicy(t, project, map[string]any{"channels": prodChannel}))
+
+	type policy struct {
+		Version           int      `json:"version"`
+		AllowedSources    []string `json:"allowedSources"`
+		RequiredChecks    []string `json:"requiredChecks"`
+		StrictProgression bool     `json:"strictProgression"`
+		Channels          []struct {
+			Channel          string   `json:"channel"`
+			PromoterSubjects []string `json:"promoterSubjects"`
+		} `json:"channels"`
+	}
+	r := must(t, admin, "policy", "allow-source", "--project", project, "--source", "ghcr.io/acme/", "--source", "registry.example.com/"+project+"/", "-o", "json")
+	p := decode[policy](t, r)
+	if p.Version != 2 || strings.Join(p.AllowedSources, " ") != "registry.example.com/"+project+"/ ghcr.io/acme/" ||
+		strings.Join(p.RequiredChecks, " ") != "SIGNATURE" || !p.StrictProgression || len(p.Channels) != 4 ||
+		p.Channels[3].Channel != "PROD" || strings.Join(p.Channels[3].PromoterSubjects, " ") != "release-bot" {
+		t.Fatalf("after allow-source: %+v\n%s", p, r)
+	}
+	if !strings.Contains(r.stderr, "now allows sources starting with ghcr.io/acme/ (policy version 2)") {
+		t.Fatalf("stderr: %s", r)
+	}
+	r = must(t, admin, "policy", "allow-source", "--project", project, "--source", "ghcr.io/acme/", "-o", "json")
+	if p := decode[policy](t, r); p.Version != 2 || !strings.Contains(r.stderr, "already allows") {
+		t.Fatalf("allowing a known source changed the policy: %+v\n%s", p, r)
+	}
+	expectExit(t, ctl(t, promoterOnly, "policy", "allow-source", "--project", project, "--source", "x.example/"), 4)
+	expectExit(t, ctl(t, admin, "policy", "allow-source", "--project", project), 1)
 }

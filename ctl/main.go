@@ -74,7 +74,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"register", "register a digest in a project (PUBLISHED, UNVERIFIED)", cmdRegister},
-		{"verify", "run the baseline checks and submit trust inputs (--result CHECK=PASSED|FAILED[:detail])", cmdVerify},
+		{"verify", "run the baseline checks and submit trust inputs (--result CHECK=PASSED|FAILED[:detail]); exit 3 when it ends FAILED_VERIFICATION", cmdVerify},
 		{"promote", "promote an artifact into a channel (and target environment)", cmdPromote},
 		{"evaluate", "dry-run a promotion: exit 0 when allowed, 3 with every reason when not", cmdEvaluate},
 		{"deployable", "print the digest to deploy to a channel (and environment), nothing else", cmdDeployable},
@@ -84,7 +84,7 @@ func commands() []command {
 		{"deprecate", "move an artifact to DEPRECATED", cmdDeprecate},
 		{"retire", "move an artifact to RETIRED (terminal)", cmdRetire},
 		{"audit", "list a project's audit events, newest first", cmdAudit},
-		{"policy", "show (policy get) or set (policy set --file) a project's policy", cmdPolicy},
+		{"policy", "show (policy get), set (policy set --file) or add an allowed source (policy allow-source)", cmdPolicy},
 		{"whoami", "show the actor the server sees in the token", cmdWhoami},
 	}
 }

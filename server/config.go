@@ -60,6 +60,20 @@ const (
 // GraphQLPath is where the API is served unless GRAPHQL_PATH says otherwise.
 const GraphQLPath = "/query"
 
+// Default listen addresses: every interface, except for the development server,
+// which answers on loopback only unless LISTEN_ADDR says otherwise.
+const (
+	DefaultListenAddr = ":8080"
+	DevListenAddr     = "127.0.0.1:8080"
+)
+
+// DevelopmentSecret reports whether the server runs as the development server:
+// the embedded engine with no token key configured, so that it makes (or reuses)
+// a development secret in DATA_DIR.
+func (c Config) DevelopmentSecret() bool {
+	return c.MongoURI == "" && c.JWTHS256Secret == "" && c.JWTPublicKeyFile == "" && c.JWTJWKSURL == ""
+}
+
 func getenv(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
 		return v
@@ -71,7 +85,7 @@ func getenv(name, def string) string {
 func parseConfig(args []string) (Config, error) {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	var c Config
-	fs.StringVar(&c.ListenAddr, "listen-addr", getenv("LISTEN_ADDR", ":8080"), "address to listen on (LISTEN_ADDR)")
+	fs.StringVar(&c.ListenAddr, "listen-addr", getenv("LISTEN_ADDR", ""), "address to listen on (LISTEN_ADDR; default :8080, and 127.0.0.1:8080 for the development server: embedded engine, no key configured)")
 	fs.StringVar(&c.GraphQLPath, "graphql-path", getenv("GRAPHQL_PATH", GraphQLPath), "URL path of the GraphQL API (GRAPHQL_PATH)")
 	fs.StringVar(&c.MongoURI, "mongodb-uri", getenv("MONGODB_URI", ""), "MongoDB connection string; empty starts the embedded engine (MONGODB_URI)")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", getenv("MONGODB_DATABASE", "artifact_trust"), "database name (MONGODB_DATABASE)")
@@ -98,6 +112,12 @@ func parseConfig(args []string) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.ListenAddr == "" {
+		c.ListenAddr = DefaultListenAddr
+		if c.DevelopmentSecret() {
+			c.ListenAddr = DevListenAddr
+		}
 	}
 	var err error
 	if *playground == "" {

@@ -57,7 +57,7 @@ func errorPresenter(log *logrus.Logger, m *metrics) graphql.ErrorPresenterFunc {
 		if errors.Is(err, context.DeadlineExceeded) {
 			entry.WithError(err).Warn("operation deadline exceeded")
 			infoFrom(ctx).addCode(string(model.KindInternal))
-			return &gqlerror.Error{Message: "the operation took longer than the server allows", Path: gqlErr.Path,
+			return &gqlerror.Error{Message: deadlineMessage, Path: gqlErr.Path,
 				Extensions: map[string]any{"code": string(model.KindInternal), "retryable": true}}
 		}
 		var ge *gqlerror.Error

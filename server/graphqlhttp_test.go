@@ -11,7 +11,8 @@ import (
 )
 
 // TestGraphQLOverHTTPAudit runs the graphql-http package's server audit (Node, from
-// conformance/) against the real server and fails on any MUST requirement. CI
+// conformance/) against the real server and fails on any audit that is not ok:
+// every MUST, SHOULD and MAY item passes today, so any warning is a new one. CI
 // installs the package (npm ci in conformance/); elsewhere the test is skipped
 // when Node or the package is missing.
 func TestGraphQLOverHTTPAudit(t *testing.T) {
@@ -50,14 +51,12 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 		switch {
 		case line.Summary:
 			total, ok, mustFailures = line.Total, line.OK, line.MustFailures
-		case line.Status != "ok" && line.Level == "MUST":
-			t.Errorf("MUST failed: %s %s: %s", line.ID, line.Name, line.Reason)
 		case line.Status != "ok":
-			t.Logf("%s not met: %s %s: %s", line.Level, line.ID, line.Name, line.Reason)
+			t.Errorf("%s not met (%s): %s %s: %s", line.Level, line.Status, line.ID, line.Name, line.Reason)
 		}
 	}
 	t.Logf("graphql-http audit: %d audits, %d ok, %d MUST failures", total, ok, mustFailures)
-	if runErr != nil || total == 0 || mustFailures != 0 {
+	if runErr != nil || total == 0 || mustFailures != 0 || ok != total {
 		t.Fatalf("audit failed: %v\n%s", runErr, stderr.String())
 	}
 }

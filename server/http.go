@@ -15,7 +15,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
 	"github.com/sirupsen/logrus"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -100,8 +99,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 	})
 	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(graphQLHTTP{}) // transport.go: GET and POST as GraphQL over HTTP asks
 	sessions := newWebsocketSessions(cfg, verifier, m)
 	srv.AddTransport(sessions.transport())
 	srv.SetQueryCache(newQueryCache(cfg.QueryCacheBytes))
@@ -141,7 +139,7 @@ func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 	// type, token) is refused first; nothing reads, parses or caches a document for
 	// a request without a valid token.
 	mux.Handle(cfg.GraphQLPath, withCORS(cfg.CORSAllowedOrigins, withTimeout(cfg.RequestTimeout,
-		guardTransport(authenticate(verifier, refuseGetMutations(limitBody(cfg.MaxBodyBytes, refuseBatches(recordActor(gql)))))))))
+		guardTransport(authenticate(verifier, limitBody(cfg.MaxBodyBytes, refuseBatches(recordActor(gql))))))))
 	mux.Handle("GET /metrics", m.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -156,9 +154,7 @@ func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	if cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("Artifact trust", cfg.GraphQLPath))
-	}
+	mountWeb(mux, cfg, log) // web.go: /assets/, /board, and the playground at /
 	return withRecover(log, withCorrelation(withAccessLog(log, m, cfg.GraphQLPath, mux)))
 }
 

@@ -149,7 +149,8 @@ func (l *documentLimits) check(doc *ast.QueryDocument) *gqlerror.Error {
 }
 
 // limitError is a refusal of the document, reported like gqlgen's own validation
-// errors (extensions.code GRAPHQL_VALIDATION_FAILED, HTTP 422).
+// errors (extensions.code GRAPHQL_VALIDATION_FAILED; HTTP 200 for application/json,
+// 400 for application/graphql-response+json).
 func limitError(limit int, format string, args ...any) *gqlerror.Error {
 	e := gqlerror.Errorf(format, args...)
 	errcode.Set(e, errcode.ValidationFailed)
@@ -216,8 +217,8 @@ func (w *docWalker) walk(ss ast.SelectionSet, depth int, introspection bool) {
 //     cross-origin without a CORS preflight; refusing them keeps every cross-origin
 //     POST preflighted (and this server answers no preflight with CORS headers).
 //
-// WebSocket upgrades (GET with Upgrade) pass through untouched. GET operations are
-// checked by refuseGetMutations, after the token.
+// WebSocket upgrades (GET with Upgrade) pass through untouched. A GET selecting a
+// mutation is answered 405 by the transport (transport.go), after the token.
 func guardTransport(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -232,23 +233,6 @@ func guardTransport(next http.Handler) http.Handler {
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
 			writeJSON(w, http.StatusMethodNotAllowed, graphQLErrorBody("method "+r.Method+" is not allowed; use POST (or GET for queries)", "BAD_USER_INPUT"))
 			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// refuseGetMutations answers 405 (Allow: POST) for a GET that selects anything but
-// a query: mutations change state and must not be triggered by a link or a
-// prefetch. It parses the document, so it runs only for authenticated requests.
-func refuseGetMutations(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && !isWebsocketUpgrade(r) {
-			if op := getOperationType(r); op != "" && op != ast.Query {
-				w.Header().Set("Allow", "POST")
-				writeJSON(w, http.StatusMethodNotAllowed, graphQLErrorBody(
-					fmt.Sprintf("a %s is only accepted with POST; GET serves queries only", op), "BAD_USER_INPUT"))
-				return
-			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -271,25 +255,6 @@ func jsonContentType(ct string) string {
 		return fmt.Sprintf("charset %s is not accepted; send UTF-8", truncateForMessage(cs, 32))
 	}
 	return ""
-}
-
-// getOperationType returns the type of the operation a GET request selects, or ""
-// when the query does not parse (gqlgen then reports why).
-func getOperationType(r *http.Request) ast.Operation {
-	q := r.URL.Query()
-	query := q.Get("query")
-	if query == "" {
-		return ""
-	}
-	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, ParserTokenLimit)
-	if err != nil || doc == nil {
-		return ""
-	}
-	op := doc.Operations.ForName(q.Get("operationName"))
-	if op == nil {
-		return ""
-	}
-	return op.Operation
 }
 
 // refuseBatches answers 400 for a POST body that is not one GraphQL request object:

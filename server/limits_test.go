@@ -234,13 +234,13 @@ func TestGraphQLAbuseIsRefusedWith4xx(t *testing.T) {
 		code     string
 		contains string
 	}{
-		{"depth limit", "POST", GraphQLPath, gqlBody(deep.String(), nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "deeper than 12"},
-		{"alias limit", "POST", GraphQLPath, gqlBody(aliases31.String(), nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "more than 30 aliases"},
-		{"selection limit", "POST", GraphQLPath, gqlBody("{ viewer { "+strings.Repeat("subject ", 600)+"} }", nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "more than 500 selections"},
-		{"fragment bomb", "POST", GraphQLPath, gqlBody(bomb.String(), nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "more than 500 selections"},
-		{"document size limit", "POST", GraphQLPath, gqlBody("{ viewer { subject } } #"+strings.Repeat("x", MaxQueryBytes), nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "more than the 65536"},
-		{"introspection through a fragment when off", "POST", GraphQLPath, gqlBody("{ ...Q } fragment Q on Query { __type(name: \"Artifact\") { name } }", nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "introspection"},
-		{"parser token limit", "POST", GraphQLPath, gqlBody(tooManyTokens, nil), jsonCT, 422, "GRAPHQL_PARSE_FAILED", "token limit"},
+		{"depth limit", "POST", GraphQLPath, gqlBody(deep.String(), nil), jsonCT, 200, "GRAPHQL_VALIDATION_FAILED", "deeper than 12"},
+		{"alias limit", "POST", GraphQLPath, gqlBody(aliases31.String(), nil), jsonCT, 200, "GRAPHQL_VALIDATION_FAILED", "more than 30 aliases"},
+		{"selection limit", "POST", GraphQLPath, gqlBody("{ viewer { "+strings.Repeat("subject ", 600)+"} }", nil), jsonCT, 200, "GRAPHQL_VALIDATION_FAILED", "more than 500 selections"},
+		{"fragment bomb", "POST", GraphQLPath, gqlBody(bomb.String(), nil), jsonCT, 200, "GRAPHQL_VALIDATION_FAILED", "more than 500 selections"},
+		{"document size limit", "POST", GraphQLPath, gqlBody("{ viewer { subject } } #"+strings.Repeat("x", MaxQueryBytes), nil), jsonCT, 200, "GRAPHQL_VALIDATION_FAILED", "more than the 65536"},
+		{"introspection through a fragment when off", "POST", GraphQLPath, gqlBody("{ ...Q } fragment Q on Query { __type(name: \"Artifact\") { name } }", nil), jsonCT, 200, "GRAPHQL_VALIDATION_FAILED", "introspection"},
+		{"parser token limit", "POST", GraphQLPath, gqlBody(tooManyTokens, nil), jsonCT, 200, "GRAPHQL_PARSE_FAILED", "token limit"},
 		{"complexity limit", "POST", GraphQLPath, gqlBody(complexityBomb, nil), jsonCT, 200, "COMPLEXITY_LIMIT_EXCEEDED", "exceeds the limit of 5000"},
 		{"page size above the cap", "POST", GraphQLPath, gqlBody(`{ artifacts(project: "payments", first: 1000) { totalCount } }`, nil), jsonCT, 200, "BAD_USER_INPUT", "at most 100"},
 		{"JSON array batch", "POST", GraphQLPath, []byte(`[{"query":"{ viewer { subject } }"},{"query":"{ viewer { subject } }"}]`), jsonCT, 400, "BAD_USER_INPUT", "batched operations"},
@@ -259,7 +259,7 @@ func TestGraphQLAbuseIsRefusedWith4xx(t *testing.T) {
 		{"subscription over GET without upgrade", "GET", getURL(`subscription { artifactEvents(project: "payments") { action } }`, ""), nil, []string{"Authorization", auth}, 405, "BAD_USER_INPUT", "only accepted with POST"},
 		{"PUT", "PUT", GraphQLPath, gqlBody(mutation, nil), jsonCT, 405, "BAD_USER_INPUT", "not allowed"},
 		{"DELETE", "DELETE", GraphQLPath, nil, jsonCT, 405, "BAD_USER_INPUT", "not allowed"},
-		{"introspection off", "POST", GraphQLPath, gqlBody("{ __schema { types { name } } }", nil), jsonCT, 422, "GRAPHQL_VALIDATION_FAILED", "introspection"},
+		{"introspection off", "POST", GraphQLPath, gqlBody("{ __schema { types { name } } }", nil), jsonCT, 200, "GRAPHQL_VALIDATION_FAILED", "introspection"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,6 +274,9 @@ func TestGraphQLAbuseIsRefusedWith4xx(t *testing.T) {
 			}
 			if len(r.Data) > 0 && string(r.Data) != "null" && tt.code != "BAD_USER_INPUT" && tt.code != "COMPLEXITY_LIMIT_EXCEEDED" {
 				t.Errorf("refused request has data %s", r.Data)
+			}
+			if strings.HasPrefix(tt.code, "GRAPHQL_") && r.Data != nil {
+				t.Errorf("request error carries a data entry (%s); execution never started", r.Data)
 			}
 			if elapsed > 2*time.Second {
 				t.Errorf("refusal took %v", elapsed)
@@ -404,10 +407,11 @@ func FuzzDocumentLimits(f *testing.F) {
 	})
 }
 
-// TestGQLGenGETRefusesMutationsOnItsOwn proves the second line of defence: even
-// without guardTransport, gqlgen's GET transport refuses a mutation (406) before
-// any resolver runs (the service here is nil and would panic).
-func TestGQLGenGETRefusesMutationsOnItsOwn(t *testing.T) {
+// TestGETTransportRefusesMutationsOnItsOwn proves the second line of defence:
+// even without refuseGetMutations, the GET transport (transport.go) refuses a
+// mutation (405, Allow: POST) before any resolver runs (the service here is nil
+// and would panic).
+func TestGETTransportRefusesMutationsOnItsOwn(t *testing.T) {
 	cfg, err := parseConfig([]string{"-jwt-hs256-secret", testSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -417,7 +421,7 @@ func TestGQLGenGETRefusesMutationsOnItsOwn(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, GraphQLPath+"?query="+url.QueryEscape(`mutation { deprecateArtifact(id: "art_1") { id } }`), nil)
 	rec := httptest.NewRecorder()
 	gql.ServeHTTP(rec, req)
-	if rec.Code != http.StatusNotAcceptable || !strings.Contains(rec.Body.String(), "GET requests only allow query operations") {
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "POST" || !strings.Contains(rec.Body.String(), "GET serves queries only") {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }

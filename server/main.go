@@ -51,7 +51,8 @@ func newLogger(cfg Config) *logrus.Logger {
 	if cfg.LogFormat == "text" {
 		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
 	} else {
-		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+		// DisableHTMLEscape keeps <, > and & readable (a command with <token> in it).
+		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano, DisableHTMLEscape: true})
 	}
 	if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil { // parseConfig refused others
 		log.SetLevel(lvl)
@@ -118,7 +119,11 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	if cfg.Playground {
 		fields["playground"] = "http://" + displayAddr(addr) + "/"
 	}
+	fields["board"] = "http://" + displayAddr(addr) + "/board"
 	log.WithFields(fields).Info("server ready")
+	if showBanner(log.Out, st.Embedded()) {
+		writeBanner(log.Out, cfg, addr, st.Embedded())
+	}
 	if ready != nil {
 		ready <- addr
 	}
@@ -197,7 +202,7 @@ func newVerifier(cfg Config, embedded bool, log *logrus.Logger) (*auth.Verifier,
 			return nil, fmt.Errorf("development secret: %w", err)
 		}
 		ac.HS256Secret = secret
-		log.WithField("mint_token", "go run ./server token --data-dir "+cfg.DataDir+" --sub alice --role '*:project_admin'").
+		log.WithField("mint_token", tokenCommandLine(cfg.DataDir)).
 			Warn("no JWT key configured: using a development HS256 secret stored in DATA_DIR; mint a token with the command in mint_token and send it as Authorization: Bearer <token>")
 	}
 	v, err := auth.NewVerifier(ac)
