@@ -86,8 +86,12 @@ func (graphQLHTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		// Mutations change state and must not be triggered by a link or a
 		// prefetch: refused before anything runs.
 		if op := oc.Doc.Operations.ForName(oc.OperationName); op == nil || op.Operation != ast.Query {
+			msg := "GET serves queries only; send other operations with POST"
+			if op != nil {
+				msg = "a " + string(op.Operation) + " is only accepted with POST; GET serves queries only"
+			}
 			w.Header().Set("Allow", http.MethodPost)
-			writeGraphQLJSON(w, http.StatusMethodNotAllowed, requestErrorBody{Errors: gqlerror.List{{Message: "GET serves queries only; send mutations with POST", Extensions: map[string]any{"code": "BAD_USER_INPUT"}}}})
+			writeGraphQLJSON(w, http.StatusMethodNotAllowed, requestErrorBody{Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": "BAD_USER_INPUT"}}}})
 			return
 		}
 	}
