@@ -23,6 +23,7 @@ import (
 	"github.com/artifact-trust/control-plane/auth"
 	"github.com/artifact-trust/control-plane/correlation"
 	"github.com/artifact-trust/control-plane/graph"
+	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/resolvers"
 	"github.com/artifact-trust/control-plane/service"
 )
@@ -139,6 +140,18 @@ func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 		if err := svc.Ping(ctx); err != nil {
 			log.WithError(err).WithField("correlation_id", correlation.ID(r.Context())).Warn("readiness check failed")
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
+			return
+		}
+		// The database answers, but acknowledged writes may be missing from the
+		// read models until their repair succeeds: not ready to serve reads.
+		if err := svc.Degraded(); err != nil {
+			reason := "read models are being repaired"
+			var me *model.Error
+			if errors.As(err, &me) {
+				reason = me.Message
+			}
+			log.WithError(err).WithField("correlation_id", correlation.ID(r.Context())).Warn("readiness check: degraded")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "reason": reason})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -85,6 +85,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	m := newMetrics()
 	broker := service.NewBroker()
 	m.watchSubscribers(broker.Total)
+	m.watchOutbox(st.Repairs)
 	svc := service.New(st, service.WithObserver(m), service.WithBroker(broker))
 	handler := newHandler(cfg, svc, verifier, log, m)
 
