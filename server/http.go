@@ -152,6 +152,18 @@ func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
 			return
 		}
+		// The database answers, but acknowledged writes may be missing from the
+		// read models until their repair succeeds: not ready to serve reads.
+		if err := svc.Degraded(); err != nil {
+			reason := "read models are being repaired"
+			var me *model.Error
+			if errors.As(err, &me) {
+				reason = me.Message
+			}
+			log.WithError(err).WithField("correlation_id", correlation.ID(r.Context())).Warn("readiness check: degraded")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "reason": reason})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mountWeb(mux, cfg, log) // web.go: /assets/, /board, and the playground at /

@@ -86,6 +86,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	m := newMetrics()
 	broker := service.NewBroker()
 	m.watchSubscribers(broker.Total)
+	m.watchOutbox(st.Repairs)
 	opts := []service.Option{service.WithObserver(m), service.WithBroker(broker), service.WithTokenLeeway(cfg.JWTLeeway)}
 	if !st.Embedded() {
 		// Other replicas may change a policy while this one decides under it.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
+	"github.com/artifact-trust/control-plane/store"
 )
 
 // metrics are the server's Prometheus metrics, on a registry of its own.
@@ -90,6 +91,21 @@ func (m *metrics) observeSubscriptionRefused(limit string) {
 	if m != nil {
 		m.wsRefused.WithLabelValues(limit).Inc()
 	}
+}
+
+// watchOutbox exports the outbox backlog: acknowledged writes whose read models are
+// not updated yet, and how many of them are failing their repair.
+func (m *metrics) watchOutbox(status func() store.RepairStatus) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "artifact_trust_outbox_backlog",
+			Help: "Acknowledged writes whose read models (lists, audit feed, channel status, deployable) are not updated yet: outbox entries this replica is repairing.",
+		}, func() float64 { return float64(status().Backlog) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "artifact_trust_outbox_failing",
+			Help: "Outbox entries whose latest repair attempt failed (the engine refused the write); /readyz answers 503 while it is above 0.",
+		}, func() float64 { return float64(status().Failing) }),
+	)
 }
 
 // handler serves the metrics in the Prometheus exposition format.

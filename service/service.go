@@ -105,6 +105,10 @@ func (l *keyedLocks) release(key string, kl *keyLock) {
 // Ping reports whether the store answers.
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
 
+// Degraded reports why the store's answers may be incomplete although it answers
+// (see Store.Degraded); nil when they are not.
+func (s *Service) Degraded() error { return s.store.Degraded() }
+
 // policy returns the effective policy of project: the stored one or the default.
 func (s *Service) policy(ctx context.Context, project string) (*model.Policy, error) {
 	p, err := s.store.GetPolicy(ctx, project)

@@ -58,6 +58,11 @@ type Store interface {
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+	// Degraded explains, while the database answers, why answers may still be
+	// incomplete: acknowledged writes whose read models (lists, the audit feed,
+	// channel status, deployable) could not be updated yet and are being repaired.
+	// nil when there are none.
+	Degraded() error
 }
 
 // ArtifactFilter narrows an artifact list; empty fields match anything.

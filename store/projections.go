@@ -21,6 +21,10 @@ package store
 //	    those projects (it excludes this process's writers, not other replicas').
 //	func (s *Store) ReplayOutbox(ctx, olderThan time.Duration) (int, error)
 //	    Re-applies the projections of writes that did not finish (see below).
+//	func (s *Store) Repairs() RepairStatus
+//	func (s *Store) Degraded() error
+//	    The writes whose projections are not applied yet and how their repair goes
+//	    (outbox.go); Degraded says it as an error while a repair fails (readiness).
 //
 // Collections: "projections" and "outbox", both addressed only by _id (on the embedded
 // engine only {_id: x} filters are pushed down to SQLite, see ARCHITECTURE.md).
@@ -81,15 +85,19 @@ package store
 //     (artifactId, seq) and promotions by (artifactId, promotedAt) against the bucket
 //     that may hold them (located by time ranges), so applying twice changes nothing;
 //  4. deletes the outbox entry. If 3 fails the write still succeeds (the artifact is
-//     the source of truth) and the entry stays.
+//     the source of truth): the entry stays and the writer hands it to the store's
+//     repairer, which applies it again at once and then with a short backoff until
+//     the engine accepts the writes (outbox.go).
 //
-// Open replays every outbox entry (the collection holds only writes in flight, so
-// scanning it is cheap on either engine): it loads the artifact by _id and, when its
-// version reached the entry's, applies its projections again from its current state;
-// then deletes the entry. A background loop does the same every outboxInterval for
-// entries older than outboxGrace (on MongoDB other replicas may be mid-write).
-// The nonce keeps two racing writers of one version (two replicas, two registrations
-// of one digest) from refusing each other at step 1.
+// Repairing an entry loads the artifact by _id and, when its version reached the
+// entry's, applies its projections again from its current state; then it deletes the
+// entry. Open repairs every entry (the collection holds only writes in flight, so
+// scanning it is cheap on either engine) and starts even when some cannot be repaired
+// yet: they stay with the repairer and Degraded reports them. The repairer also
+// sweeps the outbox every outboxInterval for entries older than outboxGrace (left by
+// a process that died, or by another replica on MongoDB). The nonce keeps two racing
+// writers of one version (two replicas, two registrations of one digest) from
+// refusing each other at step 1.
 //
 // Writers of a projection document are serialized in the process by the store's
 // writeLocks and, across replicas on MongoDB, by the version predicate with a few
@@ -99,8 +107,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -130,14 +136,6 @@ const (
 type bucketCaps struct{ list, feed, chans int }
 
 var defaultCaps = bucketCaps{list: listBucketCap, feed: feedBucketCap, chans: chanBucketCap}
-
-// Outbox timing.
-const (
-	outboxInterval = 30 * time.Second
-	outboxGrace    = time.Minute
-	// projectTimeout bounds applying the projections of one write.
-	projectTimeout = 30 * time.Second
-)
 
 // projAttempts bounds the retries of a projection write that lost a version race
 // (possible only between replicas on MongoDB).
@@ -715,112 +713,6 @@ func (s *Store) applyProjections(ctx context.Context, a *model.Artifact, fromSeq
 		}
 	}
 	return nil
-}
-
-// ---------------------------------------------------------------------------------
-// Outbox.
-
-type outboxDoc struct {
-	ID            string    `bson:"_id"`
-	Project       string    `bson:"project"`
-	ArtifactID    string    `bson:"artifactId"`
-	Version       int64     `bson:"version"`
-	FromSeq       int       `bson:"fromSeq"`
-	FromPromotion int       `bson:"fromPromotion"`
-	At            time.Time `bson:"at"`
-}
-
-// openOutbox records that the artifact is about to be written at version (with
-// audit events from fromSeq and promotions from fromPromotion being new).
-func (s *Store) openOutbox(ctx context.Context, a *model.Artifact, version int64, fromSeq, fromPromotion int) (string, error) {
-	var nonce [6]byte
-	_, _ = rand.Read(nonce[:])
-	id := a.ID + ":" + strconv.FormatInt(version, 10) + ":" + hex.EncodeToString(nonce[:])
-	_, err := s.outbox.InsertOne(ctx, outboxDoc{
-		ID: id, Project: a.Project, ArtifactID: a.ID, Version: version,
-		FromSeq: fromSeq, FromPromotion: fromPromotion, At: time.Now().UTC().Truncate(time.Millisecond),
-	})
-	if err != nil {
-		return "", mapErr(err, "insert outbox")
-	}
-	return id, nil
-}
-
-func (s *Store) closeOutbox(ctx context.Context, id string) {
-	if _, err := s.outbox.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: id}}); err != nil {
-		s.logFor(ctx).WithError(err).WithField("outbox", id).Warn("could not delete an outbox entry; it will be replayed")
-	}
-}
-
-// project applies the projections of a write that landed and closes its outbox
-// entry. A failure is logged and leaves the entry for the replay: the artifact write
-// itself succeeded.
-func (s *Store) project(ctx context.Context, a *model.Artifact, fromSeq, fromPromotion int, outboxID string) {
-	// The write happened: finish its projections even if the request is gone.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), projectTimeout)
-	defer cancel()
-	if err := s.applyProjections(ctx, a, fromSeq, fromPromotion); err != nil {
-		s.logFor(ctx).WithError(err).WithField("artifact_id", a.ID).Error("projections not updated; the outbox replay will repair them")
-		return
-	}
-	s.closeOutbox(ctx, outboxID)
-}
-
-// ReplayOutbox re-applies the projections of every outbox entry older than olderThan
-// and deletes it: when the artifact reached the entry's version the write happened
-// (and its projections are applied again, idempotently, from the artifact's current
-// state); otherwise it never will. It returns how many entries it processed.
-func (s *Store) ReplayOutbox(ctx context.Context, olderThan time.Duration) (int, error) {
-	cur, err := s.outbox.Find(ctx, bson.D{})
-	if err != nil {
-		return 0, mapErr(err, "find outbox")
-	}
-	var entries []outboxDoc
-	if err := cur.All(ctx, &entries); err != nil {
-		return 0, mapErr(err, "read outbox")
-	}
-	cutoff := time.Now().Add(-olderThan)
-	done := 0
-	for _, e := range entries {
-		if olderThan > 0 && e.At.After(cutoff) {
-			continue
-		}
-		a, err := s.GetArtifact(ctx, e.ArtifactID)
-		switch {
-		case model.IsKind(err, model.KindNotFound):
-		case err != nil:
-			return done, err
-		case int64(a.Version) >= e.Version:
-			if err := s.applyProjections(ctx, a, e.FromSeq, e.FromPromotion); err != nil {
-				return done, err
-			}
-		}
-		if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: e.ID}}); err != nil {
-			return done, mapErr(err, "delete outbox")
-		}
-		done++
-	}
-	if done > 0 {
-		s.log.WithField("entries", done).Info("outbox replayed")
-	}
-	return done, nil
-}
-
-// replayLoop replays old outbox entries every outboxInterval until ctx ends.
-func (s *Store) replayLoop(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
-	t := time.NewTicker(outboxInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.ReplayOutbox(ctx, outboxGrace); err != nil && ctx.Err() == nil {
-				s.log.WithError(err).Warn("outbox replay failed; retrying later")
-			}
-		}
-	}
 }
 
 // ---------------------------------------------------------------------------------

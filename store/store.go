@@ -98,7 +98,9 @@ type Store struct {
 	// crashAfterWrite, when set (tests), is called after an artifact write; true
 	// stops the write there, as if the process died before the projections.
 	crashAfterWrite func(a *model.Artifact) bool
-	// stopReplay ends the outbox replay loop; replayDone closes when it has.
+	// repairs holds the outbox entries whose projections are to be applied again
+	// (outbox.go). stopReplay ends its loop; replayDone closes when it has.
+	repairs    *repairer
 	stopReplay context.CancelFunc
 	replayDone chan struct{}
 
@@ -119,7 +121,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	if cfg.Database == "" {
 		cfg.Database = DefaultDatabase
 	}
-	s := &Store{log: log.WithField("component", "store"), caps: defaultCaps}
+	s := &Store{log: log.WithField("component", "store"), caps: defaultCaps, repairs: newRepairer()}
 	if cfg.caps != (bucketCaps{}) {
 		s.caps = cfg.caps
 	}
@@ -219,9 +221,11 @@ func (s *Store) setup(ctx context.Context, database string) error {
 }
 
 // startProjections builds the projections of a database that has none, replays the
-// outbox and starts the replay loop. On the embedded engine this process is the only
+// outbox and starts the repair loop. On the embedded engine this process is the only
 // writer, so every outbox entry is replayed; on MongoDB only those older than
-// outboxGrace (other replicas may be in the middle of theirs).
+// outboxGrace (other replicas may be in the middle of theirs). Entries that cannot be
+// replayed yet do not stop the start: the repair loop keeps trying them, and Degraded
+// reports them meanwhile.
 func (s *Store) startProjections(ctx context.Context) error {
 	if err := s.migrateProjections(ctx); err != nil {
 		return fmt.Errorf("store: projections: %w", err)
@@ -231,11 +235,11 @@ func (s *Store) startProjections(ctx context.Context) error {
 		grace = 0
 	}
 	if _, err := s.ReplayOutbox(ctx, grace); err != nil {
-		return fmt.Errorf("store: outbox replay: %w", err)
+		s.log.WithError(err).Error("outbox replay failed; starting degraded (readiness reports it) and repairing in the background")
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopReplay, s.replayDone = cancel, make(chan struct{})
-	go s.replayLoop(loopCtx, s.replayDone)
+	go s.repairLoop(loopCtx, s.replayDone)
 	return nil
 }
 

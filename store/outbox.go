@@ -1,0 +1,480 @@
+package store
+
+// The outbox (see the top of projections.go) and the repair of writes whose
+// projections could not be applied: the engine refused the projection writes (disk
+// full, an outage) after it had accepted the artifact write, so the write is
+// acknowledged but lists, the audit feed, channel status and deployable do not show it
+// yet.
+//
+// Who repairs what, and when:
+//
+//   - The writer knows when its own write is finished. When applying its projections
+//     (or deleting its outbox entry) fails, it hands the entry to the store's repairer,
+//     which applies it again at once and then after repairRetryMin, doubling up to
+//     repairRetryMax, until it succeeds: a repair lands within repairRetryMax of the
+//     engine accepting writes again. No grace period is needed for these: the writer
+//     is done with the entry, the artifact is at (or past) the entry's version, and
+//     applying projections is idempotent and serialized per projection document, so
+//     the repairer racing a later write of the same artifact (the service serializes
+//     writes per artifact, but not with the repairer) only applies the same entries
+//     twice.
+//   - Open repairs every entry before it returns (on the embedded engine this process
+//     is the only writer, so no entry can be in flight; on MongoDB only those older
+//     than outboxGrace, see below). When some cannot be repaired yet, Open does not
+//     fail: they stay with the repairer, and Degraded reports them until they are.
+//   - Every outboxInterval the repairer sweeps the outbox for entries older than
+//     outboxGrace that no writer handed to it: left by a process that died between
+//     its artifact write and its projections, or, on MongoDB, by another replica. An
+//     entry younger than that may belong to a write still in flight in another
+//     replica (its artifact not written yet: repairing it would delete the entry the
+//     writer still relies on), and a replica does not hear of the other replicas'
+//     failed writes: those are repaired by their own replica at once, or by any
+//     replica's sweep after outboxGrace when that replica died meanwhile.
+//
+// An entry that keeps failing does not hold up the others: every due entry is tried
+// in each pass, those that failed least first, and a pass stops early only after
+// repairStreak failures in a row with no success (the engine refuses every write; the
+// rest wait for the next attempt).
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Outbox timing.
+const (
+	// outboxInterval is how often the repairer sweeps the outbox for entries no
+	// writer of this process handed to it.
+	outboxInterval = 30 * time.Second
+	// outboxGrace is how old such an entry must be before it is repaired: until then
+	// its write may still be in flight in another replica.
+	outboxGrace = time.Minute
+	// projectTimeout bounds applying the projections of one write.
+	projectTimeout = 30 * time.Second
+	// repairRetryMin and repairRetryMax bound the backoff between repair attempts.
+	repairRetryMin = 100 * time.Millisecond
+	repairRetryMax = 2 * time.Second
+	// repairStreak failures in a row, with no success, end a repair pass early.
+	repairStreak = 8
+)
+
+type outboxDoc struct {
+	ID            string    `bson:"_id"`
+	Project       string    `bson:"project"`
+	ArtifactID    string    `bson:"artifactId"`
+	Version       int64     `bson:"version"`
+	FromSeq       int       `bson:"fromSeq"`
+	FromPromotion int       `bson:"fromPromotion"`
+	At            time.Time `bson:"at"`
+}
+
+// openOutbox records that the artifact is about to be written at version (with
+// audit events from fromSeq and promotions from fromPromotion being new).
+func (s *Store) openOutbox(ctx context.Context, a *model.Artifact, version int64, fromSeq, fromPromotion int) (string, error) {
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	id := a.ID + ":" + strconv.FormatInt(version, 10) + ":" + hex.EncodeToString(nonce[:])
+	_, err := s.outbox.InsertOne(ctx, outboxDoc{
+		ID: id, Project: a.Project, ArtifactID: a.ID, Version: version,
+		FromSeq: fromSeq, FromPromotion: fromPromotion, At: time.Now().UTC().Truncate(time.Millisecond),
+	})
+	if err != nil {
+		return "", mapErr(err, "insert outbox")
+	}
+	return id, nil
+}
+
+// closeOutbox deletes the entry of a write that did not happen (refused); if that
+// fails, the sweep drops it after outboxGrace.
+func (s *Store) closeOutbox(ctx context.Context, id string) {
+	if _, err := s.outbox.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: id}}); err != nil {
+		s.logFor(ctx).WithError(err).WithField("outbox", id).Warn("could not delete an outbox entry; it will be replayed")
+	}
+}
+
+// project applies the projections of a write that landed and deletes its outbox
+// entry. A failure hands the entry to the repairer: the artifact write itself
+// succeeded.
+func (s *Store) project(ctx context.Context, a *model.Artifact, fromSeq, fromPromotion int, outboxID string) {
+	// The write happened: finish its projections even if the request is gone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), projectTimeout)
+	defer cancel()
+	e := outboxDoc{
+		ID: outboxID, Project: a.Project, ArtifactID: a.ID, Version: int64(a.Version),
+		FromSeq: fromSeq, FromPromotion: fromPromotion, At: time.Now().UTC(),
+	}
+	log := s.logFor(ctx).WithField("artifact_id", a.ID).WithField("outbox", outboxID)
+	if err := s.applyProjections(ctx, a, fromSeq, fromPromotion); err != nil {
+		log.WithError(err).Error("projections not updated; repairing them in the background")
+		s.repairs.add(e, err)
+		return
+	}
+	if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: outboxID}}); err != nil {
+		log.WithError(err).Warn("could not delete an outbox entry; repairing it in the background")
+		s.repairs.add(e, mapErr(err, "delete outbox"))
+	}
+}
+
+// RepairStatus is what this process knows of the writes whose projections are not
+// applied yet.
+type RepairStatus struct {
+	// Backlog counts the outbox entries waiting for repair: handed over by this
+	// process's writers, found at Open or by a sweep.
+	Backlog int
+	// Failing counts those whose latest attempt failed.
+	Failing int
+	// ScanFailing is set while the outbox cannot be read (at Open, or by a sweep):
+	// there may be entries to repair that this process does not know of.
+	ScanFailing bool
+	// Since is when the oldest of those failures began.
+	Since time.Time
+	// Err is the latest failure.
+	Err error
+}
+
+// Repairs reports the outbox backlog and how its repair goes.
+func (s *Store) Repairs() RepairStatus { return s.repairs.status() }
+
+// Degraded returns a KindUnavailable error naming the pending repair while some
+// acknowledged writes are missing from the projections and their repair is failing
+// (the store answers, but lists, the feed, channel status and deployable may omit
+// them); nil otherwise.
+func (s *Store) Degraded() error {
+	st := s.Repairs()
+	var what string
+	switch {
+	case st.Failing > 0:
+		what = fmt.Sprintf("%d acknowledged write(s) not yet applied to the read models (lists, audit feed, channel status, deployable)", st.Backlog)
+	case st.ScanFailing:
+		what = "the outbox of writes not yet applied to the read models cannot be read"
+	default:
+		return nil
+	}
+	return &model.Error{
+		Kind:    model.KindUnavailable,
+		Message: fmt.Sprintf("outbox repair pending: %s, failing since %s; retrying", what, st.Since.UTC().Format(time.RFC3339)),
+		Err:     st.Err,
+	}
+}
+
+// repairer holds the outbox entries to repair and when to try each again.
+type repairer struct {
+	mu    sync.Mutex
+	items map[string]*repairItem
+	// scanAt is when to sweep the outbox next (the zero time: now), for entries
+	// older than scanGrace; scanErr is set while sweeps fail.
+	scanAt    time.Time
+	scanGrace time.Duration
+	scanErr   error
+	scanSince time.Time
+	scanTries int
+	lastErr   error
+	wake      chan struct{}
+	passMu    sync.Mutex // one repair pass at a time
+}
+
+type repairItem struct {
+	e        outboxDoc
+	attempts int // failed attempts, the writer's included
+	next     time.Time
+	err      error     // the latest failure; nil before the first one
+	since    time.Time // the first failure
+}
+
+func newRepairer() *repairer {
+	return &repairer{items: map[string]*repairItem{}, wake: make(chan struct{}, 1), scanAt: time.Now().Add(outboxInterval), scanGrace: outboxGrace}
+}
+
+// retryAfter is the backoff after n failed attempts.
+func retryAfter(n int) time.Duration {
+	if n <= 1 {
+		return repairRetryMin
+	}
+	if n > 16 {
+		return repairRetryMax
+	}
+	return min(repairRetryMin<<(n-1), repairRetryMax)
+}
+
+func (r *repairer) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add queues an entry whose write is finished; err is why its projections are not
+// applied (nil for one found by a sweep). It is tried at once.
+func (r *repairer) add(e outboxDoc, err error) {
+	now := time.Now()
+	r.mu.Lock()
+	if _, ok := r.items[e.ID]; !ok {
+		it := &repairItem{e: e, next: now}
+		if err != nil {
+			it.attempts, it.err, it.since, r.lastErr = 1, err, now, err
+		}
+		r.items[e.ID] = it
+	}
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *repairer) status() RepairStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := RepairStatus{Backlog: len(r.items), Err: r.lastErr, ScanFailing: r.scanErr != nil}
+	since := func(t time.Time) {
+		if st.Since.IsZero() || t.Before(st.Since) {
+			st.Since = t
+		}
+	}
+	for _, it := range r.items {
+		if it.err != nil {
+			st.Failing++
+			since(it.since)
+		}
+	}
+	if st.ScanFailing {
+		since(r.scanSince)
+	}
+	if st.Failing == 0 && !st.ScanFailing {
+		st.Err = nil
+	}
+	return st
+}
+
+// due returns the entries to try now (all of them with force), those that failed
+// least first, then oldest first.
+func (r *repairer) due(now time.Time, force bool) []*repairItem {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*repairItem
+	for _, it := range r.items {
+		if force || !it.next.After(now) {
+			out = append(out, it)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.attempts != b.attempts {
+			return a.attempts < b.attempts
+		}
+		if !a.e.At.Equal(b.e.At) {
+			return a.e.At.Before(b.e.At)
+		}
+		return a.e.ID < b.e.ID
+	})
+	return out
+}
+
+// settle records the outcome of an attempt at it and reports whether to log it.
+func (r *repairer) settle(it *repairItem, err error) (log bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.items[it.e.ID] != it {
+		return false // no longer queued
+	}
+	if err == nil {
+		delete(r.items, it.e.ID)
+		return it.err != nil
+	}
+	it.attempts++
+	if it.err == nil {
+		it.since = time.Now()
+	}
+	it.err, r.lastErr = err, err
+	it.next = time.Now().Add(retryAfter(it.attempts))
+	return bits.OnesCount(uint(it.attempts)) == 1 // 1, 2, 4, 8, ... attempts
+}
+
+// postpone pushes the next attempt of items back by d (a pass ended early).
+func (r *repairer) postpone(items []*repairItem, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := time.Now().Add(d)
+	for _, it := range items {
+		if it.next.Before(next) {
+			it.next = next
+		}
+	}
+}
+
+// nextWake is when the loop has something to do.
+func (r *repairer) nextWake() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at := r.scanAt
+	for _, it := range r.items {
+		if it.next.Before(at) {
+			at = it.next
+		}
+	}
+	return at
+}
+
+// scanDue returns whether a sweep is due, and for entries older than what.
+func (r *repairer) scanDue(now time.Time) (bool, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.scanAt.After(now), r.scanGrace
+}
+
+// scanned records the outcome of a sweep for entries older than grace.
+func (r *repairer) scanned(grace time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if err == nil {
+		r.scanErr, r.scanTries = nil, 0
+		r.scanAt, r.scanGrace = now.Add(outboxInterval), outboxGrace
+		return
+	}
+	if r.scanErr == nil {
+		r.scanSince = now
+	}
+	r.scanErr, r.lastErr = err, err
+	r.scanTries++
+	r.scanAt, r.scanGrace = now.Add(retryAfter(r.scanTries)), grace
+}
+
+// sweep queues every outbox entry older than olderThan (0: every entry). An entry
+// that cannot be decoded is logged and skipped.
+func (s *Store) sweep(ctx context.Context, olderThan time.Duration) error {
+	cur, err := s.outbox.Find(ctx, bson.D{})
+	if err != nil {
+		return mapErr(err, "find outbox")
+	}
+	defer cur.Close(ctx)
+	cutoff := time.Now().Add(-olderThan)
+	for cur.Next(ctx) {
+		var e outboxDoc
+		if err := cur.Decode(&e); err != nil {
+			s.log.WithError(err).WithField("outbox", cur.Current.Lookup("_id").String()).Error("undecodable outbox entry skipped; run RebuildProjections for its project")
+			continue
+		}
+		if olderThan > 0 && e.At.After(cutoff) {
+			continue
+		}
+		s.repairs.add(e, nil)
+	}
+	return mapErr(cur.Err(), "read outbox")
+}
+
+// repairEntry applies the projections of e's artifact from its current state when
+// it reached e's version (else the write never happened) and deletes e. Only entries
+// whose write cannot be in flight any more are repaired (see the top of this file).
+func (s *Store) repairEntry(ctx context.Context, e outboxDoc) error {
+	a, err := s.GetArtifact(ctx, e.ArtifactID)
+	switch {
+	case model.IsKind(err, model.KindNotFound):
+	case err != nil:
+		return err
+	case int64(a.Version) >= e.Version:
+		if err := s.applyProjections(ctx, a, e.FromSeq, e.FromPromotion); err != nil {
+			return err
+		}
+	}
+	if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: e.ID}}); err != nil {
+		return mapErr(err, "delete outbox")
+	}
+	return nil
+}
+
+// repairPass tries the entries that are due (every queued entry with force) once
+// each, and returns how many it repaired and the failures.
+func (s *Store) repairPass(ctx context.Context, force bool) (int, error) {
+	s.repairs.passMu.Lock()
+	defer s.repairs.passMu.Unlock()
+	items := s.repairs.due(time.Now(), force)
+	var errs []error
+	done, streak := 0, 0
+	for i, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		if streak >= repairStreak {
+			// The engine refuses every write: the rest wait as long as the last one.
+			s.repairs.postpone(items[i:], retryAfter(it.attempts+1))
+			break
+		}
+		actx, cancel := context.WithTimeout(ctx, projectTimeout)
+		err := s.repairEntry(actx, it.e)
+		cancel()
+		log := s.log.WithField("artifact_id", it.e.ArtifactID).WithField("outbox", it.e.ID)
+		if err != nil {
+			streak++
+			errs = append(errs, fmt.Errorf("outbox entry %s: %w", it.e.ID, err))
+			if s.repairs.settle(it, err) && ctx.Err() == nil {
+				log.WithError(err).WithField("attempts", it.attempts).Warn("outbox entry not repaired yet; retrying")
+			}
+			continue
+		}
+		streak = 0
+		done++
+		if s.repairs.settle(it, nil) {
+			log.WithField("attempts", it.attempts+1).WithField("stale_for", time.Since(it.since).Round(time.Millisecond).String()).
+				Info("outbox entry repaired: its write is visible in the read models again")
+		}
+	}
+	return done, errors.Join(errs...)
+}
+
+// ReplayOutbox re-applies the projections of every outbox entry older than olderThan
+// (0: every entry; only entries whose write cannot be in flight any more may be
+// replayed) and deletes it: when the artifact reached the entry's version the write
+// happened (and its projections are applied again, idempotently, from the artifact's
+// current state); otherwise it never will. It tries every entry, whatever the others
+// do, and returns how many it repaired and every failure; the entries that failed stay
+// with the repairer, which keeps trying.
+func (s *Store) ReplayOutbox(ctx context.Context, olderThan time.Duration) (int, error) {
+	err := s.sweep(ctx, olderThan)
+	s.repairs.scanned(olderThan, err)
+	if err != nil {
+		return 0, err
+	}
+	done, err := s.repairPass(ctx, true)
+	if done > 0 {
+		s.log.WithField("entries", done).Info("outbox replayed")
+	}
+	return done, err
+}
+
+// repairLoop repairs the queued entries when they are due and sweeps the outbox
+// every outboxInterval, until ctx ends.
+func (s *Store) repairLoop(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	timer := time.NewTimer(time.Until(s.repairs.nextWake()))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.repairs.wake:
+		case <-timer.C:
+		}
+		if due, grace := s.repairs.scanDue(time.Now()); due {
+			err := s.sweep(ctx, grace)
+			if ctx.Err() != nil {
+				return
+			}
+			s.repairs.scanned(grace, err)
+			if err != nil {
+				s.log.WithError(err).Warn("outbox sweep failed; retrying")
+			}
+		}
+		_, _ = s.repairPass(ctx, false)
+		timer.Reset(max(time.Until(s.repairs.nextWake()), 0))
+	}
+}
