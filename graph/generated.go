@@ -45,6 +45,7 @@ type DirectiveRoot struct {
 type ComplexityRoot struct {
 	Artifact struct {
 		Audit          func(childComplexity int) int
+		AuditTrail     func(childComplexity int, first *int, after *string) int
 		CreatedAt      func(childComplexity int) int
 		Digest         func(childComplexity int) int
 		ID             func(childComplexity int) int
@@ -241,6 +242,10 @@ type ComplexityRoot struct {
 
 type ArtifactResolver interface {
 	RuntimeClass(ctx context.Context, obj *model.Artifact) (*string, error)
+
+	Promotions(ctx context.Context, obj *model.Artifact) ([]model.Promotion, error)
+	Audit(ctx context.Context, obj *model.Artifact) ([]model.AuditEvent, error)
+	AuditTrail(ctx context.Context, obj *model.Artifact, first *int, after *string) (*AuditEventConnection, error)
 }
 type AuditEventResolver interface {
 	FromState(ctx context.Context, obj *model.AuditEvent) (*string, error)
@@ -316,6 +321,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.Audit(childComplexity), true
+	case "Artifact.auditTrail":
+		if e.ComplexityRoot.Artifact.AuditTrail == nil {
+			break
+		}
+
+		args, err := ec.field_Artifact_auditTrail_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Artifact.AuditTrail(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Artifact.createdAt":
 		if e.ComplexityRoot.Artifact.CreatedAt == nil {
 			break
@@ -1328,7 +1344,7 @@ type Query {
   auditEvents(project: String!, filter: AuditFilter, first: Int = 50, after: String): AuditEventConnection!
   "The effective policy: the stored one, or the default when none was set."
   projectPolicy(project: String!): ProjectPolicy!
-  "Addition: the policy's own audit trail, newest first: who changed it, when, and the versions before and after."
+  "Addition: the policy's own audit trail, newest first: who changed it, when, and the versions before and after. Its complexity is charged per change."
   projectPolicyHistory(project: String!): [PolicyChange!]!
   "Addition: the project's most recent POLICY_DENIED refusals (registrations and promotions), newest first; the last 100 are kept, at most 20 of them per subject."
   recentDenials(project: String!, first: Int = 20): [PolicyDenial!]!
@@ -1442,10 +1458,12 @@ type Artifact {
   trustState: TrustState!
   "Latest result of each check ever recorded or run."
   verification: [VerificationRecord!]!
-  "Every promotion, oldest first."
+  "Every promotion, oldest first. Its complexity is charged per promotion, whatever the query assumes."
   promotions: [Promotion!]!
-  "The embedded audit trail of this artifact, oldest first."
+  "The embedded audit trail of this artifact, oldest first, whole. Its complexity is charged per event, whatever the query assumes: page a long trail with auditTrail."
   audit: [AuditEvent!]!
+  "The audit trail, newest first, paginated (audit returns it whole). Newest first is the reverse of the order events were appended; a cursor belongs to this artifact's trail."
+  auditTrail(first: Int = 50, after: String): AuditEventConnection!
   "Incremented by every change; used for optimistic concurrency."
   version: Int!
   "When it was registered."
@@ -1832,6 +1850,8 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_promotions(ctx, field)
 	case "audit":
 		return ec.fieldContext_Artifact_audit(ctx, field)
+	case "auditTrail":
+		return ec.fieldContext_Artifact_auditTrail(ctx, field)
 	case "version":
 		return ec.fieldContext_Artifact_version(ctx, field)
 	case "createdAt":
@@ -2243,6 +2263,28 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Artifact_auditTrail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
 
 func (ec *executionContext) field_Mutation_deprecateArtifact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -2990,7 +3032,7 @@ func (ec *executionContext) _Artifact_promotions(ctx context.Context, field grap
 			return ec.fieldContext_Artifact_promotions(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Promotions, nil
+			return ec.Resolvers.Artifact().Promotions(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.Promotion) graphql.Marshaler {
@@ -3004,8 +3046,8 @@ func (ec *executionContext) fieldContext_Artifact_promotions(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Artifact",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Promotion(ctx, field)
 		},
@@ -3022,7 +3064,7 @@ func (ec *executionContext) _Artifact_audit(ctx context.Context, field graphql.C
 			return ec.fieldContext_Artifact_audit(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Audit, nil
+			return ec.Resolvers.Artifact().Audit(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.AuditEvent) graphql.Marshaler {
@@ -3036,11 +3078,55 @@ func (ec *executionContext) fieldContext_Artifact_audit(_ context.Context, field
 	fc = &graphql.FieldContext{
 		Object:     "Artifact",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AuditEvent(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_auditTrail(ctx context.Context, field graphql.CollectedField, obj *model.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_auditTrail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Artifact().AuditTrail(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *AuditEventConnection) graphql.Marshaler {
+			return ec.marshalNAuditEventConnection2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐAuditEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_auditTrail(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Artifact_auditTrail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -7936,15 +8022,23 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "promotions":
-			out.Values[i] = ec._Artifact_promotions(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_promotions(ctx, field, obj)
+				})
 		case "audit":
-			out.Values[i] = ec._Artifact_audit(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_audit(ctx, field, obj)
+				})
+		case "auditTrail":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_auditTrail(ctx, field, obj)
+				})
 		case "version":
 			out.Values[i] = ec._Artifact_version(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -3,6 +3,7 @@ package model
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"sort"
 	"time"
 )
 
@@ -259,11 +260,65 @@ type Artifact struct {
 	LifecycleState LifecycleState
 	TrustState     TrustState
 	Verification   []VerificationRecord
+	// Promotions holds the newest promotions, oldest first: Promotions[i] is
+	// promotion PromotionsFrom+i of the artifact's history. The PromotionsFrom older
+	// ones are kept by the store outside the artifact, so loading an artifact costs
+	// the same whatever its age; rules never need them (see NewestPromotions).
 	Promotions     []Promotion
-	Audit          []AuditEvent
-	Version        int
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	PromotionsFrom int
+	// PromotionTargets holds, for (channel, environment) pairs whose newest
+	// promotion is older than Promotions[0], that promotion (kept by the store).
+	PromotionTargets []Promotion
+	// Audit holds the newest audit events, oldest first: Audit[i] is event
+	// AuditFrom+i of the artifact's trail (its sequence number). The AuditFrom older
+	// events are kept by the store outside the artifact.
+	Audit     []AuditEvent
+	AuditFrom int
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AuditLen is the length of the artifact's whole audit trail.
+func (a *Artifact) AuditLen() int { return a.AuditFrom + len(a.Audit) }
+
+// PromotionsLen is the number of promotions the artifact ever received.
+func (a *Artifact) PromotionsLen() int { return a.PromotionsFrom + len(a.Promotions) }
+
+// NewestPromotions returns, for every (channel, environment) the artifact was ever
+// promoted into, the newest promotion there (by time; of equal times, the later
+// one), in channel order then environment name. It reads PromotionTargets and
+// Promotions only, so it holds whatever the artifact's age.
+func (a *Artifact) NewestPromotions() []Promotion {
+	out := make([]Promotion, 0, len(a.PromotionTargets)+len(a.Promotions))
+	add := func(p Promotion) {
+		for i := range out {
+			if out[i].Channel == p.Channel && out[i].TargetEnvironment == p.TargetEnvironment {
+				if !out[i].PromotedAt.After(p.PromotedAt) {
+					out[i] = p
+				}
+				return
+			}
+		}
+		out = append(out, p)
+	}
+	for _, p := range a.PromotionTargets {
+		add(p)
+	}
+	for _, p := range a.Promotions {
+		add(p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ri, rj := out[i].Channel.Rank(), out[j].Channel.Rank()
+		if ri != rj {
+			return ri < rj
+		}
+		if out[i].Channel != out[j].Channel {
+			return out[i].Channel < out[j].Channel
+		}
+		return out[i].TargetEnvironment < out[j].TargetEnvironment
+	})
+	return out
 }
 
 // ArtifactID is the deterministic id of (project, digest): the same pair always
@@ -291,6 +346,11 @@ func (a *Artifact) Passed(c Check) bool {
 
 // PromotedInto reports whether the artifact was ever promoted into channel c.
 func (a *Artifact) PromotedInto(c Channel) bool {
+	for _, p := range a.PromotionTargets {
+		if p.Channel == c {
+			return true
+		}
+	}
 	for _, p := range a.Promotions {
 		if p.Channel == c {
 			return true

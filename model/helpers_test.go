@@ -173,6 +173,7 @@ func cloneArtifact(a Artifact) Artifact {
 	b.Tags = cloneSlice(a.Tags)
 	b.Verification = cloneSlice(a.Verification)
 	b.Promotions = cloneSlice(a.Promotions)
+	b.PromotionTargets = cloneSlice(a.PromotionTargets)
 	b.Audit = cloneSlice(a.Audit)
 	for i := range b.Audit {
 		b.Audit[i].Verification = cloneSlice(a.Audit[i].Verification)

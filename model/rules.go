@@ -377,10 +377,18 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 	return d
 }
 
+// MaxPromotionTargets bounds the distinct (channel, environment) pairs one artifact
+// may be promoted into. The newest promotion into each stays with the artifact
+// (Artifact.NewestPromotions), so this bounds what every read of it loads.
+const MaxPromotionTargets = 256
+
 // Promote evaluates and, when allowed, appends the promotion and its event.
 func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlationID string, now time.Time) (Artifact, error) {
 	if err := req.Validate(); err != nil {
 		return a, err
+	}
+	if targets := a.NewestPromotions(); len(targets) >= MaxPromotionTargets && !hasTarget(targets, req.Channel, req.TargetEnvironment) {
+		return a, BadInput("targetEnvironment", "artifact %s was already promoted into %d channel and environment pairs, the most one artifact may have; promote it into one of those", a.ID, len(targets))
 	}
 	d := EvaluatePromotion(&a, p, actor, req)
 	if d.LifecycleBlocked {
@@ -447,7 +455,7 @@ func PickDeployable(arts []*Artifact, p *Policy, c Channel, env string) (Placeme
 		if !Deployable(a, p, c) {
 			continue
 		}
-		for _, pr := range a.Promotions {
+		for _, pr := range a.NewestPromotions() {
 			if pr.Channel != c || pr.TargetEnvironment != env {
 				continue
 			}
@@ -469,7 +477,7 @@ func ChannelStatus(arts []*Artifact) []Placement {
 	}
 	latest := map[key]Placement{}
 	for _, a := range arts {
-		for _, pr := range a.Promotions {
+		for _, pr := range a.NewestPromotions() {
 			k := key{pr.Channel, pr.TargetEnvironment}
 			pl := Placement{Artifact: a, Promotion: pr}
 			if cur, ok := latest[k]; !ok || newer(pl, cur) {
@@ -489,6 +497,15 @@ func ChannelStatus(arts []*Artifact) []Placement {
 		return out[i].Promotion.TargetEnvironment < out[j].Promotion.TargetEnvironment
 	})
 	return out
+}
+
+func hasTarget(ps []Promotion, c Channel, env string) bool {
+	for _, p := range ps {
+		if p.Channel == c && p.TargetEnvironment == env {
+			return true
+		}
+	}
+	return false
 }
 
 func joinList[T ~string](xs []T) string {

@@ -131,6 +131,12 @@ func (r queryResolver) AuditEvents(ctx context.Context, project string, filter *
 	if err != nil {
 		return nil, err
 	}
+	return auditConnection(page), nil
+}
+
+// auditConnection is a page of audit events as a connection; a cursor is the
+// event's position (time, artifact, sequence number in its trail).
+func auditConnection(page service.AuditPage) *graph.AuditEventConnection {
 	conn := &graph.AuditEventConnection{Edges: make([]graph.AuditEventEdge, 0, len(page.Items)), PageInfo: &graph.PageInfo{HasNextPage: page.HasNext}}
 	for i := range page.Items {
 		e := &page.Items[i]
@@ -138,7 +144,7 @@ func (r queryResolver) AuditEvents(ctx context.Context, project string, filter *
 		conn.Edges = append(conn.Edges, graph.AuditEventEdge{Cursor: c, Node: &e.Event})
 		conn.PageInfo.EndCursor = &c
 	}
-	return conn, nil
+	return conn
 }
 
 func (r queryResolver) ProjectPolicy(ctx context.Context, project string) (*model.Policy, error) {
@@ -154,7 +160,7 @@ func (r queryResolver) ProjectPolicyHistory(ctx context.Context, project string)
 	if err != nil {
 		return nil, err
 	}
-	return r.Service.PolicyHistory(ctx, rq, project)
+	return r.Service.PolicyHistory(ctx, rq, project, r.admit(ctx))
 }
 
 func (r queryResolver) RecentDenials(ctx context.Context, project string, first *int) ([]model.Denial, error) {

@@ -16,6 +16,18 @@ import (
 // Resolver is the root resolver.
 type Resolver struct {
 	Service *service.Service
+	// PriceList, when set, is told the length of a whole list field being resolved
+	// (an artifact's audit trail or promotions, a policy's history) before it is
+	// loaded, and refuses it when the operation cannot afford it.
+	PriceList func(ctx context.Context, n int) error
+}
+
+// admit binds PriceList to the field being resolved in ctx.
+func (r *Resolver) admit(ctx context.Context) service.Admit {
+	if r.PriceList == nil {
+		return nil
+	}
+	return func(n int) error { return r.PriceList(ctx, n) }
 }
 
 type (
@@ -77,6 +89,34 @@ func deref(s *string) string {
 
 func (artifactResolver) RuntimeClass(_ context.Context, a *model.Artifact) (*string, error) {
 	return str(a.RuntimeClass), nil
+}
+
+func (r artifactResolver) Promotions(ctx context.Context, a *model.Artifact) ([]model.Promotion, error) {
+	rq, err := request(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.ArtifactPromotions(ctx, rq, a, r.admit(ctx))
+}
+
+func (r artifactResolver) Audit(ctx context.Context, a *model.Artifact) ([]model.AuditEvent, error) {
+	rq, err := request(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.ArtifactAudit(ctx, rq, a, r.admit(ctx))
+}
+
+func (r artifactResolver) AuditTrail(ctx context.Context, a *model.Artifact, first *int, after *string) (*graph.AuditEventConnection, error) {
+	rq, err := request(ctx)
+	if err != nil {
+		return nil, err
+	}
+	page, err := r.Service.AuditTrail(ctx, rq, a, first, deref(after))
+	if err != nil {
+		return nil, err
+	}
+	return auditConnection(page), nil
 }
 
 func (verificationRecordResolver) Detail(_ context.Context, v *model.VerificationRecord) (*string, error) {

@@ -159,7 +159,6 @@ var round2Pending = map[string]string{
 	"ApprovalDecision":                           "issue 11 (governance)",
 	"ApprovalInput":                              "issue 11 (governance)",
 	"Artifact.approvals":                         "issue 11 (governance)",
-	"Artifact.auditTrail":                        "issue 9 (robustness)",
 	"Artifact.evidence":                          "issue 10 (evidence)",
 	"AuditEvent.breakGlass":                      "issue 11 (governance)",
 	"AuditFilter.breakGlass":                     "issue 11 (governance)",

@@ -93,8 +93,9 @@ func (ri *requestInfo) addCode(code string) {
 // newGraphQL builds the gqlgen server with explicit transports, a query cache,
 // limits and the error presenter.
 func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *logrus.Logger, m *metrics) *handler.Server {
+	pricing := &listPricing{}
 	es := graph.NewExecutableSchema(graph.Config{
-		Resolvers:  &resolvers.Resolver{Service: svc},
+		Resolvers:  &resolvers.Resolver{Service: svc, PriceList: pricing.price},
 		Complexity: complexity(),
 	})
 	srv := handler.New(es)
@@ -109,6 +110,7 @@ func newGraphQL(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.ComplexityLimit))
+	srv.Use(pricing)
 	applyLimits(srv) // limits.go: token, depth, alias and selection limits
 	srv.SetErrorPresenter(errorPresenter(log, m))
 	srv.SetRecoverFunc(recoverFunc())

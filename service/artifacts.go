@@ -169,6 +169,74 @@ func (s *Service) Artifact(ctx context.Context, rq Request, id string) (*model.A
 	return a, err
 }
 
+// Admit is told the length of a whole list before the service loads it, and may
+// refuse it (the API prices such lists against its complexity limit).
+type Admit func(n int) error
+
+// ArtifactAudit returns a's whole audit trail, oldest first. a is an artifact this
+// service returned to rq's actor. admit, when set, is told the trail's length
+// before anything is loaded. Only a long trail costs reads: its older events are
+// loaded from the store.
+func (s *Service) ArtifactAudit(ctx context.Context, rq Request, a *model.Artifact, admit Admit) ([]model.AuditEvent, error) {
+	if admit != nil {
+		if err := admit(a.AuditLen()); err != nil {
+			return nil, err
+		}
+	}
+	if a.AuditFrom == 0 {
+		return a.Audit, nil
+	}
+	return s.store.ArtifactAudit(ctx, a, 0, a.AuditLen())
+}
+
+// ArtifactPromotions returns every promotion of a, oldest first, as ArtifactAudit
+// returns its events.
+func (s *Service) ArtifactPromotions(ctx context.Context, rq Request, a *model.Artifact, admit Admit) ([]model.Promotion, error) {
+	if admit != nil {
+		if err := admit(a.PromotionsLen()); err != nil {
+			return nil, err
+		}
+	}
+	if a.PromotionsFrom == 0 {
+		return a.Promotions, nil
+	}
+	return s.store.ArtifactPromotions(ctx, a, 0, a.PromotionsLen())
+}
+
+// AuditTrail returns a page of a's audit trail, newest first (the reverse of the
+// order events were appended), strictly after cursor after (one this method
+// returned for a). A page reads a and at most the overflow documents holding its
+// events, so it costs the same whatever the trail's length.
+func (s *Service) AuditTrail(ctx context.Context, rq Request, a *model.Artifact, first *int, after string) (AuditPage, error) {
+	n, err := model.PageSize(first, 50)
+	if err != nil {
+		return AuditPage{}, err
+	}
+	end := a.AuditLen()
+	if after != "" {
+		c, err := model.DecodeCursor(after)
+		if err != nil {
+			return AuditPage{}, err
+		}
+		if c.ID != a.ID {
+			return AuditPage{}, model.BadInput("after", "is a cursor of another artifact's audit trail")
+		}
+		end = min(end, c.Seq)
+	}
+	lo := max(0, end-n)
+	events, err := s.store.ArtifactAudit(ctx, a, lo, end)
+	if err != nil {
+		return AuditPage{}, err
+	}
+	page := AuditPage{Items: make([]AuditEntry, 0, len(events)), HasNext: lo > 0}
+	for i := len(events) - 1; i >= 0; i-- {
+		ev := events[i]
+		ev.ArtifactID, ev.Project = a.ID, a.Project
+		page.Items = append(page.Items, AuditEntry{Event: ev, Seq: lo + i})
+	}
+	return page, nil
+}
+
 // ArtifactByDigest returns the artifact of (project, digest), or nil.
 func (s *Service) ArtifactByDigest(ctx context.Context, rq Request, project, digest string) (*model.Artifact, error) {
 	if err := requireRead(rq.Actor, project); err != nil {

@@ -14,10 +14,21 @@ func (s *Service) Policy(ctx context.Context, rq Request, project string) (*mode
 	return s.policy(ctx, project)
 }
 
-// PolicyHistory returns the policy's own audit trail, newest first.
-func (s *Service) PolicyHistory(ctx context.Context, rq Request, project string) ([]model.PolicyChange, error) {
+// PolicyHistory returns the policy's own audit trail, newest first. admit, when set,
+// is told the trail's length before it is loaded and may refuse it (it prices the
+// list).
+func (s *Service) PolicyHistory(ctx context.Context, rq Request, project string, admit Admit) ([]model.PolicyChange, error) {
 	if err := requireRead(rq.Actor, project); err != nil {
 		return nil, err
+	}
+	if admit != nil {
+		n, err := s.store.PolicyChangeCount(ctx, project)
+		if err != nil {
+			return nil, err
+		}
+		if err := admit(n); err != nil {
+			return nil, err
+		}
 	}
 	return s.store.PolicyChanges(ctx, project)
 }

@@ -22,7 +22,19 @@ type Store interface {
 	// verification, updatedAt and version before.Version+1, and appends the audit
 	// events and promotions that after has beyond before. When the version no longer
 	// matches it returns model.KindConflict and writes nothing.
+	//
+	// A loaded artifact holds only the newest audit events and promotions
+	// (model.Artifact.AuditFrom, PromotionsFrom): what it costs to load, verify or
+	// promote does not depend on its age. after must start its trails where before
+	// does.
 	UpdateArtifact(ctx context.Context, before, after *model.Artifact) error
+	// ArtifactAudit returns the events of a's audit trail with sequence numbers in
+	// [from, to), oldest first: those a holds and, below a.AuditFrom, the older ones
+	// from the store (reading only what the range needs).
+	ArtifactAudit(ctx context.Context, a *model.Artifact, from, to int) ([]model.AuditEvent, error)
+	// ArtifactPromotions returns promotions [from, to) of a, oldest first, the same
+	// way.
+	ArtifactPromotions(ctx context.Context, a *model.Artifact, from, to int) ([]model.Promotion, error)
 	// ListArtifacts returns one page of a project's artifacts, newest first
 	// (createdAt desc, id desc), strictly after q.After when set, with the total
 	// count of artifacts matching the filter.
@@ -49,6 +61,8 @@ type Store interface {
 	PutPolicy(ctx context.Context, p *model.Policy, change model.PolicyChange) error
 	// PolicyChanges returns a project's policy audit trail, newest first.
 	PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error)
+	// PolicyChangeCount returns the length of a project's policy audit trail.
+	PolicyChangeCount(ctx context.Context, project string) (int, error)
 
 	// AppendDenial records a refused mutation in its project's recent denials,
 	// keeping what model.KeepRecentDenials keeps.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -15,21 +16,40 @@ import (
 // InsertArtifact stores a new artifact as version 1 (a.Version is set to 1). An
 // existing artifact with the same id or (project, digest) is model.KindConflict.
 // The write goes through the outbox and then updates the projections (see
-// projections.go).
+// projections.go). An artifact inserted with a long history (imports, seeding) is
+// laid out as the write path would have left it: the older entries of its trails
+// go to overflow documents first (trail.go).
 func (s *Store) InsertArtifact(ctx context.Context, a *model.Artifact) error {
 	if a == nil || a.ID == "" {
 		return &model.Error{Kind: model.KindInternal, Message: "store: InsertArtifact needs an artifact with an id"}
 	}
-	doc := toArtifactDoc(a)
-	doc.Version = 1
-	outboxID, err := s.openOutbox(ctx, a, 1, 0, 0)
+	conflict := func(err error) error {
+		return &model.Error{Kind: model.KindConflict, Message: fmt.Sprintf("artifact %s is already registered in project %s", a.Digest, a.Project), Err: err}
+	}
+	if auditTrail.plan(a.AuditFrom, len(a.Audit)) > 0 || promotionTrail.plan(a.PromotionsFrom, len(a.Promotions)) > 0 {
+		// Overflow documents are addressed by the artifact's id: never write into
+		// those of an artifact that exists.
+		switch _, err := s.GetArtifact(ctx, a.ID); {
+		case err == nil:
+			return conflict(nil)
+		case !model.IsKind(err, model.KindNotFound):
+			return err
+		}
+	}
+	outboxID, err := s.openOutbox(ctx, a, 1, a.AuditFrom, a.PromotionsFrom)
 	if err != nil {
 		return err
 	}
+	doc, err := s.layOut(ctx, a, a.AuditLen(), a.PromotionsLen(), true)
+	if err != nil {
+		s.closeOutbox(ctx, outboxID)
+		return err
+	}
+	doc.Version = 1
 	if _, err := s.artifacts.InsertOne(ctx, doc); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			s.closeOutbox(ctx, outboxID)
-			return &model.Error{Kind: model.KindConflict, Message: fmt.Sprintf("artifact %s is already registered in project %s", a.Digest, a.Project), Err: err}
+			return conflict(err)
 		}
 		return mapErr(err, "insert artifact") // it may have landed: the outbox entry stays
 	}
@@ -37,12 +57,59 @@ func (s *Store) InsertArtifact(ctx context.Context, a *model.Artifact) error {
 	if s.crashAfterWrite != nil && s.crashAfterWrite(a) {
 		return nil
 	}
-	s.project(ctx, a, 0, 0, outboxID)
+	s.project(ctx, a, a.AuditFrom, a.PromotionsFrom, outboxID)
 	return nil
+}
+
+// layOut returns the document that stores a: its trails bounded as trail.go
+// describes. The entries it moves out of the document, among the first
+// auditCommitted audit events and promotionsCommitted promotions (by sequence
+// number: those already stored, or all of a new artifact), are written to their
+// overflow documents before it returns; fresh: a is new (see spill).
+func (s *Store) layOut(ctx context.Context, a *model.Artifact, auditCommitted, promotionsCommitted int, fresh bool) (artifactDoc, error) {
+	doc := toArtifactDoc(a)
+	for i := 1; i < len(a.Audit); i++ {
+		doc.AuditUnordered = doc.AuditUnordered || a.Audit[i].At.Before(a.Audit[i-1].At)
+	}
+	if k := min(auditTrail.plan(a.AuditFrom, len(doc.Audit)), auditCommitted-a.AuditFrom); k > 0 {
+		if err := spill(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, doc.Audit[:k], fresh); err != nil {
+			return doc, err
+		}
+		doc.Audit, doc.AuditOverflow = doc.Audit[k:], a.AuditFrom+k
+	}
+	if k := min(promotionTrail.plan(a.PromotionsFrom, len(doc.Promotions)), promotionsCommitted-a.PromotionsFrom); k > 0 {
+		if err := spill(ctx, s.overflow, promotionTrail, a.ID, a.PromotionsFrom, doc.Promotions[:k], fresh); err != nil {
+			return doc, err
+		}
+		doc.Promotions, doc.PromotionsOverflow = doc.Promotions[k:], a.PromotionsFrom+k
+	}
+	// The newest promotion of every (channel, environment) stays with the
+	// artifact: inline, or else in promotionTargets.
+	inline := a.Promotions[doc.PromotionsOverflow-a.PromotionsFrom:]
+	doc.PromotionTargets = nil
+	for _, p := range a.NewestPromotions() {
+		if !slices.ContainsFunc(inline, func(q model.Promotion) bool { return samePromotion(p, q) }) {
+			doc.PromotionTargets = append(doc.PromotionTargets, toPromotionDoc(p))
+		}
+	}
+	return doc, nil
+}
+
+func samePromotion(p, q model.Promotion) bool {
+	return p.Channel == q.Channel && p.TargetEnvironment == q.TargetEnvironment && p.PromotedAt.Equal(q.PromotedAt) &&
+		p.PromotedBy == q.PromotedBy && p.CorrelationID == q.CorrelationID && p.Reason == q.Reason
 }
 
 // GetArtifact loads one artifact by id.
 func (s *Store) GetArtifact(ctx context.Context, id string) (*model.Artifact, error) {
+	d, err := s.getArtifactDoc(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return d.model(), nil
+}
+
+func (s *Store) getArtifactDoc(ctx context.Context, id string) (*artifactDoc, error) {
 	var d artifactDoc
 	err := s.artifacts.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -51,43 +118,64 @@ func (s *Store) GetArtifact(ctx context.Context, id string) (*model.Artifact, er
 	if err != nil {
 		return nil, mapErr(err, "get artifact")
 	}
-	return d.model(), nil
+	return &d, nil
 }
 
 // UpdateArtifact writes after over before in one single-document conditional write
 // (see service.Store). On success after.Version is set to before.Version+1. The write
 // goes through the outbox and then updates the projections (see projections.go).
+// Audit events and promotions that no longer fit in the document are written to
+// overflow documents before it (trail.go); after itself is left as it is.
 func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifact) error {
 	switch {
 	case before == nil || after == nil || before.ID == "" || before.ID != after.ID:
 		return &model.Error{Kind: model.KindInternal, Message: "store: UpdateArtifact needs before and after of the same artifact"}
-	case len(after.Audit) < len(before.Audit) || len(after.Promotions) < len(before.Promotions):
+	case after.AuditFrom != before.AuditFrom || after.PromotionsFrom != before.PromotionsFrom ||
+		len(after.Audit) < len(before.Audit) || len(after.Promotions) < len(before.Promotions):
 		return &model.Error{Kind: model.KindInternal, Message: "store: UpdateArtifact cannot remove audit events or promotions"}
 	}
 	next := before.Version + 1
-	update := bson.D{{Key: "$set", Value: bson.D{
+	outboxID, err := s.openOutbox(ctx, after, int64(next), before.AuditLen(), before.PromotionsLen())
+	if err != nil {
+		return err
+	}
+	// Only entries before holds (stored, so committed) may move out.
+	doc, err := s.layOut(ctx, after, before.AuditLen(), before.PromotionsLen(), false)
+	if err != nil {
+		s.closeOutbox(ctx, outboxID)
+		return err
+	}
+	set := bson.D{
 		{Key: "lifecycleState", Value: after.LifecycleState},
 		{Key: "trustState", Value: after.TrustState},
 		{Key: "verification", Value: mapSlice(after.Verification, toVerificationDoc)},
 		{Key: "updatedAt", Value: ms(after.UpdatedAt)},
 		{Key: "version", Value: int64(next)},
 		{Key: "tags", Value: nonNil(after.Tags)},
-	}}}
-	var push bson.D
-	if ev := after.Audit[len(before.Audit):]; len(ev) > 0 {
-		push = append(push, bson.E{Key: "audit", Value: bson.D{{Key: "$each", Value: mapSlice(ev, toAuditDoc)}}})
+		{Key: "audit", Value: doc.Audit},
+		{Key: "promotions", Value: doc.Promotions},
 	}
-	if pr := after.Promotions[len(before.Promotions):]; len(pr) > 0 {
-		push = append(push, bson.E{Key: "promotions", Value: bson.D{{Key: "$each", Value: mapSlice(pr, toPromotionDoc)}}})
+	var unset bson.D
+	if doc.AuditUnordered { // never unset: the trail holds every pair of neighbours once
+		set = append(set, bson.E{Key: "auditUnordered", Value: true})
 	}
-	if len(push) > 0 {
-		update = append(update, bson.E{Key: "$push", Value: push})
+	if doc.AuditOverflow > 0 {
+		set = append(set, bson.E{Key: "auditOverflow", Value: doc.AuditOverflow})
+	}
+	if doc.PromotionsOverflow > 0 {
+		set = append(set, bson.E{Key: "promotionsOverflow", Value: doc.PromotionsOverflow})
+	}
+	switch {
+	case len(doc.PromotionTargets) > 0:
+		set = append(set, bson.E{Key: "promotionTargets", Value: doc.PromotionTargets})
+	case len(before.PromotionTargets) > 0:
+		unset = append(unset, bson.E{Key: "promotionTargets", Value: ""})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
 
-	outboxID, err := s.openOutbox(ctx, after, int64(next), len(before.Audit), len(before.Promotions))
-	if err != nil {
-		return err
-	}
 	matched, err := s.conditionalUpdate(ctx, s.artifacts, before.ID, int64(before.Version), update)
 	if err != nil {
 		return mapErr(err, "update artifact") // it may have landed: the outbox entry stays
@@ -103,8 +191,45 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 	if s.crashAfterWrite != nil && s.crashAfterWrite(after) {
 		return nil
 	}
-	s.project(ctx, after, len(before.Audit), len(before.Promotions), outboxID)
+	s.project(ctx, after, before.AuditLen(), before.PromotionsLen(), outboxID)
 	return nil
+}
+
+// ArtifactAudit returns the events of a's audit trail with sequence numbers in
+// [from, to), oldest first: the older ones from their overflow documents, the rest
+// from a.
+func (s *Store) ArtifactAudit(ctx context.Context, a *model.Artifact, from, to int) ([]model.AuditEvent, error) {
+	return readTrail(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, a.Audit, from, to, auditDoc.model)
+}
+
+// ArtifactPromotions returns promotions [from, to) of a, oldest first.
+func (s *Store) ArtifactPromotions(ctx context.Context, a *model.Artifact, from, to int) ([]model.Promotion, error) {
+	return readTrail(ctx, s.overflow, promotionTrail, a.ID, a.PromotionsFrom, a.Promotions, from, to, promotionDoc.model)
+}
+
+// withHistory returns a, or when its audit trail starts after auditFrom or its
+// promotions after promotionsFrom, a copy holding them from there.
+func (s *Store) withHistory(ctx context.Context, a *model.Artifact, auditFrom, promotionsFrom int) (*model.Artifact, error) {
+	auditFrom, promotionsFrom = max(auditFrom, 0), max(promotionsFrom, 0)
+	if auditFrom >= a.AuditFrom && promotionsFrom >= a.PromotionsFrom {
+		return a, nil
+	}
+	full := *a
+	if auditFrom < a.AuditFrom {
+		events, err := s.ArtifactAudit(ctx, a, auditFrom, a.AuditLen())
+		if err != nil {
+			return nil, err
+		}
+		full.Audit, full.AuditFrom = events, auditFrom
+	}
+	if promotionsFrom < a.PromotionsFrom {
+		prs, err := s.ArtifactPromotions(ctx, a, promotionsFrom, a.PromotionsLen())
+		if err != nil {
+			return nil, err
+		}
+		full.Promotions, full.PromotionsFrom = prs, promotionsFrom
+	}
+	return &full, nil
 }
 
 // conditionalUpdate applies update to the document {_id: id} only if its version is

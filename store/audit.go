@@ -35,10 +35,12 @@ func (e feedEntry) event() (model.AuditEvent, error) {
 	return d.model(), nil
 }
 
-// feedEntriesOf returns a's audit events from index from as feed entries.
+// feedEntriesOf returns a's audit events from sequence number from (at least
+// a.AuditFrom: the events a holds) as feed entries.
 func feedEntriesOf(a *model.Artifact, from int) ([]feedEntry, error) {
-	out := make([]feedEntry, 0, len(a.Audit)-from)
-	for seq := from; seq < len(a.Audit); seq++ {
+	from = max(from, a.AuditFrom)
+	out := make([]feedEntry, 0, max(0, a.AuditLen()-from))
+	for seq := from; seq < a.AuditLen(); seq++ {
 		ev := auditOf(a, seq)
 		raw, err := bson.Marshal(toAuditDoc(ev))
 		if err != nil {
@@ -49,9 +51,14 @@ func feedEntriesOf(a *model.Artifact, from int) ([]feedEntry, error) {
 	return out, nil
 }
 
-// auditOf returns event seq of a with its artifact and project filled in.
+// auditOf returns event seq of a (one a holds) with its artifact and project
+// filled in.
 func auditOf(a *model.Artifact, seq int) model.AuditEvent {
-	e := a.Audit[seq]
+	return withOwner(a, a.Audit[seq-a.AuditFrom])
+}
+
+// withOwner returns e, an event of a, with its artifact and project filled in.
+func withOwner(a *model.Artifact, e model.AuditEvent) model.AuditEvent {
 	if e.ArtifactID == "" {
 		e.ArtifactID = a.ID
 	}
@@ -122,33 +129,66 @@ func feedBelow(c *model.Cursor) *logKey {
 	return &logKey{At: at, ID: c.ID, Seq: c.Seq}
 }
 
-// artifactAudit is the audit feed filtered on one artifact: its own trail.
+// artifactAudit is the audit feed filtered on one artifact: its own trail. A trail
+// is normally in time order (each event is stamped as it is appended), and then it
+// is read newest first a chunk at a time (the artifact, then the overflow documents
+// the page reaches), so a page costs the same whatever the trail's length. A trail
+// the artifact holds whole, or one marked out of time order (auditUnordered), is
+// read whole and sorted.
 func (s *Store) artifactAudit(ctx context.Context, q service.AuditQuery) (service.AuditPage, error) {
 	page := service.AuditPage{Items: []service.AuditEntry{}}
-	a, err := s.GetArtifact(ctx, q.Filter.ArtifactID)
+	d, err := s.getArtifactDoc(ctx, q.Filter.ArtifactID)
 	if model.IsKind(err, model.KindNotFound) {
 		return page, nil
 	}
 	if err != nil {
 		return page, err
 	}
+	a := d.model()
 	if a.Project != q.Project {
 		return page, nil
 	}
-	var entries []service.AuditEntry
-	for seq := range a.Audit {
-		entry := service.AuditEntry{Event: auditOf(a, seq), Seq: seq}
+	keep := func(seq int, ev model.AuditEvent) bool {
+		entry := service.AuditEntry{Event: withOwner(a, ev), Seq: seq}
 		if !auditMatches(entry, a.ID, q.Filter) || (q.After != nil && !auditAfter(entry, *q.After)) {
-			continue
+			return false
 		}
-		entries = append(entries, entry)
+		page.Items = append(page.Items, entry)
+		return true
 	}
-	sort.Slice(entries, func(i, j int) bool { return auditLess(entries[j], entries[i]) })
-	if len(entries) > q.First {
+	if d.AuditUnordered || a.AuditFrom == 0 {
+		events, err := s.ArtifactAudit(ctx, a, 0, a.AuditLen())
+		if err != nil {
+			return page, err
+		}
+		for seq, ev := range events {
+			keep(seq, ev)
+		}
+		sort.Slice(page.Items, func(i, j int) bool { return auditLess(page.Items[j], page.Items[i]) })
+	} else {
+		hi := a.AuditLen()
+		if q.After != nil && q.After.ID == a.ID {
+			hi = min(hi, q.After.Seq) // a cursor in this trail: start right below it
+		}
+		for hi > 0 && len(page.Items) <= q.First {
+			lo := max(0, hi-max(auditTrail.bucket, q.First+1))
+			if hi > a.AuditFrom {
+				lo = max(lo, a.AuditFrom) // first what the artifact holds
+			}
+			events, err := s.ArtifactAudit(ctx, a, lo, hi)
+			if err != nil {
+				return page, err
+			}
+			for i := len(events) - 1; i >= 0 && len(page.Items) <= q.First; i-- {
+				keep(lo+i, events[i])
+			}
+			hi = lo
+		}
+	}
+	if len(page.Items) > q.First {
 		page.HasNext = true
-		entries = entries[:q.First]
+		page.Items = page.Items[:q.First]
 	}
-	page.Items = append(page.Items, entries...)
 	return page, nil
 }
 

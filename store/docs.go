@@ -27,6 +27,17 @@ type artifactDoc struct {
 	Version        int64                `bson:"version"`
 	CreatedAt      time.Time            `bson:"createdAt"`
 	UpdatedAt      time.Time            `bson:"updatedAt"`
+
+	// Promotions and Audit hold the newest entries of the artifact's two trails;
+	// the older ones, PromotionsOverflow and AuditOverflow of them, are in overflow
+	// documents (trail.go). PromotionTargets holds, for each (channel,
+	// environment) whose newest promotion is no longer inline, that promotion.
+	PromotionsOverflow int            `bson:"promotionsOverflow,omitempty"`
+	PromotionTargets   []promotionDoc `bson:"promotionTargets,omitempty"`
+	AuditOverflow      int            `bson:"auditOverflow,omitempty"`
+	// AuditUnordered is set once an event was appended with a time before its
+	// predecessor's (clock skew): the trail's order is then not its time order.
+	AuditUnordered bool `bson:"auditUnordered,omitempty"`
 }
 
 type verificationDoc struct {
@@ -86,6 +97,11 @@ type policyDoc struct {
 	UpdatedAt            time.Time          `bson:"updatedAt"`
 	UpdatedBy            string             `bson:"updatedBy"`
 	Changes              []policyChangeDoc  `bson:"changes,omitempty"`
+
+	// Changes holds the newest entries of the policy's change trail (the change
+	// that made this version); the ChangesOverflow older ones are in overflow
+	// documents (trail.go).
+	ChangesOverflow int `bson:"changesOverflow,omitempty"`
 }
 
 type channelPolicyDoc struct {
@@ -127,7 +143,7 @@ func mapSlice[T, U any](in []T, f func(T) U) []U {
 }
 
 func toArtifactDoc(a *model.Artifact) artifactDoc {
-	return artifactDoc{
+	d := artifactDoc{
 		ID:             a.ID,
 		Project:        a.Project,
 		Digest:         a.Digest,
@@ -145,10 +161,15 @@ func toArtifactDoc(a *model.Artifact) artifactDoc {
 		CreatedAt:      ms(a.CreatedAt),
 		UpdatedAt:      ms(a.UpdatedAt),
 	}
+	d.PromotionsOverflow, d.AuditOverflow = a.PromotionsFrom, a.AuditFrom
+	if len(a.PromotionTargets) > 0 {
+		d.PromotionTargets = mapSlice(a.PromotionTargets, toPromotionDoc)
+	}
+	return d
 }
 
 func (d *artifactDoc) model() *model.Artifact {
-	return &model.Artifact{
+	a := &model.Artifact{
 		ID:             d.ID,
 		Project:        d.Project,
 		Digest:         d.Digest,
@@ -166,6 +187,11 @@ func (d *artifactDoc) model() *model.Artifact {
 		CreatedAt:      d.CreatedAt.UTC(),
 		UpdatedAt:      d.UpdatedAt.UTC(),
 	}
+	a.PromotionsFrom, a.AuditFrom = d.PromotionsOverflow, d.AuditOverflow
+	if len(d.PromotionTargets) > 0 {
+		a.PromotionTargets = mapSlice(d.PromotionTargets, promotionDoc.model)
+	}
+	return a
 }
 
 func toVerificationDoc(r model.VerificationRecord) verificationDoc {

@@ -59,7 +59,7 @@ func listEntryOf(a *model.Artifact) listEntry {
 	if len(a.Tags) > 0 {
 		e.Tags = append([]string(nil), a.Tags...)
 	}
-	for _, p := range a.Promotions {
+	for _, p := range a.NewestPromotions() {
 		if i := indexOf(model.Channels, p.Channel); i >= 0 && i < 4 {
 			e.Codes |= 1 << (channelShift + i)
 		} else if !contains(e.XChannels, p.Channel) {

@@ -30,7 +30,7 @@ func oracleArtifactFilter(project string, f service.ArtifactFilter) bson.D {
 		q = append(q, bson.E{Key: "kind", Value: f.Kind})
 	}
 	if f.Channel != "" {
-		q = append(q, bson.E{Key: "promotions.channel", Value: f.Channel})
+		q = append(q, oracleChannel(f.Channel))
 	}
 	if f.Tag != "" {
 		q = append(q, bson.E{Key: "tags", Value: f.Tag})
@@ -58,6 +58,15 @@ func oracleFind(t testing.TB, s *Store, filter bson.D, limit int64) []*model.Art
 		out[i] = docs[i].model()
 	}
 	return out
+}
+
+// oracleChannel matches artifacts promoted into c: a promotion held inline, or the
+// newest promotion of a (channel, environment) no longer inline.
+func oracleChannel(c model.Channel) bson.E {
+	return bson.E{Key: "$and", Value: bson.A{bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "promotions.channel", Value: c}},
+		bson.D{{Key: "promotionTargets.channel", Value: c}},
+	}}}}}
 }
 
 // oracleListArtifacts is the old ListArtifacts.
@@ -92,7 +101,7 @@ func oraclePromotedArtifacts(t testing.TB, s *Store, project string, channel mod
 	t.Helper()
 	filter := bson.D{{Key: "project", Value: project}}
 	if channel != "" {
-		filter = append(filter, bson.E{Key: "promotions.channel", Value: channel})
+		filter = append(filter, oracleChannel(channel))
 	} else {
 		filter = append(filter, bson.E{Key: "promotions.0", Value: bson.D{{Key: "$exists", Value: true}}})
 	}
@@ -106,6 +115,10 @@ func oracleAuditEvents(t testing.TB, s *Store, q service.AuditQuery) service.Aud
 	page := service.AuditPage{Items: []service.AuditEntry{}}
 	var entries []service.AuditEntry
 	for _, a := range oracleFind(t, s, bson.D{{Key: "project", Value: q.Project}}, 0) {
+		a, err := s.withHistory(context.Background(), a, 0, 0) // the whole trail
+		if err != nil {
+			t.Fatal(err)
+		}
 		for seq := range a.Audit {
 			entry := service.AuditEntry{Event: auditOf(a, seq), Seq: seq}
 			if !auditMatches(entry, a.ID, q.Filter) || (q.After != nil && !auditAfter(entry, *q.After)) {

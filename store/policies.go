@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -28,7 +29,9 @@ func (s *Store) GetPolicy(ctx context.Context, project string) (*model.Policy, e
 
 // PutPolicy stores p as version p.Version if the stored version is still
 // p.Version-1 (none stored when p.Version is 1), appending change to the policy's
-// trail in the same write; otherwise model.KindConflict.
+// trail in the same write; otherwise model.KindConflict. The policy document keeps
+// only the newest change; the one it held moves to the trail's overflow documents
+// first (trail.go).
 func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.PolicyChange) error {
 	if p == nil || p.Project == "" || p.Version < 1 {
 		return &model.Error{Kind: model.KindInternal, Message: "store: PutPolicy needs a policy with a project and a version >= 1"}
@@ -52,23 +55,40 @@ func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.Pol
 		}
 		return nil
 	}
-	update := bson.D{
-		{Key: "$set", Value: bson.D{
-			{Key: "project", Value: doc.Project},
-			{Key: "allowedSourceTypes", Value: doc.AllowedSourceTypes},
-			{Key: "allowedSources", Value: doc.AllowedSources},
-			{Key: "allowNonOci", Value: doc.AllowNonOCI},
-			{Key: "nonOciRuntimeClasses", Value: doc.NonOCIRuntimeClasses},
-			{Key: "requiredChecks", Value: doc.RequiredChecks},
-			{Key: "strictProgression", Value: doc.StrictProgression},
-			{Key: "channels", Value: doc.Channels},
-			{Key: "version", Value: doc.Version},
-			{Key: "updatedAt", Value: doc.UpdatedAt},
-			{Key: "updatedBy", Value: doc.UpdatedBy},
-		}},
-		{Key: "$push", Value: bson.D{{Key: "changes", Value: ch}}},
+	cur, err := s.policyTrail(ctx, p.Project)
+	switch {
+	case err != nil:
+		return err
+	case cur == nil || cur.Version != int64(p.Version-1):
+		return conflict(nil)
 	}
-	matched, err := s.conditionalUpdate(ctx, s.policies, p.Project, int64(p.Version-1), update)
+	changes := append(cur.Changes, ch)
+	from := cur.ChangesOverflow
+	// Only the changes the document held (committed) may move out.
+	if k := min(policyTrail.plan(from, len(changes)), len(cur.Changes)); k > 0 {
+		if err := spill(ctx, s.overflow, policyTrail, p.Project, from, changes[:k], false); err != nil {
+			return err
+		}
+		changes, from = changes[k:], from+k
+	}
+	set := bson.D{
+		{Key: "project", Value: doc.Project},
+		{Key: "allowedSourceTypes", Value: doc.AllowedSourceTypes},
+		{Key: "allowedSources", Value: doc.AllowedSources},
+		{Key: "allowNonOci", Value: doc.AllowNonOCI},
+		{Key: "nonOciRuntimeClasses", Value: doc.NonOCIRuntimeClasses},
+		{Key: "requiredChecks", Value: doc.RequiredChecks},
+		{Key: "strictProgression", Value: doc.StrictProgression},
+		{Key: "channels", Value: doc.Channels},
+		{Key: "version", Value: doc.Version},
+		{Key: "updatedAt", Value: doc.UpdatedAt},
+		{Key: "updatedBy", Value: doc.UpdatedBy},
+		{Key: "changes", Value: changes},
+	}
+	if from > 0 {
+		set = append(set, bson.E{Key: "changesOverflow", Value: from})
+	}
+	matched, err := s.conditionalUpdate(ctx, s.policies, p.Project, int64(p.Version-1), bson.D{{Key: "$set", Value: set}})
 	if err != nil {
 		return mapErr(err, "update policy")
 	}
@@ -78,22 +98,42 @@ func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.Pol
 	return nil
 }
 
-// PolicyChanges returns a project's policy audit trail, newest first.
-func (s *Store) PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error) {
-	var d struct {
-		Changes []policyChangeDoc `bson:"changes"`
-	}
+// policyTrail reads the version and the change trail's inline part of project's
+// policy document; nil when there is none.
+func (s *Store) policyTrail(ctx context.Context, project string) (*policyDoc, error) {
+	var d policyDoc
 	err := s.policies.FindOne(ctx, bson.D{{Key: "_id", Value: project}},
-		options.FindOne().SetProjection(bson.D{{Key: "changes", Value: 1}})).Decode(&d)
+		options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}, {Key: "changes", Value: 1}, {Key: "changesOverflow", Value: 1}})).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return []model.PolicyChange{}, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, mapErr(err, "get policy changes")
 	}
-	out := make([]model.PolicyChange, 0, len(d.Changes))
-	for i := len(d.Changes) - 1; i >= 0; i-- {
-		out = append(out, d.Changes[i].model())
+	return &d, nil
+}
+
+// PolicyChangeCount returns the length of a project's policy audit trail.
+func (s *Store) PolicyChangeCount(ctx context.Context, project string) (int, error) {
+	d, err := s.policyTrail(ctx, project)
+	if d == nil || err != nil {
+		return 0, err
 	}
-	return out, nil
+	return d.ChangesOverflow + len(d.Changes), nil
+}
+
+// PolicyChanges returns a project's policy audit trail, newest first: the policy
+// document's newest change and the older ones from their overflow documents.
+func (s *Store) PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error) {
+	d, err := s.policyTrail(ctx, project)
+	if d == nil || err != nil {
+		return []model.PolicyChange{}, err
+	}
+	inline := mapSlice(d.Changes, policyChangeDoc.model)
+	all, err := readTrail(ctx, s.overflow, policyTrail, project, d.ChangesOverflow, inline, 0, d.ChangesOverflow+len(inline), policyChangeDoc.model)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(all)
+	return all, nil
 }

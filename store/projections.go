@@ -11,7 +11,8 @@ package store
 //	    InsertMany of new artifacts (each keeps its Version, 0 becomes 1), then appends
 //	    their list entries, audit events and promotions to their projects' projections
 //	    in bulk (a few InsertMany of bucket documents per project, no per-artifact
-//	    round trips). Call it in chunks of any size; the artifacts must not exist yet.
+//	    round trips). Call it in chunks of any size; the artifacts must not exist yet
+//	    and hold their whole trails (long ones are laid out as trail.go describes).
 //	    On an error the projections of the projects involved may be incomplete:
 //	    call RebuildProjections for them.
 //	func (s *Store) RebuildProjections(ctx, project string) error
@@ -690,15 +691,20 @@ func (s *Store) deleteBuckets(ctx context.Context, head string, n int) error {
 // Applying an artifact's state to the projections.
 
 // applyProjections brings every projection of a's project up to date with a: its list
-// entry, its audit events from index fromSeq and its promotions from index
-// fromPromotion. Idempotent.
+// entry, its audit events from sequence number fromSeq and its promotions from
+// fromPromotion (read from the overflow documents when a no longer holds them).
+// Idempotent.
 func (s *Store) applyProjections(ctx context.Context, a *model.Artifact, fromSeq, fromPromotion int) error {
 	s.projMu.RLock()
 	defer s.projMu.RUnlock()
 	if err := s.applyList(ctx, a.Project, listEntryOf(a)); err != nil {
 		return err
 	}
-	if fromSeq = min(max(fromSeq, 0), len(a.Audit)); fromSeq < len(a.Audit) {
+	a, err := s.withHistory(ctx, a, fromSeq, fromPromotion)
+	if err != nil {
+		return err
+	}
+	if fromSeq = min(max(fromSeq, a.AuditFrom), a.AuditLen()); fromSeq < a.AuditLen() {
 		events, err := feedEntriesOf(a, fromSeq)
 		if err != nil {
 			return err
@@ -707,8 +713,8 @@ func (s *Store) applyProjections(ctx context.Context, a *model.Artifact, fromSeq
 			return err
 		}
 	}
-	if fromPromotion = min(max(fromPromotion, 0), len(a.Promotions)); fromPromotion < len(a.Promotions) {
-		if err := s.applyPromotions(ctx, a, a.Promotions[fromPromotion:]); err != nil {
+	if fromPromotion = min(max(fromPromotion, a.PromotionsFrom), a.PromotionsLen()); fromPromotion < a.PromotionsLen() {
+		if err := s.applyPromotions(ctx, a, a.Promotions[fromPromotion-a.PromotionsFrom:]); err != nil {
 			return err
 		}
 	}
@@ -811,7 +817,11 @@ func (s *Store) RebuildProjections(ctx context.Context, project string) error {
 			b = newProjBuild()
 			builds[d.Project] = b
 		}
-		if err := b.add(d.model()); err != nil {
+		a, err := s.withHistory(ctx, d.model(), 0, 0)
+		if err != nil {
+			return err
+		}
+		if err := b.add(a); err != nil {
 			return err
 		}
 	}
@@ -835,13 +845,17 @@ func (s *Store) InsertArtifactsBulk(ctx context.Context, arts []*model.Artifact)
 	docs := make([]any, 0, batch)
 	builds := map[string]*projBuild{}
 	for i, a := range arts {
-		if a == nil || a.ID == "" || a.Project == "" {
-			return &model.Error{Kind: model.KindInternal, Message: "store: InsertArtifactsBulk needs artifacts with an id and a project"}
+		if a == nil || a.ID == "" || a.Project == "" || a.AuditFrom != 0 || a.PromotionsFrom != 0 {
+			return &model.Error{Kind: model.KindInternal, Message: "store: InsertArtifactsBulk needs artifacts with an id, a project and their whole trails"}
 		}
 		if a.Version < 1 {
 			a.Version = 1
 		}
-		docs = append(docs, toArtifactDoc(a))
+		doc, err := s.layOut(ctx, a, a.AuditLen(), a.PromotionsLen(), true)
+		if err != nil {
+			return err
+		}
+		docs = append(docs, doc)
 		b := builds[a.Project]
 		if b == nil {
 			b = newProjBuild()

@@ -4,9 +4,10 @@
 // speaks to it with the same driver code.
 //
 // Documents: `artifacts` (one per artifact, _id = model.ArtifactID(project, digest),
-// with its audit trail and promotions embedded so every change lands with its event in
-// one single-document write) and `policies` (one per project, _id = project, with its
-// own `changes` trail embedded).
+// with the newest part of its audit trail and promotions embedded so every change
+// lands with its event in one single-document write) and `policies` (one per project,
+// _id = project, with the change that made its current version embedded). The older
+// parts of those trails are in `overflow` (trail.go), so no document grows with age.
 package store
 
 import (
@@ -45,7 +46,7 @@ const (
 )
 
 // collections are created at start (with their _id indexes on the embedded engine).
-var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection}
+var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -78,7 +79,9 @@ type Store struct {
 	// projections are not applied yet (projections.go).
 	projections *mongo.Collection
 	outbox      *mongo.Collection
-	log         *logrus.Entry
+	// overflow holds the older entries of the embedded trails (trail.go).
+	overflow *mongo.Collection
+	log      *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
 	embedded *embeddedEngine
@@ -160,6 +163,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	s.denials = s.db.Collection(denialsCollection)
 	s.projections = s.db.Collection(projectionsCollection)
 	s.outbox = s.db.Collection(outboxCollection)
+	s.overflow = s.db.Collection(overflowCollection)
 
 	if err := s.setup(ctx, cfg.Database); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))
