@@ -103,7 +103,7 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 	if s.crashAfterWrite != nil && s.crashAfterWrite(after) {
 		return nil
 	}
-	s.project(ctx, after, len(before.Audit), len(before.Promotions), outboxID)
+	s.project(withPriorFacts(ctx, before), after, len(before.Audit), len(before.Promotions), outboxID)
 	return nil
 }
 
