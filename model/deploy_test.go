@@ -229,3 +229,64 @@ func TestChannelStatusOneRowPerChannelAndEnvironmentOrdered(t *testing.T) {
 		t.Errorf("ChannelStatus(nil) = %#v, want empty non-nil", got)
 	}
 }
+
+// TestDeployFactsAreAllThatDeployableReads: artifacts with equal DeployFacts decide
+// alike under every policy and channel, whatever else differs between them (a read
+// model keeps only the facts); facts follow the latest record per check.
+func TestDeployFactsAreAllThatDeployableReads(t *testing.T) {
+	strict := DefaultPolicy(testProject)
+	for i := range strict.Channels {
+		strict.Channels[i].RequiredTrust = TrustRequireVerified
+		strict.Channels[i].RequiredChecks = []Check{CheckSignature, CheckAttestation}
+	}
+	loose := DefaultPolicy(testProject)
+	for i := range loose.Channels {
+		loose.Channels[i].RequiredTrust = TrustAllowUnverified
+		loose.Channels[i].RequiredChecks = []Check{}
+	}
+	def := DefaultPolicy(testProject)
+	policies := []*Policy{&def, &strict, &loose}
+
+	verifications := [][]VerificationRecord{
+		nil,
+		allBaselinePassed(),
+		{passed(CheckAttestation)},
+		{passed(CheckSignature), passed(CheckAttestation)},
+		{failed(CheckAttestation), passed(CheckAttestation)}, // the first record of a check is its latest
+		{passed(CheckSignature), failed(CheckSignature)},
+	}
+	for _, l := range allLifecycle {
+		for _, tr := range allTrust {
+			for vi, ver := range verifications {
+				a := deployArt("a", nil, promo{ChannelDev, "", 1})
+				a.LifecycleState, a.TrustState, a.Verification = l, tr, ver
+				// b shares only the facts with a.
+				b := deployArt("bbbb", nil, promo{ChannelProd, "eu-1", 9}, promo{ChannelTest, "", 3})
+				b.TrustState, b.Verification = tr, append([]VerificationRecord(nil), ver...)
+				b.Kind, b.SourceType, b.Source, b.Tags = KindArchive, SourceObjectStore, "s3://elsewhere/x", nil
+				b.LifecycleState = LifecyclePromoted
+				if l == LifecycleRetired {
+					b.LifecycleState = LifecycleRetired
+				} else if l == LifecyclePromoted {
+					b.LifecycleState = LifecycleDeprecated
+				}
+				fa, fb := a.DeployFacts(), b.DeployFacts()
+				if !reflect.DeepEqual(fa, fb) {
+					t.Fatalf("%s/%s/%d: facts differ: %+v vs %+v", l, tr, vi, fa, fb)
+				}
+				for _, p := range policies {
+					for _, c := range Channels {
+						da, db, df := Deployable(a, p, c), Deployable(b, p, c), fa.Deployable(p, c)
+						if da != db || da != df {
+							t.Fatalf("%s/%s/%d %s: Deployable a=%v b=%v facts=%v", l, tr, vi, c, da, db, df)
+						}
+					}
+				}
+			}
+		}
+	}
+	a := deployArt("a", []VerificationRecord{failed(CheckAttestation), passed(CheckAttestation)})
+	if f := a.DeployFacts(); contains(f.Passed, CheckAttestation) || !contains(f.Passed, CheckDigestPresent) {
+		t.Fatalf("passed checks %v: the latest (first) record of each check counts", f.Passed)
+	}
+}

@@ -417,15 +417,44 @@ func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlati
 // Deployable reports whether a may be deployed from channel c now: not revoked,
 // not failed, not retired, and still meeting the channel's trust and checks.
 func Deployable(a *Artifact, p *Policy, c Channel) bool {
-	if a.TrustState == TrustRevoked || a.TrustState == TrustFailedVerification || a.LifecycleState == LifecycleRetired {
+	return a.DeployFacts().Deployable(p, c)
+}
+
+// DeployFacts are all that Deployable reads of an artifact. They do not depend on
+// any policy, so a read model can keep them beside each promotion and decide, under
+// the policy current at the time of a query, which promotions can be skipped
+// without loading their artifacts.
+type DeployFacts struct {
+	Trust   TrustState
+	Retired bool
+	// Passed lists the checks whose latest record is PASSED.
+	Passed []Check
+}
+
+// DeployFacts returns a's DeployFacts.
+func (a *Artifact) DeployFacts() DeployFacts {
+	f := DeployFacts{Trust: a.TrustState, Retired: a.LifecycleState == LifecycleRetired}
+	for _, r := range a.Verification {
+		if !contains(f.Passed, r.Check) && a.Passed(r.Check) {
+			f.Passed = append(f.Passed, r.Check)
+		}
+	}
+	return f
+}
+
+// Deployable reports whether an artifact with these facts may be deployed from
+// channel c under p: not revoked, not failed, not retired, and meeting the
+// channel's trust and checks.
+func (f DeployFacts) Deployable(p *Policy, c Channel) bool {
+	if f.Trust == TrustRevoked || f.Trust == TrustFailedVerification || f.Retired {
 		return false
 	}
 	cp := p.Channel(c)
-	if cp.RequiredTrust == TrustRequireVerified && a.TrustState != TrustVerified {
+	if cp.RequiredTrust == TrustRequireVerified && f.Trust != TrustVerified {
 		return false
 	}
 	for _, chk := range cp.RequiredChecks {
-		if !a.Passed(chk) {
+		if !contains(f.Passed, chk) {
 			return false
 		}
 	}

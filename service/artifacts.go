@@ -310,7 +310,10 @@ func (s *Service) Deployable(ctx context.Context, rq Request, project string, c 
 	}
 	// Candidates come newest promotion first, so the first one with a deployable
 	// placement holds the newest deployable promotion of all: usually the first.
-	for a, err := range s.store.DeployCandidates(ctx, project, c, env) {
+	// The store skips promotions whose artifacts cannot be deployable under p by the
+	// facts it keeps beside them; each candidate is decided on the artifact itself,
+	// under the current policy.
+	for a, err := range s.store.DeployCandidates(ctx, project, c, env, p) {
 		if err != nil {
 			return model.Placement{}, false, err
 		}

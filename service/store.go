@@ -42,9 +42,11 @@ type Store interface {
 	// DeployCandidates yields, as stored now, each artifact of project that was
 	// promoted into exactly (channel, env), once, in the order of its newest such
 	// promotion, newest first, loading each only when the consumer asks for the next
-	// one; an error ends the sequence. So the first candidate for which
-	// model.PickDeployable finds a placement is the deployable one.
-	DeployCandidates(ctx context.Context, project string, channel model.Channel, env string) iter.Seq2[*model.Artifact, error]
+	// one; an error ends the sequence. It may leave out artifacts whose recorded
+	// deploy facts (model.DeployFacts) are not deployable under p without loading
+	// them (p nil: none left out). So the first candidate for which
+	// model.PickDeployable finds a placement under p is the deployable one.
+	DeployCandidates(ctx context.Context, project string, channel model.Channel, env string, p *model.Policy) iter.Seq2[*model.Artifact, error]
 	// ChannelStatusArtifacts returns the artifacts holding the latest promotion of
 	// each (channel, environment) of project, as stored now (at least those:
 	// model.ChannelStatus over them is the project's channel status).

@@ -191,7 +191,7 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 	if s.crashAfterWrite != nil && s.crashAfterWrite(after) {
 		return nil
 	}
-	s.project(ctx, after, before.AuditLen(), before.PromotionsLen(), outboxID)
+	s.project(withPriorFacts(ctx, before), after, before.AuditLen(), before.PromotionsLen(), outboxID)
 	return nil
 }
 

@@ -9,20 +9,24 @@ import (
 )
 
 // The promotion projections (see projections.go): chan:<p>:<c>:<env> lists every
-// promotion into exactly (c, env), newest inline, older in sealed buckets;
-// status:<p> holds the latest promotion per (channel, environment).
+// promotion into exactly (c, env) with its artifact's deploy facts, newest inline,
+// older in sealed buckets (chanlog.go); status:<p> holds the latest promotion per
+// (channel, environment).
 
-// chanEntry is one promotion into a channel and environment.
+// chanEntry is one promotion into a channel and environment, with the deploy facts
+// of its artifact (packFacts) as of artifact version V.
 type chanEntry struct {
 	ArtifactID string `bson:"a"`
 	At         int64  `bson:"t"` // promotedAt, Unix ms
 	By         string `bson:"b"`
+	F          int32  `bson:"f"`
+	V          int64  `bson:"v"`
 }
 
 func (e chanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
 
 func chanEntryOf(a *model.Artifact, p model.Promotion) chanEntry {
-	return chanEntry{ArtifactID: a.ID, At: ms(p.PromotedAt).UnixMilli(), By: p.PromotedBy}
+	return chanEntry{ArtifactID: a.ID, At: ms(p.PromotedAt).UnixMilli(), By: p.PromotedBy, F: factsOfArtifact(a), V: int64(a.Version)}
 }
 
 // statusRow is the latest promotion into one (channel, environment).
@@ -78,25 +82,19 @@ func (d *statusDoc) set(row statusRow) bool {
 	return true
 }
 
-// applyPromotions adds promotions of a to its channel lists and to the status.
-func (s *Store) applyPromotions(ctx context.Context, a *model.Artifact, prs []model.Promotion) error {
-	byChan := map[chanKey][]chanEntry{}
-	var keys []chanKey
-	for _, p := range prs {
-		k := chanKey{p.Channel, p.TargetEnvironment}
-		if _, ok := byChan[k]; !ok {
-			keys = append(keys, k)
-		}
-		byChan[k] = append(byChan[k], chanEntryOf(a, p))
+// applyPromotions brings the chan logs up to date with a (see applyChanLogs) and
+// adds its promotions from index from to the status.
+func (s *Store) applyPromotions(ctx context.Context, a *model.Artifact, from int) error {
+	if err := s.applyChanLogs(ctx, a, from); err != nil {
+		return err
 	}
-	for _, k := range keys {
-		if err := appendLog(ctx, s, chanHeadID(a.Project, k.Channel, k.Env), a.Project, "chan", s.caps.chans, byChan[k]); err != nil {
-			return err
-		}
+	from = min(max(from, 0), len(a.Promotions))
+	if from == len(a.Promotions) {
+		return nil
 	}
 	_, err := update(ctx, s, statusID(a.Project), a.Project, "status", func(d *statusDoc, _ int64) (bool, error) {
 		changed := false
-		for _, p := range prs {
+		for _, p := range a.Promotions[from:] {
 			if d.set(statusRowOf(a, p)) {
 				changed = true
 			}
@@ -107,14 +105,16 @@ func (s *Store) applyPromotions(ctx context.Context, a *model.Artifact, prs []mo
 }
 
 // DeployCandidates yields, newest promotion first, each artifact of project promoted
-// into exactly (channel, env), as stored now, once (at its newest such promotion).
-// It reads chan:<p>:<c>:<env> (one _id look-up holding the newest promotions) and
-// loads each artifact by _id only when the consumer asks for the next one; older
-// sealed buckets are read only when the walk reaches them.
-func (s *Store) DeployCandidates(ctx context.Context, project string, channel model.Channel, env string) iter.Seq2[*model.Artifact, error] {
+// into exactly (channel, env) that may be deployable under p, as stored now, once
+// (at its newest such promotion). It reads chan:<p>:<c>:<env> (one _id look-up
+// holding the newest promotions and a summary of the older ones), skips every
+// promotion whose deploy facts cannot be deployable under p and every sealed bucket
+// holding only such promotions, and loads each remaining artifact by _id only when
+// the consumer asks for the next one. With p nil every promotion is a candidate.
+func (s *Store) DeployCandidates(ctx context.Context, project string, channel model.Channel, env string, p *model.Policy) iter.Seq2[*model.Artifact, error] {
 	return func(yield func(*model.Artifact, error) bool) {
 		headID := chanHeadID(project, channel, env)
-		var h logHead[chanEntry]
+		var h chanHead
 		ver, err := s.loadProj(ctx, headID, &h)
 		if err != nil {
 			yield(nil, err)
@@ -123,8 +123,20 @@ func (s *Store) DeployCandidates(ctx context.Context, project string, channel mo
 		if ver == 0 {
 			return
 		}
-		load := func(n int) ([]chanEntry, error) { return loadBucket[chanEntry](ctx, s, bucketID(headID, n)) }
-		it := newNewestIter(h.Entries, h.Sealed, load, nil)
+		may := newDeployFilter(p, channel)
+		var ranges []logRange
+		var buckets []int // sealed bucket numbers that may hold candidates
+		for n, b := range h.Sealed {
+			if may.mayAny(b.Facts) {
+				ranges = append(ranges, b.Range)
+				buckets = append(buckets, n)
+			}
+		}
+		load := func(i int) ([]chanEntry, error) {
+			es, err := loadBucket[chanEntry](ctx, s, bucketID(headID, buckets[i]))
+			return may.keep(es), err
+		}
+		it := newNewestIter(may.keep(h.Entries), ranges, load, nil)
 		seen := map[string]bool{}
 		for {
 			e, ok, err := it.next()

@@ -99,7 +99,7 @@ func promotionVisible(t *testing.T, s *Store, a *model.Artifact, newest bool) bo
 	}
 	inStatus := !newest || slices.ContainsFunc(status, func(x *model.Artifact) bool { return x.ID == a.ID })
 	var candidate bool
-	for c, err := range s.DeployCandidates(ctx, a.Project, model.ChannelDev, "") {
+	for c, err := range s.DeployCandidates(ctx, a.Project, model.ChannelDev, "", nil) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,9 +53,13 @@ package store
 //	                  and the at-range of every sealed bucket (packed: rangeList).
 //	feed:<p>#<n>      sealed feed bucket n: feedBucketCap events, immutable.
 //	chan:<p>:<c>:<e>  every promotion into exactly channel c and environment e, as
-//	                  {artifactId, promotedAt, promotedBy}; same shape as the feed,
-//	chan:<p>:<c>:<e>#<n>  with chanBucketCap entries per bucket (no upper bound
-//	                  on the total: older promotions move to sealed buckets).
+//	                  {artifactId, promotedAt, promotedBy, deploy facts of the
+//	                  artifact and their version}, the open bucket inline and per
+//	chan:<p>:<c>:<e>#<n>  sealed bucket (chanBucketCap entries) its range, version
+//	                  and distinct facts (packed: chanSummaries). Facts are kept
+//	                  current in place, so deployable skips what cannot be
+//	                  deployable under the current policy without reading it
+//	                  (chanlog.go).
 //	status:<p>        the latest promotion per (channel, environment).
 //	meta:projections  schema marker; when it is missing at Open (a database written
 //	                  before projections existed) every projection is rebuilt.
@@ -63,7 +67,8 @@ package store
 // Every read of a hot path is a few _id look-ups: a list page is list:<p> (and at
 // most a sealed bucket or two) plus the page's artifacts; an audit page feed:<p> (and
 // a sealed bucket or two); deployable the policy, chan:<p>:<c>:<e> and usually one
-// artifact; channel status status:<p> and its artifacts. Their cost does not depend on
+// artifact, however many promotions there are no longer deployable; channel status
+// status:<p> and its artifacts. Their cost does not depend on
 // the size of the collection, nor (but for the few bytes per sealed bucket of the
 // packed tables) on the size of the project. Exceptions, O(project): the total of a
 // list filter with a tag or with more than one field, and pages of filters that
@@ -148,7 +153,7 @@ const loadConcurrency = 4
 const metaID = "meta:projections"
 
 // projectionSchema is bumped when the shape of a projection changes; Open rebuilds.
-const projectionSchema = 3
+const projectionSchema = 4
 
 // errStale makes a projection writer start over from fresh state.
 var errStale = errors.New("projection changed under the writer")
@@ -713,12 +718,9 @@ func (s *Store) applyProjections(ctx context.Context, a *model.Artifact, fromSeq
 			return err
 		}
 	}
-	if fromPromotion = min(max(fromPromotion, a.PromotionsFrom), a.PromotionsLen()); fromPromotion < a.PromotionsLen() {
-		if err := s.applyPromotions(ctx, a, a.Promotions[fromPromotion-a.PromotionsFrom:]); err != nil {
-			return err
-		}
-	}
-	return nil
+	// a.Promotions[i] is promotion a.PromotionsFrom+i of the artifact (withHistory
+	// loaded the older ones this write needs).
+	return s.applyPromotions(ctx, a, fromPromotion-a.PromotionsFrom)
 }
 
 // ---------------------------------------------------------------------------------
@@ -905,7 +907,7 @@ func (s *Store) writeBuild(ctx context.Context, project string, b *projBuild, re
 		}
 	}
 	for k := range keys {
-		if err := bulkLog(ctx, s, chanHeadID(project, k.Channel, k.Env), project, "chan", s.caps.chans, b.chans[k], replace); err != nil {
+		if err := s.bulkChanLog(ctx, project, chanHeadID(project, k.Channel, k.Env), b.chans[k], replace); err != nil {
 			return err
 		}
 	}

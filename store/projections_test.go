@@ -250,25 +250,32 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 			}
 		}
 
-		policy := model.DefaultPolicy(project)
-		for _, c := range model.Channels {
-			promoted := oraclePromotedArtifacts(t, s, project, c)
-			for _, env := range histEnvs {
-				want, wantOK := model.PickDeployable(promoted, &policy, c, env)
-				got, gotOK := deployable(t, s, project, &policy, c, env)
-				if gotOK != wantOK || (wantOK && (got.Artifact.ID != want.Artifact.ID || !reflect.DeepEqual(got.Promotion, want.Promotion) || !reflect.DeepEqual(got.Artifact, want.Artifact))) {
-					t.Fatalf("%s deployable %s/%q: got %v %s, want %v %s", project, c, env, gotOK, placement(got), wantOK, placement(want))
-				}
-				// Every promotion into (c, env) is a candidate, newest first, once.
-				var cands []string
-				for a, err := range s.DeployCandidates(ctx, project, c, env) {
-					if err != nil {
-						t.Fatal(err)
+		for pi, policy := range deployPolicies(project) {
+			for _, c := range model.Channels {
+				promoted := oraclePromotedArtifacts(t, s, project, c)
+				for _, env := range histEnvs {
+					want, wantOK := model.PickDeployable(promoted, policy, c, env)
+					got, gotOK := deployable(t, s, project, policy, c, env)
+					if gotOK != wantOK || (wantOK && (got.Artifact.ID != want.Artifact.ID || !reflect.DeepEqual(got.Promotion, want.Promotion) || !reflect.DeepEqual(got.Artifact, want.Artifact))) {
+						t.Fatalf("%s policy %d deployable %s/%q: got %v %s, want %v %s", project, pi, c, env, gotOK, placement(got), wantOK, placement(want))
 					}
-					cands = append(cands, a.ID)
-				}
-				if w := candidateOrder(promoted, c, env); !reflect.DeepEqual(cands, w) {
-					t.Fatalf("%s candidates %s/%q:\n got %v\nwant %v", project, c, env, cands, w)
+					// The candidates are exactly the artifacts promoted into (c, env)
+					// that are deployable under the policy (the recorded facts are
+					// current), newest first, once; without a policy, all of them.
+					var deployableNow []*model.Artifact
+					for _, a := range promoted {
+						if model.Deployable(a, policy, c) {
+							deployableNow = append(deployableNow, a)
+						}
+					}
+					if cands, w := candidates(t, s, project, c, env, policy), candidateOrder(deployableNow, c, env); !reflect.DeepEqual(cands, w) {
+						t.Fatalf("%s policy %d candidates %s/%q:\n got %v\nwant %v", project, pi, c, env, cands, w)
+					}
+					if pi == 0 {
+						if cands, w := candidates(t, s, project, c, env, nil), candidateOrder(promoted, c, env); !reflect.DeepEqual(cands, w) {
+							t.Fatalf("%s candidates without policy %s/%q:\n got %v\nwant %v", project, c, env, cands, w)
+						}
+					}
 				}
 			}
 		}
@@ -283,10 +290,37 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 	}
 }
 
+// deployPolicies are the policies deployable is checked under: the default, one
+// that requires more (VERIFIED and ATTESTATION everywhere) and one that requires
+// nothing.
+func deployPolicies(project string) []*model.Policy {
+	def, strict, loose := model.DefaultPolicy(project), model.DefaultPolicy(project), model.DefaultPolicy(project)
+	for i := range strict.Channels {
+		strict.Channels[i].RequiredTrust = model.TrustRequireVerified
+		strict.Channels[i].RequiredChecks = []model.Check{model.CheckAttestation}
+		loose.Channels[i].RequiredTrust = model.TrustAllowUnverified
+		loose.Channels[i].RequiredChecks = []model.Check{}
+	}
+	return []*model.Policy{&def, &strict, &loose}
+}
+
+// candidates lists the ids DeployCandidates yields.
+func candidates(t *testing.T, s *Store, project string, c model.Channel, env string, p *model.Policy) []string {
+	t.Helper()
+	var out []string
+	for a, err := range s.DeployCandidates(context.Background(), project, c, env, p) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a.ID)
+	}
+	return out
+}
+
 // deployable is service.Deployable's use of the store.
 func deployable(t *testing.T, s *Store, project string, p *model.Policy, c model.Channel, env string) (model.Placement, bool) {
 	t.Helper()
-	for a, err := range s.DeployCandidates(context.Background(), project, c, env) {
+	for a, err := range s.DeployCandidates(context.Background(), project, c, env, p) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
@@ -66,6 +67,8 @@ type Config struct {
 
 	// caps overrides the projection bucket capacities (tests).
 	caps bucketCaps
+	// monitor, when set, sees every command the store sends (tests count them).
+	monitor *event.CommandMonitor
 }
 
 // Store implements service.Store on MongoDB or the embedded FerretDB.
@@ -150,6 +153,9 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	if s.embedded != nil {
 		// FerretDB listens on loopback for this process only.
 		opts.SetDirect(true)
+	}
+	if cfg.monitor != nil {
+		opts.SetMonitor(cfg.monitor)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {

@@ -1,0 +1,353 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+
+	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/service"
+)
+
+// commandCounter counts the commands a store sends, by command and collection
+// ("find artifacts"), while it is on.
+type commandCounter struct {
+	mu sync.Mutex
+	on bool
+	n  map[string]int
+}
+
+func (c *commandCounter) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.on {
+			c.n[e.CommandName+" "+coll]++
+		}
+	}}
+}
+
+// during counts the commands f sends.
+func (c *commandCounter) during(f func()) map[string]int {
+	c.mu.Lock()
+	c.on, c.n = true, map[string]int{}
+	c.mu.Unlock()
+	f()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = false
+	return c.n
+}
+
+// deployFixture is a store and service with n artifacts of project "mass", each
+// VERIFIED with SIGNATURE passed and no ATTESTATION, promoted into DEV/eu one after
+// the other (small chan buckets, so most promotions sit in sealed buckets).
+type deployFixture struct {
+	s       *Store
+	svc     *service.Service
+	rq      service.Request
+	counter *commandCounter
+	ids     []string // oldest first
+	policyV int
+}
+
+func newDeployFixture(t *testing.T, n int) *deployFixture {
+	t.Helper()
+	counter := &commandCounter{}
+	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), caps: bucketCaps{list: 64, feed: 64, chans: 8}, monitor: counter.monitor()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	f := &deployFixture{s: s, svc: service.New(s), counter: counter,
+		rq: service.Request{Actor: model.Actor{Subject: "ops", Type: model.ActorUser, Roles: map[string][]model.Role{"mass": {model.RoleViewer, model.RoleVerifier, model.RoleProjectAdmin}}}}}
+	var arts []*model.Artifact
+	for i := 0; i < n; i++ {
+		a := deployArtifact("mass", fmt.Sprintf("d-%04d", i), t0.Add(time.Duration(i)*10*time.Second), false)
+		arts = append(arts, a)
+		f.ids = append(f.ids, a.ID)
+	}
+	if err := s.InsertArtifactsBulk(context.Background(), arts); err != nil {
+		t.Fatal(err)
+	}
+	f.setPolicy(t, nil)
+	return f
+}
+
+// setPolicy stores a policy allowing the fixture's sources whose DEV channel
+// requires checks (besides nothing but ALLOW_UNVERIFIED trust).
+func (f *deployFixture) setPolicy(t *testing.T, devChecks []model.Check) {
+	t.Helper()
+	_, err := f.svc.SetPolicy(context.Background(), f.rq, "mass", model.PolicyInput{
+		AllowedSourceTypes: model.AllSourceTypes, AllowedSources: []string{"registry.example.com/"}, StrictProgression: true,
+		Channels: []model.ChannelPolicyInput{{Channel: model.ChannelDev, RequiredTrust: model.TrustAllowUnverified, RequiredChecks: devChecks, PromoterRoles: []model.Role{model.RolePromoter}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deployable asks the service for deployable(mass, DEV, eu) and returns the
+// artifact id ("" for none) and the commands it sent.
+func (f *deployFixture) deployable(t *testing.T) (string, map[string]int) {
+	t.Helper()
+	var id string
+	n := f.counter.during(func() {
+		pl, ok, err := f.svc.Deployable(context.Background(), f.rq, "mass", model.ChannelDev, "eu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			id = pl.Artifact.ID
+		}
+	})
+	return id, n
+}
+
+// wantDeployable checks the answer and that it took at most maxArtifacts artifact
+// look-ups and maxProjections projection look-ups, besides the policy's. (The
+// channel's head, and its newest sealed bucket when the open bucket was just
+// sealed or the answer is older.)
+func (f *deployFixture) wantDeployable(t *testing.T, what, want string, maxArtifacts, maxProjections int) {
+	t.Helper()
+	got, n := f.deployable(t)
+	if got != want {
+		t.Fatalf("%s: deployable = %q, want %q", what, got, want)
+	}
+	if n["find artifacts"] > maxArtifacts || n["find projections"] > maxProjections || n["find policies"] > 1 || len(n) > 3 {
+		t.Fatalf("%s: deployable sent %v; want at most %d artifact and %d projection look-ups and one policy look-up, nothing else",
+			what, n, maxArtifacts, maxProjections)
+	}
+}
+
+// TestDeployableCostDoesNotGrowWithIneligiblePromotions: with 120 promotions in
+// DEV/eu that a policy tightening, and then a mass revocation, make ineligible,
+// deployable reads the policy and the channel's head and no artifact at all (it
+// read all 120 before); an eligible artifact costs at most its bucket and itself;
+// loosening the policy brings the newest back. Every answer is model.PickDeployable's.
+func TestDeployableCostDoesNotGrowWithIneligiblePromotions(t *testing.T) {
+	const n = 120
+	f := newDeployFixture(t, n)
+	ctx := context.Background()
+	newest, older := f.ids[n-1], f.ids[n/3]
+
+	f.wantDeployable(t, "newest eligible", newest, 1, 2)
+
+	f.setPolicy(t, []model.Check{model.CheckAttestation})
+	f.wantDeployable(t, "after a policy tightening", "", 0, 1)
+
+	// An older artifact gets its ATTESTATION: it is the answer now.
+	if _, err := f.svc.Verify(ctx, f.rq, older, []model.VerificationRecord{{Check: model.CheckAttestation, Result: model.ResultPassed}}, "attested"); err != nil {
+		t.Fatal(err)
+	}
+	f.wantDeployable(t, "one older artifact attested", older, 1, 2)
+
+	f.setPolicy(t, nil)
+	f.wantDeployable(t, "after loosening", newest, 1, 2)
+
+	// Mass revocation, newest first (the order an incident response goes in).
+	for i := n - 1; i >= 0; i-- {
+		if _, err := f.svc.Revoke(ctx, f.rq, f.ids[i], "signing key compromised"); err != nil {
+			t.Fatal(err)
+		}
+		if i == n/2 {
+			f.wantDeployable(t, "half revoked", f.ids[i-1], 1, 2)
+		}
+	}
+	f.wantDeployable(t, "after mass revocation", "", 0, 1)
+	f.setPolicy(t, nil)
+	f.wantDeployable(t, "revoked under a loose policy", "", 0, 1)
+}
+
+// TestDeployableNeverAnswersWithARevokedArtifactWhoseFactsAreStale: a revocation
+// whose projections did not run (the process died after the artifact write) leaves
+// the channel's facts saying the artifact is deployable; deployable still answers
+// with the newest artifact that is deployable now, and the outbox replay brings the
+// facts up to date.
+func TestDeployableNeverAnswersWithARevokedArtifactWhoseFactsAreStale(t *testing.T) {
+	f := newDeployFixture(t, 20)
+	ctx := context.Background()
+	newest, next := f.ids[19], f.ids[18]
+	f.wantDeployable(t, "before", newest, 1, 2)
+
+	f.s.crashAfterWrite = func(a *model.Artifact) bool { return a.ID == newest }
+	if _, err := f.svc.Revoke(ctx, f.rq, newest, "compromised"); err != nil {
+		t.Fatal(err)
+	}
+	f.s.crashAfterWrite = nil
+	p, err := f.svc.Policy(ctx, f.rq, "mass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := candidates(t, f.s, "mass", model.ChannelDev, "eu", p); len(c) == 0 || c[0] != newest {
+		t.Fatalf("the revoked artifact should still be the first candidate by its stale facts: %v", c)
+	}
+	f.wantDeployable(t, "stale facts", next, 2, 2)
+
+	if _, err := f.s.ReplayOutbox(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if c := candidates(t, f.s, "mass", model.ChannelDev, "eu", p); len(c) == 0 || c[0] != next {
+		t.Fatalf("after the replay the revoked artifact is no candidate: %v", c)
+	}
+	f.wantDeployable(t, "after the replay", next, 1, 2)
+}
+
+// TestChanFactsNeverGoBackToAnOlderState: applying an artifact's older state (a
+// late or replayed write) after a newer one leaves its recorded facts alone, in the
+// open bucket and in sealed ones; also when the write in between was never applied
+// and the newer state has the facts the log still holds (A-B-A).
+func TestChanFactsNeverGoBackToAnOlderState(t *testing.T) {
+	f := newDeployFixture(t, 20)
+	ctx := context.Background()
+	p, err := f.svc.Policy(ctx, f.rq, "mass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	isCandidate := func(id string) bool {
+		return slices.Contains(candidates(t, f.s, "mass", model.ChannelDev, "eu", p), id)
+	}
+	flip := func(a *model.Artifact, to model.TrustState) *model.Artifact {
+		next := *a
+		ev := a.Event(model.ActionVerify, alice, "flip", "", a.UpdatedAt.Add(time.Second))
+		ev.FromState, ev.ToState = string(a.TrustState), string(to)
+		next.TrustState, next.UpdatedAt = to, ev.At
+		next.Audit = append(append([]model.AuditEvent(nil), a.Audit...), ev)
+		return &next
+	}
+	for _, id := range []string{f.ids[18], f.ids[3]} { // open bucket, sealed bucket
+		v0, err := f.s.GetArtifact(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v1 := flip(v0, model.TrustFailedVerification)
+		f.s.crashAfterWrite = func(a *model.Artifact) bool { return a.ID == id }
+		if err := f.s.UpdateArtifact(ctx, v0, v1); err != nil {
+			t.Fatal(err)
+		}
+		f.s.crashAfterWrite = nil
+		v2 := flip(v1, model.TrustVerified)
+		if err := f.s.UpdateArtifact(ctx, v1, v2); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.applyChanLogs(ctx, v1, 0); err != nil { // v1's projections, late
+			t.Fatal(err)
+		}
+		if !isCandidate(id) {
+			t.Fatalf("%s: the late write of version %d took the facts back after version %d", id, v1.Version, v2.Version)
+		}
+		if _, err := f.s.ReplayOutbox(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		if !isCandidate(id) {
+			t.Fatalf("%s: not a candidate after the replay", id)
+		}
+	}
+	for _, id := range []string{f.ids[19], f.ids[2]} { // open bucket, sealed bucket
+		before, err := f.s.GetArtifact(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := f.svc.Revoke(ctx, f.rq, id, "compromised")
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := projectionDocs(t, f.s)
+		if err := f.s.applyChanLogs(ctx, before, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := projectionDocs(t, f.s); !reflect.DeepEqual(got, docs) {
+			t.Fatalf("%s: applying version %d after version %d changed the chan log", id, before.Version, after.Version)
+		}
+		if isCandidate(id) {
+			t.Fatalf("%s: revoked artifact is a candidate again", id)
+		}
+	}
+}
+
+// oldChanEntry is a chan log entry as schema 3 stored it (no deploy facts).
+type oldChanEntry struct {
+	ArtifactID string `bson:"a"`
+	At         int64  `bson:"t"`
+	By         string `bson:"b"`
+}
+
+func (e oldChanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
+
+// TestChanLogsWithoutFactsAreRebuiltAtOpen: a database whose chan logs were written
+// before they kept deploy facts (schema 3: entries without facts, sealed ranges as
+// a packed range list) gets them rebuilt at Open, with no leftover buckets, and
+// every read answers as the scans do.
+func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := openCaps(t, dir, tinyCaps)
+	ctx := context.Background()
+	h := newHistory(7)
+	h.run(t, s, 25, 90)
+	rewritten := 0
+	for _, project := range histProjects {
+		for _, c := range model.Channels {
+			for _, env := range histEnvs {
+				id := chanHeadID(project, c, env)
+				var cur chanHead
+				ver, err := s.loadProj(ctx, id, &cur)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ver == 0 {
+					continue
+				}
+				old := logHead[oldChanEntry]{Open: cur.Open, Entries: []oldChanEntry{}}
+				for _, e := range cur.Entries {
+					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, e.At, e.By})
+				}
+				for _, b := range cur.Sealed {
+					old.Sealed = append(old.Sealed, b.Range)
+				}
+				if _, err := update(ctx, s, id, project, "chan", func(d *logHead[oldChanEntry], _ int64) (bool, error) {
+					*d = old
+					return true, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				rewritten++
+			}
+		}
+	}
+	if _, err := update(ctx, s, metaID, "", "meta", func(m *struct {
+		Schema int `bson:"schema"`
+	}, _ int64) (bool, error) {
+		m.Schema = 3
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rewritten == 0 {
+		t.Fatal("no chan log to rewrite")
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openCaps(t, dir, tinyCaps)
+	checkProjectionsLight(t, s2)
+	for id := range projectionDocs(t, s2) {
+		var head string
+		if i := strings.LastIndex(id, "#"); i > 0 && strings.HasPrefix(id, "chan:") {
+			head = id[:i]
+			n, _ := strconv.Atoi(id[i+1:])
+			if n >= sealedCount(t, s2, head) {
+				t.Fatalf("bucket %s left behind by the rebuild", id)
+			}
+		}
+	}
+}
