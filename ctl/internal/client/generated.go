@@ -57,7 +57,7 @@ type ArtifactFields struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 	// Latest result of each check ever recorded or run.
 	Verification []ArtifactFieldsVerificationVerificationRecord `json:"verification"`
-	// Every promotion, oldest first.
+	// Every promotion, oldest first. Its complexity is charged per promotion, whatever the query assumes.
 	Promotions []ArtifactFieldsPromotionsPromotion `json:"promotions"`
 }
 
