@@ -130,7 +130,7 @@ try {
   await testCell.getByRole('button', { name: trailName }).click();
   const dialog = page.getByRole('dialog', { name: 'Trail of ' + digest });
   await dialog.waitFor();
-  const trail = dialog.getByRole('table', { name: 'Audit trail, oldest first' });
+  const trail = dialog.getByRole('table', { name: 'Audit trail, newest first' });
   await trail.getByRole('row').filter({ hasText: 'TEST' }).filter({ hasText: 'browser test' }).waitFor();
   expect(await trail.getByRole('row').count() >= 5, 'the trail lacks events'); // header, register, verify, DEV, TEST
   const shot2 = path.join(shots, 'board-trail.png');

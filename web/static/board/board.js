@@ -382,14 +382,27 @@
 
   // ---------- an artifact's trail ----------
 
+  const TRAIL_PAGE_FRAGMENT = `fragment TrailPage on AuditEventConnection {
+  edges { node { action actor actorType fromState toState promotionChannel promotionEnvironment reason correlationId at } }
+  pageInfo { hasNextPage endCursor }
+}`;
+
   const TRAIL_QUERY = `query BoardTrail($id: ID!) {
   artifact(id: $id) {
     id project digest kind sourceType source tags lifecycleState trustState createdAt
     verification { check result detail recordedBy recordedAt }
     promotions { channel targetEnvironment promotedBy promotedAt reason correlationId }
-    audit { action actor actorType fromState toState promotionChannel promotionEnvironment reason correlationId at }
+    auditTrail(first: 50) { ...TrailPage }
   }
-}`;
+}
+${TRAIL_PAGE_FRAGMENT}`;
+
+  // Older events are paged with auditTrail's cursor: an artifact's trail grows for
+  // as long as it lives, and the whole of it (Artifact.audit) is priced by its length.
+  const TRAIL_OLDER_QUERY = `query BoardTrailOlder($id: ID!, $after: String!) {
+  artifact(id: $id) { auditTrail(first: TRAIL_PAGE, after: $after) { ...TrailPage } }
+}
+${TRAIL_PAGE_FRAGMENT}`;
 
   function table(caption, headers, rows) {
     return el('table', {},
@@ -397,6 +410,43 @@
       el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, rows.length ? rows.map((r) => el('tr', {}, r.map((c) => el('td', {}, c))))
         : el('tr', {}, el('td', { colspan: headers.length, class: 'cell-empty' }, 'None'))));
+  }
+
+  function trailRow(e) {
+    return el('tr', {}, [timeEl(e.at), e.action.replace('app_artifact.', ''), e.actor,
+      e.fromState || e.toState ? (e.fromState || '') + ' → ' + (e.toState || '') : '',
+      e.promotionChannel ? e.promotionChannel + (e.promotionEnvironment ? ' / ' + e.promotionEnvironment : '') : '',
+      e.reason || '', el('span', { class: 'mono' }, e.correlationId)].map((c) => el('td', {}, c)));
+  }
+
+  // trailTable shows the newest page of an artifact's audit trail and a button that
+  // appends the next older page until the trail's start is reached.
+  function trailTable(id, page) {
+    const headers = ['When', 'Action', 'Actor', 'From → to', 'Target', 'Reason', 'Correlation id'];
+    const tbody = el('tbody', {}, page.edges.map((e) => trailRow(e.node)));
+    const more = el('button', { type: 'button', class: 'secondary' }, 'Show older events');
+    let cursor = page.pageInfo.endCursor;
+    more.hidden = !page.pageInfo.hasNextPage;
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      try {
+        const { artifact } = await gql(TRAIL_OLDER_QUERY, { id, after: cursor });
+        const older = artifact.auditTrail;
+        older.edges.forEach((e) => tbody.append(trailRow(e.node)));
+        cursor = older.pageInfo.endCursor;
+        more.hidden = !older.pageInfo.hasNextPage;
+      } catch (err) {
+        more.replaceWith(el('p', { class: 'error' }, err.message));
+      } finally {
+        more.disabled = false;
+      }
+    });
+    return el('div', {},
+      el('table', {},
+        el('caption', {}, 'Audit trail, newest first'),
+        el('thead', {}, el('tr', {}, headers.map((h) => el('th', { scope: 'col' }, h)))),
+        tbody),
+      more);
   }
 
   async function openTrail(id) {
@@ -422,11 +472,7 @@
           el('dt', {}, 'Trust'), el('dd', {}, trustBadge(a.trustState)),
           el('dt', {}, 'Lifecycle'), el('dd', {}, a.lifecycleState),
           el('dt', {}, 'Registered'), el('dd', {}, new Date(a.createdAt).toLocaleString())),
-        table('Audit trail, oldest first', ['When', 'Action', 'Actor', 'From → to', 'Target', 'Reason', 'Correlation id'],
-          a.audit.map((e) => [timeEl(e.at), e.action.replace('app_artifact.', ''), e.actor,
-            e.fromState || e.toState ? (e.fromState || '') + ' → ' + (e.toState || '') : '',
-            e.promotionChannel ? e.promotionChannel + (e.promotionEnvironment ? ' / ' + e.promotionEnvironment : '') : '',
-            e.reason || '', el('span', { class: 'mono' }, e.correlationId)])),
+        trailTable(a.id, a.auditTrail),
         table('Verification (latest result of each check)', ['Check', 'Result', 'Detail', 'Recorded by', 'When'],
           a.verification.map((v) => [v.check, v.result, v.detail || '', v.recordedBy, timeEl(v.recordedAt)])),
         table('Promotions, oldest first', ['Channel', 'Environment', 'By', 'When', 'Reason'],
