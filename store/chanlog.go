@@ -198,12 +198,19 @@ func (s *Store) applyChanLogs(ctx context.Context, a *model.Artifact, from int) 
 	from = min(max(from, 0), len(a.Promotions))
 	prs := a.Promotions[from:]
 	if force {
-		// Every entry a still knows of takes the new facts: its inline promotions
-		// and the newest promotion of each target older than those. Older entries
-		// of a target whose promotions moved to the overflow keep the facts they
-		// had; deployable decides on the loaded artifact, so a stale older entry
-		// can cost a look-up, never a wrong answer.
-		prs = append(append([]model.Promotion(nil), a.PromotionTargets...), a.Promotions...)
+		// Every entry of a takes the new facts, those of promotions moved to the
+		// overflow too: an entry left with old facts saying "may be deployable"
+		// would make deployable load a for nothing after a mass revocation of
+		// artifacts promoted into the same target again and again (a rollback).
+		// Only writes that change a's facts pay this read.
+		prs = a.Promotions
+		if a.PromotionsFrom > 0 {
+			older, err := s.ArtifactPromotions(ctx, a, 0, a.PromotionsFrom)
+			if err != nil {
+				return err
+			}
+			prs = append(older, a.Promotions...)
+		}
 	}
 	byChan := map[chanKey][]chanEntry{}
 	var keys []chanKey

@@ -351,3 +351,36 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployableLoadsNoArtifactAfterRevokingArtifactsPromotedIntoOneTargetAgainAndAgain
+// re-promotes every artifact into DEV/eu 30 times (a rollback pattern), so most of
+// their promotions move to the overflow, then revokes them all: the entries of those
+// older promotions take the new facts too, so deployable loads no artifact.
+func TestDeployableLoadsNoArtifactAfterRevokingArtifactsPromotedIntoOneTargetAgainAndAgain(t *testing.T) {
+	const n = 20
+	f := newDeployFixture(t, n)
+	ctx := context.Background()
+	f.rq.Actor.Roles["mass"] = append(f.rq.Actor.Roles["mass"], model.RolePromoter)
+	for _, id := range f.ids {
+		for k := 0; k < 30; k++ {
+			if _, err := f.svc.Promote(ctx, f.rq, id, model.PromotionRequest{Channel: model.ChannelDev, TargetEnvironment: "eu"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got, _ := f.deployable(t); got == "" {
+		t.Fatal("nothing deployable before the revocation")
+	}
+	for i := n - 1; i >= 0; i-- {
+		if _, err := f.svc.Revoke(ctx, f.rq, f.ids[i], "compromised"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, cmds := f.deployable(t)
+	if got != "" {
+		t.Fatalf("deployable answered %q although every artifact is revoked", got)
+	}
+	if cmds["find artifacts"] > 0 {
+		t.Errorf("deployable loaded %d artifacts although every one is revoked (commands: %v)", cmds["find artifacts"], cmds)
+	}
+}
