@@ -69,9 +69,9 @@ func ValidateSourcePrefix(field, s string) error { return printable(field, s, Ma
 
 // ValidateSubject checks an actor subject (a token's sub, a promoter subject, an
 // audit filter): at most 256 bytes of printable characters, inner spaces allowed,
-// no leading or trailing space and no invisible formatting character at all (not
-// even the zero-width joiners free text keeps), so two subjects that look alike
-// are alike.
+// no leading or trailing space and no invisible character at all (not even the
+// zero-width joiners free text keeps; see invisible), so two subjects that look
+// alike are alike.
 func ValidateSubject(field, s string) error {
 	if err := printable(field, s, MaxSubjectLength, true); err != nil {
 		return err
@@ -79,11 +79,19 @@ func ValidateSubject(field, s string) error {
 	if strings.TrimSpace(s) != s {
 		return BadInput(field, "must not start or end with a space")
 	}
-	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.Is(unicode.Cf, r) }); i >= 0 {
+	if i := strings.IndexFunc(s, invisible); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(s[i:])
 		return BadInput(field, "contains an invisible formatting character (%U)", r)
 	}
 	return nil
+}
+
+// invisible reports whether r shows as nothing although it is there: format
+// characters (zero-width, bidirectional controls), the other default-ignorable code
+// points (Hangul fillers, the combining grapheme joiner), variation selectors, and
+// the blank braille pattern.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector) || r == '\u2800'
 }
 
 // ValidateReason checks an optional free-text reason (spaces allowed).

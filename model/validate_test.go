@@ -149,6 +149,13 @@ func TestValidateSubjectPrefixAndDetail(t *testing.T) {
 		{"zero-width space", "ali\u200bce", "invisible formatting character (U+200B)"},
 		{"zero-width joiner (kept in free text, not in subjects)", "ali\u200dce", "invisible formatting character (U+200D)"},
 		{"line separator", "alice\u2028", "white-space character (U+2028)"},
+		{"Hangul filler", "alice\u3164", "invisible formatting character (U+3164)"},
+		{"only a Hangul filler", "\u3164", "invisible formatting character (U+3164)"},
+		{"halfwidth Hangul filler", "al\uffa0ice", "invisible formatting character (U+FFA0)"},
+		{"combining grapheme joiner", "ali\u034fce", "invisible formatting character (U+034F)"},
+		{"variation selector", "alice\ufe0f", "invisible formatting character (U+FE0F)"},
+		{"blank braille pattern", "alice\u2800", "invisible formatting character (U+2800)"},
+		{"letters of other scripts", "Jürgen Ωmega 山田", ""},
 	})
 	runValidate(t, "allowedSources[0]", func(s string) error { return ValidateSourcePrefix("allowedSources[0]", s) }, []validateCase{
 		{"prefix", "registry.example.com/", ""},

@@ -53,6 +53,7 @@ func TestRequestWithoutValidTokenIsRefusedBeforeTheBodyIsRead(t *testing.T) {
 		{name: "valid token", method: http.MethodPost, authz: "Bearer " + token(t, "alice"), wantNext: true},
 		{name: "CORS preflight", method: http.MethodOptions, wantNext: true},
 		{name: "websocket upgrade", method: http.MethodGet, upgrade: true, wantNext: true},
+		{name: "POST carrying Upgrade: websocket", method: http.MethodPost, upgrade: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := &countingBody{r: strings.NewReader(`{"query":"mutation { ` + strings.Repeat(`a: b `, 1000) + `}"}`)}

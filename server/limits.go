@@ -28,9 +28,8 @@ const (
 	// ParserTokenLimit caps the tokens of one document; the parser stops there.
 	ParserTokenLimit = 10000
 	// MaxQueryBytes caps the document text (variables are bounded by the body cap
-	// only). gqlgen's query cache keeps up to 1000 validated documents keyed by
-	// their text, so without it 1000 tiny queries padded with 1 MiB comments would
-	// pin 1 GiB; with it the cache's keys stay under 64 MiB.
+	// only). The cache of validated documents (querycache.go) is keyed by their
+	// text and bounded in bytes (QUERY_CACHE_BYTES), the text counted in.
 	MaxQueryBytes = 64 << 10
 	// MaxQueryDepth caps field nesting, fragments expanded. Introspection subtrees
 	// (__schema, __type) are bounded by gqlparser's own MaxIntrospectionDepth rule

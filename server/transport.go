@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"mime"
@@ -87,13 +88,25 @@ func (graphQLHTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		// prefetch: refused before anything runs.
 		if op := oc.Doc.Operations.ForName(oc.OperationName); op == nil || op.Operation != ast.Query {
 			msg := "GET serves queries only; send other operations with POST"
-			if op != nil {
+			switch {
+			case op != nil && op.Operation == ast.Subscription:
+				msg = "GET serves queries only; subscriptions are served over a websocket (graphql-transport-ws) at this path"
+			case op != nil:
 				msg = "a " + string(op.Operation) + " is only accepted with POST; GET serves queries only"
 			}
 			w.Header().Set("Allow", http.MethodPost)
 			writeGraphQLJSON(w, http.StatusMethodNotAllowed, requestErrorBody{Errors: gqlerror.List{{Message: msg, Extensions: map[string]any{"code": "BAD_USER_INPUT"}}}})
 			return
 		}
+	}
+	if op := oc.Doc.Operations.ForName(oc.OperationName); op != nil && op.Operation == ast.Subscription {
+		// A subscription lives on a websocket, where its limits and the token's
+		// expiry are enforced; over HTTP it would hold the request open.
+		writeGraphQLJSON(w, http.StatusBadRequest, requestErrorBody{Errors: gqlerror.List{{
+			Message:    "subscriptions are served over a websocket (graphql-transport-ws) at this path, not over HTTP " + r.Method,
+			Extensions: map[string]any{"code": "BAD_USER_INPUT"},
+		}}})
+		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, oc)
 	resp := responses(ctx)
@@ -102,11 +115,7 @@ func (graphQLHTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		// before it produced one (the body would be "null"): the deadline
 		// passed, which is answered as the error presenter answers a deadline
 		// met inside a resolver.
-		infoFrom(ctx).addCode(string(model.KindInternal))
-		resp = &graphql.Response{Data: json.RawMessage("null"), Errors: gqlerror.List{{
-			Message:    deadlineMessage,
-			Extensions: map[string]any{"code": string(model.KindInternal), "retryable": true},
-		}}}
+		resp = deadlineResponse(ctx)
 	}
 	writeGraphQLJSON(w, http.StatusOK, resp)
 }
@@ -210,4 +219,14 @@ func responseMediaType(accept string) string {
 		return mediaGraphQLResponse
 	}
 	return best
+}
+
+// deadlineResponse answers an operation that produced nothing before its deadline,
+// as the error presenter answers a deadline met inside a resolver.
+func deadlineResponse(ctx context.Context) *graphql.Response {
+	infoFrom(ctx).addCode(string(model.KindInternal))
+	return &graphql.Response{Data: json.RawMessage("null"), Errors: gqlerror.List{{
+		Message:    deadlineMessage,
+		Extensions: map[string]any{"code": string(model.KindInternal), "retryable": true},
+	}}}
 }

@@ -53,6 +53,8 @@ const (
 // that wraps the default one, and an operation interceptor) without forking it.
 type websocketSessions struct {
 	leeway     time.Duration
+	timeout    time.Duration // deadline of one query or mutation (REQUEST_TIMEOUT)
+	readLimit  int64         // largest message read from a client (MAX_BODY_BYTES)
 	perConn    int
 	perSubject int
 	verifier   *auth.Verifier
@@ -65,6 +67,8 @@ type websocketSessions struct {
 func newWebsocketSessions(cfg Config, verifier *auth.Verifier, m *metrics) *websocketSessions {
 	ws := &websocketSessions{
 		leeway:     cfg.JWTLeeway,
+		timeout:    cfg.RequestTimeout,
+		readLimit:  cfg.MaxBodyBytes,
 		perConn:    cfg.WSMaxSubscriptionsPerConnection,
 		perSubject: cfg.WSMaxSubscriptionsPerSubject,
 		verifier:   verifier,
@@ -88,6 +92,7 @@ func (ws *websocketSessions) transport() graphql.Transport {
 			Implementation:        sessionImplementation{inner: transport.CoderWebsocketImplementation{}},
 			InitTimeout:           10 * time.Second,
 			KeepAlivePingInterval: 15 * time.Second,
+			PayloadReadLimit:      &ws.readLimit,
 			InitFunc:              ws.init,
 		},
 	}
@@ -208,6 +213,7 @@ func (ws *websocketSessions) init(ctx context.Context, payload transport.InitPay
 	}
 	if err != nil {
 		msg := clientMessage(err)
+		infoFrom(ctx).addCode(string(model.KindUnauthenticated))
 		ws.m.observeWebsocketClose(closeUnauthorized)
 		ctx = transport.WithWebsocketCloseCode(ctx, closeUnauthorized)
 		ctx = transport.AppendCloseReason(ctx, closeReason(msg))
@@ -362,7 +368,27 @@ func (ws *websocketSessions) aroundOperations(ctx context.Context, next graphql.
 	}
 	oc := graphql.GetOperationContext(ctx)
 	if oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
-		return next(ctx)
+		if ws.timeout <= 0 {
+			return next(ctx)
+		}
+		// A query or a mutation has the same deadline as over HTTP.
+		deadline := time.Now().Add(ws.timeout)
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		responses := next(ctx)
+		answered := false
+		return func(rctx context.Context) *graphql.Response {
+			defer cancel()
+			rctx, rcancel := context.WithDeadline(rctx, deadline)
+			defer rcancel()
+			resp := responses(rctx)
+			if resp == nil && !answered && rctx.Err() != nil {
+				// Nothing was produced before the deadline: answer it as the
+				// HTTP transport does, not with a bare completion.
+				resp = deadlineResponse(ctx)
+			}
+			answered = answered || resp != nil
+			return resp
+		}
 	}
 	release, refusal := s.acquire()
 	if refusal != nil {
@@ -420,7 +446,8 @@ func refusalClose(resp *graphql.Response) int {
 	return 0
 }
 
-// isWebsocketUpgrade reports whether r asks for a websocket.
+// isWebsocketUpgrade reports whether r asks for a websocket: a GET with Upgrade:
+// websocket (RFC 6455). Another method with that header is an ordinary request.
 func isWebsocketUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }

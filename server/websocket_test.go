@@ -119,8 +119,15 @@ func TestWebsocketInitWithARefusedTokenClosesWith4401(t *testing.T) {
 			}
 		})
 	}
-	if !strings.Contains(scrape(t, ts), `artifact_trust_websocket_auth_closes_total{code="4401"} 5`) {
+	metrics := scrape(t, ts)
+	if !strings.Contains(metrics, `artifact_trust_websocket_auth_closes_total{code="4401"} 5`) {
 		t.Error("the 4401 closes are not counted in /metrics")
+	}
+	// Each refused connection is an UNAUTHENTICATED request, never an OK one: a
+	// reconnect storm must not look like traffic that succeeds.
+	if !strings.Contains(metrics, `artifact_trust_graphql_operations_total{code="UNAUTHENTICATED",operation="unparsed"} 5`) ||
+		strings.Contains(metrics, `artifact_trust_graphql_operations_total{code="OK",operation="unparsed"}`) {
+		t.Errorf("refused websocket connections are not counted as UNAUTHENTICATED:\n%s", grepLines(metrics, "graphql_operations_total"))
 	}
 }
 
@@ -272,5 +279,56 @@ func TestAWebsocketConnectionKeepsABoundedListOfErrorCodesForItsLogLine(t *testi
 	}
 	if n := len(ri.codes); n == 0 || n > 20 {
 		t.Fatalf("%d error codes kept for one log line, want 1 to 20", n)
+	}
+}
+
+// TestWebsocketMessagesAreBoundedByMaxBodyBytes sends a subscribe message larger
+// than MAX_BODY_BYTES: the server closes the connection (1009, message too big)
+// instead of reading it, as an HTTP body of that size is answered 413.
+func TestWebsocketMessagesAreBoundedByMaxBodyBytes(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.MaxBodyBytes = 8 << 10 })
+	conn, ctx := acked(t, ts, token(t, "vic", "payments:viewer"))
+	q := `subscription { artifactEvents(project: "payments") { action } }` + strings.Repeat(" ", 16<<10)
+	if err := wsjson.Write(ctx, conn, map[string]any{"id": "big", "type": "subscribe", "payload": map[string]any{"query": q}}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, code := readUntilClose(t, ctx, conn)
+	if code != websocket.StatusMessageTooBig {
+		t.Fatalf("close code %d after %v, want %d (message too big)", code, messageTypes(msgs), websocket.StatusMessageTooBig)
+	}
+}
+
+// TestWebsocketQueryHasTheRequestDeadline runs a query over the websocket on a
+// server whose REQUEST_TIMEOUT has passed before anything can run: it is answered
+// with an error, as over HTTP, instead of running without a deadline.
+func TestWebsocketQueryHasTheRequestDeadline(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.RequestTimeout = time.Nanosecond })
+	conn, ctx := acked(t, ts, token(t, "vic", "payments:viewer"))
+	if err := wsjson.Write(ctx, conn, map[string]any{"id": "q", "type": "subscribe", "payload": map[string]any{"query": `{ artifacts(project: "payments", first: 5) { totalCount } }`}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var msg wsMessage
+		if err := wsjson.Read(ctx, conn, &msg); err != nil {
+			t.Fatal(err)
+		}
+		switch msg.Type {
+		case "next":
+			var p struct {
+				Data   json.RawMessage `json:"data"`
+				Errors []gqlError      `json:"errors"`
+			}
+			if err := json.Unmarshal(msg.Payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Errors) == 0 {
+				t.Fatalf("the query ran past its deadline: %s", msg.Payload)
+			}
+			return
+		case "error":
+			return
+		case "complete":
+			t.Fatal("the query completed without an answer")
+		}
 	}
 }
