@@ -83,6 +83,12 @@ func ValidateSubject(field, s string) error {
 		r, _ := utf8.DecodeRuneInString(s[i:])
 		return BadInput(field, "contains an invisible formatting character (%U)", r)
 	}
+	// Private-use, unassigned and noncharacter code points show as nothing or as
+	// a box that two subjects would share.
+	if i := strings.IndexFunc(s, func(r rune) bool { return r != ' ' && !unicode.IsGraphic(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return BadInput(field, "contains a character that is not a visible letter, digit, mark, punctuation or symbol (%U)", r)
+	}
 	return nil
 }
 

@@ -156,6 +156,9 @@ func TestValidateSubjectPrefixAndDetail(t *testing.T) {
 		{"variation selector", "alice\ufe0f", "invisible formatting character (U+FE0F)"},
 		{"blank braille pattern", "alice\u2800", "invisible formatting character (U+2800)"},
 		{"letters of other scripts", "Jürgen Ωmega 山田", ""},
+		{"private use", "alice\ue000", "not a visible letter"},
+		{"unassigned", "alice\u0378", "not a visible letter"},
+		{"noncharacter", "alice\uffff", "not a visible letter"},
 	})
 	runValidate(t, "allowedSources[0]", func(s string) error { return ValidateSourcePrefix("allowedSources[0]", s) }, []validateCase{
 		{"prefix", "registry.example.com/", ""},

@@ -24,6 +24,7 @@ import (
 // retryAttempts times with a growing randomised backoff. A 1000 close, by contrast,
 // makes it reconnect at once while it has subscriptions to serve.
 const (
+	closeBadRequest   = 4400
 	closeUnauthorized = 4401
 	closeForbidden    = 4403
 )
@@ -62,6 +63,7 @@ type websocketSessions struct {
 
 	mu        sync.Mutex
 	bySubject map[string]int
+	pending   *pendingGate // connections waiting for their connection_init
 }
 
 func newWebsocketSessions(cfg Config, verifier *auth.Verifier, m *metrics) *websocketSessions {
@@ -74,6 +76,7 @@ func newWebsocketSessions(cfg Config, verifier *auth.Verifier, m *metrics) *webs
 		verifier:   verifier,
 		m:          m,
 		bySubject:  map[string]int{},
+		pending:    newPendingGate(wsMaxPendingConnections),
 	}
 	if ws.perConn <= 0 {
 		ws.perConn = defaultWSMaxSubscriptionsPerConnection
@@ -90,7 +93,7 @@ func (ws *websocketSessions) transport() graphql.Transport {
 		sessions: ws,
 		Websocket: transport.Websocket{
 			Implementation:        sessionImplementation{inner: transport.CoderWebsocketImplementation{}},
-			InitTimeout:           10 * time.Second,
+			InitTimeout:           wsInitTimeout,
 			KeepAlivePingInterval: 15 * time.Second,
 			PayloadReadLimit:      &ws.readLimit,
 			InitFunc:              ws.init,
@@ -106,9 +109,25 @@ type sessionTransport struct {
 }
 
 func (t sessionTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	s := &wsSession{owner: t.sessions}
+	if !t.sessions.pending.enter() {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, graphQLErrorBody("too many websocket connections are waiting for their connection_init; retry later", string(model.KindInternal)))
+		return
+	}
+	s := &wsSession{owner: t.sessions, guard: newWSGuard(t.sessions.pending)}
 	defer s.end()
-	t.Websocket.Do(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)), exec)
+	defer s.guard.done()
+	t.Websocket.Do(guardedWriter{ResponseWriter: w, guard: s.guard}, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)), exec)
+	// gqlgen returns without a close frame for a connection_init whose payload
+	// is not a JSON object: close it as a bad request (a no-op when the
+	// connection is closing already); the guard closes the socket after the
+	// handshake's grace.
+	s.mu.Lock()
+	conn := s.conn
+	s.mu.Unlock()
+	if conn != nil {
+		_ = conn.WriteClose(closeBadRequest, "bad request: connection_init payload must be a JSON object")
+	}
 }
 
 // sessionImplementation accepts connections with gqlgen's default implementation
@@ -138,6 +157,8 @@ type sessionConn struct {
 	transport.WebsocketConn
 	mu      sync.Mutex
 	closing bool
+	limit   int64 // the read limit once authenticated; until then wsPreInitReadLimit
+	authed  bool
 }
 
 var (
@@ -156,8 +177,27 @@ func (c *sessionConn) WriteClose(code int, reason string) error {
 	return c.WebsocketConn.WriteClose(code, closeReason(reason))
 }
 
+// SetReadLimit sets the read limit of an authenticated connection; before that,
+// messages are limited to wsPreInitReadLimit.
 func (c *sessionConn) SetReadLimit(limit int64) {
+	c.mu.Lock()
+	c.limit = limit
+	if !c.authed && (limit <= 0 || limit > wsPreInitReadLimit) {
+		limit = wsPreInitReadLimit
+	}
+	c.mu.Unlock()
 	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
+		l.SetReadLimit(limit)
+	}
+}
+
+// authenticated lifts the read limit to the one set for the connection.
+func (c *sessionConn) authenticated() {
+	c.mu.Lock()
+	c.authed = true
+	limit := c.limit
+	c.mu.Unlock()
+	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok && limit > 0 {
 		l.SetReadLimit(limit)
 	}
 }
@@ -185,6 +225,7 @@ func closeReason(reason string) string {
 // wsSession is one websocket connection.
 type wsSession struct {
 	owner *websocketSessions
+	guard *wsGuard // the anonymous phase (wsguard.go)
 
 	mu      sync.Mutex
 	conn    *sessionConn
@@ -225,8 +266,12 @@ func (ws *websocketSessions) init(ctx context.Context, payload transport.InitPay
 		return ctx, nil, nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	s.guard.authenticated()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conn != nil {
+		s.conn.authenticated()
+	}
 	s.cancel = cancel
 	s.subject = actor.Subject
 	if !actor.ExpiresAt.IsZero() {

@@ -332,3 +332,45 @@ func TestWebsocketQueryHasTheRequestDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestWebsocketInitWithAPayloadThatIsNotAnObjectIsClosed sends a connection_init
+// whose payload is not a JSON object: the connection is closed (4400) instead of
+// being left open with nothing serving it, which leaked a socket per attempt.
+func TestWebsocketInitWithAPayloadThatIsNotAnObjectIsClosed(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	for _, payload := range []any{"x", []int{1}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+GraphQLPath, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wsjson.Write(ctx, conn, map[string]any{"type": "connection_init", "payload": payload}); err != nil {
+			t.Fatal(err)
+		}
+		msgs, code := readUntilClose(t, ctx, conn)
+		if code != closeBadRequest {
+			t.Errorf("payload %v: close code %d after %v, want %d", payload, code, messageTypes(msgs), closeBadRequest)
+		}
+		conn.CloseNow()
+		cancel()
+	}
+}
+
+// TestWebsocketMessagesBeforeAuthenticationAreSmall sends a connection_init that
+// carries a valid token and 64 KiB of padding: an anonymous connection may not make
+// the server read that much (close 1009), whatever MAX_BODY_BYTES allows later.
+func TestWebsocketMessagesBeforeAuthenticationAreSmall(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	conn, ctx := dialSubscription(t, ts, map[string]any{"Authorization": "Bearer " + token(t, "vic", "payments:viewer"), "padding": strings.Repeat("x", 64<<10)})
+	msgs, code := readUntilClose(t, ctx, conn)
+	if code != websocket.StatusMessageTooBig {
+		t.Fatalf("close code %d after %v, want %d (message too big)", code, messageTypes(msgs), websocket.StatusMessageTooBig)
+	}
+	// Once authenticated, MAX_BODY_BYTES applies: a 48 KiB subscribe is read.
+	conn2, ctx2 := acked(t, ts, token(t, "vic", "payments:viewer"))
+	q := `subscription { artifactEvents(project: "payments") { action } }` + strings.Repeat(" ", 48<<10)
+	if err := wsjson.Write(ctx2, conn2, map[string]any{"id": "s", "type": "subscribe", "payload": map[string]any{"query": q}}); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, ts, 1)
+}
