@@ -31,11 +31,13 @@ type ResolverRoot interface {
 	Artifact() ArtifactResolver
 	AuditEvent() AuditEventResolver
 	Mutation() MutationResolver
+	PolicyChange() PolicyChangeResolver
 	PolicyDenial() PolicyDenialResolver
 	ProjectPolicy() ProjectPolicyResolver
 	Promotion() PromotionResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	TrustedKey() TrustedKeyResolver
 	VerificationRecord() VerificationRecordResolver
 }
 
@@ -130,11 +132,13 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		AddTrustedKey     func(childComplexity int, project string, input TrustedKeyInput) int
 		DeprecateArtifact func(childComplexity int, id string, reason *string) int
 		PromoteArtifact   func(childComplexity int, input PromoteArtifactInput) int
 		RegisterArtifact  func(childComplexity int, input RegisterArtifactInput) int
 		RetireArtifact    func(childComplexity int, id string, reason *string) int
 		RevokeArtifact    func(childComplexity int, id string, reason string) int
+		RevokeTrustedKey  func(childComplexity int, project string, keyID string, reason string) int
 		SetProjectPolicy  func(childComplexity int, project string, input ProjectPolicyInput) int
 		VerifyArtifact    func(childComplexity int, input VerifyArtifactInput) int
 	}
@@ -145,12 +149,15 @@ type ComplexityRoot struct {
 	}
 
 	PolicyChange struct {
+		Action        func(childComplexity int) int
 		Actor         func(childComplexity int) int
 		ActorType     func(childComplexity int) int
 		At            func(childComplexity int) int
 		CorrelationID func(childComplexity int) int
 		FromVersion   func(childComplexity int) int
+		KeyID         func(childComplexity int) int
 		Project       func(childComplexity int) int
+		Reason        func(childComplexity int) int
 		ToVersion     func(childComplexity int) int
 	}
 
@@ -213,11 +220,27 @@ type ComplexityRoot struct {
 		ProjectPolicy        func(childComplexity int, project string) int
 		ProjectPolicyHistory func(childComplexity int, project string) int
 		RecentDenials        func(childComplexity int, project string, first *int) int
+		TrustedKeys          func(childComplexity int, project string, includeRevoked *bool) int
 		Viewer               func(childComplexity int) int
 	}
 
 	Subscription struct {
 		ArtifactEvents func(childComplexity int, project string) int
+	}
+
+	TrustedKey struct {
+		AddedAt        func(childComplexity int) int
+		AddedBy        func(childComplexity int) int
+		Algorithm      func(childComplexity int) int
+		Checks         func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Name           func(childComplexity int) int
+		PredicateTypes func(childComplexity int) int
+		Project        func(childComplexity int) int
+		PublicKeyPEM   func(childComplexity int) int
+		RevokeReason   func(childComplexity int) int
+		RevokedAt      func(childComplexity int) int
+		RevokedBy      func(childComplexity int) int
 	}
 
 	VerificationRecord struct {
@@ -263,6 +286,12 @@ type MutationResolver interface {
 	RetireArtifact(ctx context.Context, id string, reason *string) (*model.Artifact, error)
 	RevokeArtifact(ctx context.Context, id string, reason string) (*model.Artifact, error)
 	SetProjectPolicy(ctx context.Context, project string, input ProjectPolicyInput) (*model.Policy, error)
+	AddTrustedKey(ctx context.Context, project string, input TrustedKeyInput) (*model.TrustedKey, error)
+	RevokeTrustedKey(ctx context.Context, project string, keyID string, reason string) (*model.TrustedKey, error)
+}
+type PolicyChangeResolver interface {
+	KeyID(ctx context.Context, obj *model.PolicyChange) (*string, error)
+	Reason(ctx context.Context, obj *model.PolicyChange) (*string, error)
 }
 type PolicyDenialResolver interface {
 	Channel(ctx context.Context, obj *model.Denial) (*model.Channel, error)
@@ -289,9 +318,16 @@ type QueryResolver interface {
 	ProjectPolicy(ctx context.Context, project string) (*model.Policy, error)
 	ProjectPolicyHistory(ctx context.Context, project string) ([]model.PolicyChange, error)
 	RecentDenials(ctx context.Context, project string, first *int) ([]model.Denial, error)
+	TrustedKeys(ctx context.Context, project string, includeRevoked *bool) ([]model.TrustedKey, error)
 }
 type SubscriptionResolver interface {
 	ArtifactEvents(ctx context.Context, project string) (<-chan *model.AuditEvent, error)
+}
+type TrustedKeyResolver interface {
+	Name(ctx context.Context, obj *model.TrustedKey) (*string, error)
+
+	RevokedBy(ctx context.Context, obj *model.TrustedKey) (*string, error)
+	RevokeReason(ctx context.Context, obj *model.TrustedKey) (*string, error)
 }
 type VerificationRecordResolver interface {
 	Detail(ctx context.Context, obj *model.VerificationRecord) (*string, error)
@@ -683,6 +719,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Deployment.TargetEnvironment(childComplexity), true
 
+	case "Mutation.addTrustedKey":
+		if e.ComplexityRoot.Mutation.AddTrustedKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addTrustedKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddTrustedKey(childComplexity, args["project"].(string), args["input"].(TrustedKeyInput)), true
 	case "Mutation.deprecateArtifact":
 		if e.ComplexityRoot.Mutation.DeprecateArtifact == nil {
 			break
@@ -738,6 +785,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeArtifact(childComplexity, args["id"].(string), args["reason"].(string)), true
+	case "Mutation.revokeTrustedKey":
+		if e.ComplexityRoot.Mutation.RevokeTrustedKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeTrustedKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeTrustedKey(childComplexity, args["project"].(string), args["keyId"].(string), args["reason"].(string)), true
 	case "Mutation.setProjectPolicy":
 		if e.ComplexityRoot.Mutation.SetProjectPolicy == nil {
 			break
@@ -774,6 +832,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "PolicyChange.action":
+		if e.ComplexityRoot.PolicyChange.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.Action(childComplexity), true
 	case "PolicyChange.actor":
 		if e.ComplexityRoot.PolicyChange.Actor == nil {
 			break
@@ -804,12 +868,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PolicyChange.FromVersion(childComplexity), true
+	case "PolicyChange.keyId":
+		if e.ComplexityRoot.PolicyChange.KeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.KeyID(childComplexity), true
 	case "PolicyChange.project":
 		if e.ComplexityRoot.PolicyChange.Project == nil {
 			break
 		}
 
 		return e.ComplexityRoot.PolicyChange.Project(childComplexity), true
+	case "PolicyChange.reason":
+		if e.ComplexityRoot.PolicyChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.Reason(childComplexity), true
 	case "PolicyChange.toVersion":
 		if e.ComplexityRoot.PolicyChange.ToVersion == nil {
 			break
@@ -1131,6 +1207,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RecentDenials(childComplexity, args["project"].(string), args["first"].(*int)), true
+	case "Query.trustedKeys":
+		if e.ComplexityRoot.Query.TrustedKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedKeys(childComplexity, args["project"].(string), args["includeRevoked"].(*bool)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1149,6 +1236,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ArtifactEvents(childComplexity, args["project"].(string)), true
+
+	case "TrustedKey.addedAt":
+		if e.ComplexityRoot.TrustedKey.AddedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.AddedAt(childComplexity), true
+	case "TrustedKey.addedBy":
+		if e.ComplexityRoot.TrustedKey.AddedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.AddedBy(childComplexity), true
+	case "TrustedKey.algorithm":
+		if e.ComplexityRoot.TrustedKey.Algorithm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Algorithm(childComplexity), true
+	case "TrustedKey.checks":
+		if e.ComplexityRoot.TrustedKey.Checks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Checks(childComplexity), true
+	case "TrustedKey.id":
+		if e.ComplexityRoot.TrustedKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.ID(childComplexity), true
+	case "TrustedKey.name":
+		if e.ComplexityRoot.TrustedKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Name(childComplexity), true
+	case "TrustedKey.predicateTypes":
+		if e.ComplexityRoot.TrustedKey.PredicateTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.PredicateTypes(childComplexity), true
+	case "TrustedKey.project":
+		if e.ComplexityRoot.TrustedKey.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Project(childComplexity), true
+	case "TrustedKey.publicKeyPem":
+		if e.ComplexityRoot.TrustedKey.PublicKeyPEM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.PublicKeyPEM(childComplexity), true
+	case "TrustedKey.revokeReason":
+		if e.ComplexityRoot.TrustedKey.RevokeReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.RevokeReason(childComplexity), true
+	case "TrustedKey.revokedAt":
+		if e.ComplexityRoot.TrustedKey.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.RevokedAt(childComplexity), true
+	case "TrustedKey.revokedBy":
+		if e.ComplexityRoot.TrustedKey.RevokedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.RevokedBy(childComplexity), true
 
 	case "VerificationRecord.check":
 		if e.ComplexityRoot.VerificationRecord.Check == nil {
@@ -1221,6 +1381,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ProjectPolicyInput", ec.unmarshalInputProjectPolicyInput),
 			graphql.NewInputUnmarshaler("PromoteArtifactInput", ec.unmarshalInputPromoteArtifactInput),
 			graphql.NewInputUnmarshaler("RegisterArtifactInput", ec.unmarshalInputRegisterArtifactInput),
+			graphql.NewInputUnmarshaler("TrustedKeyInput", ec.unmarshalInputTrustedKeyInput),
 			graphql.NewInputUnmarshaler("VerificationResultInput", ec.unmarshalInputVerificationResultInput),
 			graphql.NewInputUnmarshaler("VerifyArtifactInput", ec.unmarshalInputVerifyArtifactInput),
 		)
@@ -1636,6 +1797,12 @@ type PolicyChange {
   correlationId: String!
   "When."
   at: Time!
+  "Addition: what changed: project.policy (a new policy version), project.key_added or project.key_revoked (a trusted key; the policy's version stays: fromVersion equals toVersion)."
+  action: String!
+  "Addition: the trusted key a key change is about."
+  keyId: String
+  "Addition: the reason given for a key revocation."
+  reason: String
 }
 
 "Addition: one refused mutation. Refusals are not artifact events; they are kept per project so people can see why a pipeline stopped."
@@ -1811,6 +1978,63 @@ type AuditEventConnection {
   edges: [AuditEventEdge!]!
   "Paging."
   pageInfo: PageInfo!
+}
+
+# ---- trusted keys (round 2) ----
+
+extend type Query {
+  "Live (and, with includeRevoked, revoked) trusted keys of a project, in the order they were added. Any role in the project."
+  trustedKeys(project: String!, includeRevoked: Boolean = false): [TrustedKey!]!
+}
+
+extend type Mutation {
+  "Trusts a PEM PUBLIC KEY (SPKI: ECDSA P-256, Ed25519, RSA of 2048 to 8192 bits) in a project for the listed checks (project_admin). At most 100 live keys per project, 500 ever. Adding a live key again with the same settings returns it unchanged; a revoked key can never be added again (INVALID_TRANSITION)."
+  addTrustedKey(project: String!, input: TrustedKeyInput!): TrustedKey!
+  "Revokes a trusted key for good (project_admin); a reason is required. No evidence verifies under it afterwards. Revoking it again is INVALID_TRANSITION."
+  revokeTrustedKey(project: String!, keyId: String!, reason: String!): TrustedKey!
+}
+
+"A public key a project trusts to vouch for some checks through signed evidence."
+type TrustedKey {
+  "Lowercase hex SHA-256 of the SPKI DER."
+  id: String!
+  "The project."
+  project: String!
+  "A display name."
+  name: String
+  "The key as one PEM PUBLIC KEY block."
+  publicKeyPem: String!
+  "Its algorithm."
+  algorithm: KeyAlgorithm!
+  "The checks its signatures may decide: SIGNATURE, ATTESTATION, SOURCE_POLICY."
+  checks: [VerificationCheck!]!
+  "The in-toto predicate types it may sign; empty means any."
+  predicateTypes: [String!]!
+  "Who added it."
+  addedBy: String!
+  "When."
+  addedAt: Time!
+  "When it was revoked; null while live."
+  revokedAt: Time
+  "Who revoked it."
+  revokedBy: String
+  "Why."
+  revokeReason: String
+}
+
+"Algorithm of a trusted key."
+enum KeyAlgorithm { ECDSA_P256 ED25519 RSA }
+
+"A public key to trust."
+input TrustedKeyInput {
+  "One PEM PUBLIC KEY block (SPKI). Private keys are refused."
+  publicKeyPem: String!
+  "A display name."
+  name: String
+  "The checks its signatures may decide: SIGNATURE, ATTESTATION, SOURCE_POLICY."
+  checks: [VerificationCheck!]!
+  "The in-toto predicate types it may sign; empty or absent means any."
+  predicateTypes: [String!]
 }
 `, BuiltIn: false},
 }
@@ -2018,6 +2242,12 @@ func (ec *executionContext) childFields_PolicyChange(ctx context.Context, field 
 		return ec.fieldContext_PolicyChange_correlationId(ctx, field)
 	case "at":
 		return ec.fieldContext_PolicyChange_at(ctx, field)
+	case "action":
+		return ec.fieldContext_PolicyChange_action(ctx, field)
+	case "keyId":
+		return ec.fieldContext_PolicyChange_keyId(ctx, field)
+	case "reason":
+		return ec.fieldContext_PolicyChange_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PolicyChange", field.Name)
 }
@@ -2116,6 +2346,36 @@ func (ec *executionContext) childFields_Promotion(ctx context.Context, field gra
 		return ec.fieldContext_Promotion_policyVersion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Promotion", field.Name)
+}
+
+func (ec *executionContext) childFields_TrustedKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TrustedKey_id(ctx, field)
+	case "project":
+		return ec.fieldContext_TrustedKey_project(ctx, field)
+	case "name":
+		return ec.fieldContext_TrustedKey_name(ctx, field)
+	case "publicKeyPem":
+		return ec.fieldContext_TrustedKey_publicKeyPem(ctx, field)
+	case "algorithm":
+		return ec.fieldContext_TrustedKey_algorithm(ctx, field)
+	case "checks":
+		return ec.fieldContext_TrustedKey_checks(ctx, field)
+	case "predicateTypes":
+		return ec.fieldContext_TrustedKey_predicateTypes(ctx, field)
+	case "addedBy":
+		return ec.fieldContext_TrustedKey_addedBy(ctx, field)
+	case "addedAt":
+		return ec.fieldContext_TrustedKey_addedAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_TrustedKey_revokedAt(ctx, field)
+	case "revokedBy":
+		return ec.fieldContext_TrustedKey_revokedBy(ctx, field)
+	case "revokeReason":
+		return ec.fieldContext_TrustedKey_revokeReason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrustedKey", field.Name)
 }
 
 func (ec *executionContext) childFields_VerificationRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2286,6 +2546,28 @@ func (ec *executionContext) field_Artifact_auditTrail_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addTrustedKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (TrustedKeyInput, error) {
+			return ec.unmarshalNTrustedKeyInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐTrustedKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deprecateArtifact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2377,6 +2659,36 @@ func (ec *executionContext) field_Mutation_revokeArtifact_args(ctx context.Conte
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeTrustedKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "keyId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["keyId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
 	return args, nil
 }
 
@@ -2647,6 +2959,28 @@ func (ec *executionContext) field_Query_recentDenials_args(ctx context.Context, 
 		return nil, err
 	}
 	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "includeRevoked",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["includeRevoked"] = arg1
 	return args, nil
 }
 
@@ -4532,6 +4866,94 @@ func (ec *executionContext) fieldContext_Mutation_setProjectPolicy(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addTrustedKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddTrustedKey(ctx, fc.Args["project"].(string), fc.Args["input"].(TrustedKeyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addTrustedKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeTrustedKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeTrustedKey(ctx, fc.Args["project"].(string), fc.Args["keyId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeTrustedKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeTrustedKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4737,6 +5159,75 @@ func (ec *executionContext) _PolicyChange_at(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_PolicyChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PolicyChange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PolicyChange_action(ctx context.Context, field graphql.CollectedField, obj *model.PolicyChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyChange_keyId(ctx context.Context, field graphql.CollectedField, obj *model.PolicyChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_keyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyChange().KeyID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_keyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyChange", field, true, true, "String")
+}
+
+func (ec *executionContext) _PolicyChange_reason(ctx context.Context, field graphql.CollectedField, obj *model.PolicyChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyChange().Reason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyChange", field, true, true, "String")
 }
 
 func (ec *executionContext) _PolicyDecision_allowed(ctx context.Context, field graphql.CollectedField, obj *PolicyDecision) (ret graphql.Marshaler) {
@@ -5979,6 +6470,50 @@ func (ec *executionContext) fieldContext_Query_recentDenials(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedKeys(ctx, fc.Args["project"].(string), fc.Args["includeRevoked"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6097,6 +6632,282 @@ func (ec *executionContext) fieldContext_Subscription_artifactEvents(ctx context
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TrustedKey_id(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_project(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Project, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_name(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TrustedKey().Name(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _TrustedKey_publicKeyPem(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_publicKeyPem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublicKeyPEM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_publicKeyPem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_algorithm(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_algorithm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Algorithm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KeyAlgorithm) graphql.Marshaler {
+			return ec.marshalNKeyAlgorithm2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐKeyAlgorithm(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_algorithm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "KeyAlgorithm")
+}
+
+func (ec *executionContext) _TrustedKey_checks(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_checks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Check) graphql.Marshaler {
+			return ec.marshalNVerificationCheck2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐCheckᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_checks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "VerificationCheck")
+}
+
+func (ec *executionContext) _TrustedKey_predicateTypes(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_predicateTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PredicateTypes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_predicateTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_addedBy(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_addedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AddedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_addedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_addedAt(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_addedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AddedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_addedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustedKey_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustedKey_revokedBy(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_revokedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TrustedKey().RevokedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_revokedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _TrustedKey_revokeReason(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_revokeReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TrustedKey().RevokeReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_revokeReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, true, true, "String")
 }
 
 func (ec *executionContext) _VerificationRecord_check(ctx context.Context, field graphql.CollectedField, obj *model.VerificationRecord) (ret graphql.Marshaler) {
@@ -7829,6 +8640,69 @@ func UnmarshalRegisterArtifactInput(ctx context.Context, raw any) (RegisterArtif
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputTrustedKeyInput(ctx context.Context, obj any) (TrustedKeyInput, error) {
+	var it TrustedKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"publicKeyPem", "name", "checks", "predicateTypes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "publicKeyPem":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publicKeyPem"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublicKeyPem = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "checks":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checks"))
+			data, err := ec.unmarshalNVerificationCheck2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐCheckᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Checks = data
+		case "predicateTypes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("predicateTypes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PredicateTypes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTrustedKeyInput unmarshals raw into the TrustedKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTrustedKeyInput(ctx context.Context, raw any) (TrustedKeyInput, error) {
+	var out TrustedKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TrustedKeyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputVerificationResultInput(ctx context.Context, obj any) (VerificationResultInput, error) {
 	var it VerificationResultInput
 	if obj == nil {
@@ -8573,6 +9447,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "addTrustedKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addTrustedKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeTrustedKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeTrustedKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8642,38 +9530,55 @@ func (ec *executionContext) _PolicyChange(ctx context.Context, sel ast.Selection
 		case "project":
 			out.Values[i] = ec._PolicyChange_project(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "actor":
 			out.Values[i] = ec._PolicyChange_actor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "actorType":
 			out.Values[i] = ec._PolicyChange_actorType(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "fromVersion":
 			out.Values[i] = ec._PolicyChange_fromVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "toVersion":
 			out.Values[i] = ec._PolicyChange_toVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "correlationId":
 			out.Values[i] = ec._PolicyChange_correlationId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "at":
 			out.Values[i] = ec._PolicyChange_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "action":
+			out.Values[i] = ec._PolicyChange_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "keyId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PolicyChange_keyId(ctx, field, obj)
+				})
+		case "reason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PolicyChange_reason(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9087,6 +9992,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_recentDenials(ctx, field)
 				})
+		case "trustedKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_trustedKeys(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -9136,6 +10047,97 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var trustedKeyImplementors = []string{"TrustedKey"}
+
+func (ec *executionContext) _TrustedKey(ctx context.Context, sel ast.SelectionSet, obj *model.TrustedKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trustedKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrustedKey")
+		case "id":
+			out.Values[i] = ec._TrustedKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "project":
+			out.Values[i] = ec._TrustedKey_project(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TrustedKey_name(ctx, field, obj)
+				})
+		case "publicKeyPem":
+			out.Values[i] = ec._TrustedKey_publicKeyPem(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "algorithm":
+			out.Values[i] = ec._TrustedKey_algorithm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "checks":
+			out.Values[i] = ec._TrustedKey_checks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "predicateTypes":
+			out.Values[i] = ec._TrustedKey_predicateTypes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "addedBy":
+			out.Values[i] = ec._TrustedKey_addedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "addedAt":
+			out.Values[i] = ec._TrustedKey_addedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedAt":
+			out.Values[i] = ec._TrustedKey_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TrustedKey_revokedBy(ctx, field, obj)
+				})
+		case "revokeReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TrustedKey_revokeReason(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var verificationRecordImplementors = []string{"VerificationRecord"}
@@ -9841,6 +10843,21 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNKeyAlgorithm2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐKeyAlgorithm(ctx context.Context, v any) (model.KeyAlgorithm, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := model.KeyAlgorithm(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNKeyAlgorithm2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐKeyAlgorithm(ctx context.Context, sel ast.SelectionSet, v model.KeyAlgorithm) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "KeyAlgorithm!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNLifecycleState2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐLifecycleState(ctx context.Context, v any) (model.LifecycleState, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := model.LifecycleState(tmp)
@@ -10150,6 +11167,39 @@ func (ec *executionContext) marshalNTrustState2githubᚗcomᚋartifactᚑtrust�
 		graphql.AddInvalidNullFromMarshaler(ctx, "TrustState!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNTrustedKey2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx context.Context, sel ast.SelectionSet, v model.TrustedKey) graphql.Marshaler {
+	return ec._TrustedKey(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TrustedKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrustedKey2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx context.Context, sel ast.SelectionSet, v *model.TrustedKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TrustedKey!")
+		return graphql.Null
+	}
+	return ec._TrustedKey(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTrustedKeyInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐTrustedKeyInput(ctx context.Context, v any) (TrustedKeyInput, error) {
+	res, err := ec.unmarshalInputTrustedKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNVerificationCheck2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐCheck(ctx context.Context, v any) (model.Check, error) {

@@ -196,6 +196,18 @@ type RegisterArtifactInput struct {
 type Subscription struct {
 }
 
+// A public key to trust.
+type TrustedKeyInput struct {
+	// One PEM PUBLIC KEY block (SPKI). Private keys are refused.
+	PublicKeyPem string `json:"publicKeyPem"`
+	// A display name.
+	Name *string `json:"name,omitempty"`
+	// The checks its signatures may decide: SIGNATURE, ATTESTATION, SOURCE_POLICY.
+	Checks []model.Check `json:"checks"`
+	// The in-toto predicate types it may sign; empty or absent means any.
+	PredicateTypes []string `json:"predicateTypes,omitempty"`
+}
+
 // One submitted check result.
 type VerificationResultInput struct {
 	// One of SIGNATURE, ATTESTATION, BLOB_DIGEST, SOURCE_POLICY.

@@ -44,6 +44,10 @@ type Policy struct {
 
 // PolicyChange is one entry of a policy's own audit trail.
 type PolicyChange struct {
+	// Action is ActionPolicy for a new policy version, ActionKeyAdded or
+	// ActionKeyRevoked for a trusted key change (which keeps the policy's version:
+	// FromVersion == ToVersion).
+	Action        string
 	Project       string
 	Actor         string
 	ActorType     ActorType
@@ -51,6 +55,10 @@ type PolicyChange struct {
 	ToVersion     int
 	CorrelationID string
 	At            time.Time
+	// KeyID is the trusted key a key change is about.
+	KeyID string
+	// Reason is the reason given for a key revocation.
+	Reason string
 }
 
 // DefaultChannelPolicy is the policy of channel c when a project does not set one.

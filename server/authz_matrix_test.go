@@ -1,7 +1,12 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"strings"
@@ -96,9 +101,27 @@ func matrixOps() []matrixOp {
 			[]string{uUNA, uFOR, uOK, uFOR, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation revokeArtifact", `mutation($id: ID!) { revokeArtifact(id: $id, reason: "key leaked") { id } }`, "fresh", byID,
 			[]string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
+		{"query trustedKeys", `{ trustedKeys(project: "payments", includeRevoked: true) { id } }`, "", none, reads(uUNA, uFOR, uFOR)},
+		{"mutation addTrustedKey", `mutation($in: TrustedKeyInput!) { addTrustedKey(project: "payments", input: $in) { id } }`, "", func(artifactJSON) map[string]any {
+			return map[string]any{"in": map[string]any{"publicKeyPem": matrixKeyPEM(), "checks": []string{"ATTESTATION"}}}
+		}, []string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
+		// A key id the project never had: only a project_admin gets as far as
+		// looking it up.
+		{"mutation revokeTrustedKey", `mutation { revokeTrustedKey(project: "payments", keyId: "` + strings.Repeat("ab", 32) + `", reason: "leaked") { id } }`, "", none,
+			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uNF, uFOR, uFOR, uFOR}},
 		{"mutation setProjectPolicy", `mutation($in: ProjectPolicyInput!) { setProjectPolicy(project: "payments", input: $in) { version } }`, "", func(artifactJSON) map[string]any { return map[string]any{"in": authzPolicy} },
 			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
 	}
+}
+
+// matrixKeyPEM is a fresh ECDSA P-256 public key in PEM.
+func matrixKeyPEM() string {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
 // outcome classifies a response: the first error's code, else NULL when the root

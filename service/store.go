@@ -66,6 +66,13 @@ type Store interface {
 	// PolicyChangeCount returns the length of a project's policy audit trail.
 	PolicyChangeCount(ctx context.Context, project string) (int, error)
 
+	// TrustedKeys returns every key project ever trusted (revoked ones included),
+	// in the order they were added, and the version of the set (0: none stored).
+	TrustedKeys(ctx context.Context, project string) ([]model.TrustedKey, int, error)
+	// PutTrustedKeys stores a project's keys as the next version if the stored set
+	// is still at version; otherwise model.KindConflict.
+	PutTrustedKeys(ctx context.Context, project string, version int, keys []model.TrustedKey) error
+
 	// AppendDenial records a refused mutation in its project's recent denials,
 	// keeping what model.KeepRecentDenials keeps.
 	AppendDenial(ctx context.Context, d model.Denial) error

@@ -120,6 +120,9 @@ type policyChangeDoc struct {
 	ToVersion     int64           `bson:"toVersion"`
 	CorrelationID string          `bson:"correlationId"`
 	At            time.Time       `bson:"at"`
+	// Action is set for entries other than a policy change (stored before it was
+	// recorded: a policy change).
+	Action string `bson:"action,omitempty"`
 }
 
 // ms is the stored form of a time: UTC, millisecond precision.
@@ -320,13 +323,19 @@ func toPolicyChangeDoc(c model.PolicyChange) policyChangeDoc {
 		Project: c.Project, Actor: c.Actor, ActorType: c.ActorType,
 		FromVersion: int64(c.FromVersion), ToVersion: int64(c.ToVersion),
 		CorrelationID: c.CorrelationID, At: ms(c.At),
+		Action: c.Action,
 	}
 }
 
 func (d policyChangeDoc) model() model.PolicyChange {
-	return model.PolicyChange{
+	c := model.PolicyChange{
 		Project: d.Project, Actor: d.Actor, ActorType: d.ActorType,
 		FromVersion: int(d.FromVersion), ToVersion: int(d.ToVersion),
 		CorrelationID: d.CorrelationID, At: d.At.UTC(),
+		Action: d.Action,
 	}
+	if c.Action == "" {
+		c.Action = model.ActionPolicy
+	}
+	return c
 }
