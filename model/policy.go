@@ -36,10 +36,12 @@ type Policy struct {
 	RequiredChecks       []Check
 	StrictProgression    bool
 	// Channels holds one entry per channel, in progression order.
-	Channels  []ChannelPolicy
-	Version   int
-	UpdatedAt time.Time
-	UpdatedBy string
+	Channels []ChannelPolicy
+	// Provenance, when set, is how SLSA provenance evidence decides SOURCE_POLICY.
+	Provenance *ProvenancePolicy
+	Version    int
+	UpdatedAt  time.Time
+	UpdatedBy  string
 }
 
 // PolicyChange is one entry of a policy's own audit trail.
@@ -153,6 +155,8 @@ type PolicyInput struct {
 	StrictProgression    bool
 	// Channels left out keep the default policy for that channel.
 	Channels []ChannelPolicyInput
+	// Provenance, when set, is how SLSA provenance evidence decides SOURCE_POLICY.
+	Provenance *ProvenancePolicy
 	// ExpectedVersion, when set, is the version the change was based on.
 	ExpectedVersion *int
 }
@@ -185,6 +189,19 @@ func NewPolicy(project string, in PolicyInput) (Policy, error) {
 	}
 	if p.NonOCIRuntimeClasses, err = validStrings("nonOciRuntimeClasses", in.NonOCIRuntimeClasses, MaxPolicyListLength, ValidateRuntimeClass); err != nil {
 		return Policy{}, err
+	}
+	if in.Provenance != nil {
+		pp := ProvenancePolicy{}
+		if pp.BuilderIDs, err = validStrings("provenance.builderIds", in.Provenance.BuilderIDs, MaxPolicyListLength, ValidateSourcePrefix); err != nil {
+			return Policy{}, err
+		}
+		if pp.SourceRepositories, err = validStrings("provenance.sourceRepositories", in.Provenance.SourceRepositories, MaxPolicyListLength, ValidateSourcePrefix); err != nil {
+			return Policy{}, err
+		}
+		if len(pp.BuilderIDs) == 0 || len(pp.SourceRepositories) == 0 {
+			return Policy{}, BadInput("provenance", "needs at least one builder id and one source repository prefix; leave provenance out to have SLSA provenance decide no SOURCE_POLICY")
+		}
+		p.Provenance = &pp
 	}
 	given := map[Channel]ChannelPolicy{}
 	for i, ci := range in.Channels {

@@ -154,7 +154,7 @@ func ValidateResults(results []VerificationRecord) error {
 // BaselineResults runs the four baseline checks (five records) on a under policy p.
 func BaselineResults(a *Artifact, p *Policy, by string, at time.Time) []VerificationRecord {
 	rec := func(c Check, ok bool, pass, fail string) VerificationRecord {
-		r := VerificationRecord{Check: c, Result: ResultPassed, Detail: pass, RecordedBy: by, RecordedAt: at, PolicyVersion: p.VersionRef()}
+		r := VerificationRecord{Check: c, Result: ResultPassed, Detail: pass, RecordedBy: by, RecordedAt: at, PolicyVersion: p.VersionRef(), Basis: BasisVerified}
 		if !ok {
 			r.Result, r.Detail = ResultFailed, fail
 		}
@@ -225,6 +225,7 @@ func Verify(a Artifact, p *Policy, submitted []VerificationRecord, actor Actor, 
 	stamped := make([]VerificationRecord, 0, len(submitted))
 	for _, r := range submitted {
 		r.RecordedBy, r.RecordedAt, r.PolicyVersion = actor.Subject, now, p.VersionRef()
+		r.Basis, r.EvidenceID = BasisClaimed, ""
 		stamped = append(stamped, r)
 	}
 	updates := append(BaselineResults(&a, p, actor.Subject, now), stamped...)
