@@ -110,6 +110,14 @@ type Deployment struct {
 	Artifact *model.Artifact `json:"artifact"`
 }
 
+// What submitEvidence recorded.
+type EvidenceResult struct {
+	// The artifact after the evidence was recorded.
+	Artifact *model.Artifact `json:"artifact"`
+	// One per check decided (an SLSA provenance can decide ATTESTATION and SOURCE_POLICY).
+	Evidence []model.Evidence `json:"evidence"`
+}
+
 type Mutation struct {
 }
 
@@ -147,6 +155,8 @@ type ProjectPolicyInput struct {
 	Channels []ChannelPolicyInput `json:"channels,omitempty"`
 	// Addition: when set, the change applies only if the effective policy's version is still this one (0: the default policy), else CONFLICT. Guards read-edit-write against lost updates.
 	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+	// How SLSA provenance v1 evidence decides SOURCE_POLICY; absent: it decides only ATTESTATION.
+	Provenance *ProvenancePolicyInput `json:"provenance,omitempty"`
 }
 
 // The roles an actor holds in one project.
@@ -169,6 +179,14 @@ type PromoteArtifactInput struct {
 	Reason *string `json:"reason,omitempty"`
 }
 
+// Which SLSA provenance decides SOURCE_POLICY PASSED.
+type ProvenancePolicyInput struct {
+	// Builder ids (runDetails.builder.id) accepted, exactly (at least one).
+	BuilderIds []string `json:"builderIds"`
+	// Prefixes of source repository URIs (at least one).
+	SourceRepositories []string `json:"sourceRepositories"`
+}
+
 type Query struct {
 }
 
@@ -188,6 +206,24 @@ type RegisterArtifactInput struct {
 	RuntimeClass *string `json:"runtimeClass,omitempty"`
 	// Convenience labels (at most 50).
 	Tags []string `json:"tags,omitempty"`
+}
+
+// A cosign simple-signing payload and its signature.
+type SimpleSigningInput struct {
+	// Base64 of the payload bytes.
+	Payload string `json:"payload"`
+	// Base64 of the signature.
+	Signature string `json:"signature"`
+}
+
+// Evidence to verify: exactly one of dsseEnvelope and simpleSigning.
+type SubmitEvidenceInput struct {
+	// The artifact it is about.
+	ArtifactID string `json:"artifactId"`
+	// A DSSE envelope as JSON text (at most 256 KiB).
+	DsseEnvelope *string `json:"dsseEnvelope,omitempty"`
+	// A cosign simple-signing payload and its signature.
+	SimpleSigning *SimpleSigningInput `json:"simpleSigning,omitempty"`
 }
 
 // Addition: live feeds for dashboards, over the graphql-transport-ws websocket protocol

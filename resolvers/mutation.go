@@ -74,7 +74,7 @@ func (r mutationResolver) SetProjectPolicy(ctx context.Context, project string, 
 	pi := model.PolicyInput{
 		AllowedSourceTypes: in.AllowedSourceTypes, AllowedSources: in.AllowedSources, AllowNonOCI: in.AllowNonOci,
 		NonOCIRuntimeClasses: in.NonOciRuntimeClasses, RequiredChecks: in.RequiredChecks, StrictProgression: in.StrictProgression,
-		ExpectedVersion: in.ExpectedVersion,
+		ExpectedVersion: in.ExpectedVersion, Provenance: provenanceInput(in.Provenance),
 	}
 	for _, c := range in.Channels {
 		pi.Channels = append(pi.Channels, model.ChannelPolicyInput{

@@ -4,7 +4,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -109,6 +112,11 @@ func matrixOps() []matrixOp {
 		// looking it up.
 		{"mutation revokeTrustedKey", `mutation { revokeTrustedKey(project: "payments", keyId: "` + strings.Repeat("ab", 32) + `", reason: "leaked") { id } }`, "", none,
 			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uNF, uFOR, uFOR, uFOR}},
+		// Structurally valid evidence signed by a key the project does not trust:
+		// allowed callers get it recorded FAILED (one evidence event).
+		{"mutation submitEvidence", `mutation($in: SubmitEvidenceInput!) { submitEvidence(input: $in) { artifact { id } } }`, "fresh", func(a artifactJSON) map[string]any {
+			return map[string]any{"in": map[string]any{"artifactId": a.ID, "dsseEnvelope": matrixEnvelope(a.Digest)}}
+		}, []string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation setProjectPolicy", `mutation($in: ProjectPolicyInput!) { setProjectPolicy(project: "payments", input: $in) { version } }`, "", func(artifactJSON) map[string]any { return map[string]any{"in": authzPolicy} },
 			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
 	}
@@ -122,6 +130,23 @@ func matrixKeyPEM() string {
 	}
 	der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// matrixEnvelope is a DSSE envelope of an in-toto statement about digest, signed
+// by a fresh key nobody trusts.
+func matrixEnvelope(digest string) string {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	_, h, _ := strings.Cut(digest, ":")
+	st := `{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"` + h + `"}}],"predicateType":"https://example.com/v1","predicate":{}}`
+	pae := dsse.PAE("application/vnd.in-toto+json", []byte(st))
+	sum := sha256.Sum256(pae)
+	sig, _ := ecdsa.SignASN1(rand.Reader, priv, sum[:])
+	env, _ := json.Marshal(dsse.Envelope{PayloadType: "application/vnd.in-toto+json", Payload: base64.StdEncoding.EncodeToString([]byte(st)),
+		Signatures: []dsse.Signature{{Sig: base64.StdEncoding.EncodeToString(sig)}}})
+	return string(env)
 }
 
 // outcome classifies a response: the first error's code, else NULL when the root

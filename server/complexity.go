@@ -49,6 +49,7 @@ func complexity() graph.ComplexityRoot {
 	c.Artifact.AuditTrail = func(child int, first *int, _ *string) int { return 1 + page(first, 50)*child }
 	c.Artifact.Promotions = func(child int) int { return embedded(child) }
 	c.Artifact.Verification = func(child int) int { return embedded(child) }
+	c.Artifact.Evidence = func(child int) int { return embedded(child) }
 	return c
 }
 

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"iter"
+	"time"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -72,6 +73,10 @@ type Store interface {
 	// PutTrustedKeys stores a project's keys as the next version if the stored set
 	// is still at version; otherwise model.KindConflict.
 	PutTrustedKeys(ctx context.Context, project string, version int, keys []model.TrustedKey) error
+
+	// PutEnvelope keeps the raw evidence envelope with that SHA-256 submitted for
+	// a (idempotent by address).
+	PutEnvelope(ctx context.Context, a *model.Artifact, format model.EvidenceFormat, sha string, raw []byte, at time.Time) error
 
 	// AppendDenial records a refused mutation in its project's recent denials,
 	// keeping what model.KeepRecentDenials keeps.

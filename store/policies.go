@@ -80,6 +80,7 @@ func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.Pol
 		{Key: "requiredChecks", Value: doc.RequiredChecks},
 		{Key: "strictProgression", Value: doc.StrictProgression},
 		{Key: "channels", Value: doc.Channels},
+		{Key: "provenance", Value: doc.Provenance},
 		{Key: "version", Value: doc.Version},
 		{Key: "updatedAt", Value: doc.UpdatedAt},
 		{Key: "updatedBy", Value: doc.UpdatedBy},

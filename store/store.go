@@ -45,10 +45,11 @@ const (
 	projectionsCollection = "projections"
 	outboxCollection      = "outbox"
 	keysCollection        = "keys"
+	envelopesCollection   = "envelopes"
 )
 
 // collections are created at start (with their _id indexes on the embedded engine).
-var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection}
+var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -87,6 +88,8 @@ type Store struct {
 	overflow *mongo.Collection
 	// keys holds one document per project (_id: the project) with its trusted keys.
 	keys *mongo.Collection
+	// envelopes holds the raw evidence submitted (evidence.go).
+	envelopes *mongo.Collection
 	log  *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
@@ -174,6 +177,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	s.outbox = s.db.Collection(outboxCollection)
 	s.overflow = s.db.Collection(overflowCollection)
 	s.keys = s.db.Collection(keysCollection)
+	s.envelopes = s.db.Collection(envelopesCollection)
 
 	if err := s.setup(ctx, cfg.Database); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))

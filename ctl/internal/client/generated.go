@@ -778,6 +778,8 @@ type ProjectPolicyInput struct {
 	Channels []ChannelPolicyInput `json:"channels"`
 	// Addition: when set, the change applies only if the effective policy's version is still this one (0: the default policy), else CONFLICT. Guards read-edit-write against lost updates.
 	ExpectedVersion *int `json:"expectedVersion"`
+	// How SLSA provenance v1 evidence decides SOURCE_POLICY; absent: it decides only ATTESTATION.
+	Provenance *ProvenancePolicyInput `json:"provenance"`
 }
 
 // GetAllowedSourceTypes returns ProjectPolicyInput.AllowedSourceTypes, and is useful for accessing the field via an interface.
@@ -803,6 +805,9 @@ func (v *ProjectPolicyInput) GetChannels() []ChannelPolicyInput { return v.Chann
 
 // GetExpectedVersion returns ProjectPolicyInput.ExpectedVersion, and is useful for accessing the field via an interface.
 func (v *ProjectPolicyInput) GetExpectedVersion() *int { return v.ExpectedVersion }
+
+// GetProvenance returns ProjectPolicyInput.Provenance, and is useful for accessing the field via an interface.
+func (v *ProjectPolicyInput) GetProvenance() *ProvenancePolicyInput { return v.Provenance }
 
 // ProjectPolicyResponse is returned by ProjectPolicy on success.
 type ProjectPolicyResponse struct {
@@ -845,6 +850,20 @@ type PromoteArtifactResponse struct {
 
 // GetPromoteArtifact returns PromoteArtifactResponse.PromoteArtifact, and is useful for accessing the field via an interface.
 func (v *PromoteArtifactResponse) GetPromoteArtifact() ArtifactFields { return v.PromoteArtifact }
+
+// Which SLSA provenance decides SOURCE_POLICY PASSED.
+type ProvenancePolicyInput struct {
+	// Builder ids (runDetails.builder.id) accepted, exactly (at least one).
+	BuilderIds []string `json:"builderIds"`
+	// Prefixes of source repository URIs (at least one).
+	SourceRepositories []string `json:"sourceRepositories"`
+}
+
+// GetBuilderIds returns ProvenancePolicyInput.BuilderIds, and is useful for accessing the field via an interface.
+func (v *ProvenancePolicyInput) GetBuilderIds() []string { return v.BuilderIds }
+
+// GetSourceRepositories returns ProvenancePolicyInput.SourceRepositories, and is useful for accessing the field via an interface.
+func (v *ProvenancePolicyInput) GetSourceRepositories() []string { return v.SourceRepositories }
 
 // A registration.
 type RegisterArtifactInput struct {
