@@ -90,7 +90,7 @@ type Store struct {
 	keys *mongo.Collection
 	// envelopes holds the raw evidence submitted (evidence.go).
 	envelopes *mongo.Collection
-	log  *logrus.Entry
+	log       *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
 	embedded *embeddedEngine
