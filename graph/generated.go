@@ -110,11 +110,12 @@ type ComplexityRoot struct {
 	}
 
 	ChannelPolicy struct {
-		Channel          func(childComplexity int) int
-		PromoterRoles    func(childComplexity int) int
-		PromoterSubjects func(childComplexity int) int
-		RequiredChecks   func(childComplexity int) int
-		RequiredTrust    func(childComplexity int) int
+		Channel                 func(childComplexity int) int
+		PromoterRoles           func(childComplexity int) int
+		PromoterSubjects        func(childComplexity int) int
+		RequireVerifiedEvidence func(childComplexity int) int
+		RequiredChecks          func(childComplexity int) int
+		RequiredTrust           func(childComplexity int) int
 	}
 
 	ChannelStatus struct {
@@ -689,6 +690,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ChannelPolicy.PromoterSubjects(childComplexity), true
+	case "ChannelPolicy.requireVerifiedEvidence":
+		if e.ComplexityRoot.ChannelPolicy.RequireVerifiedEvidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.RequireVerifiedEvidence(childComplexity), true
 	case "ChannelPolicy.requiredChecks":
 		if e.ComplexityRoot.ChannelPolicy.RequiredChecks == nil {
 			break
@@ -2319,6 +2326,16 @@ extend input ProjectPolicyInput {
   "How SLSA provenance v1 evidence decides SOURCE_POLICY; absent: it decides only ATTESTATION."
   provenance: ProvenancePolicyInput
 }
+
+extend type ChannelPolicy {
+  "SIGNATURE, ATTESTATION and SOURCE_POLICY count here only from VERIFIED records (evidence the service verified), for the channel's required checks and the trust it requires. Default: true for PROD, false elsewhere."
+  requireVerifiedEvidence: Boolean!
+}
+
+extend input ChannelPolicyInput {
+  "Absent: true for PROD, false elsewhere."
+  requireVerifiedEvidence: Boolean
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2465,6 +2482,8 @@ func (ec *executionContext) childFields_ChannelPolicy(ctx context.Context, field
 		return ec.fieldContext_ChannelPolicy_promoterRoles(ctx, field)
 	case "promoterSubjects":
 		return ec.fieldContext_ChannelPolicy_promoterSubjects(ctx, field)
+	case "requireVerifiedEvidence":
+		return ec.fieldContext_ChannelPolicy_requireVerifiedEvidence(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ChannelPolicy", field.Name)
 }
@@ -4693,6 +4712,29 @@ func (ec *executionContext) _ChannelPolicy_promoterSubjects(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_ChannelPolicy_promoterSubjects(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ChannelPolicy_requireVerifiedEvidence(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_requireVerifiedEvidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireVerifiedEvidence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_requireVerifiedEvidence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _ChannelStatus_channel(ctx context.Context, field graphql.CollectedField, obj *ChannelStatus) (ret graphql.Marshaler) {
@@ -9213,7 +9255,7 @@ func (ec *executionContext) unmarshalInputChannelPolicyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"channel", "requiredTrust", "requiredChecks", "promoterRoles", "promoterSubjects"}
+	fieldsInOrder := [...]string{"channel", "requiredTrust", "requiredChecks", "promoterRoles", "promoterSubjects", "requireVerifiedEvidence"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9255,6 +9297,13 @@ func (ec *executionContext) unmarshalInputChannelPolicyInput(ctx context.Context
 				return it, err
 			}
 			it.PromoterSubjects = data
+		case "requireVerifiedEvidence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedEvidence"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedEvidence = data
 		}
 	}
 	return it, nil
@@ -10290,6 +10339,11 @@ func (ec *executionContext) _ChannelPolicy(ctx context.Context, sel ast.Selectio
 			}
 		case "promoterSubjects":
 			out.Values[i] = ec._ChannelPolicy_promoterSubjects(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireVerifiedEvidence":
+			out.Values[i] = ec._ChannelPolicy_requireVerifiedEvidence(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

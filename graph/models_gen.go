@@ -80,6 +80,8 @@ type ChannelPolicyInput struct {
 	PromoterRoles []model.Role `json:"promoterRoles,omitempty"`
 	// Subjects that may promote regardless of role.
 	PromoterSubjects []string `json:"promoterSubjects,omitempty"`
+	// Absent: true for PROD, false elsewhere.
+	RequireVerifiedEvidence *bool `json:"requireVerifiedEvidence,omitempty"`
 }
 
 // The latest promotion into one channel and environment.

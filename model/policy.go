@@ -24,7 +24,15 @@ type ChannelPolicy struct {
 	RequiredChecks   []Check
 	PromoterRoles    []Role
 	PromoterSubjects []string
+	// RequireVerifiedEvidence counts SIGNATURE, ATTESTATION and SOURCE_POLICY only
+	// from VERIFIED records (evidence the service verified) in this channel's
+	// decisions: its required checks and the trust it requires.
+	RequireVerifiedEvidence bool
 }
+
+// DefaultRequireVerifiedEvidence is a channel's requireVerifiedEvidence when a
+// policy does not set it: true for PROD, false elsewhere.
+func DefaultRequireVerifiedEvidence(c Channel) bool { return c == ChannelProd }
 
 // Policy is a project's trust and promotion policy.
 type Policy struct {
@@ -66,11 +74,12 @@ type PolicyChange struct {
 // DefaultChannelPolicy is the policy of channel c when a project does not set one.
 func DefaultChannelPolicy(c Channel) ChannelPolicy {
 	cp := ChannelPolicy{
-		Channel:          c,
-		RequiredTrust:    TrustRequireVerified,
-		RequiredChecks:   []Check{},
-		PromoterRoles:    []Role{RolePromoter, RoleProjectAdmin},
-		PromoterSubjects: []string{},
+		Channel:                 c,
+		RequiredTrust:           TrustRequireVerified,
+		RequiredChecks:          []Check{},
+		PromoterRoles:           []Role{RolePromoter, RoleProjectAdmin},
+		PromoterSubjects:        []string{},
+		RequireVerifiedEvidence: DefaultRequireVerifiedEvidence(c),
 	}
 	switch c {
 	case ChannelDev:
@@ -143,6 +152,8 @@ type ChannelPolicyInput struct {
 	RequiredChecks   []Check
 	PromoterRoles    []Role
 	PromoterSubjects []string
+	// RequireVerifiedEvidence nil: DefaultRequireVerifiedEvidence.
+	RequireVerifiedEvidence *bool
 }
 
 // PolicyInput is a requested project policy.
@@ -215,7 +226,10 @@ func NewPolicy(project string, in PolicyInput) (Policy, error) {
 		if !ci.RequiredTrust.Valid() {
 			return Policy{}, BadInput(field+".requiredTrust", "unknown trust requirement %q", ci.RequiredTrust)
 		}
-		cp := ChannelPolicy{Channel: ci.Channel, RequiredTrust: ci.RequiredTrust}
+		cp := ChannelPolicy{Channel: ci.Channel, RequiredTrust: ci.RequiredTrust, RequireVerifiedEvidence: DefaultRequireVerifiedEvidence(ci.Channel)}
+		if ci.RequireVerifiedEvidence != nil {
+			cp.RequireVerifiedEvidence = *ci.RequireVerifiedEvidence
+		}
 		if cp.RequiredChecks, err = uniqueValid(field+".requiredChecks", ci.RequiredChecks, Check.Valid); err != nil {
 			return Policy{}, err
 		}

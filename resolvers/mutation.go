@@ -80,6 +80,7 @@ func (r mutationResolver) SetProjectPolicy(ctx context.Context, project string, 
 		pi.Channels = append(pi.Channels, model.ChannelPolicyInput{
 			Channel: c.Channel, RequiredTrust: c.RequiredTrust, RequiredChecks: c.RequiredChecks,
 			PromoterRoles: c.PromoterRoles, PromoterSubjects: c.PromoterSubjects,
+			RequireVerifiedEvidence: c.RequireVerifiedEvidence,
 		})
 	}
 	return r.Service.SetPolicy(ctx, rq, project, pi)

@@ -227,7 +227,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 					a = register()
 				case "prod-ready":
 					a = register()
-					verify(a.ID, true)
+					verify(a.ID, false)
+					ts.attest(admin, admin, a) // PROD counts ATTESTATION only from verified evidence
 					promote(a.ID, "DEV")
 					promote(a.ID, "TEST")
 					promote(a.ID, "STAGING")

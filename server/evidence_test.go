@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -332,5 +333,23 @@ func TestSubmitEvidenceAcceptsAnEnvelopeSignedByNodeCrypto(t *testing.T) {
 	res, r := ts.submitEvidence(admin, map[string]any{"artifactId": a.ID, "dsseEnvelope": signed.Envelope})
 	if len(r.Errors) > 0 || res.Evidence[0].Result != "PASSED" {
 		t.Fatalf("%+v %+v", res.Evidence, r.Errors)
+	}
+}
+
+var (
+	sharedEvidenceKeyOnce sync.Once
+	sharedEvidenceKey     evidenceKey
+)
+
+// attest makes a's ATTESTATION PASSED on verified evidence, as PROD requires by
+// default: adminTok trusts the shared test key in a's project (again: unchanged),
+// verifierTok submits a DSSE envelope about a's digest signed with it.
+func (ts *testServer) attest(adminTok, verifierTok string, a artifactJSON) {
+	ts.t.Helper()
+	sharedEvidenceKeyOnce.Do(func() { sharedEvidenceKey = newEvidenceKey(ts.t) })
+	ts.addKey(adminTok, a.Project, sharedEvidenceKey.pem, "ATTESTATION", "SIGNATURE")
+	res, r := ts.submitEvidence(verifierTok, map[string]any{"artifactId": a.ID, "dsseEnvelope": sharedEvidenceKey.envelope(ts.t, a.Digest, "https://example.com/test-result/v1", map[string]any{"passed": true})})
+	if len(r.Errors) > 0 || len(res.Evidence) != 1 || res.Evidence[0].Result != "PASSED" {
+		ts.t.Fatalf("attest: %+v %+v", res.Evidence, r.Errors)
 	}
 }

@@ -154,6 +154,9 @@ type channelPolicyDoc struct {
 	RequiredChecks   []model.Check          `bson:"requiredChecks"`
 	PromoterRoles    []model.Role           `bson:"promoterRoles"`
 	PromoterSubjects []string               `bson:"promoterSubjects"`
+	// RequireVerifiedEvidence is absent in documents stored before it existed:
+	// model.DefaultRequireVerifiedEvidence.
+	RequireVerifiedEvidence *bool `bson:"requireVerifiedEvidence,omitempty"`
 }
 
 type policyChangeDoc struct {
@@ -338,10 +341,11 @@ func toPolicyDoc(p *model.Policy) policyDoc {
 		RequiredChecks:       nonNil(p.RequiredChecks),
 		StrictProgression:    p.StrictProgression,
 		Channels: mapSlice(p.Channels, func(c model.ChannelPolicy) channelPolicyDoc {
+			rve := c.RequireVerifiedEvidence
 			return channelPolicyDoc{
 				Channel: c.Channel, RequiredTrust: c.RequiredTrust,
 				RequiredChecks: nonNil(c.RequiredChecks), PromoterRoles: nonNil(c.PromoterRoles),
-				PromoterSubjects: nonNil(c.PromoterSubjects),
+				PromoterSubjects: nonNil(c.PromoterSubjects), RequireVerifiedEvidence: &rve,
 			}
 		}),
 		Provenance: toProvenanceDoc(p.Provenance),
@@ -368,10 +372,14 @@ func (d *policyDoc) model() *model.Policy {
 		RequiredChecks:       nonNil(d.RequiredChecks),
 		StrictProgression:    d.StrictProgression,
 		Channels: mapSlice(d.Channels, func(c channelPolicyDoc) model.ChannelPolicy {
+			rve := model.DefaultRequireVerifiedEvidence(c.Channel)
+			if c.RequireVerifiedEvidence != nil {
+				rve = *c.RequireVerifiedEvidence
+			}
 			return model.ChannelPolicy{
 				Channel: c.Channel, RequiredTrust: c.RequiredTrust,
 				RequiredChecks: nonNil(c.RequiredChecks), PromoterRoles: nonNil(c.PromoterRoles),
-				PromoterSubjects: nonNil(c.PromoterSubjects),
+				PromoterSubjects: nonNil(c.PromoterSubjects), RequireVerifiedEvidence: rve,
 			}
 		}),
 		Provenance: d.Provenance.model(),

@@ -91,3 +91,25 @@ func TestTrustedKeysRoundTripUnderAVersionPredicateAndJoinThePolicyTrail(t *test
 		t.Fatalf("count = %d, %v", n, err)
 	}
 }
+
+func TestPackedDeployFactsKeepWhichEvidenceChecksPassedOnVerifiedEvidence(t *testing.T) {
+	f := model.DeployFacts{
+		Trust:    model.TrustVerified,
+		Passed:   append(append([]model.Check(nil), model.BaselineChecks...), model.CheckSignature, model.CheckAttestation, model.CheckSourcePolicy),
+		Verified: []model.Check{model.CheckAttestation, model.CheckSourcePolicy},
+	}
+	got, ok := unpackFacts(packFacts(f))
+	if !ok || got.Trust != f.Trust || len(got.Passed) != len(f.Passed) || len(got.Verified) != 2 ||
+		got.Verified[0] != model.CheckAttestation || got.Verified[1] != model.CheckSourcePolicy {
+		t.Fatalf("round trip: %+v", got)
+	}
+	// Under the default policy a claimed-only ATTESTATION is not deployable from
+	// PROD, a verified one is.
+	p := model.DefaultPolicy("payments")
+	claimed := f
+	claimed.Verified = nil
+	c, _ := unpackFacts(packFacts(claimed))
+	if c.Deployable(&p, model.ChannelProd) || !got.Deployable(&p, model.ChannelProd) {
+		t.Fatalf("deployable from PROD: claimed %v, verified %v", c.Deployable(&p, model.ChannelProd), got.Deployable(&p, model.ChannelProd))
+	}
+}
