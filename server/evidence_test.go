@@ -353,3 +353,64 @@ func (ts *testServer) attest(adminTok, verifierTok string, a artifactJSON) {
 		ts.t.Fatalf("attest: %+v %+v", res.Evidence, r.Errors)
 	}
 }
+
+func TestRequireVerifiedEvidenceDecidesPromotionAndDeployableFromVerifiedRecordsOnly(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	admin := token(t, "ada", "payments:project_admin", "payments:verifier")
+	setPolicy := func(requireVerified bool) {
+		ts.MustDo(admin, `mutation($in: ProjectPolicyInput!) { setProjectPolicy(project: "payments", input: $in) { version } }`, map[string]any{"in": map[string]any{
+			"allowedSourceTypes": []string{"OCI_REGISTRY"}, "allowedSources": []string{"registry.example.com/"}, "allowNonOci": false, "strictProgression": false,
+			"channels": []map[string]any{{"channel": "PROD", "requiredTrust": "VERIFIED", "requiredChecks": []string{"ATTESTATION"}, "promoterRoles": []string{"PROJECT_ADMIN"}, "requireVerifiedEvidence": requireVerified}},
+		}}, nil)
+	}
+	var pol struct {
+		ProjectPolicy struct {
+			Channels []struct {
+				Channel                 string
+				RequireVerifiedEvidence bool
+			}
+		}
+	}
+	ts.MustDo(admin, `{ projectPolicy(project: "payments") { channels { channel requireVerifiedEvidence } } }`, nil, &pol)
+	for _, c := range pol.ProjectPolicy.Channels {
+		if c.RequireVerifiedEvidence != (c.Channel == "PROD") {
+			t.Fatalf("default policy: %s requireVerifiedEvidence %v", c.Channel, c.RequireVerifiedEvidence)
+		}
+	}
+	setPolicy(false)
+
+	verified := ts.register(admin, "payments", 1, nil)
+	ts.verify(admin, verified.ID)
+	ts.attest(admin, admin, verified)
+	ts.promote(admin, verified.ID, "PROD", "eu-1")
+	claimed := ts.register(admin, "payments", 2, nil)
+	ts.verify(admin, claimed.ID, "ATTESTATION=PASSED")
+	ts.promote(admin, claimed.ID, "PROD", "eu-1") // newer, allowed while PROD counts claims
+	if got := ts.deployable(admin, "payments", "PROD", "eu-1"); got != claimed.Digest {
+		t.Fatalf("PROD counting claims deploys %s, want the claimed %s", got, claimed.Digest)
+	}
+
+	setPolicy(true)
+	if got := ts.deployable(admin, "payments", "PROD", "eu-1"); got != verified.Digest {
+		t.Fatalf("PROD requiring verified evidence deploys %s, want the verified %s", got, verified.Digest)
+	}
+	var eval struct {
+		EvaluatePromotion struct {
+			Allowed bool
+			Reasons []string
+		}
+	}
+	ts.MustDo(admin, `query($id: ID!) { evaluatePromotion(input: {artifactId: $id, channel: PROD, targetEnvironment: "eu-2"}) { allowed reasons } }`, map[string]any{"id": claimed.ID}, &eval)
+	if eval.EvaluatePromotion.Allowed || len(eval.EvaluatePromotion.Reasons) != 1 || !strings.Contains(eval.EvaluatePromotion.Reasons[0], "PASSED only as a CLAIMED result") {
+		t.Fatalf("evaluatePromotion of the claimed artifact: %+v", eval.EvaluatePromotion)
+	}
+	e := ts.ErrCode(admin, promoteMutation, map[string]any{"in": map[string]any{"artifactId": claimed.ID, "channel": "PROD", "targetEnvironment": "eu-2"}})
+	if e.Code() != "POLICY_DENIED" {
+		t.Fatalf("promoting the claimed artifact: %s %s", e.Code(), e.Message)
+	}
+	// Verified evidence for the claimed artifact makes it deployable again.
+	ts.attest(admin, admin, claimed)
+	if got := ts.deployable(admin, "payments", "PROD", "eu-1"); got != claimed.Digest {
+		t.Fatalf("after evidence deploys %s, want %s", got, claimed.Digest)
+	}
+}
