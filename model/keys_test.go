@@ -174,3 +174,23 @@ func TestAddKeyBoundsLiveKeysPerProject(t *testing.T) {
 		t.Fatalf("after a revocation: %v", err)
 	}
 }
+
+// FuzzParsePublicKeyPEM: any text is either a supported public key with a 64-digit
+// id or BAD_USER_INPUT, never a panic.
+func FuzzParsePublicKeyPEM(f *testing.F) {
+	f.Add("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEu+HEqqpXLa48lXH9rkRygsfsCKq1\nXM36oXymJ9wxpM68nCqkrZCVnZ9lkEeCwD8qWYTNxD5yfWXwJjFh+K7qLQ==\n-----END PUBLIC KEY-----\n")
+	f.Add("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAP1hs5nMpQZ+wCBvZlZFOhmpyBdpGPVk7O0kOqysn/T8=\n-----END PUBLIC KEY-----\n")
+	f.Add("garbage")
+	f.Fuzz(func(t *testing.T, text string) {
+		k, err := ParsePublicKeyPEM("publicKeyPem", text)
+		if err != nil {
+			if KindOf(err) != KindBadInput {
+				t.Fatalf("not BAD_USER_INPUT: %v", err)
+			}
+			return
+		}
+		if ValidateKeyID("id", k.ID) != nil || k.Public == nil {
+			t.Fatalf("key %+v", k)
+		}
+	})
+}
