@@ -321,7 +321,10 @@ func TestE2EFullProgression(t *testing.T) {
 	ci := mint(t, "ci-pipeline", project+":publisher", project+":verifier", project+":promoter")
 	digest := digestN(1)
 
-	r := must(t, admin, "policy", "set", "--project", project, "--file", writePolicy(t, project, nil))
+	// The pipeline claims its results with verify, so PROD counts claims here.
+	prodCountsClaims := map[string]any{"channels": []map[string]any{{"channel": "PROD", "requiredTrust": "VERIFIED", "requiredChecks": []string{"ATTESTATION"},
+		"promoterRoles": []string{"PROJECT_ADMIN"}, "requireVerifiedEvidence": false}}}
+	r := must(t, admin, "policy", "set", "--project", project, "--file", writePolicy(t, project, prodCountsClaims))
 	if !strings.Contains(r.stdout, "registry.example.com/"+project+"/") || !strings.Contains(r.stdout, "SIGNATURE") {
 		t.Fatalf("policy set output misses the new policy:\n%s", r)
 	}
@@ -741,8 +744,9 @@ func TestE2EPolicyAllowSourceKeepsTheRestOfThePolicy(t *testing.T) {
 	const project = "e2e-allow-source"
 	admin := mint(t, "ada", project+":project_admin")
 	promoterOnly := mint(t, "pat", project+":promoter")
-	prodChannel := []map[string]any{{"channel": "PROD", "requiredTrust": "VERIFIED", "requiredChecks": []string{"SIGNATURE"}, "promoterRoles": []string{"PROJECT_ADMIN"}, "promoterSubjects": []string{"release-bot"}}}
-	must(t, admin, "policy", "set", "--project", project, "--file", writePolicy(t, project, map[string]any{"channels": prodChannel}))
+	prodChannel := []map[string]any{{"channel": "PROD", "requiredTrust": "VERIFIED", "requiredChecks": []string{"SIGNATURE"}, "promoterRoles": []string{"PROJECT_ADMIN"}, "promoterSubjects": []string{"release-bot"}, "requireVerifiedEvidence": false}}
+	provenance := map[string]any{"builderIds": []string{"https://github.com/actions/runner"}, "sourceRepositories": []string{"https://github.com/acme/"}}
+	must(t, admin, "policy", "set", "--project", project, "--file", writePolicy(t, project, map[string]any{"channels": prodChannel, "provenance": provenance}))
 
 	type policy struct {
 		Version           int      `json:"version"`
@@ -750,15 +754,20 @@ func TestE2EPolicyAllowSourceKeepsTheRestOfThePolicy(t *testing.T) {
 		RequiredChecks    []string `json:"requiredChecks"`
 		StrictProgression bool     `json:"strictProgression"`
 		Channels          []struct {
-			Channel          string   `json:"channel"`
-			PromoterSubjects []string `json:"promoterSubjects"`
+			Channel                 string   `json:"channel"`
+			PromoterSubjects        []string `json:"promoterSubjects"`
+			RequireVerifiedEvidence bool     `json:"requireVerifiedEvidence"`
 		} `json:"channels"`
+		Provenance *struct {
+			SourceRepositories []string `json:"sourceRepositories"`
+		} `json:"provenance"`
 	}
 	r := must(t, admin, "policy", "allow-source", "--project", project, "--source", "ghcr.io/acme/", "--source", "registry.example.com/"+project+"/", "-o", "json")
 	p := decode[policy](t, r)
 	if p.Version != 2 || strings.Join(p.AllowedSources, " ") != "registry.example.com/"+project+"/ ghcr.io/acme/" ||
 		strings.Join(p.RequiredChecks, " ") != "SIGNATURE" || !p.StrictProgression || len(p.Channels) != 4 ||
-		p.Channels[3].Channel != "PROD" || strings.Join(p.Channels[3].PromoterSubjects, " ") != "release-bot" {
+		p.Channels[3].Channel != "PROD" || strings.Join(p.Channels[3].PromoterSubjects, " ") != "release-bot" ||
+		p.Channels[3].RequireVerifiedEvidence || p.Provenance == nil || strings.Join(p.Provenance.SourceRepositories, " ") != "https://github.com/acme/" {
 		t.Fatalf("after allow-source: %+v\n%s", p, r)
 	}
 	if !strings.Contains(r.stderr, "now allows sources starting with ghcr.io/acme/ (policy version 2)") {

@@ -172,12 +172,16 @@ func policyInput(p client.PolicyFields) client.ProjectPolicyInput {
 	}
 	for _, ch := range p.Channels {
 		in.Channels = append(in.Channels, client.ChannelPolicyInput{
-			Channel:          ch.Channel,
-			RequiredTrust:    ch.RequiredTrust,
-			RequiredChecks:   ch.RequiredChecks,
-			PromoterRoles:    ch.PromoterRoles,
-			PromoterSubjects: ch.PromoterSubjects,
+			Channel:                 ch.Channel,
+			RequiredTrust:           ch.RequiredTrust,
+			RequiredChecks:          ch.RequiredChecks,
+			PromoterRoles:           ch.PromoterRoles,
+			PromoterSubjects:        ch.PromoterSubjects,
+			RequireVerifiedEvidence: &ch.RequireVerifiedEvidence,
 		})
+	}
+	if p.Provenance != nil {
+		in.Provenance = &client.ProvenancePolicyInput{BuilderIds: p.Provenance.BuilderIds, SourceRepositories: p.Provenance.SourceRepositories}
 	}
 	return in
 }

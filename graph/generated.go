@@ -30,12 +30,15 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Artifact() ArtifactResolver
 	AuditEvent() AuditEventResolver
+	Evidence() EvidenceResolver
 	Mutation() MutationResolver
+	PolicyChange() PolicyChangeResolver
 	PolicyDenial() PolicyDenialResolver
 	ProjectPolicy() ProjectPolicyResolver
 	Promotion() PromotionResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	TrustedKey() TrustedKeyResolver
 	VerificationRecord() VerificationRecordResolver
 }
 
@@ -48,6 +51,7 @@ type ComplexityRoot struct {
 		AuditTrail     func(childComplexity int, first *int, after *string) int
 		CreatedAt      func(childComplexity int) int
 		Digest         func(childComplexity int) int
+		Evidence       func(childComplexity int) int
 		ID             func(childComplexity int) int
 		Kind           func(childComplexity int) int
 		LifecycleState func(childComplexity int) int
@@ -106,11 +110,12 @@ type ComplexityRoot struct {
 	}
 
 	ChannelPolicy struct {
-		Channel          func(childComplexity int) int
-		PromoterRoles    func(childComplexity int) int
-		PromoterSubjects func(childComplexity int) int
-		RequiredChecks   func(childComplexity int) int
-		RequiredTrust    func(childComplexity int) int
+		Channel                 func(childComplexity int) int
+		PromoterRoles           func(childComplexity int) int
+		PromoterSubjects        func(childComplexity int) int
+		RequireVerifiedEvidence func(childComplexity int) int
+		RequiredChecks          func(childComplexity int) int
+		RequiredTrust           func(childComplexity int) int
 	}
 
 	ChannelStatus struct {
@@ -129,13 +134,35 @@ type ComplexityRoot struct {
 		TargetEnvironment func(childComplexity int) int
 	}
 
+	Evidence struct {
+		Check          func(childComplexity int) int
+		Detail         func(childComplexity int) int
+		EnvelopeSHA256 func(childComplexity int) int
+		Format         func(childComplexity int) int
+		ID             func(childComplexity int) int
+		KeyIDs         func(childComplexity int) int
+		PolicyVersion  func(childComplexity int) int
+		PredicateType  func(childComplexity int) int
+		Result         func(childComplexity int) int
+		SubmittedAt    func(childComplexity int) int
+		SubmittedBy    func(childComplexity int) int
+	}
+
+	EvidenceResult struct {
+		Artifact func(childComplexity int) int
+		Evidence func(childComplexity int) int
+	}
+
 	Mutation struct {
+		AddTrustedKey     func(childComplexity int, project string, input TrustedKeyInput) int
 		DeprecateArtifact func(childComplexity int, id string, reason *string) int
 		PromoteArtifact   func(childComplexity int, input PromoteArtifactInput) int
 		RegisterArtifact  func(childComplexity int, input RegisterArtifactInput) int
 		RetireArtifact    func(childComplexity int, id string, reason *string) int
 		RevokeArtifact    func(childComplexity int, id string, reason string) int
+		RevokeTrustedKey  func(childComplexity int, project string, keyID string, reason string) int
 		SetProjectPolicy  func(childComplexity int, project string, input ProjectPolicyInput) int
+		SubmitEvidence    func(childComplexity int, input SubmitEvidenceInput) int
 		VerifyArtifact    func(childComplexity int, input VerifyArtifactInput) int
 	}
 
@@ -145,12 +172,15 @@ type ComplexityRoot struct {
 	}
 
 	PolicyChange struct {
+		Action        func(childComplexity int) int
 		Actor         func(childComplexity int) int
 		ActorType     func(childComplexity int) int
 		At            func(childComplexity int) int
 		CorrelationID func(childComplexity int) int
 		FromVersion   func(childComplexity int) int
+		KeyID         func(childComplexity int) int
 		Project       func(childComplexity int) int
+		Reason        func(childComplexity int) int
 		ToVersion     func(childComplexity int) int
 	}
 
@@ -180,6 +210,7 @@ type ComplexityRoot struct {
 		Channels             func(childComplexity int) int
 		NonOCIRuntimeClasses func(childComplexity int) int
 		Project              func(childComplexity int) int
+		Provenance           func(childComplexity int) int
 		RequiredChecks       func(childComplexity int) int
 		StrictProgression    func(childComplexity int) int
 		UpdatedAt            func(childComplexity int) int
@@ -202,6 +233,11 @@ type ComplexityRoot struct {
 		TargetEnvironment func(childComplexity int) int
 	}
 
+	ProvenancePolicy struct {
+		BuilderIDs         func(childComplexity int) int
+		SourceRepositories func(childComplexity int) int
+	}
+
 	Query struct {
 		Artifact             func(childComplexity int, id string) int
 		ArtifactByDigest     func(childComplexity int, project string, digest string) int
@@ -213,6 +249,7 @@ type ComplexityRoot struct {
 		ProjectPolicy        func(childComplexity int, project string) int
 		ProjectPolicyHistory func(childComplexity int, project string) int
 		RecentDenials        func(childComplexity int, project string, first *int) int
+		TrustedKeys          func(childComplexity int, project string, includeRevoked *bool) int
 		Viewer               func(childComplexity int) int
 	}
 
@@ -220,9 +257,26 @@ type ComplexityRoot struct {
 		ArtifactEvents func(childComplexity int, project string) int
 	}
 
+	TrustedKey struct {
+		AddedAt        func(childComplexity int) int
+		AddedBy        func(childComplexity int) int
+		Algorithm      func(childComplexity int) int
+		Checks         func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Name           func(childComplexity int) int
+		PredicateTypes func(childComplexity int) int
+		Project        func(childComplexity int) int
+		PublicKeyPEM   func(childComplexity int) int
+		RevokeReason   func(childComplexity int) int
+		RevokedAt      func(childComplexity int) int
+		RevokedBy      func(childComplexity int) int
+	}
+
 	VerificationRecord struct {
+		Basis         func(childComplexity int) int
 		Check         func(childComplexity int) int
 		Detail        func(childComplexity int) int
+		EvidenceID    func(childComplexity int) int
 		PolicyVersion func(childComplexity int) int
 		RecordedAt    func(childComplexity int) int
 		RecordedBy    func(childComplexity int) int
@@ -246,6 +300,8 @@ type ArtifactResolver interface {
 	Promotions(ctx context.Context, obj *model.Artifact) ([]model.Promotion, error)
 	Audit(ctx context.Context, obj *model.Artifact) ([]model.AuditEvent, error)
 	AuditTrail(ctx context.Context, obj *model.Artifact, first *int, after *string) (*AuditEventConnection, error)
+
+	Evidence(ctx context.Context, obj *model.Artifact) ([]model.Evidence, error)
 }
 type AuditEventResolver interface {
 	FromState(ctx context.Context, obj *model.AuditEvent) (*string, error)
@@ -255,6 +311,10 @@ type AuditEventResolver interface {
 
 	Reason(ctx context.Context, obj *model.AuditEvent) (*string, error)
 }
+type EvidenceResolver interface {
+	Detail(ctx context.Context, obj *model.Evidence) (*string, error)
+	PredicateType(ctx context.Context, obj *model.Evidence) (*string, error)
+}
 type MutationResolver interface {
 	RegisterArtifact(ctx context.Context, input RegisterArtifactInput) (*model.Artifact, error)
 	VerifyArtifact(ctx context.Context, input VerifyArtifactInput) (*model.Artifact, error)
@@ -263,6 +323,13 @@ type MutationResolver interface {
 	RetireArtifact(ctx context.Context, id string, reason *string) (*model.Artifact, error)
 	RevokeArtifact(ctx context.Context, id string, reason string) (*model.Artifact, error)
 	SetProjectPolicy(ctx context.Context, project string, input ProjectPolicyInput) (*model.Policy, error)
+	AddTrustedKey(ctx context.Context, project string, input TrustedKeyInput) (*model.TrustedKey, error)
+	RevokeTrustedKey(ctx context.Context, project string, keyID string, reason string) (*model.TrustedKey, error)
+	SubmitEvidence(ctx context.Context, input SubmitEvidenceInput) (*EvidenceResult, error)
+}
+type PolicyChangeResolver interface {
+	KeyID(ctx context.Context, obj *model.PolicyChange) (*string, error)
+	Reason(ctx context.Context, obj *model.PolicyChange) (*string, error)
 }
 type PolicyDenialResolver interface {
 	Channel(ctx context.Context, obj *model.Denial) (*model.Channel, error)
@@ -289,12 +356,21 @@ type QueryResolver interface {
 	ProjectPolicy(ctx context.Context, project string) (*model.Policy, error)
 	ProjectPolicyHistory(ctx context.Context, project string) ([]model.PolicyChange, error)
 	RecentDenials(ctx context.Context, project string, first *int) ([]model.Denial, error)
+	TrustedKeys(ctx context.Context, project string, includeRevoked *bool) ([]model.TrustedKey, error)
 }
 type SubscriptionResolver interface {
 	ArtifactEvents(ctx context.Context, project string) (<-chan *model.AuditEvent, error)
 }
+type TrustedKeyResolver interface {
+	Name(ctx context.Context, obj *model.TrustedKey) (*string, error)
+
+	RevokedBy(ctx context.Context, obj *model.TrustedKey) (*string, error)
+	RevokeReason(ctx context.Context, obj *model.TrustedKey) (*string, error)
+}
 type VerificationRecordResolver interface {
 	Detail(ctx context.Context, obj *model.VerificationRecord) (*string, error)
+
+	EvidenceID(ctx context.Context, obj *model.VerificationRecord) (*string, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -344,6 +420,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.Digest(childComplexity), true
+	case "Artifact.evidence":
+		if e.ComplexityRoot.Artifact.Evidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Evidence(childComplexity), true
 	case "Artifact.id":
 		if e.ComplexityRoot.Artifact.ID == nil {
 			break
@@ -608,6 +690,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ChannelPolicy.PromoterSubjects(childComplexity), true
+	case "ChannelPolicy.requireVerifiedEvidence":
+		if e.ComplexityRoot.ChannelPolicy.RequireVerifiedEvidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.RequireVerifiedEvidence(childComplexity), true
 	case "ChannelPolicy.requiredChecks":
 		if e.ComplexityRoot.ChannelPolicy.RequiredChecks == nil {
 			break
@@ -683,6 +771,97 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Deployment.TargetEnvironment(childComplexity), true
 
+	case "Evidence.check":
+		if e.ComplexityRoot.Evidence.Check == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.Check(childComplexity), true
+	case "Evidence.detail":
+		if e.ComplexityRoot.Evidence.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.Detail(childComplexity), true
+	case "Evidence.envelopeSha256":
+		if e.ComplexityRoot.Evidence.EnvelopeSHA256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.EnvelopeSHA256(childComplexity), true
+	case "Evidence.format":
+		if e.ComplexityRoot.Evidence.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.Format(childComplexity), true
+	case "Evidence.id":
+		if e.ComplexityRoot.Evidence.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.ID(childComplexity), true
+	case "Evidence.keyIds":
+		if e.ComplexityRoot.Evidence.KeyIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.KeyIDs(childComplexity), true
+	case "Evidence.policyVersion":
+		if e.ComplexityRoot.Evidence.PolicyVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.PolicyVersion(childComplexity), true
+	case "Evidence.predicateType":
+		if e.ComplexityRoot.Evidence.PredicateType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.PredicateType(childComplexity), true
+	case "Evidence.result":
+		if e.ComplexityRoot.Evidence.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.Result(childComplexity), true
+	case "Evidence.submittedAt":
+		if e.ComplexityRoot.Evidence.SubmittedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.SubmittedAt(childComplexity), true
+	case "Evidence.submittedBy":
+		if e.ComplexityRoot.Evidence.SubmittedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Evidence.SubmittedBy(childComplexity), true
+
+	case "EvidenceResult.artifact":
+		if e.ComplexityRoot.EvidenceResult.Artifact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceResult.Artifact(childComplexity), true
+	case "EvidenceResult.evidence":
+		if e.ComplexityRoot.EvidenceResult.Evidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceResult.Evidence(childComplexity), true
+
+	case "Mutation.addTrustedKey":
+		if e.ComplexityRoot.Mutation.AddTrustedKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addTrustedKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddTrustedKey(childComplexity, args["project"].(string), args["input"].(TrustedKeyInput)), true
 	case "Mutation.deprecateArtifact":
 		if e.ComplexityRoot.Mutation.DeprecateArtifact == nil {
 			break
@@ -738,6 +917,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeArtifact(childComplexity, args["id"].(string), args["reason"].(string)), true
+	case "Mutation.revokeTrustedKey":
+		if e.ComplexityRoot.Mutation.RevokeTrustedKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeTrustedKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeTrustedKey(childComplexity, args["project"].(string), args["keyId"].(string), args["reason"].(string)), true
 	case "Mutation.setProjectPolicy":
 		if e.ComplexityRoot.Mutation.SetProjectPolicy == nil {
 			break
@@ -749,6 +939,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetProjectPolicy(childComplexity, args["project"].(string), args["input"].(ProjectPolicyInput)), true
+	case "Mutation.submitEvidence":
+		if e.ComplexityRoot.Mutation.SubmitEvidence == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_submitEvidence_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SubmitEvidence(childComplexity, args["input"].(SubmitEvidenceInput)), true
 	case "Mutation.verifyArtifact":
 		if e.ComplexityRoot.Mutation.VerifyArtifact == nil {
 			break
@@ -774,6 +975,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "PolicyChange.action":
+		if e.ComplexityRoot.PolicyChange.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.Action(childComplexity), true
 	case "PolicyChange.actor":
 		if e.ComplexityRoot.PolicyChange.Actor == nil {
 			break
@@ -804,12 +1011,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PolicyChange.FromVersion(childComplexity), true
+	case "PolicyChange.keyId":
+		if e.ComplexityRoot.PolicyChange.KeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.KeyID(childComplexity), true
 	case "PolicyChange.project":
 		if e.ComplexityRoot.PolicyChange.Project == nil {
 			break
 		}
 
 		return e.ComplexityRoot.PolicyChange.Project(childComplexity), true
+	case "PolicyChange.reason":
+		if e.ComplexityRoot.PolicyChange.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyChange.Reason(childComplexity), true
 	case "PolicyChange.toVersion":
 		if e.ComplexityRoot.PolicyChange.ToVersion == nil {
 			break
@@ -933,6 +1152,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectPolicy.Project(childComplexity), true
+	case "ProjectPolicy.provenance":
+		if e.ComplexityRoot.ProjectPolicy.Provenance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectPolicy.Provenance(childComplexity), true
 	case "ProjectPolicy.requiredChecks":
 		if e.ComplexityRoot.ProjectPolicy.RequiredChecks == nil {
 			break
@@ -1019,6 +1244,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Promotion.TargetEnvironment(childComplexity), true
+
+	case "ProvenancePolicy.builderIds":
+		if e.ComplexityRoot.ProvenancePolicy.BuilderIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvenancePolicy.BuilderIDs(childComplexity), true
+	case "ProvenancePolicy.sourceRepositories":
+		if e.ComplexityRoot.ProvenancePolicy.SourceRepositories == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProvenancePolicy.SourceRepositories(childComplexity), true
 
 	case "Query.artifact":
 		if e.ComplexityRoot.Query.Artifact == nil {
@@ -1131,6 +1369,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RecentDenials(childComplexity, args["project"].(string), args["first"].(*int)), true
+	case "Query.trustedKeys":
+		if e.ComplexityRoot.Query.TrustedKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedKeys(childComplexity, args["project"].(string), args["includeRevoked"].(*bool)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1150,6 +1399,85 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.ArtifactEvents(childComplexity, args["project"].(string)), true
 
+	case "TrustedKey.addedAt":
+		if e.ComplexityRoot.TrustedKey.AddedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.AddedAt(childComplexity), true
+	case "TrustedKey.addedBy":
+		if e.ComplexityRoot.TrustedKey.AddedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.AddedBy(childComplexity), true
+	case "TrustedKey.algorithm":
+		if e.ComplexityRoot.TrustedKey.Algorithm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Algorithm(childComplexity), true
+	case "TrustedKey.checks":
+		if e.ComplexityRoot.TrustedKey.Checks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Checks(childComplexity), true
+	case "TrustedKey.id":
+		if e.ComplexityRoot.TrustedKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.ID(childComplexity), true
+	case "TrustedKey.name":
+		if e.ComplexityRoot.TrustedKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Name(childComplexity), true
+	case "TrustedKey.predicateTypes":
+		if e.ComplexityRoot.TrustedKey.PredicateTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.PredicateTypes(childComplexity), true
+	case "TrustedKey.project":
+		if e.ComplexityRoot.TrustedKey.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Project(childComplexity), true
+	case "TrustedKey.publicKeyPem":
+		if e.ComplexityRoot.TrustedKey.PublicKeyPEM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.PublicKeyPEM(childComplexity), true
+	case "TrustedKey.revokeReason":
+		if e.ComplexityRoot.TrustedKey.RevokeReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.RevokeReason(childComplexity), true
+	case "TrustedKey.revokedAt":
+		if e.ComplexityRoot.TrustedKey.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.RevokedAt(childComplexity), true
+	case "TrustedKey.revokedBy":
+		if e.ComplexityRoot.TrustedKey.RevokedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.RevokedBy(childComplexity), true
+
+	case "VerificationRecord.basis":
+		if e.ComplexityRoot.VerificationRecord.Basis == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerificationRecord.Basis(childComplexity), true
 	case "VerificationRecord.check":
 		if e.ComplexityRoot.VerificationRecord.Check == nil {
 			break
@@ -1162,6 +1490,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.VerificationRecord.Detail(childComplexity), true
+	case "VerificationRecord.evidenceId":
+		if e.ComplexityRoot.VerificationRecord.EvidenceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerificationRecord.EvidenceID(childComplexity), true
 	case "VerificationRecord.policyVersion":
 		if e.ComplexityRoot.VerificationRecord.PolicyVersion == nil {
 			break
@@ -1220,7 +1554,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ChannelPolicyInput", ec.unmarshalInputChannelPolicyInput),
 			graphql.NewInputUnmarshaler("ProjectPolicyInput", ec.unmarshalInputProjectPolicyInput),
 			graphql.NewInputUnmarshaler("PromoteArtifactInput", ec.unmarshalInputPromoteArtifactInput),
+			graphql.NewInputUnmarshaler("ProvenancePolicyInput", ec.unmarshalInputProvenancePolicyInput),
 			graphql.NewInputUnmarshaler("RegisterArtifactInput", ec.unmarshalInputRegisterArtifactInput),
+			graphql.NewInputUnmarshaler("SimpleSigningInput", ec.unmarshalInputSimpleSigningInput),
+			graphql.NewInputUnmarshaler("SubmitEvidenceInput", ec.unmarshalInputSubmitEvidenceInput),
+			graphql.NewInputUnmarshaler("TrustedKeyInput", ec.unmarshalInputTrustedKeyInput),
 			graphql.NewInputUnmarshaler("VerificationResultInput", ec.unmarshalInputVerificationResultInput),
 			graphql.NewInputUnmarshaler("VerifyArtifactInput", ec.unmarshalInputVerifyArtifactInput),
 		)
@@ -1636,6 +1974,12 @@ type PolicyChange {
   correlationId: String!
   "When."
   at: Time!
+  "Addition: what changed: project.policy (a new policy version), project.key_added or project.key_revoked (a trusted key; the policy's version stays: fromVersion equals toVersion)."
+  action: String!
+  "Addition: the trusted key a key change is about."
+  keyId: String
+  "Addition: the reason given for a key revocation."
+  reason: String
 }
 
 "Addition: one refused mutation. Refusals are not artifact events; they are kept per project so people can see why a pipeline stopped."
@@ -1812,6 +2156,186 @@ type AuditEventConnection {
   "Paging."
   pageInfo: PageInfo!
 }
+
+# ---- trusted keys (round 2) ----
+
+extend type Query {
+  "Live (and, with includeRevoked, revoked) trusted keys of a project, in the order they were added. Any role in the project."
+  trustedKeys(project: String!, includeRevoked: Boolean = false): [TrustedKey!]!
+}
+
+extend type Mutation {
+  "Trusts a PEM PUBLIC KEY (SPKI: ECDSA P-256, Ed25519, RSA of 2048 to 8192 bits) in a project for the listed checks (project_admin). At most 100 live keys per project, 500 ever. Adding a live key again with the same settings returns it unchanged; a revoked key can never be added again (INVALID_TRANSITION)."
+  addTrustedKey(project: String!, input: TrustedKeyInput!): TrustedKey!
+  "Revokes a trusted key for good (project_admin); a reason is required. No evidence verifies under it afterwards. Revoking it again is INVALID_TRANSITION."
+  revokeTrustedKey(project: String!, keyId: String!, reason: String!): TrustedKey!
+}
+
+"A public key a project trusts to vouch for some checks through signed evidence."
+type TrustedKey {
+  "Lowercase hex SHA-256 of the SPKI DER."
+  id: String!
+  "The project."
+  project: String!
+  "A display name."
+  name: String
+  "The key as one PEM PUBLIC KEY block."
+  publicKeyPem: String!
+  "Its algorithm."
+  algorithm: KeyAlgorithm!
+  "The checks its signatures may decide: SIGNATURE, ATTESTATION, SOURCE_POLICY."
+  checks: [VerificationCheck!]!
+  "The in-toto predicate types it may sign; empty means any."
+  predicateTypes: [String!]!
+  "Who added it."
+  addedBy: String!
+  "When."
+  addedAt: Time!
+  "When it was revoked; null while live."
+  revokedAt: Time
+  "Who revoked it."
+  revokedBy: String
+  "Why."
+  revokeReason: String
+}
+
+"Algorithm of a trusted key."
+enum KeyAlgorithm { ECDSA_P256 ED25519 RSA }
+
+"A public key to trust."
+input TrustedKeyInput {
+  "One PEM PUBLIC KEY block (SPKI). Private keys are refused."
+  publicKeyPem: String!
+  "A display name."
+  name: String
+  "The checks its signatures may decide: SIGNATURE, ATTESTATION, SOURCE_POLICY."
+  checks: [VerificationCheck!]!
+  "The in-toto predicate types it may sign; empty or absent means any."
+  predicateTypes: [String!]
+}
+
+# ---- verified evidence (round 2) ----
+
+extend type Mutation {
+  "Verifies signed evidence about an artifact against its project's trusted keys and records the verdict (verifier, project_admin): a DSSE envelope carrying an in-toto Statement v1 decides ATTESTATION (and, for SLSA provenance v1 when the policy has provenance rules, SOURCE_POLICY); a cosign simple-signing payload decides SIGNATURE. Structurally invalid evidence is BAD_USER_INPUT and records nothing; evidence that fails is recorded FAILED naming why; the same envelope again changes nothing."
+  submitEvidence(input: SubmitEvidenceInput!): EvidenceResult!
+}
+
+"Where a verification record comes from."
+enum EvidenceBasis {
+  "Submitted by a caller with verifyArtifact, not checked by the service."
+  CLAIMED
+  "Established by the service: evidence whose signatures it verified, or a baseline check it computed."
+  VERIFIED
+}
+
+"Format of submitted evidence."
+enum EvidenceFormat {
+  "A DSSE envelope carrying an in-toto Statement v1."
+  DSSE_IN_TOTO
+  "A cosign simple-signing payload and its signature."
+  COSIGN_SIMPLE_SIGNING
+}
+
+extend type VerificationRecord {
+  "CLAIMED for results submitted with verifyArtifact; VERIFIED for results from verified evidence and for the baseline checks the service computes."
+  basis: EvidenceBasis!
+  "The evidence behind a record decided by submitEvidence."
+  evidenceId: ID
+}
+
+extend type Artifact {
+  "Every evidence submitted for this artifact, oldest first."
+  evidence: [Evidence!]!
+}
+
+"The service's verdict on one submitted envelope for one check."
+type Evidence {
+  "Stable id (the same envelope for the same artifact and check has the same id)."
+  id: ID!
+  "Its format."
+  format: EvidenceFormat!
+  "The check it counted for: SIGNATURE, ATTESTATION or SOURCE_POLICY."
+  check: VerificationCheck!
+  "PASSED or FAILED."
+  result: CheckResult!
+  "Why, for people; a FAILED result names the reason."
+  detail: String
+  "The in-toto predicate type, for DSSE evidence."
+  predicateType: String
+  "Ids of the trusted keys whose signatures verified."
+  keyIds: [String!]!
+  "Lowercase hex SHA-256 of the envelope as submitted."
+  envelopeSha256: String!
+  "Who submitted it."
+  submittedBy: String!
+  "When."
+  submittedAt: Time!
+  "Version of the project policy it was judged under."
+  policyVersion: Int!
+}
+
+"What submitEvidence recorded."
+type EvidenceResult {
+  "The artifact after the evidence was recorded."
+  artifact: Artifact!
+  "One per check decided (an SLSA provenance can decide ATTESTATION and SOURCE_POLICY)."
+  evidence: [Evidence!]!
+}
+
+"Evidence to verify: exactly one of dsseEnvelope and simpleSigning."
+input SubmitEvidenceInput {
+  "The artifact it is about."
+  artifactId: ID!
+  "A DSSE envelope as JSON text (at most 256 KiB)."
+  dsseEnvelope: String
+  "A cosign simple-signing payload and its signature."
+  simpleSigning: SimpleSigningInput
+}
+
+"A cosign simple-signing payload and its signature."
+input SimpleSigningInput {
+  "Base64 of the payload bytes."
+  payload: String!
+  "Base64 of the signature."
+  signature: String!
+}
+
+"Which SLSA provenance decides SOURCE_POLICY PASSED."
+type ProvenancePolicy {
+  "Builder ids (runDetails.builder.id) accepted, exactly."
+  builderIds: [String!]!
+  "Prefixes of source repository URIs."
+  sourceRepositories: [String!]!
+}
+
+"Which SLSA provenance decides SOURCE_POLICY PASSED."
+input ProvenancePolicyInput {
+  "Builder ids (runDetails.builder.id) accepted, exactly (at least one)."
+  builderIds: [String!]!
+  "Prefixes of source repository URIs (at least one)."
+  sourceRepositories: [String!]!
+}
+
+extend type ProjectPolicy {
+  "How SLSA provenance v1 evidence decides SOURCE_POLICY; null: it decides only ATTESTATION."
+  provenance: ProvenancePolicy
+}
+
+extend input ProjectPolicyInput {
+  "How SLSA provenance v1 evidence decides SOURCE_POLICY; absent: it decides only ATTESTATION."
+  provenance: ProvenancePolicyInput
+}
+
+extend type ChannelPolicy {
+  "SIGNATURE, ATTESTATION and SOURCE_POLICY count here only from VERIFIED records (evidence the service verified), for the channel's required checks and the trust it requires. Default: true for PROD, false elsewhere."
+  requireVerifiedEvidence: Boolean!
+}
+
+extend input ChannelPolicyInput {
+  "Absent: true for PROD, false elsewhere."
+  requireVerifiedEvidence: Boolean
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1858,6 +2382,8 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Artifact_updatedAt(ctx, field)
+	case "evidence":
+		return ec.fieldContext_Artifact_evidence(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Artifact", field.Name)
 }
@@ -1956,6 +2482,8 @@ func (ec *executionContext) childFields_ChannelPolicy(ctx context.Context, field
 		return ec.fieldContext_ChannelPolicy_promoterRoles(ctx, field)
 	case "promoterSubjects":
 		return ec.fieldContext_ChannelPolicy_promoterSubjects(ctx, field)
+	case "requireVerifiedEvidence":
+		return ec.fieldContext_ChannelPolicy_requireVerifiedEvidence(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ChannelPolicy", field.Name)
 }
@@ -1992,6 +2520,44 @@ func (ec *executionContext) childFields_Deployment(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type Deployment", field.Name)
 }
 
+func (ec *executionContext) childFields_Evidence(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Evidence_id(ctx, field)
+	case "format":
+		return ec.fieldContext_Evidence_format(ctx, field)
+	case "check":
+		return ec.fieldContext_Evidence_check(ctx, field)
+	case "result":
+		return ec.fieldContext_Evidence_result(ctx, field)
+	case "detail":
+		return ec.fieldContext_Evidence_detail(ctx, field)
+	case "predicateType":
+		return ec.fieldContext_Evidence_predicateType(ctx, field)
+	case "keyIds":
+		return ec.fieldContext_Evidence_keyIds(ctx, field)
+	case "envelopeSha256":
+		return ec.fieldContext_Evidence_envelopeSha256(ctx, field)
+	case "submittedBy":
+		return ec.fieldContext_Evidence_submittedBy(ctx, field)
+	case "submittedAt":
+		return ec.fieldContext_Evidence_submittedAt(ctx, field)
+	case "policyVersion":
+		return ec.fieldContext_Evidence_policyVersion(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Evidence", field.Name)
+}
+
+func (ec *executionContext) childFields_EvidenceResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "artifact":
+		return ec.fieldContext_EvidenceResult_artifact(ctx, field)
+	case "evidence":
+		return ec.fieldContext_EvidenceResult_evidence(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EvidenceResult", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -2018,6 +2584,12 @@ func (ec *executionContext) childFields_PolicyChange(ctx context.Context, field 
 		return ec.fieldContext_PolicyChange_correlationId(ctx, field)
 	case "at":
 		return ec.fieldContext_PolicyChange_at(ctx, field)
+	case "action":
+		return ec.fieldContext_PolicyChange_action(ctx, field)
+	case "keyId":
+		return ec.fieldContext_PolicyChange_keyId(ctx, field)
+	case "reason":
+		return ec.fieldContext_PolicyChange_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PolicyChange", field.Name)
 }
@@ -2084,6 +2656,8 @@ func (ec *executionContext) childFields_ProjectPolicy(ctx context.Context, field
 		return ec.fieldContext_ProjectPolicy_updatedAt(ctx, field)
 	case "updatedBy":
 		return ec.fieldContext_ProjectPolicy_updatedBy(ctx, field)
+	case "provenance":
+		return ec.fieldContext_ProjectPolicy_provenance(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectPolicy", field.Name)
 }
@@ -2118,6 +2692,46 @@ func (ec *executionContext) childFields_Promotion(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type Promotion", field.Name)
 }
 
+func (ec *executionContext) childFields_ProvenancePolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "builderIds":
+		return ec.fieldContext_ProvenancePolicy_builderIds(ctx, field)
+	case "sourceRepositories":
+		return ec.fieldContext_ProvenancePolicy_sourceRepositories(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProvenancePolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_TrustedKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TrustedKey_id(ctx, field)
+	case "project":
+		return ec.fieldContext_TrustedKey_project(ctx, field)
+	case "name":
+		return ec.fieldContext_TrustedKey_name(ctx, field)
+	case "publicKeyPem":
+		return ec.fieldContext_TrustedKey_publicKeyPem(ctx, field)
+	case "algorithm":
+		return ec.fieldContext_TrustedKey_algorithm(ctx, field)
+	case "checks":
+		return ec.fieldContext_TrustedKey_checks(ctx, field)
+	case "predicateTypes":
+		return ec.fieldContext_TrustedKey_predicateTypes(ctx, field)
+	case "addedBy":
+		return ec.fieldContext_TrustedKey_addedBy(ctx, field)
+	case "addedAt":
+		return ec.fieldContext_TrustedKey_addedAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_TrustedKey_revokedAt(ctx, field)
+	case "revokedBy":
+		return ec.fieldContext_TrustedKey_revokedBy(ctx, field)
+	case "revokeReason":
+		return ec.fieldContext_TrustedKey_revokeReason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrustedKey", field.Name)
+}
+
 func (ec *executionContext) childFields_VerificationRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "check":
@@ -2132,6 +2746,10 @@ func (ec *executionContext) childFields_VerificationRecord(ctx context.Context, 
 		return ec.fieldContext_VerificationRecord_recordedAt(ctx, field)
 	case "policyVersion":
 		return ec.fieldContext_VerificationRecord_policyVersion(ctx, field)
+	case "basis":
+		return ec.fieldContext_VerificationRecord_basis(ctx, field)
+	case "evidenceId":
+		return ec.fieldContext_VerificationRecord_evidenceId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type VerificationRecord", field.Name)
 }
@@ -2286,6 +2904,28 @@ func (ec *executionContext) field_Artifact_auditTrail_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addTrustedKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (TrustedKeyInput, error) {
+			return ec.unmarshalNTrustedKeyInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐTrustedKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deprecateArtifact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2380,6 +3020,36 @@ func (ec *executionContext) field_Mutation_revokeArtifact_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_revokeTrustedKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "keyId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["keyId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setProjectPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2399,6 +3069,20 @@ func (ec *executionContext) field_Mutation_setProjectPolicy_args(ctx context.Con
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_submitEvidence_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (SubmitEvidenceInput, error) {
+			return ec.unmarshalNSubmitEvidenceInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐSubmitEvidenceInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -2647,6 +3331,28 @@ func (ec *executionContext) field_Query_recentDenials_args(ctx context.Context, 
 		return nil, err
 	}
 	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "includeRevoked",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["includeRevoked"] = arg1
 	return args, nil
 }
 
@@ -3198,6 +3904,38 @@ func (ec *executionContext) _Artifact_updatedAt(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_Artifact_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Artifact", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Artifact_evidence(ctx context.Context, field graphql.CollectedField, obj *model.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_evidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Evidence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Evidence) graphql.Marshaler {
+			return ec.marshalNEvidence2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_evidence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Evidence(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ArtifactConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ArtifactConnection) (ret graphql.Marshaler) {
@@ -3976,6 +4714,29 @@ func (ec *executionContext) fieldContext_ChannelPolicy_promoterSubjects(_ contex
 	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "String")
 }
 
+func (ec *executionContext) _ChannelPolicy_requireVerifiedEvidence(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_requireVerifiedEvidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireVerifiedEvidence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_requireVerifiedEvidence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _ChannelStatus_channel(ctx context.Context, field graphql.CollectedField, obj *ChannelStatus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4219,6 +4980,323 @@ func (ec *executionContext) fieldContext_Deployment_artifact(_ context.Context, 
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Artifact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Evidence_id(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Evidence_format(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.EvidenceFormat) graphql.Marshaler {
+			return ec.marshalNEvidenceFormat2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceFormat(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "EvidenceFormat")
+}
+
+func (ec *executionContext) _Evidence_check(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_check(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Check, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Check) graphql.Marshaler {
+			return ec.marshalNVerificationCheck2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐCheck(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_check(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "VerificationCheck")
+}
+
+func (ec *executionContext) _Evidence_result(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CheckResult) graphql.Marshaler {
+			return ec.marshalNCheckResult2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐCheckResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "CheckResult")
+}
+
+func (ec *executionContext) _Evidence_detail(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Evidence().Detail(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, true, true, "String")
+}
+
+func (ec *executionContext) _Evidence_predicateType(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_predicateType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Evidence().PredicateType(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_predicateType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, true, true, "String")
+}
+
+func (ec *executionContext) _Evidence_keyIds(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_keyIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.KeyIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_keyIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "String")
+}
+
+func (ec *executionContext) _Evidence_envelopeSha256(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_envelopeSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EnvelopeSHA256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_envelopeSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "String")
+}
+
+func (ec *executionContext) _Evidence_submittedBy(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_submittedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmittedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_submittedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "String")
+}
+
+func (ec *executionContext) _Evidence_submittedAt(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_submittedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubmittedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_submittedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Evidence_policyVersion(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Evidence_policyVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Evidence_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Evidence", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EvidenceResult_artifact(ctx context.Context, field graphql.CollectedField, obj *EvidenceResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceResult_artifact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Artifact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Artifact) graphql.Marshaler {
+			return ec.marshalNArtifact2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐArtifact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceResult_artifact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EvidenceResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Artifact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EvidenceResult_evidence(ctx context.Context, field graphql.CollectedField, obj *EvidenceResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceResult_evidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Evidence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Evidence) graphql.Marshaler {
+			return ec.marshalNEvidence2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceResult_evidence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EvidenceResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Evidence(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4532,6 +5610,138 @@ func (ec *executionContext) fieldContext_Mutation_setProjectPolicy(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addTrustedKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddTrustedKey(ctx, fc.Args["project"].(string), fc.Args["input"].(TrustedKeyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addTrustedKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeTrustedKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeTrustedKey(ctx, fc.Args["project"].(string), fc.Args["keyId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeTrustedKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeTrustedKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_submitEvidence(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_submitEvidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SubmitEvidence(ctx, fc.Args["input"].(SubmitEvidenceInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *EvidenceResult) graphql.Marshaler {
+			return ec.marshalNEvidenceResult2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐEvidenceResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_submitEvidence(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EvidenceResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_submitEvidence_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4737,6 +5947,75 @@ func (ec *executionContext) _PolicyChange_at(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_PolicyChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PolicyChange", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PolicyChange_action(ctx context.Context, field graphql.CollectedField, obj *model.PolicyChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyChange_keyId(ctx context.Context, field graphql.CollectedField, obj *model.PolicyChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_keyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyChange().KeyID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_keyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyChange", field, true, true, "String")
+}
+
+func (ec *executionContext) _PolicyChange_reason(ctx context.Context, field graphql.CollectedField, obj *model.PolicyChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyChange_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PolicyChange().Reason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyChange_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyChange", field, true, true, "String")
 }
 
 func (ec *executionContext) _PolicyDecision_allowed(ctx context.Context, field graphql.CollectedField, obj *PolicyDecision) (ret graphql.Marshaler) {
@@ -5300,6 +6579,38 @@ func (ec *executionContext) fieldContext_ProjectPolicy_updatedBy(_ context.Conte
 	return graphql.NewScalarFieldContext("ProjectPolicy", field, true, true, "String")
 }
 
+func (ec *executionContext) _ProjectPolicy_provenance(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectPolicy_provenance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Provenance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ProvenancePolicy) graphql.Marshaler {
+			return ec.marshalOProvenancePolicy2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐProvenancePolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectPolicy_provenance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProvenancePolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProjectRoles_project(ctx context.Context, field graphql.CollectedField, obj *ProjectRoles) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5505,6 +6816,52 @@ func (ec *executionContext) _Promotion_policyVersion(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_Promotion_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Promotion", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProvenancePolicy_builderIds(ctx context.Context, field graphql.CollectedField, obj *model.ProvenancePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvenancePolicy_builderIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BuilderIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvenancePolicy_builderIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvenancePolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProvenancePolicy_sourceRepositories(ctx context.Context, field graphql.CollectedField, obj *model.ProvenancePolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProvenancePolicy_sourceRepositories(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceRepositories, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProvenancePolicy_sourceRepositories(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProvenancePolicy", field, false, false, "String")
 }
 
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -5979,6 +7336,50 @@ func (ec *executionContext) fieldContext_Query_recentDenials(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedKeys(ctx, fc.Args["project"].(string), fc.Args["includeRevoked"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6097,6 +7498,282 @@ func (ec *executionContext) fieldContext_Subscription_artifactEvents(ctx context
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TrustedKey_id(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_project(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Project, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_name(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TrustedKey().Name(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _TrustedKey_publicKeyPem(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_publicKeyPem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublicKeyPEM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_publicKeyPem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_algorithm(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_algorithm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Algorithm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.KeyAlgorithm) graphql.Marshaler {
+			return ec.marshalNKeyAlgorithm2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐKeyAlgorithm(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_algorithm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "KeyAlgorithm")
+}
+
+func (ec *executionContext) _TrustedKey_checks(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_checks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Check) graphql.Marshaler {
+			return ec.marshalNVerificationCheck2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐCheckᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_checks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "VerificationCheck")
+}
+
+func (ec *executionContext) _TrustedKey_predicateTypes(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_predicateTypes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PredicateTypes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_predicateTypes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_addedBy(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_addedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AddedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_addedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_addedAt(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_addedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AddedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_addedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustedKey_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustedKey_revokedBy(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_revokedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TrustedKey().RevokedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_revokedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _TrustedKey_revokeReason(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_revokeReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TrustedKey().RevokeReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_revokeReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, true, true, "String")
 }
 
 func (ec *executionContext) _VerificationRecord_check(ctx context.Context, field graphql.CollectedField, obj *model.VerificationRecord) (ret graphql.Marshaler) {
@@ -6235,6 +7912,52 @@ func (ec *executionContext) _VerificationRecord_policyVersion(ctx context.Contex
 }
 func (ec *executionContext) fieldContext_VerificationRecord_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("VerificationRecord", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VerificationRecord_basis(ctx context.Context, field graphql.CollectedField, obj *model.VerificationRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerificationRecord_basis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Basis, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.EvidenceBasis) graphql.Marshaler {
+			return ec.marshalNEvidenceBasis2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceBasis(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerificationRecord_basis(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerificationRecord", field, false, false, "EvidenceBasis")
+}
+
+func (ec *executionContext) _VerificationRecord_evidenceId(ctx context.Context, field graphql.CollectedField, obj *model.VerificationRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerificationRecord_evidenceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.VerificationRecord().EvidenceID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VerificationRecord_evidenceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerificationRecord", field, true, true, "ID")
 }
 
 func (ec *executionContext) _Viewer_subject(ctx context.Context, field graphql.CollectedField, obj *Viewer) (ret graphql.Marshaler) {
@@ -7532,7 +9255,7 @@ func (ec *executionContext) unmarshalInputChannelPolicyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"channel", "requiredTrust", "requiredChecks", "promoterRoles", "promoterSubjects"}
+	fieldsInOrder := [...]string{"channel", "requiredTrust", "requiredChecks", "promoterRoles", "promoterSubjects", "requireVerifiedEvidence"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7574,6 +9297,13 @@ func (ec *executionContext) unmarshalInputChannelPolicyInput(ctx context.Context
 				return it, err
 			}
 			it.PromoterSubjects = data
+		case "requireVerifiedEvidence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedEvidence"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedEvidence = data
 		}
 	}
 	return it, nil
@@ -7602,7 +9332,7 @@ func (ec *executionContext) unmarshalInputProjectPolicyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"allowedSourceTypes", "allowedSources", "allowNonOci", "nonOciRuntimeClasses", "requiredChecks", "strictProgression", "channels", "expectedVersion"}
+	fieldsInOrder := [...]string{"allowedSourceTypes", "allowedSources", "allowNonOci", "nonOciRuntimeClasses", "requiredChecks", "strictProgression", "channels", "expectedVersion", "provenance"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -7665,6 +9395,13 @@ func (ec *executionContext) unmarshalInputProjectPolicyInput(ctx context.Context
 				return it, err
 			}
 			it.ExpectedVersion = data
+		case "provenance":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("provenance"))
+			data, err := ec.unmarshalOProvenancePolicyInput2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐProvenancePolicyInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Provenance = data
 		}
 	}
 	return it, nil
@@ -7742,6 +9479,55 @@ func (ec *executionContext) unmarshalInputPromoteArtifactInput(ctx context.Conte
 func UnmarshalPromoteArtifactInput(ctx context.Context, raw any) (PromoteArtifactInput, error) {
 	var out PromoteArtifactInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PromoteArtifactInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputProvenancePolicyInput(ctx context.Context, obj any) (ProvenancePolicyInput, error) {
+	var it ProvenancePolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"builderIds", "sourceRepositories"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "builderIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("builderIds"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BuilderIds = data
+		case "sourceRepositories":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRepositories"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceRepositories = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalProvenancePolicyInput unmarshals raw into the ProvenancePolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalProvenancePolicyInput(ctx context.Context, raw any) (ProvenancePolicyInput, error) {
+	var out ProvenancePolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProvenancePolicyInput", raw, &out)
 	return out, err
 }
 
@@ -7826,6 +9612,174 @@ func (ec *executionContext) unmarshalInputRegisterArtifactInput(ctx context.Cont
 func UnmarshalRegisterArtifactInput(ctx context.Context, raw any) (RegisterArtifactInput, error) {
 	var out RegisterArtifactInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RegisterArtifactInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSimpleSigningInput(ctx context.Context, obj any) (SimpleSigningInput, error) {
+	var it SimpleSigningInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"payload", "signature"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "payload":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("payload"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Payload = data
+		case "signature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signature"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Signature = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSimpleSigningInput unmarshals raw into the SimpleSigningInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSimpleSigningInput(ctx context.Context, raw any) (SimpleSigningInput, error) {
+	var out SimpleSigningInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SimpleSigningInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSubmitEvidenceInput(ctx context.Context, obj any) (SubmitEvidenceInput, error) {
+	var it SubmitEvidenceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"artifactId", "dsseEnvelope", "simpleSigning"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "artifactId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("artifactId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ArtifactID = data
+		case "dsseEnvelope":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dsseEnvelope"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DsseEnvelope = data
+		case "simpleSigning":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("simpleSigning"))
+			data, err := ec.unmarshalOSimpleSigningInput2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐSimpleSigningInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SimpleSigning = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSubmitEvidenceInput unmarshals raw into the SubmitEvidenceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSubmitEvidenceInput(ctx context.Context, raw any) (SubmitEvidenceInput, error) {
+	var out SubmitEvidenceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SubmitEvidenceInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputTrustedKeyInput(ctx context.Context, obj any) (TrustedKeyInput, error) {
+	var it TrustedKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"publicKeyPem", "name", "checks", "predicateTypes"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "publicKeyPem":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("publicKeyPem"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PublicKeyPem = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "checks":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("checks"))
+			data, err := ec.unmarshalNVerificationCheck2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐCheckᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Checks = data
+		case "predicateTypes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("predicateTypes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PredicateTypes = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTrustedKeyInput unmarshals raw into the TrustedKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTrustedKeyInput(ctx context.Context, raw any) (TrustedKeyInput, error) {
+	var out TrustedKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TrustedKeyInput", raw, &out)
 	return out, err
 }
 
@@ -8054,6 +10008,12 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "evidence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_evidence(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8382,6 +10342,11 @@ func (ec *executionContext) _ChannelPolicy(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "requireVerifiedEvidence":
+			out.Values[i] = ec._ChannelPolicy_requireVerifiedEvidence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8505,6 +10470,129 @@ func (ec *executionContext) _Deployment(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var evidenceImplementors = []string{"Evidence"}
+
+func (ec *executionContext) _Evidence(ctx context.Context, sel ast.SelectionSet, obj *model.Evidence) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, evidenceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Evidence")
+		case "id":
+			out.Values[i] = ec._Evidence_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "format":
+			out.Values[i] = ec._Evidence_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "check":
+			out.Values[i] = ec._Evidence_check(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "result":
+			out.Values[i] = ec._Evidence_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "detail":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Evidence_detail(ctx, field, obj)
+				})
+		case "predicateType":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Evidence_predicateType(ctx, field, obj)
+				})
+		case "keyIds":
+			out.Values[i] = ec._Evidence_keyIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "envelopeSha256":
+			out.Values[i] = ec._Evidence_envelopeSha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "submittedBy":
+			out.Values[i] = ec._Evidence_submittedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "submittedAt":
+			out.Values[i] = ec._Evidence_submittedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "policyVersion":
+			out.Values[i] = ec._Evidence_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var evidenceResultImplementors = []string{"EvidenceResult"}
+
+func (ec *executionContext) _EvidenceResult(ctx context.Context, sel ast.SelectionSet, obj *EvidenceResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, evidenceResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EvidenceResult")
+		case "artifact":
+			out.Values[i] = ec._EvidenceResult_artifact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "evidence":
+			out.Values[i] = ec._EvidenceResult_evidence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -8569,6 +10657,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setProjectPolicy":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setProjectPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addTrustedKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addTrustedKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeTrustedKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeTrustedKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "submitEvidence":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_submitEvidence(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -8642,38 +10751,55 @@ func (ec *executionContext) _PolicyChange(ctx context.Context, sel ast.Selection
 		case "project":
 			out.Values[i] = ec._PolicyChange_project(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "actor":
 			out.Values[i] = ec._PolicyChange_actor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "actorType":
 			out.Values[i] = ec._PolicyChange_actorType(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "fromVersion":
 			out.Values[i] = ec._PolicyChange_fromVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "toVersion":
 			out.Values[i] = ec._PolicyChange_toVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "correlationId":
 			out.Values[i] = ec._PolicyChange_correlationId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "at":
 			out.Values[i] = ec._PolicyChange_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "action":
+			out.Values[i] = ec._PolicyChange_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "keyId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PolicyChange_keyId(ctx, field, obj)
+				})
+		case "reason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PolicyChange_reason(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -8882,6 +11008,11 @@ func (ec *executionContext) _ProjectPolicy(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ProjectPolicy_updatedBy(ctx, field, obj)
 				})
+		case "provenance":
+			out.Values[i] = ec._ProjectPolicy_provenance(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9002,6 +11133,44 @@ func (ec *executionContext) _Promotion(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var provenancePolicyImplementors = []string{"ProvenancePolicy"}
+
+func (ec *executionContext) _ProvenancePolicy(ctx context.Context, sel ast.SelectionSet, obj *model.ProvenancePolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, provenancePolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProvenancePolicy")
+		case "builderIds":
+			out.Values[i] = ec._ProvenancePolicy_builderIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sourceRepositories":
+			out.Values[i] = ec._ProvenancePolicy_sourceRepositories(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -9087,6 +11256,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_recentDenials(ctx, field)
 				})
+		case "trustedKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_trustedKeys(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -9138,6 +11313,97 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
+var trustedKeyImplementors = []string{"TrustedKey"}
+
+func (ec *executionContext) _TrustedKey(ctx context.Context, sel ast.SelectionSet, obj *model.TrustedKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trustedKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrustedKey")
+		case "id":
+			out.Values[i] = ec._TrustedKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "project":
+			out.Values[i] = ec._TrustedKey_project(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TrustedKey_name(ctx, field, obj)
+				})
+		case "publicKeyPem":
+			out.Values[i] = ec._TrustedKey_publicKeyPem(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "algorithm":
+			out.Values[i] = ec._TrustedKey_algorithm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "checks":
+			out.Values[i] = ec._TrustedKey_checks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "predicateTypes":
+			out.Values[i] = ec._TrustedKey_predicateTypes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "addedBy":
+			out.Values[i] = ec._TrustedKey_addedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "addedAt":
+			out.Values[i] = ec._TrustedKey_addedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedAt":
+			out.Values[i] = ec._TrustedKey_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedBy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TrustedKey_revokedBy(ctx, field, obj)
+				})
+		case "revokeReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TrustedKey_revokeReason(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var verificationRecordImplementors = []string{"VerificationRecord"}
 
 func (ec *executionContext) _VerificationRecord(ctx context.Context, sel ast.SelectionSet, obj *model.VerificationRecord) graphql.Marshaler {
@@ -9180,6 +11446,17 @@ func (ec *executionContext) _VerificationRecord(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "basis":
+			out.Values[i] = ec._VerificationRecord_basis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "evidenceId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._VerificationRecord_evidenceId(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -9813,6 +12090,64 @@ func (ec *executionContext) marshalNCheckResult2githubᚗcomᚋartifactᚑtrust�
 	return res
 }
 
+func (ec *executionContext) marshalNEvidence2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidence(ctx context.Context, sel ast.SelectionSet, v model.Evidence) graphql.Marshaler {
+	return ec._Evidence(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEvidence2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Evidence) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEvidence2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidence(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNEvidenceBasis2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceBasis(ctx context.Context, v any) (model.EvidenceBasis, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := model.EvidenceBasis(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEvidenceBasis2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceBasis(ctx context.Context, sel ast.SelectionSet, v model.EvidenceBasis) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "EvidenceBasis!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNEvidenceFormat2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceFormat(ctx context.Context, v any) (model.EvidenceFormat, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := model.EvidenceFormat(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEvidenceFormat2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidenceFormat(ctx context.Context, sel ast.SelectionSet, v model.EvidenceFormat) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "EvidenceFormat!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNEvidenceResult2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐEvidenceResult(ctx context.Context, sel ast.SelectionSet, v *EvidenceResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EvidenceResult!")
+		return graphql.Null
+	}
+	return ec._EvidenceResult(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -9837,6 +12172,21 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	res := graphql.MarshalInt(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNKeyAlgorithm2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐKeyAlgorithm(ctx context.Context, v any) (model.KeyAlgorithm, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := model.KeyAlgorithm(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNKeyAlgorithm2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐKeyAlgorithm(ctx context.Context, sel ast.SelectionSet, v model.KeyAlgorithm) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "KeyAlgorithm!")
 	}
 	return res
 }
@@ -10108,6 +12458,11 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
+func (ec *executionContext) unmarshalNSubmitEvidenceInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐSubmitEvidenceInput(ctx context.Context, v any) (SubmitEvidenceInput, error) {
+	res, err := ec.unmarshalInputSubmitEvidenceInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10150,6 +12505,39 @@ func (ec *executionContext) marshalNTrustState2githubᚗcomᚋartifactᚑtrust�
 		graphql.AddInvalidNullFromMarshaler(ctx, "TrustState!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNTrustedKey2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx context.Context, sel ast.SelectionSet, v model.TrustedKey) graphql.Marshaler {
+	return ec._TrustedKey(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TrustedKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrustedKey2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustedKey(ctx context.Context, sel ast.SelectionSet, v *model.TrustedKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TrustedKey!")
+		return graphql.Null
+	}
+	return ec._TrustedKey(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTrustedKeyInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐTrustedKeyInput(ctx context.Context, v any) (TrustedKeyInput, error) {
+	res, err := ec.unmarshalInputTrustedKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNVerificationCheck2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐCheck(ctx context.Context, v any) (model.Check, error) {
@@ -10547,6 +12935,21 @@ func (ec *executionContext) marshalOLifecycleState2ᚖgithubᚗcomᚋartifactᚑ
 	return res
 }
 
+func (ec *executionContext) marshalOProvenancePolicy2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐProvenancePolicy(ctx context.Context, sel ast.SelectionSet, v *model.ProvenancePolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProvenancePolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOProvenancePolicyInput2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐProvenancePolicyInput(ctx context.Context, v any) (*ProvenancePolicyInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputProvenancePolicyInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalORole2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐRoleᚄ(ctx context.Context, v any) ([]model.Role, error) {
 	if v == nil {
 		return nil, nil
@@ -10581,6 +12984,14 @@ func (ec *executionContext) marshalORole2ᚕgithubᚗcomᚋartifactᚑtrustᚋco
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOSimpleSigningInput2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐSimpleSigningInput(ctx context.Context, v any) (*SimpleSigningInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSimpleSigningInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -80,6 +80,8 @@ type ChannelPolicyInput struct {
 	PromoterRoles []model.Role `json:"promoterRoles,omitempty"`
 	// Subjects that may promote regardless of role.
 	PromoterSubjects []string `json:"promoterSubjects,omitempty"`
+	// Absent: true for PROD, false elsewhere.
+	RequireVerifiedEvidence *bool `json:"requireVerifiedEvidence,omitempty"`
 }
 
 // The latest promotion into one channel and environment.
@@ -108,6 +110,14 @@ type Deployment struct {
 	Digest string `json:"digest"`
 	// The artifact behind it.
 	Artifact *model.Artifact `json:"artifact"`
+}
+
+// What submitEvidence recorded.
+type EvidenceResult struct {
+	// The artifact after the evidence was recorded.
+	Artifact *model.Artifact `json:"artifact"`
+	// One per check decided (an SLSA provenance can decide ATTESTATION and SOURCE_POLICY).
+	Evidence []model.Evidence `json:"evidence"`
 }
 
 type Mutation struct {
@@ -147,6 +157,8 @@ type ProjectPolicyInput struct {
 	Channels []ChannelPolicyInput `json:"channels,omitempty"`
 	// Addition: when set, the change applies only if the effective policy's version is still this one (0: the default policy), else CONFLICT. Guards read-edit-write against lost updates.
 	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+	// How SLSA provenance v1 evidence decides SOURCE_POLICY; absent: it decides only ATTESTATION.
+	Provenance *ProvenancePolicyInput `json:"provenance,omitempty"`
 }
 
 // The roles an actor holds in one project.
@@ -167,6 +179,14 @@ type PromoteArtifactInput struct {
 	TargetEnvironment *string `json:"targetEnvironment,omitempty"`
 	// Why (at most 1024).
 	Reason *string `json:"reason,omitempty"`
+}
+
+// Which SLSA provenance decides SOURCE_POLICY PASSED.
+type ProvenancePolicyInput struct {
+	// Builder ids (runDetails.builder.id) accepted, exactly (at least one).
+	BuilderIds []string `json:"builderIds"`
+	// Prefixes of source repository URIs (at least one).
+	SourceRepositories []string `json:"sourceRepositories"`
 }
 
 type Query struct {
@@ -190,10 +210,40 @@ type RegisterArtifactInput struct {
 	Tags []string `json:"tags,omitempty"`
 }
 
+// A cosign simple-signing payload and its signature.
+type SimpleSigningInput struct {
+	// Base64 of the payload bytes.
+	Payload string `json:"payload"`
+	// Base64 of the signature.
+	Signature string `json:"signature"`
+}
+
+// Evidence to verify: exactly one of dsseEnvelope and simpleSigning.
+type SubmitEvidenceInput struct {
+	// The artifact it is about.
+	ArtifactID string `json:"artifactId"`
+	// A DSSE envelope as JSON text (at most 256 KiB).
+	DsseEnvelope *string `json:"dsseEnvelope,omitempty"`
+	// A cosign simple-signing payload and its signature.
+	SimpleSigning *SimpleSigningInput `json:"simpleSigning,omitempty"`
+}
+
 // Addition: live feeds for dashboards, over the graphql-transport-ws websocket protocol
 // at the GraphQL path. Authenticate in connection_init with the payload
 // {"Authorization": "Bearer <jwt>"} (or send the Authorization header on the upgrade).
 type Subscription struct {
+}
+
+// A public key to trust.
+type TrustedKeyInput struct {
+	// One PEM PUBLIC KEY block (SPKI). Private keys are refused.
+	PublicKeyPem string `json:"publicKeyPem"`
+	// A display name.
+	Name *string `json:"name,omitempty"`
+	// The checks its signatures may decide: SIGNATURE, ATTESTATION, SOURCE_POLICY.
+	Checks []model.Check `json:"checks"`
+	// The in-toto predicate types it may sign; empty or absent means any.
+	PredicateTypes []string `json:"predicateTypes,omitempty"`
 }
 
 // One submitted check result.

@@ -191,6 +191,21 @@ type VerificationRecord struct {
 	// PolicyVersion is the version of the project policy the record was made
 	// under; nil for records stored before versions were recorded.
 	PolicyVersion *int
+	// Basis is CLAIMED for results submitted with verifyArtifact and VERIFIED for
+	// results the service established: from verified evidence (EvidenceID set) or
+	// the baseline checks it computes itself.
+	Basis EvidenceBasis
+	// EvidenceID names the evidence behind a record decided by submitEvidence.
+	EvidenceID string
+}
+
+// DefaultBasis is the basis of a record stored before bases were recorded: the
+// service computed the baseline checks, the others were claims.
+func DefaultBasis(c Check) EvidenceBasis {
+	if c.IsBaseline() {
+		return BasisVerified
+	}
+	return BasisClaimed
 }
 
 // Promotion is one explicit promotion of an artifact into a channel.
@@ -274,6 +289,9 @@ type Artifact struct {
 	// events are kept by the store outside the artifact.
 	Audit     []AuditEvent
 	AuditFrom int
+	// Evidence holds every evidence submitted for the artifact, oldest first (at
+	// most MaxEvidencePerArtifact envelopes).
+	Evidence  []Evidence
 	Version   int
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -70,7 +70,7 @@ func artIn(t *testing.T, l LifecycleState, tr TrustState) Artifact {
 }
 
 func passed(c Check) VerificationRecord {
-	return VerificationRecord{Check: c, Result: ResultPassed, RecordedBy: "v", RecordedAt: t0}
+	return VerificationRecord{Check: c, Result: ResultPassed, RecordedBy: "v", RecordedAt: t0, Basis: BasisVerified}
 }
 
 func failed(c Check) VerificationRecord {

@@ -24,7 +24,15 @@ type ChannelPolicy struct {
 	RequiredChecks   []Check
 	PromoterRoles    []Role
 	PromoterSubjects []string
+	// RequireVerifiedEvidence counts SIGNATURE, ATTESTATION and SOURCE_POLICY only
+	// from VERIFIED records (evidence the service verified) in this channel's
+	// decisions: its required checks and the trust it requires.
+	RequireVerifiedEvidence bool
 }
+
+// DefaultRequireVerifiedEvidence is a channel's requireVerifiedEvidence when a
+// policy does not set it: true for PROD, false elsewhere.
+func DefaultRequireVerifiedEvidence(c Channel) bool { return c == ChannelProd }
 
 // Policy is a project's trust and promotion policy.
 type Policy struct {
@@ -36,14 +44,20 @@ type Policy struct {
 	RequiredChecks       []Check
 	StrictProgression    bool
 	// Channels holds one entry per channel, in progression order.
-	Channels  []ChannelPolicy
-	Version   int
-	UpdatedAt time.Time
-	UpdatedBy string
+	Channels []ChannelPolicy
+	// Provenance, when set, is how SLSA provenance evidence decides SOURCE_POLICY.
+	Provenance *ProvenancePolicy
+	Version    int
+	UpdatedAt  time.Time
+	UpdatedBy  string
 }
 
 // PolicyChange is one entry of a policy's own audit trail.
 type PolicyChange struct {
+	// Action is ActionPolicy for a new policy version, ActionKeyAdded or
+	// ActionKeyRevoked for a trusted key change (which keeps the policy's version:
+	// FromVersion == ToVersion).
+	Action        string
 	Project       string
 	Actor         string
 	ActorType     ActorType
@@ -51,16 +65,21 @@ type PolicyChange struct {
 	ToVersion     int
 	CorrelationID string
 	At            time.Time
+	// KeyID is the trusted key a key change is about.
+	KeyID string
+	// Reason is the reason given for a key revocation.
+	Reason string
 }
 
 // DefaultChannelPolicy is the policy of channel c when a project does not set one.
 func DefaultChannelPolicy(c Channel) ChannelPolicy {
 	cp := ChannelPolicy{
-		Channel:          c,
-		RequiredTrust:    TrustRequireVerified,
-		RequiredChecks:   []Check{},
-		PromoterRoles:    []Role{RolePromoter, RoleProjectAdmin},
-		PromoterSubjects: []string{},
+		Channel:                 c,
+		RequiredTrust:           TrustRequireVerified,
+		RequiredChecks:          []Check{},
+		PromoterRoles:           []Role{RolePromoter, RoleProjectAdmin},
+		PromoterSubjects:        []string{},
+		RequireVerifiedEvidence: DefaultRequireVerifiedEvidence(c),
 	}
 	switch c {
 	case ChannelDev:
@@ -133,6 +152,8 @@ type ChannelPolicyInput struct {
 	RequiredChecks   []Check
 	PromoterRoles    []Role
 	PromoterSubjects []string
+	// RequireVerifiedEvidence nil: DefaultRequireVerifiedEvidence.
+	RequireVerifiedEvidence *bool
 }
 
 // PolicyInput is a requested project policy.
@@ -145,6 +166,8 @@ type PolicyInput struct {
 	StrictProgression    bool
 	// Channels left out keep the default policy for that channel.
 	Channels []ChannelPolicyInput
+	// Provenance, when set, is how SLSA provenance evidence decides SOURCE_POLICY.
+	Provenance *ProvenancePolicy
 	// ExpectedVersion, when set, is the version the change was based on.
 	ExpectedVersion *int
 }
@@ -178,6 +201,19 @@ func NewPolicy(project string, in PolicyInput) (Policy, error) {
 	if p.NonOCIRuntimeClasses, err = validStrings("nonOciRuntimeClasses", in.NonOCIRuntimeClasses, MaxPolicyListLength, ValidateRuntimeClass); err != nil {
 		return Policy{}, err
 	}
+	if in.Provenance != nil {
+		pp := ProvenancePolicy{}
+		if pp.BuilderIDs, err = validStrings("provenance.builderIds", in.Provenance.BuilderIDs, MaxPolicyListLength, ValidateSourcePrefix); err != nil {
+			return Policy{}, err
+		}
+		if pp.SourceRepositories, err = validStrings("provenance.sourceRepositories", in.Provenance.SourceRepositories, MaxPolicyListLength, ValidateSourcePrefix); err != nil {
+			return Policy{}, err
+		}
+		if len(pp.BuilderIDs) == 0 || len(pp.SourceRepositories) == 0 {
+			return Policy{}, BadInput("provenance", "needs at least one builder id and one source repository prefix; leave provenance out to have SLSA provenance decide no SOURCE_POLICY")
+		}
+		p.Provenance = &pp
+	}
 	given := map[Channel]ChannelPolicy{}
 	for i, ci := range in.Channels {
 		field := fmt.Sprintf("channels[%d]", i)
@@ -190,7 +226,10 @@ func NewPolicy(project string, in PolicyInput) (Policy, error) {
 		if !ci.RequiredTrust.Valid() {
 			return Policy{}, BadInput(field+".requiredTrust", "unknown trust requirement %q", ci.RequiredTrust)
 		}
-		cp := ChannelPolicy{Channel: ci.Channel, RequiredTrust: ci.RequiredTrust}
+		cp := ChannelPolicy{Channel: ci.Channel, RequiredTrust: ci.RequiredTrust, RequireVerifiedEvidence: DefaultRequireVerifiedEvidence(ci.Channel)}
+		if ci.RequireVerifiedEvidence != nil {
+			cp.RequireVerifiedEvidence = *ci.RequireVerifiedEvidence
+		}
 		if cp.RequiredChecks, err = uniqueValid(field+".requiredChecks", ci.RequiredChecks, Check.Valid); err != nil {
 			return Policy{}, err
 		}

@@ -25,7 +25,7 @@ func TestDefaultPolicyMatchesDomainRules(t *testing.T) {
 			{Channel: ChannelStaging, RequiredTrust: TrustRequireVerified, RequiredChecks: []Check{},
 				PromoterRoles: []Role{RolePromoter, RoleProjectAdmin}, PromoterSubjects: []string{}},
 			{Channel: ChannelProd, RequiredTrust: TrustRequireVerified, RequiredChecks: []Check{CheckAttestation},
-				PromoterRoles: []Role{RoleProjectAdmin}, PromoterSubjects: []string{}},
+				PromoterRoles: []Role{RoleProjectAdmin}, PromoterSubjects: []string{}, RequireVerifiedEvidence: true},
 		},
 		Version: 0,
 	}
@@ -139,7 +139,7 @@ func TestNewPolicyBuildsThePolicyAndKeepsDefaultsForChannelsLeftOut(t *testing.T
 			{Channel: ChannelTest, RequiredTrust: TrustAllowUnverified, RequiredChecks: []Check{}, PromoterRoles: []Role{}, PromoterSubjects: []string{"qa-bot"}},
 			DefaultChannelPolicy(ChannelStaging),
 			{Channel: ChannelProd, RequiredTrust: TrustRequireVerified, RequiredChecks: []Check{CheckAttestation, CheckSignature},
-				PromoterRoles: []Role{RoleProjectAdmin}, PromoterSubjects: []string{"ci-release"}},
+				PromoterRoles: []Role{RoleProjectAdmin}, PromoterSubjects: []string{"ci-release"}, RequireVerifiedEvidence: true},
 		},
 	}
 	if !reflect.DeepEqual(p, want) {

@@ -154,7 +154,7 @@ func ValidateResults(results []VerificationRecord) error {
 // BaselineResults runs the four baseline checks (five records) on a under policy p.
 func BaselineResults(a *Artifact, p *Policy, by string, at time.Time) []VerificationRecord {
 	rec := func(c Check, ok bool, pass, fail string) VerificationRecord {
-		r := VerificationRecord{Check: c, Result: ResultPassed, Detail: pass, RecordedBy: by, RecordedAt: at, PolicyVersion: p.VersionRef()}
+		r := VerificationRecord{Check: c, Result: ResultPassed, Detail: pass, RecordedBy: by, RecordedAt: at, PolicyVersion: p.VersionRef(), Basis: BasisVerified}
 		if !ok {
 			r.Result, r.Detail = ResultFailed, fail
 		}
@@ -225,6 +225,7 @@ func Verify(a Artifact, p *Policy, submitted []VerificationRecord, actor Actor, 
 	stamped := make([]VerificationRecord, 0, len(submitted))
 	for _, r := range submitted {
 		r.RecordedBy, r.RecordedAt, r.PolicyVersion = actor.Subject, now, p.VersionRef()
+		r.Basis, r.EvidenceID = BasisClaimed, ""
 		stamped = append(stamped, r)
 	}
 	updates := append(BaselineResults(&a, p, actor.Subject, now), stamped...)
@@ -336,6 +337,8 @@ func (d Decision) Allowed() bool { return len(d.Reasons) == 0 }
 func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest) Decision {
 	var d Decision
 	cp := p.Channel(req.Channel)
+	facts := a.DeployFacts()
+	trust := facts.ChannelTrust(p, req.Channel)
 	// Rule 1: lifecycle.
 	if a.LifecycleState != LifecyclePublished && a.LifecycleState != LifecyclePromoted {
 		d.LifecycleBlocked = true
@@ -347,15 +350,20 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 		d.deny(DenyTrust, "artifact is REVOKED and can never be promoted")
 	case a.TrustState == TrustFailedVerification:
 		d.deny(DenyTrust, "artifact FAILED_VERIFICATION; fix the failing checks and verify it again before promoting")
+	case cp.RequiredTrust == TrustRequireVerified && a.TrustState == TrustVerified && trust != TrustVerified:
+		d.deny(DenyTrust, fmt.Sprintf("channel %s requires verified evidence: the artifact is VERIFIED only by claimed results for %s; submit signed evidence with submitEvidence", req.Channel, joinList(facts.claimedOnly(p.RequiredChecks))))
 	case cp.RequiredTrust == TrustRequireVerified && a.TrustState != TrustVerified:
 		d.deny(DenyTrust, fmt.Sprintf("channel %s requires a VERIFIED artifact, but it is %s; run verifyArtifact once every required check has passed", req.Channel, a.TrustState))
 	}
 	// Rule 3: channel checks.
 	for _, c := range cp.RequiredChecks {
-		if !a.Passed(c) {
+		if !facts.counts(cp, c) {
 			state := "has no result"
 			if r, ok := a.Record(c); ok {
 				state = "is " + string(r.Result)
+				if r.Result == ResultPassed {
+					state = "PASSED only as a CLAIMED result, and this channel requires verified evidence (submitEvidence)"
+				}
 			}
 			d.deny(DenyChecks, fmt.Sprintf("channel %s requires check %s to have PASSED, but it %s", req.Channel, c, state))
 		}
@@ -429,6 +437,9 @@ type DeployFacts struct {
 	Retired bool
 	// Passed lists the checks whose latest record is PASSED.
 	Passed []Check
+	// Verified lists the evidence checks (EvidenceChecks) whose latest record is
+	// PASSED with basis VERIFIED.
+	Verified []Check
 }
 
 // DeployFacts returns a's DeployFacts.
@@ -437,9 +448,47 @@ func (a *Artifact) DeployFacts() DeployFacts {
 	for _, r := range a.Verification {
 		if !contains(f.Passed, r.Check) && a.Passed(r.Check) {
 			f.Passed = append(f.Passed, r.Check)
+			if latest, _ := a.Record(r.Check); r.Check.IsEvidenceCheck() && latest.Basis == BasisVerified {
+				f.Verified = append(f.Verified, r.Check)
+			}
 		}
 	}
 	return f
+}
+
+// counts reports whether check c counts as PASSED in channel cp: PASSED, and for
+// an evidence check in a channel requiring verified evidence, from a VERIFIED
+// record.
+func (f DeployFacts) counts(cp ChannelPolicy, c Check) bool {
+	if cp.RequireVerifiedEvidence && c.IsEvidenceCheck() {
+		return contains(f.Verified, c)
+	}
+	return contains(f.Passed, c)
+}
+
+// claimedOnly lists the evidence checks among cs that PASSED only as claims.
+func (f DeployFacts) claimedOnly(cs []Check) []Check {
+	var out []Check
+	for _, c := range cs {
+		if c.IsEvidenceCheck() && contains(f.Passed, c) && !contains(f.Verified, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ChannelTrust is the trust the artifact has in channel c under p: its trust
+// state, except that in a channel requiring verified evidence a VERIFIED artifact
+// whose project-required evidence checks passed only as claims is UNVERIFIED
+// there. (Claimed failures still count: they can only lower trust.)
+func (f DeployFacts) ChannelTrust(p *Policy, c Channel) TrustState {
+	if f.Trust != TrustVerified || !p.Channel(c).RequireVerifiedEvidence {
+		return f.Trust
+	}
+	if len(f.claimedOnly(p.RequiredChecks)) > 0 {
+		return TrustUnverified
+	}
+	return TrustVerified
 }
 
 // Deployable reports whether an artifact with these facts may be deployed from
@@ -450,11 +499,11 @@ func (f DeployFacts) Deployable(p *Policy, c Channel) bool {
 		return false
 	}
 	cp := p.Channel(c)
-	if cp.RequiredTrust == TrustRequireVerified && f.Trust != TrustVerified {
+	if cp.RequiredTrust == TrustRequireVerified && f.ChannelTrust(p, c) != TrustVerified {
 		return false
 	}
 	for _, chk := range cp.RequiredChecks {
-		if !contains(f.Passed, chk) {
+		if !f.counts(cp, chk) {
 			return false
 		}
 	}

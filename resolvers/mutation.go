@@ -74,12 +74,13 @@ func (r mutationResolver) SetProjectPolicy(ctx context.Context, project string, 
 	pi := model.PolicyInput{
 		AllowedSourceTypes: in.AllowedSourceTypes, AllowedSources: in.AllowedSources, AllowNonOCI: in.AllowNonOci,
 		NonOCIRuntimeClasses: in.NonOciRuntimeClasses, RequiredChecks: in.RequiredChecks, StrictProgression: in.StrictProgression,
-		ExpectedVersion: in.ExpectedVersion,
+		ExpectedVersion: in.ExpectedVersion, Provenance: provenanceInput(in.Provenance),
 	}
 	for _, c := range in.Channels {
 		pi.Channels = append(pi.Channels, model.ChannelPolicyInput{
 			Channel: c.Channel, RequiredTrust: c.RequiredTrust, RequiredChecks: c.RequiredChecks,
 			PromoterRoles: c.PromoterRoles, PromoterSubjects: c.PromoterSubjects,
+			RequireVerifiedEvidence: c.RequireVerifiedEvidence,
 		})
 	}
 	return r.Service.SetPolicy(ctx, rq, project, pi)

@@ -1,12 +1,20 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -96,9 +104,49 @@ func matrixOps() []matrixOp {
 			[]string{uUNA, uFOR, uOK, uFOR, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation revokeArtifact", `mutation($id: ID!) { revokeArtifact(id: $id, reason: "key leaked") { id } }`, "fresh", byID,
 			[]string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
+		{"query trustedKeys", `{ trustedKeys(project: "payments", includeRevoked: true) { id } }`, "", none, reads(uUNA, uFOR, uFOR)},
+		{"mutation addTrustedKey", `mutation($in: TrustedKeyInput!) { addTrustedKey(project: "payments", input: $in) { id } }`, "", func(artifactJSON) map[string]any {
+			return map[string]any{"in": map[string]any{"publicKeyPem": matrixKeyPEM(), "checks": []string{"ATTESTATION"}}}
+		}, []string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
+		// A key id the project never had: only a project_admin gets as far as
+		// looking it up.
+		{"mutation revokeTrustedKey", `mutation { revokeTrustedKey(project: "payments", keyId: "` + strings.Repeat("ab", 32) + `", reason: "leaked") { id } }`, "", none,
+			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uNF, uFOR, uFOR, uFOR}},
+		// Structurally valid evidence signed by a key the project does not trust:
+		// allowed callers get it recorded FAILED (one evidence event).
+		{"mutation submitEvidence", `mutation($in: SubmitEvidenceInput!) { submitEvidence(input: $in) { artifact { id } } }`, "fresh", func(a artifactJSON) map[string]any {
+			return map[string]any{"in": map[string]any{"artifactId": a.ID, "dsseEnvelope": matrixEnvelope(a.Digest)}}
+		}, []string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation setProjectPolicy", `mutation($in: ProjectPolicyInput!) { setProjectPolicy(project: "payments", input: $in) { version } }`, "", func(artifactJSON) map[string]any { return map[string]any{"in": authzPolicy} },
 			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
 	}
+}
+
+// matrixKeyPEM is a fresh ECDSA P-256 public key in PEM.
+func matrixKeyPEM() string {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// matrixEnvelope is a DSSE envelope of an in-toto statement about digest, signed
+// by a fresh key nobody trusts.
+func matrixEnvelope(digest string) string {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	_, h, _ := strings.Cut(digest, ":")
+	st := `{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"` + h + `"}}],"predicateType":"https://example.com/v1","predicate":{}}`
+	pae := dsse.PAE("application/vnd.in-toto+json", []byte(st))
+	sum := sha256.Sum256(pae)
+	sig, _ := ecdsa.SignASN1(rand.Reader, priv, sum[:])
+	env, _ := json.Marshal(dsse.Envelope{PayloadType: "application/vnd.in-toto+json", Payload: base64.StdEncoding.EncodeToString([]byte(st)),
+		Signatures: []dsse.Signature{{Sig: base64.StdEncoding.EncodeToString(sig)}}})
+	return string(env)
 }
 
 // outcome classifies a response: the first error's code, else NULL when the root
@@ -179,7 +227,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 					a = register()
 				case "prod-ready":
 					a = register()
-					verify(a.ID, true)
+					verify(a.ID, false)
+					ts.attest(admin, admin, a) // PROD counts ATTESTATION only from verified evidence
 					promote(a.ID, "DEV")
 					promote(a.ID, "TEST")
 					promote(a.ID, "STAGING")

@@ -43,11 +43,13 @@ func complexity() graph.ComplexityRoot {
 	}
 	c.Query.ChannelStatus = func(child int, _ string) int { return embedded(child) }
 	c.Query.ProjectPolicyHistory = func(child int, _ string) int { return embedded(child) }
+	c.Query.TrustedKeys = func(child int, _ string, _ *bool) int { return embedded(child) }
 	c.Query.RecentDenials = func(child int, _ string, first *int) int { return 1 + page(first, 20)*child }
 	c.Artifact.Audit = func(child int) int { return embedded(child) }
 	c.Artifact.AuditTrail = func(child int, first *int, _ *string) int { return 1 + page(first, 50)*child }
 	c.Artifact.Promotions = func(child int) int { return embedded(child) }
 	c.Artifact.Verification = func(child int) int { return embedded(child) }
+	c.Artifact.Evidence = func(child int) int { return embedded(child) }
 	return c
 }
 

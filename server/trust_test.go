@@ -127,6 +127,7 @@ func TestSeedProgressionPublishToProdWithTargetEnvironment(t *testing.T) {
 			t.Fatalf("record %+v", r)
 		}
 	}
+	ts.attest(c.admin, c.verifier, a) // PROD counts ATTESTATION only from verified evidence
 	p := ts.promote(c.promoter, a.ID, "DEV", "")
 	if p.LifecycleState != "PROMOTED" {
 		t.Fatalf("first promotion left lifecycle %s", p.LifecycleState)
@@ -139,7 +140,7 @@ func TestSeedProgressionPublishToProdWithTargetEnvironment(t *testing.T) {
 		t.Fatalf("promoter into PROD: %s %v", e.Code(), e.Reasons())
 	}
 	final := ts.promote(c.releaseBot, a.ID, "PROD", "eu-1")
-	if len(final.Promotions) != 4 || final.Version != 6 {
+	if len(final.Promotions) != 4 || final.Version != 7 {
 		t.Fatalf("promotions %d version %d", len(final.Promotions), final.Version)
 	}
 	last := final.Promotions[3]

@@ -59,7 +59,7 @@ func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in 
 	now := s.clock()
 	next.Version, next.UpdatedAt, next.UpdatedBy = cur.Version+1, now, rq.Actor.Subject
 	change := model.PolicyChange{
-		Project: project, Actor: rq.Actor.Subject, ActorType: rq.Actor.Type,
+		Action: model.ActionPolicy, Project: project, Actor: rq.Actor.Subject, ActorType: rq.Actor.Type,
 		FromVersion: cur.Version, ToVersion: next.Version, CorrelationID: rq.CorrelationID, At: now,
 	}
 	if err := s.store.PutPolicy(ctx, &next, change); err != nil {

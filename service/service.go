@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/artifact-trust/control-plane/evidence"
 	"github.com/artifact-trust/control-plane/model"
 )
 
@@ -34,6 +35,8 @@ type Service struct {
 	broker      *Broker
 	// tokenLeeway is how long past its exp a credential is still honoured.
 	tokenLeeway time.Duration
+	// verifier checks submitted evidence (evidence.go).
+	verifier evidence.Verifier
 }
 
 // Option configures a Service.
@@ -44,7 +47,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New builds a Service over store.
 func New(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newKeyedLocks(), policyLocks: newPolicyLocks()}
+	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newKeyedLocks(), policyLocks: newPolicyLocks(), verifier: evidence.KeyVerifier{}}
 	for _, o := range opts {
 		o(s)
 	}

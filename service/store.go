@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"iter"
+	"time"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -65,6 +66,17 @@ type Store interface {
 	PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error)
 	// PolicyChangeCount returns the length of a project's policy audit trail.
 	PolicyChangeCount(ctx context.Context, project string) (int, error)
+
+	// TrustedKeys returns every key project ever trusted (revoked ones included),
+	// in the order they were added, and the version of the set (0: none stored).
+	TrustedKeys(ctx context.Context, project string) ([]model.TrustedKey, int, error)
+	// PutTrustedKeys stores a project's keys as the next version if the stored set
+	// is still at version; otherwise model.KindConflict.
+	PutTrustedKeys(ctx context.Context, project string, version int, keys []model.TrustedKey) error
+
+	// PutEnvelope keeps the raw evidence envelope with that SHA-256 submitted for
+	// a (idempotent by address).
+	PutEnvelope(ctx context.Context, a *model.Artifact, format model.EvidenceFormat, sha string, raw []byte, at time.Time) error
 
 	// AppendDenial records a refused mutation in its project's recent denials,
 	// keeping what model.KeepRecentDenials keeps.

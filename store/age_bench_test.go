@@ -55,7 +55,7 @@ func agePolicy(project string, strict bool) model.PolicyInput {
 }
 
 // agedArtifact is what n events of the real write path leave in the model: a
-// registration, a verification, promotions into DEV, TEST (eu), STAGING (eu) and
+// registration, a verification and verified attestation evidence, promotions into DEV, TEST (eu), STAGING (eu) and
 // PROD (eu) and then nightly re-verifications (each carrying its check records),
 // one per hour, up to n events in all.
 func agedArtifact(tb testing.TB, project, name string, n int, p *model.Policy) *model.Artifact {
@@ -64,8 +64,15 @@ func agedArtifact(tb testing.TB, project, name string, n int, p *model.Policy) *
 	at := func(k int) time.Time { return ms(t0.Add(time.Duration(k) * time.Hour)) }
 	admin := model.Actor{Subject: "alice", Type: model.ActorUser, Roles: map[string][]model.Role{project: {model.RoleProjectAdmin, model.RolePromoter}}}
 	steps := []func(k int) (model.Artifact, error){
+		// The baseline checks, then ATTESTATION from verified evidence (PROD counts
+		// it only from there by default): two events.
 		func(k int) (model.Artifact, error) {
-			return model.Verify(a, p, []model.VerificationRecord{{Check: model.CheckAttestation, Result: model.ResultPassed, Detail: "attested"}}, ageActor, fmt.Sprintf("c-%d", k), "", at(k))
+			v, err := model.Verify(a, p, nil, ageActor, fmt.Sprintf("c-%d", k), "", at(k))
+			if err != nil {
+				return v, err
+			}
+			return model.ApplyEvidence(v, p, model.FormatDSSEInToto, fmt.Sprintf("%064x", k), "https://slsa.dev/provenance/v1",
+				[]model.Judgement{{Check: model.CheckAttestation, Result: model.ResultPassed, Detail: "attested", KeyIDs: []string{"k"}}}, ageActor, fmt.Sprintf("c-%d", k), at(k))
 		},
 		func(k int) (model.Artifact, error) {
 			return model.Promote(a, p, admin, model.PromotionRequest{Channel: model.ChannelDev}, fmt.Sprintf("c-%d", k), at(k))
@@ -84,7 +91,7 @@ func agedArtifact(tb testing.TB, project, name string, n int, p *model.Policy) *
 	// while they run (they never read the trail) and collect the events aside.
 	events := slices.Clone(a.Audit)
 	a.Audit = nil
-	for k := 1; k < n; k++ {
+	for k := 1; len(events) < n; k++ {
 		var err error
 		if k <= len(steps) {
 			a, err = steps[k-1](k)

@@ -149,6 +149,7 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 		{Key: "lifecycleState", Value: after.LifecycleState},
 		{Key: "trustState", Value: after.TrustState},
 		{Key: "verification", Value: mapSlice(after.Verification, toVerificationDoc)},
+		{Key: "evidence", Value: mapSlice(after.Evidence, toEvidenceDoc)},
 		{Key: "updatedAt", Value: ms(after.UpdatedAt)},
 		{Key: "version", Value: int64(next)},
 		{Key: "tags", Value: nonNil(after.Tags)},

@@ -5,7 +5,8 @@ package store
 // projections and the outbox).
 //
 // Every entry carries, besides the promotion, the model.DeployFacts of its artifact
-// (trust state, retired or not, the checks passed; packed into one int32) and the
+// (trust state, retired or not, the checks passed and which evidence checks passed
+// on verified evidence; packed into one int32) and the
 // artifact version they were read from. The facts do not depend on any policy, so
 // under the policy current at query time deployable decides from them alone which
 // promotions cannot be deployable and never loads their artifacts. The head holds
@@ -46,7 +47,10 @@ const (
 	factsTrustMask  = 0xF    // 1 + index in trustStates; 0: another value
 	factsRetired    = 1 << 4 // lifecycle RETIRED
 	factsCheckShift = 8
-	maxFactsChecks  = 31 - factsCheckShift
+	// Bit factsVerifiedShift+i: model.EvidenceChecks[i] PASSED with basis
+	// VERIFIED (DeployFacts.Verified).
+	factsVerifiedShift = 24
+	maxFactsChecks     = factsVerifiedShift - factsCheckShift
 )
 
 // packFacts packs f. A trust state or check the packing does not know is left out
@@ -59,6 +63,11 @@ func packFacts(f model.DeployFacts) int32 {
 	for _, c := range f.Passed {
 		if i := indexOf(deployChecks, c); i >= 0 && i < maxFactsChecks {
 			v |= 1 << (factsCheckShift + i)
+		}
+	}
+	for _, c := range f.Verified {
+		if i := indexOf(model.EvidenceChecks, c); i >= 0 {
+			v |= 1 << (factsVerifiedShift + i)
 		}
 	}
 	return v
@@ -74,6 +83,11 @@ func unpackFacts(v int32) (model.DeployFacts, bool) {
 	for i, c := range deployChecks[:min(len(deployChecks), maxFactsChecks)] {
 		if v&(1<<(factsCheckShift+i)) != 0 {
 			f.Passed = append(f.Passed, c)
+		}
+	}
+	for i, c := range model.EvidenceChecks {
+		if v&(1<<(factsVerifiedShift+i)) != 0 {
+			f.Verified = append(f.Verified, c)
 		}
 	}
 	return f, true

@@ -38,6 +38,40 @@ type artifactDoc struct {
 	// AuditUnordered is set once an event was appended with a time before its
 	// predecessor's (clock skew): the trail's order is then not its time order.
 	AuditUnordered bool `bson:"auditUnordered,omitempty"`
+	// Evidence holds the verdicts on submitted evidence, oldest first (at most
+	// model.MaxEvidencePerArtifact envelopes); the envelopes themselves are in the
+	// envelopes collection (evidence.go).
+	Evidence []evidenceDoc `bson:"evidence,omitempty"`
+}
+
+type evidenceDoc struct {
+	ID             string               `bson:"id"`
+	Format         model.EvidenceFormat `bson:"format"`
+	Check          model.Check          `bson:"check"`
+	Result         model.CheckResult    `bson:"result"`
+	Detail         string               `bson:"detail,omitempty"`
+	PredicateType  string               `bson:"predicateType,omitempty"`
+	KeyIDs         []string             `bson:"keyIds"`
+	EnvelopeSHA256 string               `bson:"envelopeSha256"`
+	SubmittedBy    string               `bson:"submittedBy"`
+	SubmittedAt    time.Time            `bson:"submittedAt"`
+	PolicyVersion  int64                `bson:"policyVersion"`
+}
+
+func toEvidenceDoc(e model.Evidence) evidenceDoc {
+	return evidenceDoc{
+		ID: e.ID, Format: e.Format, Check: e.Check, Result: e.Result, Detail: e.Detail, PredicateType: e.PredicateType,
+		KeyIDs: nonNil(e.KeyIDs), EnvelopeSHA256: e.EnvelopeSHA256, SubmittedBy: e.SubmittedBy, SubmittedAt: ms(e.SubmittedAt),
+		PolicyVersion: int64(e.PolicyVersion),
+	}
+}
+
+func (d evidenceDoc) model() model.Evidence {
+	return model.Evidence{
+		ID: d.ID, Format: d.Format, Check: d.Check, Result: d.Result, Detail: d.Detail, PredicateType: d.PredicateType,
+		KeyIDs: nonNil(d.KeyIDs), EnvelopeSHA256: d.EnvelopeSHA256, SubmittedBy: d.SubmittedBy, SubmittedAt: d.SubmittedAt.UTC(),
+		PolicyVersion: int(d.PolicyVersion),
+	}
 }
 
 type verificationDoc struct {
@@ -48,6 +82,10 @@ type verificationDoc struct {
 	RecordedAt time.Time         `bson:"recordedAt"`
 	// PolicyVersion is absent in documents stored before versions were recorded.
 	PolicyVersion *int64 `bson:"policyVersion,omitempty"`
+	// Basis is absent in documents stored before bases were recorded
+	// (model.DefaultBasis).
+	Basis      model.EvidenceBasis `bson:"basis,omitempty"`
+	EvidenceID string              `bson:"evidenceId,omitempty"`
 }
 
 type promotionDoc struct {
@@ -93,6 +131,7 @@ type policyDoc struct {
 	RequiredChecks       []model.Check      `bson:"requiredChecks"`
 	StrictProgression    bool               `bson:"strictProgression"`
 	Channels             []channelPolicyDoc `bson:"channels"`
+	Provenance           *provenanceDoc     `bson:"provenance,omitempty"`
 	Version              int64              `bson:"version"`
 	UpdatedAt            time.Time          `bson:"updatedAt"`
 	UpdatedBy            string             `bson:"updatedBy"`
@@ -104,12 +143,20 @@ type policyDoc struct {
 	ChangesOverflow int `bson:"changesOverflow,omitempty"`
 }
 
+type provenanceDoc struct {
+	BuilderIDs         []string `bson:"builderIds"`
+	SourceRepositories []string `bson:"sourceRepositories"`
+}
+
 type channelPolicyDoc struct {
 	Channel          model.Channel          `bson:"channel"`
 	RequiredTrust    model.TrustRequirement `bson:"requiredTrust"`
 	RequiredChecks   []model.Check          `bson:"requiredChecks"`
 	PromoterRoles    []model.Role           `bson:"promoterRoles"`
 	PromoterSubjects []string               `bson:"promoterSubjects"`
+	// RequireVerifiedEvidence is absent in documents stored before it existed:
+	// model.DefaultRequireVerifiedEvidence.
+	RequireVerifiedEvidence *bool `bson:"requireVerifiedEvidence,omitempty"`
 }
 
 type policyChangeDoc struct {
@@ -120,6 +167,9 @@ type policyChangeDoc struct {
 	ToVersion     int64           `bson:"toVersion"`
 	CorrelationID string          `bson:"correlationId"`
 	At            time.Time       `bson:"at"`
+	// Action is set for entries other than a policy change (stored before it was
+	// recorded: a policy change).
+	Action string `bson:"action,omitempty"`
 }
 
 // ms is the stored form of a time: UTC, millisecond precision.
@@ -165,6 +215,9 @@ func toArtifactDoc(a *model.Artifact) artifactDoc {
 	if len(a.PromotionTargets) > 0 {
 		d.PromotionTargets = mapSlice(a.PromotionTargets, toPromotionDoc)
 	}
+	if len(a.Evidence) > 0 {
+		d.Evidence = mapSlice(a.Evidence, toEvidenceDoc)
+	}
 	return d
 }
 
@@ -191,15 +244,22 @@ func (d *artifactDoc) model() *model.Artifact {
 	if len(d.PromotionTargets) > 0 {
 		a.PromotionTargets = mapSlice(d.PromotionTargets, promotionDoc.model)
 	}
+	a.Evidence = mapSlice(d.Evidence, evidenceDoc.model)
 	return a
 }
 
 func toVerificationDoc(r model.VerificationRecord) verificationDoc {
-	return verificationDoc{Check: r.Check, Result: r.Result, Detail: r.Detail, RecordedBy: r.RecordedBy, RecordedAt: ms(r.RecordedAt), PolicyVersion: toVersionDoc(r.PolicyVersion)}
+	return verificationDoc{Check: r.Check, Result: r.Result, Detail: r.Detail, RecordedBy: r.RecordedBy, RecordedAt: ms(r.RecordedAt), PolicyVersion: toVersionDoc(r.PolicyVersion),
+		Basis: r.Basis, EvidenceID: r.EvidenceID}
 }
 
 func (d verificationDoc) model() model.VerificationRecord {
-	return model.VerificationRecord{Check: d.Check, Result: d.Result, Detail: d.Detail, RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt.UTC(), PolicyVersion: versionOfDoc(d.PolicyVersion)}
+	r := model.VerificationRecord{Check: d.Check, Result: d.Result, Detail: d.Detail, RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt.UTC(), PolicyVersion: versionOfDoc(d.PolicyVersion),
+		Basis: d.Basis, EvidenceID: d.EvidenceID}
+	if r.Basis == "" {
+		r.Basis = model.DefaultBasis(r.Check)
+	}
+	return r
 }
 
 // toVersionDoc and versionOfDoc map an optional policy version (nil: none recorded).
@@ -281,16 +341,25 @@ func toPolicyDoc(p *model.Policy) policyDoc {
 		RequiredChecks:       nonNil(p.RequiredChecks),
 		StrictProgression:    p.StrictProgression,
 		Channels: mapSlice(p.Channels, func(c model.ChannelPolicy) channelPolicyDoc {
+			rve := c.RequireVerifiedEvidence
 			return channelPolicyDoc{
 				Channel: c.Channel, RequiredTrust: c.RequiredTrust,
 				RequiredChecks: nonNil(c.RequiredChecks), PromoterRoles: nonNil(c.PromoterRoles),
-				PromoterSubjects: nonNil(c.PromoterSubjects),
+				PromoterSubjects: nonNil(c.PromoterSubjects), RequireVerifiedEvidence: &rve,
 			}
 		}),
-		Version:   int64(p.Version),
-		UpdatedAt: ms(p.UpdatedAt),
-		UpdatedBy: p.UpdatedBy,
+		Provenance: toProvenanceDoc(p.Provenance),
+		Version:    int64(p.Version),
+		UpdatedAt:  ms(p.UpdatedAt),
+		UpdatedBy:  p.UpdatedBy,
 	}
+}
+
+func toProvenanceDoc(pp *model.ProvenancePolicy) *provenanceDoc {
+	if pp == nil {
+		return nil
+	}
+	return &provenanceDoc{BuilderIDs: nonNil(pp.BuilderIDs), SourceRepositories: nonNil(pp.SourceRepositories)}
 }
 
 func (d *policyDoc) model() *model.Policy {
@@ -303,16 +372,28 @@ func (d *policyDoc) model() *model.Policy {
 		RequiredChecks:       nonNil(d.RequiredChecks),
 		StrictProgression:    d.StrictProgression,
 		Channels: mapSlice(d.Channels, func(c channelPolicyDoc) model.ChannelPolicy {
+			rve := model.DefaultRequireVerifiedEvidence(c.Channel)
+			if c.RequireVerifiedEvidence != nil {
+				rve = *c.RequireVerifiedEvidence
+			}
 			return model.ChannelPolicy{
 				Channel: c.Channel, RequiredTrust: c.RequiredTrust,
 				RequiredChecks: nonNil(c.RequiredChecks), PromoterRoles: nonNil(c.PromoterRoles),
-				PromoterSubjects: nonNil(c.PromoterSubjects),
+				PromoterSubjects: nonNil(c.PromoterSubjects), RequireVerifiedEvidence: rve,
 			}
 		}),
-		Version:   int(d.Version),
-		UpdatedAt: d.UpdatedAt.UTC(),
-		UpdatedBy: d.UpdatedBy,
+		Provenance: d.Provenance.model(),
+		Version:    int(d.Version),
+		UpdatedAt:  d.UpdatedAt.UTC(),
+		UpdatedBy:  d.UpdatedBy,
 	}
+}
+
+func (d *provenanceDoc) model() *model.ProvenancePolicy {
+	if d == nil {
+		return nil
+	}
+	return &model.ProvenancePolicy{BuilderIDs: nonNil(d.BuilderIDs), SourceRepositories: nonNil(d.SourceRepositories)}
 }
 
 func toPolicyChangeDoc(c model.PolicyChange) policyChangeDoc {
@@ -320,13 +401,19 @@ func toPolicyChangeDoc(c model.PolicyChange) policyChangeDoc {
 		Project: c.Project, Actor: c.Actor, ActorType: c.ActorType,
 		FromVersion: int64(c.FromVersion), ToVersion: int64(c.ToVersion),
 		CorrelationID: c.CorrelationID, At: ms(c.At),
+		Action: c.Action,
 	}
 }
 
 func (d policyChangeDoc) model() model.PolicyChange {
-	return model.PolicyChange{
+	c := model.PolicyChange{
 		Project: d.Project, Actor: d.Actor, ActorType: d.ActorType,
 		FromVersion: int(d.FromVersion), ToVersion: int(d.ToVersion),
 		CorrelationID: d.CorrelationID, At: d.At.UTC(),
+		Action: d.Action,
 	}
+	if c.Action == "" {
+		c.Action = model.ActionPolicy
+	}
+	return c
 }

@@ -80,6 +80,7 @@ func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.Pol
 		{Key: "requiredChecks", Value: doc.RequiredChecks},
 		{Key: "strictProgression", Value: doc.StrictProgression},
 		{Key: "channels", Value: doc.Channels},
+		{Key: "provenance", Value: doc.Provenance},
 		{Key: "version", Value: doc.Version},
 		{Key: "updatedAt", Value: doc.UpdatedAt},
 		{Key: "updatedBy", Value: doc.UpdatedBy},
@@ -114,26 +115,45 @@ func (s *Store) policyTrail(ctx context.Context, project string) (*policyDoc, er
 }
 
 // PolicyChangeCount returns the length of a project's policy audit trail.
+// Key changes count too (see PolicyChanges).
 func (s *Store) PolicyChangeCount(ctx context.Context, project string) (int, error) {
-	d, err := s.policyTrail(ctx, project)
-	if d == nil || err != nil {
+	keys, _, err := s.TrustedKeys(ctx, project)
+	if err != nil {
 		return 0, err
 	}
-	return d.ChangesOverflow + len(d.Changes), nil
+	n := len(model.KeyChanges(keys))
+	d, err := s.policyTrail(ctx, project)
+	if d == nil || err != nil {
+		return n, err
+	}
+	return n + d.ChangesOverflow + len(d.Changes), nil
 }
 
 // PolicyChanges returns a project's policy audit trail, newest first: the policy
 // document's newest change and the older ones from their overflow documents.
+//
+// The trusted key changes (project.key_added, project.key_revoked) are read from
+// the project's key document (keys.go) and merged in by time; of equal times,
+// policy changes come first among the older entries.
 func (s *Store) PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error) {
-	d, err := s.policyTrail(ctx, project)
-	if d == nil || err != nil {
-		return []model.PolicyChange{}, err
-	}
-	inline := mapSlice(d.Changes, policyChangeDoc.model)
-	all, err := readTrail(ctx, s.overflow, policyTrail, project, d.ChangesOverflow, inline, 0, d.ChangesOverflow+len(inline), policyChangeDoc.model)
+	keys, _, err := s.TrustedKeys(ctx, project)
 	if err != nil {
 		return nil, err
 	}
+	all := []model.PolicyChange{}
+	d, err := s.policyTrail(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		inline := mapSlice(d.Changes, policyChangeDoc.model)
+		if all, err = readTrail(ctx, s.overflow, policyTrail, project, d.ChangesOverflow, inline, 0, d.ChangesOverflow+len(inline), policyChangeDoc.model); err != nil {
+			return nil, err
+		}
+	}
+	all = append(all, model.KeyChanges(keys)...)
+	// Oldest first, stable, then reversed: newest first.
+	slices.SortStableFunc(all, func(a, b model.PolicyChange) int { return a.At.Compare(b.At) })
 	slices.Reverse(all)
 	return all, nil
 }

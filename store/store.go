@@ -44,10 +44,12 @@ const (
 	denialsCollection     = "denials"
 	projectionsCollection = "projections"
 	outboxCollection      = "outbox"
+	keysCollection        = "keys"
+	envelopesCollection   = "envelopes"
 )
 
 // collections are created at start (with their _id indexes on the embedded engine).
-var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection}
+var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -84,7 +86,11 @@ type Store struct {
 	outbox      *mongo.Collection
 	// overflow holds the older entries of the embedded trails (trail.go).
 	overflow *mongo.Collection
-	log      *logrus.Entry
+	// keys holds one document per project (_id: the project) with its trusted keys.
+	keys *mongo.Collection
+	// envelopes holds the raw evidence submitted (evidence.go).
+	envelopes *mongo.Collection
+	log       *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
 	embedded *embeddedEngine
@@ -170,6 +176,8 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	s.projections = s.db.Collection(projectionsCollection)
 	s.outbox = s.db.Collection(outboxCollection)
 	s.overflow = s.db.Collection(overflowCollection)
+	s.keys = s.db.Collection(keysCollection)
+	s.envelopes = s.db.Collection(envelopesCollection)
 
 	if err := s.setup(ctx, cfg.Database); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))

@@ -123,9 +123,14 @@ func TestGetRoundTripsEveryField(t *testing.T) {
 		LifecycleState: model.LifecyclePromoted,
 		TrustState:     model.TrustVerified,
 		Verification: []model.VerificationRecord{
-			{Check: model.CheckSignature, Result: model.ResultPassed, Detail: "cosign ok", RecordedBy: "verifier-bot", RecordedAt: t0.Add(time.Minute)},
-			{Check: model.CheckAttestation, Result: model.ResultFailed, RecordedBy: "verifier-bot", RecordedAt: t0.Add(2 * time.Minute)},
+			{Check: model.CheckSignature, Result: model.ResultPassed, Detail: "cosign ok", RecordedBy: "verifier-bot", RecordedAt: t0.Add(time.Minute), Basis: model.BasisClaimed},
+			{Check: model.CheckAttestation, Result: model.ResultFailed, RecordedBy: "verifier-bot", RecordedAt: t0.Add(2 * time.Minute), Basis: model.BasisVerified, EvidenceID: "ev_1"},
 		},
+		Evidence: []model.Evidence{{
+			ID: "ev_1", Format: model.FormatDSSEInToto, Check: model.CheckAttestation, Result: model.ResultFailed,
+			Detail: "verification was attempted and failed: x", PredicateType: "https://slsa.dev/provenance/v1",
+			KeyIDs: []string{"k1", "k2"}, EnvelopeSHA256: "abc", SubmittedBy: "verifier-bot", SubmittedAt: t0.Add(2 * time.Minute), PolicyVersion: 3,
+		}},
 		Promotions: []model.Promotion{
 			{Channel: model.ChannelDev, TargetEnvironment: "dev-eu", PromotedBy: "alice", PromotedAt: t0.Add(3 * time.Minute), Reason: "first", CorrelationID: "c-1"},
 			{Channel: model.ChannelTest, PromotedBy: "alice", PromotedAt: t0.Add(4 * time.Minute), CorrelationID: "c-2"},
@@ -184,6 +189,11 @@ func normalized(a *model.Artifact) *model.Artifact {
 		p.PromotedAt = ms(p.PromotedAt)
 		n.Promotions = append(n.Promotions, p)
 	}
+	n.Evidence = []model.Evidence{}
+	for _, e := range a.Evidence {
+		e.SubmittedAt = ms(e.SubmittedAt)
+		n.Evidence = append(n.Evidence, e)
+	}
 	n.Audit = nil
 	for _, e := range a.Audit {
 		e.At = ms(e.At)
@@ -199,6 +209,9 @@ func normVerification(in []model.VerificationRecord) []model.VerificationRecord 
 	out := []model.VerificationRecord{}
 	for _, r := range in {
 		r.RecordedAt = ms(r.RecordedAt)
+		if r.Basis == "" { // stored before bases were recorded
+			r.Basis = model.DefaultBasis(r.Check)
+		}
 		out = append(out, r)
 	}
 	return out
@@ -654,13 +667,14 @@ func TestPolicies(t *testing.T) {
 			Channel: model.ChannelProd, RequiredTrust: model.TrustRequireVerified,
 			RequiredChecks: []model.Check{model.CheckAttestation}, PromoterSubjects: []string{"release-bot"},
 		}},
+		Provenance: &model.ProvenancePolicy{BuilderIDs: []string{"https://github.com/actions/runner"}, SourceRepositories: []string{"https://github.com/acme/"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v1.Version, v1.UpdatedAt, v1.UpdatedBy = 1, t0, "alice"
 	change := func(from, to int, at time.Time) model.PolicyChange {
-		return model.PolicyChange{Project: "payments", Actor: "alice", ActorType: model.ActorUser, FromVersion: from, ToVersion: to, CorrelationID: fmt.Sprintf("c%d", to), At: at}
+		return model.PolicyChange{Action: model.ActionPolicy, Project: "payments", Actor: "alice", ActorType: model.ActorUser, FromVersion: from, ToVersion: to, CorrelationID: fmt.Sprintf("c%d", to), At: at}
 	}
 	if err := s.PutPolicy(ctx, &v1, change(0, 1, t0)); err != nil {
 		t.Fatal(err)
@@ -679,6 +693,7 @@ func TestPolicies(t *testing.T) {
 
 	v2 := v1
 	v2.AllowNonOCI, v2.NonOCIRuntimeClasses = true, []string{"vm"}
+	v2.Provenance = nil
 	v2.Version, v2.UpdatedAt = 2, t0.Add(time.Minute)
 	if err := s.PutPolicy(ctx, &v2, change(1, 2, t0.Add(time.Minute))); err != nil {
 		t.Fatal(err)
@@ -692,7 +707,7 @@ func TestPolicies(t *testing.T) {
 	wantKind(t, s.PutPolicy(ctx, &other, change(1, 2, t0)), model.KindConflict) // none stored
 
 	got, _ = s.GetPolicy(ctx, "payments")
-	if got.Version != 2 || !got.AllowNonOCI || !reflect.DeepEqual(got.NonOCIRuntimeClasses, []string{"vm"}) {
+	if got.Version != 2 || !got.AllowNonOCI || !reflect.DeepEqual(got.NonOCIRuntimeClasses, []string{"vm"}) || got.Provenance != nil {
 		t.Fatalf("v2 not stored: %+v", got)
 	}
 	changes, err = s.PolicyChanges(ctx, "payments")

@@ -417,6 +417,8 @@ type ChannelPolicyInput struct {
 	PromoterRoles []Role `json:"promoterRoles"`
 	// Subjects that may promote regardless of role.
 	PromoterSubjects []string `json:"promoterSubjects"`
+	// Absent: true for PROD, false elsewhere.
+	RequireVerifiedEvidence *bool `json:"requireVerifiedEvidence"`
 }
 
 // GetChannel returns ChannelPolicyInput.Channel, and is useful for accessing the field via an interface.
@@ -433,6 +435,9 @@ func (v *ChannelPolicyInput) GetPromoterRoles() []Role { return v.PromoterRoles 
 
 // GetPromoterSubjects returns ChannelPolicyInput.PromoterSubjects, and is useful for accessing the field via an interface.
 func (v *ChannelPolicyInput) GetPromoterSubjects() []string { return v.PromoterSubjects }
+
+// GetRequireVerifiedEvidence returns ChannelPolicyInput.RequireVerifiedEvidence, and is useful for accessing the field via an interface.
+func (v *ChannelPolicyInput) GetRequireVerifiedEvidence() *bool { return v.RequireVerifiedEvidence }
 
 // ChannelStatusResponse is returned by ChannelStatus on success.
 type ChannelStatusResponse struct {
@@ -683,6 +688,8 @@ type PolicyFields struct {
 	StrictProgression bool `json:"strictProgression"`
 	// One entry per channel, in progression order.
 	Channels []PolicyFieldsChannelsChannelPolicy `json:"channels"`
+	// How SLSA provenance v1 evidence decides SOURCE_POLICY; null: it decides only ATTESTATION.
+	Provenance *PolicyFieldsProvenanceProvenancePolicy `json:"provenance"`
 	// 0 for the default policy; incremented by every change.
 	Version int `json:"version"`
 	// When it was last set; null for the default policy.
@@ -715,6 +722,9 @@ func (v *PolicyFields) GetStrictProgression() bool { return v.StrictProgression 
 // GetChannels returns PolicyFields.Channels, and is useful for accessing the field via an interface.
 func (v *PolicyFields) GetChannels() []PolicyFieldsChannelsChannelPolicy { return v.Channels }
 
+// GetProvenance returns PolicyFields.Provenance, and is useful for accessing the field via an interface.
+func (v *PolicyFields) GetProvenance() *PolicyFieldsProvenanceProvenancePolicy { return v.Provenance }
+
 // GetVersion returns PolicyFields.Version, and is useful for accessing the field via an interface.
 func (v *PolicyFields) GetVersion() int { return v.Version }
 
@@ -739,6 +749,8 @@ type PolicyFieldsChannelsChannelPolicy struct {
 	PromoterRoles []Role `json:"promoterRoles"`
 	// Subjects (for example approved service accounts) allowed to promote here regardless of role.
 	PromoterSubjects []string `json:"promoterSubjects"`
+	// SIGNATURE, ATTESTATION and SOURCE_POLICY count here only from VERIFIED records (evidence the service verified), for the channel's required checks and the trust it requires. Default: true for PROD, false elsewhere.
+	RequireVerifiedEvidence bool `json:"requireVerifiedEvidence"`
 }
 
 // GetChannel returns PolicyFieldsChannelsChannelPolicy.Channel, and is useful for accessing the field via an interface.
@@ -760,6 +772,30 @@ func (v *PolicyFieldsChannelsChannelPolicy) GetPromoterRoles() []Role { return v
 // GetPromoterSubjects returns PolicyFieldsChannelsChannelPolicy.PromoterSubjects, and is useful for accessing the field via an interface.
 func (v *PolicyFieldsChannelsChannelPolicy) GetPromoterSubjects() []string { return v.PromoterSubjects }
 
+// GetRequireVerifiedEvidence returns PolicyFieldsChannelsChannelPolicy.RequireVerifiedEvidence, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsChannelsChannelPolicy) GetRequireVerifiedEvidence() bool {
+	return v.RequireVerifiedEvidence
+}
+
+// PolicyFieldsProvenanceProvenancePolicy includes the requested fields of the GraphQL type ProvenancePolicy.
+// The GraphQL type's documentation follows.
+//
+// Which SLSA provenance decides SOURCE_POLICY PASSED.
+type PolicyFieldsProvenanceProvenancePolicy struct {
+	// Builder ids (runDetails.builder.id) accepted, exactly.
+	BuilderIds []string `json:"builderIds"`
+	// Prefixes of source repository URIs.
+	SourceRepositories []string `json:"sourceRepositories"`
+}
+
+// GetBuilderIds returns PolicyFieldsProvenanceProvenancePolicy.BuilderIds, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsProvenanceProvenancePolicy) GetBuilderIds() []string { return v.BuilderIds }
+
+// GetSourceRepositories returns PolicyFieldsProvenanceProvenancePolicy.SourceRepositories, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsProvenanceProvenancePolicy) GetSourceRepositories() []string {
+	return v.SourceRepositories
+}
+
 // A project policy.
 type ProjectPolicyInput struct {
 	// Source types allowed (at least one).
@@ -778,6 +814,8 @@ type ProjectPolicyInput struct {
 	Channels []ChannelPolicyInput `json:"channels"`
 	// Addition: when set, the change applies only if the effective policy's version is still this one (0: the default policy), else CONFLICT. Guards read-edit-write against lost updates.
 	ExpectedVersion *int `json:"expectedVersion"`
+	// How SLSA provenance v1 evidence decides SOURCE_POLICY; absent: it decides only ATTESTATION.
+	Provenance *ProvenancePolicyInput `json:"provenance"`
 }
 
 // GetAllowedSourceTypes returns ProjectPolicyInput.AllowedSourceTypes, and is useful for accessing the field via an interface.
@@ -803,6 +841,9 @@ func (v *ProjectPolicyInput) GetChannels() []ChannelPolicyInput { return v.Chann
 
 // GetExpectedVersion returns ProjectPolicyInput.ExpectedVersion, and is useful for accessing the field via an interface.
 func (v *ProjectPolicyInput) GetExpectedVersion() *int { return v.ExpectedVersion }
+
+// GetProvenance returns ProjectPolicyInput.Provenance, and is useful for accessing the field via an interface.
+func (v *ProjectPolicyInput) GetProvenance() *ProvenancePolicyInput { return v.Provenance }
 
 // ProjectPolicyResponse is returned by ProjectPolicy on success.
 type ProjectPolicyResponse struct {
@@ -845,6 +886,20 @@ type PromoteArtifactResponse struct {
 
 // GetPromoteArtifact returns PromoteArtifactResponse.PromoteArtifact, and is useful for accessing the field via an interface.
 func (v *PromoteArtifactResponse) GetPromoteArtifact() ArtifactFields { return v.PromoteArtifact }
+
+// Which SLSA provenance decides SOURCE_POLICY PASSED.
+type ProvenancePolicyInput struct {
+	// Builder ids (runDetails.builder.id) accepted, exactly (at least one).
+	BuilderIds []string `json:"builderIds"`
+	// Prefixes of source repository URIs (at least one).
+	SourceRepositories []string `json:"sourceRepositories"`
+}
+
+// GetBuilderIds returns ProvenancePolicyInput.BuilderIds, and is useful for accessing the field via an interface.
+func (v *ProvenancePolicyInput) GetBuilderIds() []string { return v.BuilderIds }
+
+// GetSourceRepositories returns ProvenancePolicyInput.SourceRepositories, and is useful for accessing the field via an interface.
+func (v *ProvenancePolicyInput) GetSourceRepositories() []string { return v.SourceRepositories }
 
 // A registration.
 type RegisterArtifactInput struct {
@@ -1671,6 +1726,11 @@ fragment PolicyFields on ProjectPolicy {
 		requiredChecks
 		promoterRoles
 		promoterSubjects
+		requireVerifiedEvidence
+	}
+	provenance {
+		builderIds
+		sourceRepositories
 	}
 	version
 	updatedAt
@@ -1988,6 +2048,11 @@ fragment PolicyFields on ProjectPolicy {
 		requiredChecks
 		promoterRoles
 		promoterSubjects
+		requireVerifiedEvidence
+	}
+	provenance {
+		builderIds
+		sourceRepositories
 	}
 	version
 	updatedAt

@@ -1,0 +1,131 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// EvidenceBasis says where a verification record comes from.
+type EvidenceBasis string
+
+const (
+	// BasisClaimed: a result a caller submitted with verifyArtifact.
+	BasisClaimed EvidenceBasis = "CLAIMED"
+	// BasisVerified: a result the service established itself: from evidence whose
+	// signatures it checked against the project's trusted keys, or a baseline check
+	// it computed from the artifact and the policy.
+	BasisVerified EvidenceBasis = "VERIFIED"
+)
+
+// EvidenceFormat is the format of submitted evidence.
+type EvidenceFormat string
+
+const (
+	FormatDSSEInToto          EvidenceFormat = "DSSE_IN_TOTO"
+	FormatCosignSimpleSigning EvidenceFormat = "COSIGN_SIMPLE_SIGNING"
+)
+
+// ActionEvidence is the audit action of submitEvidence.
+const ActionEvidence = "app_artifact.evidence"
+
+// MaxEvidencePerArtifact bounds the evidence envelopes one artifact keeps (each
+// decides one or two checks); one more is BAD_USER_INPUT.
+const MaxEvidencePerArtifact = 64
+
+// Evidence is the service's verdict on one submitted envelope for one check.
+type Evidence struct {
+	ID             string
+	Format         EvidenceFormat
+	Check          Check
+	Result         CheckResult
+	Detail         string
+	PredicateType  string
+	KeyIDs         []string
+	EnvelopeSHA256 string
+	SubmittedBy    string
+	SubmittedAt    time.Time
+	PolicyVersion  int
+}
+
+// EvidenceID is the id of the evidence deciding check c from the envelope with
+// SHA-256 envelopeSHA256 for artifact artifactID: the same envelope submitted
+// again addresses the same evidence.
+func EvidenceID(artifactID, envelopeSHA256 string, c Check) string {
+	h := sha256.Sum256([]byte(artifactID + "\x00" + envelopeSHA256 + "\x00" + string(c)))
+	return "ev_" + hex.EncodeToString(h[:16])
+}
+
+// ProvenancePolicy says which SLSA provenance decides SOURCE_POLICY PASSED.
+type ProvenancePolicy struct {
+	BuilderIDs         []string
+	SourceRepositories []string
+}
+
+// Judgement is a verifier's decision on one check.
+type Judgement struct {
+	Check  Check
+	Result CheckResult
+	Detail string
+	KeyIDs []string
+}
+
+// EvidenceFor returns the evidence a holds from the envelope with that SHA-256.
+func (a *Artifact) EvidenceFor(envelopeSHA256 string) []Evidence {
+	var out []Evidence
+	for _, e := range a.Evidence {
+		if e.EnvelopeSHA256 == envelopeSHA256 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ApplyEvidence records the judgements of one envelope on a: one Evidence and one
+// VERIFIED verification record per judgement, trust derived again, and one
+// app_artifact.evidence event. A REVOKED artifact takes no evidence.
+func ApplyEvidence(a Artifact, p *Policy, format EvidenceFormat, envelopeSHA256, predicateType string, judgements []Judgement, actor Actor, correlationID string, now time.Time) (Artifact, error) {
+	if a.TrustState == TrustRevoked {
+		return a, Errorf(KindInvalidTransition, "artifact %s is REVOKED; a revoked artifact takes no evidence", a.ID)
+	}
+	if len(judgements) == 0 {
+		return a, Errorf(KindInternal, "evidence decided no check")
+	}
+	envelopes := map[string]bool{}
+	for _, e := range a.Evidence {
+		envelopes[e.EnvelopeSHA256] = true
+	}
+	if len(envelopes) >= MaxEvidencePerArtifact {
+		return a, BadInput("artifactId", "artifact %s already holds %d evidence envelopes, the most one artifact keeps", a.ID, len(envelopes))
+	}
+	evs := append([]Evidence(nil), a.Evidence...)
+	var records []VerificationRecord
+	var checks []string
+	for _, j := range judgements {
+		id := EvidenceID(a.ID, envelopeSHA256, j.Check)
+		keyIDs := append([]string{}, j.KeyIDs...)
+		evs = append(evs, Evidence{
+			ID: id, Format: format, Check: j.Check, Result: j.Result, Detail: truncate(j.Detail, MaxDetailLength),
+			PredicateType: predicateType, KeyIDs: keyIDs, EnvelopeSHA256: envelopeSHA256,
+			SubmittedBy: actor.Subject, SubmittedAt: now, PolicyVersion: p.Version,
+		})
+		records = append(records, VerificationRecord{
+			Check: j.Check, Result: j.Result, Detail: truncate(j.Detail, MaxDetailLength), RecordedBy: actor.Subject, RecordedAt: now,
+			PolicyVersion: p.VersionRef(), Basis: BasisVerified, EvidenceID: id,
+		})
+		checks = append(checks, fmt.Sprintf("%s %s", j.Check, j.Result))
+	}
+	from := a.TrustState
+	a.Evidence = evs
+	a.Verification = MergeVerification(a.Verification, records)
+	a.TrustState = TrustFromRecords(a.Verification, p)
+	ev := a.Event(ActionEvidence, actor, correlationID, fmt.Sprintf("%s evidence %.12s: %s", format, envelopeSHA256, strings.Join(checks, ", ")), now)
+	ev.FromState, ev.ToState = string(from), string(a.TrustState)
+	ev.Verification = records
+	ev.PolicyVersion = p.VersionRef()
+	a.Audit = append(append([]AuditEvent(nil), a.Audit...), ev)
+	a.UpdatedAt = now
+	return a, nil
+}
