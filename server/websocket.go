@@ -166,6 +166,19 @@ var (
 	_ transport.WebsocketReadDeadliner = (*sessionConn)(nil)
 )
 
+// WriteJSON sends a message unless the connection is closing: once the session
+// decided to close (4401 at the token's expiry, say), gqlgen's "complete" for the
+// streams that end with it must not reach the client before the close frame.
+func (c *sessionConn) WriteJSON(v any) error {
+	c.mu.Lock()
+	closing := c.closing
+	c.mu.Unlock()
+	if closing {
+		return nil
+	}
+	return c.WebsocketConn.WriteJSON(v)
+}
+
 func (c *sessionConn) WriteClose(code int, reason string) error {
 	c.mu.Lock()
 	if c.closing {
