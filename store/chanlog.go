@@ -425,52 +425,15 @@ func (s *Store) sealChanLog(ctx context.Context, project, headID string) error {
 // few writes: full buckets are inserted sealed, the rest stays inline. With
 // replace, the log's previous content is dropped first.
 func (s *Store) bulkChanLog(ctx context.Context, project, headID string, entries []chanEntry, replace bool) error {
-	var h chanHead
-	ver, err := s.loadProj(ctx, headID, &h)
-	if err != nil {
-		return err
-	}
-	if replace {
-		if err := s.deleteBuckets(ctx, headID, h.Open); err != nil {
-			return err
-		}
-		h = chanHead{}
-	}
-	if len(entries) == 0 && !replace {
-		return nil
-	}
-	all := append(append([]chanEntry{}, h.Entries...), entries...)
-	sortByKeyAsc(all)
-	var docs []projDoc
-	open, sealed := h.Open, h.Sealed
-	for len(all) > s.caps.chans {
-		chunk := all[:s.caps.chans]
-		all = all[s.caps.chans:]
-		data, err := encodeProj(bucketData[chanEntry]{Entries: chunk})
-		if err != nil {
-			return err
-		}
-		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: "chan-bucket", Version: 1, From: ver + 1, Z: true, Data: data})
-		sealed = append(sealed, chanSealed{Range: rangeOf(chunk), Ver: 1, Facts: factsOf(chunk)})
-		open++
-	}
-	if err := s.insertSealed(ctx, docs); err != nil {
-		return err
-	}
-	_, err = update(ctx, s, headID, project, "chan", func(cur *chanHead, v int64) (bool, error) {
-		if v != ver {
-			return false, errStale
-		}
-		*cur = chanHead{Open: open, Entries: all, Sealed: sealed}
-		if cur.Entries == nil {
-			cur.Entries = []chanEntry{}
-		}
-		return true, nil
-	})
-	if errors.Is(err, errStale) {
-		return model.Errorf(model.KindConflict, "projection %s changed during a bulk write; nothing may write to a project while it is rebuilt or bulk-loaded", headID)
-	}
-	return err
+	return bulkAppend[chanEntry, chanSealed, chanHead](ctx, s, headID, project, "chan", s.caps.chans, entries, replace,
+		func(chunk []chanEntry) chanSealed {
+			return chanSealed{Range: rangeOf(chunk), Ver: 1, Facts: factsOf(chunk)}
+		})
+}
+
+func (h *chanHead) parts() (int, []chanEntry, []chanSealed) { return h.Open, h.Entries, h.Sealed }
+func (h *chanHead) set(open int, es []chanEntry, sl []chanSealed) {
+	*h = chanHead{Open: open, Entries: es, Sealed: sl}
 }
 
 // chanSummaries is the head's table of sealed buckets stored as one binary value

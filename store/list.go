@@ -361,53 +361,15 @@ func (s *Store) sealList(ctx context.Context, project string) error {
 // bulkList appends entries (not in the list yet) in a few writes; with replace the
 // list's previous content is dropped first.
 func (s *Store) bulkList(ctx context.Context, project string, entries []listEntry, replace bool) error {
-	headID := listHeadID(project)
-	var h listHead
-	ver, err := s.loadProj(ctx, headID, &h)
-	if err != nil {
-		return err
-	}
-	if replace {
-		if err := s.deleteBuckets(ctx, headID, h.Open); err != nil {
-			return err
-		}
-		h = listHead{}
-	}
-	if len(entries) == 0 && !replace {
-		return nil
-	}
-	all := append(append([]listEntry{}, h.Entries...), entries...)
-	sortByKeyAsc(all)
-	var docs []projDoc
-	open, sealed := h.Open, h.Sealed
-	for len(all) > s.caps.list {
-		chunk := all[:s.caps.list]
-		all = all[s.caps.list:]
-		data, err := encodeProj(bucketData[listEntry]{Entries: chunk})
-		if err != nil {
-			return err
-		}
-		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: "list-bucket", Version: 1, From: ver + 1, Z: true, Data: data})
-		sealed = append(sealed, listSealed{Range: rangeOf(chunk), Ver: 1, Counts: countsOf(chunk)})
-		open++
-	}
-	if err := s.insertSealed(ctx, docs); err != nil {
-		return err
-	}
-	_, err = update(ctx, s, headID, project, "list", func(cur *listHead, v int64) (bool, error) {
-		if v != ver {
-			return false, errStale
-		}
-		*cur = listHead{Open: open, Entries: all, Sealed: sealed}
-		if cur.Entries == nil {
-			cur.Entries = []listEntry{}
-		}
-		return true, nil
-	})
-	if errors.Is(err, errStale) {
-		return model.Errorf(model.KindConflict, "list of project %s changed during a bulk write; nothing may write to a project while it is rebuilt or bulk-loaded", project)
-	}
-	return err
+	return bulkAppend[listEntry, listSealed, listHead](ctx, s, listHeadID(project), project, "list", s.caps.list, entries, replace,
+		func(chunk []listEntry) listSealed {
+			return listSealed{Range: rangeOf(chunk), Ver: 1, Counts: countsOf(chunk)}
+		})
+}
+
+func (h *listHead) parts() (int, []listEntry, []listSealed) { return h.Open, h.Entries, h.Sealed }
+func (h *listHead) set(open int, es []listEntry, sl []listSealed) {
+	*h = listHead{Open: open, Entries: es, Sealed: sl}
 }
 
 // ListArtifacts returns one page of a project's artifacts, newest first, with the

@@ -606,28 +606,50 @@ func sealLog[E keyed](ctx context.Context, s *Store, headID, project, typ string
 	return model.Errorf(model.KindConflict, "projection %s is being sealed concurrently", headID)
 }
 
+// bulkHead is what bulkAppend needs of the head document of a bucketed log whose
+// table of sealed buckets holds an S for each bucket.
+type bulkHead[E keyed, S any] interface {
+	parts() (open int, entries []E, sealed []S)
+	set(open int, entries []E, sealed []S)
+}
+
+func (h *logHead[E]) parts() (int, []E, []logRange) { return h.Open, h.Entries, h.Sealed }
+func (h *logHead[E]) set(open int, es []E, sl []logRange) {
+	*h = logHead[E]{Open: open, Entries: es, Sealed: sl}
+}
+
 // bulkLog appends entries (known not to be in the log yet) to the log headed by
 // headID in a few writes: full buckets are inserted sealed, the rest stays inline.
 // With replace, the log's previous content is dropped first.
 func bulkLog[E keyed](ctx context.Context, s *Store, headID, project, typ string, capacity int, entries []E, replace bool) error {
-	var h logHead[E]
+	return bulkAppend[E, logRange, logHead[E]](ctx, s, headID, project, typ, capacity, entries, replace, rangeOf[E])
+}
+
+// bulkAppend is bulkLog for any head H: full buckets are inserted sealed, each
+// described in the head by seal(chunk), the rest stays inline. With replace, the
+// log's previous content is dropped first.
+func bulkAppend[E keyed, S any, H any, PH interface {
+	*H
+	bulkHead[E, S]
+}](ctx context.Context, s *Store, headID, project, typ string, capacity int, entries []E, replace bool, seal func([]E) S) error {
+	var h H
 	ver, err := s.loadProj(ctx, headID, &h)
 	if err != nil {
 		return err
 	}
+	open, inline, sealed := PH(&h).parts()
 	if replace {
-		if err := s.deleteBuckets(ctx, headID, h.Open); err != nil {
+		if err := s.deleteBuckets(ctx, headID, open); err != nil {
 			return err
 		}
-		h = logHead[E]{}
+		open, inline, sealed = 0, nil, nil
 	}
 	if len(entries) == 0 && !replace {
 		return nil
 	}
-	all := append(append([]E{}, h.Entries...), entries...)
+	all := append(append([]E{}, inline...), entries...)
 	sortByKeyAsc(all)
 	var docs []projDoc
-	open, sealed := h.Open, h.Sealed
 	for len(all) > capacity {
 		chunk := all[:capacity]
 		all = all[capacity:]
@@ -636,20 +658,17 @@ func bulkLog[E keyed](ctx context.Context, s *Store, headID, project, typ string
 			return err
 		}
 		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: typ + "-bucket", Version: 1, From: ver + 1, Z: true, Data: data})
-		sealed = append(sealed, rangeOf(chunk))
+		sealed = append(sealed, seal(chunk))
 		open++
 	}
 	if err := s.insertSealed(ctx, docs); err != nil {
 		return err
 	}
-	_, err = update(ctx, s, headID, project, typ, func(cur *logHead[E], v int64) (bool, error) {
+	_, err = update(ctx, s, headID, project, typ, func(cur *H, v int64) (bool, error) {
 		if v != ver {
 			return false, errStale
 		}
-		*cur = logHead[E]{Open: open, Entries: all, Sealed: sealed}
-		if cur.Entries == nil {
-			cur.Entries = []E{}
-		}
+		PH(cur).set(open, all, sealed)
 		return true, nil
 	})
 	if errors.Is(err, errStale) {
