@@ -445,9 +445,7 @@ func (l chanSummaries) MarshalBSONValue() (byte, []byte, error) {
 	body := make([]byte, 0, 8+len(l)*12)
 	prev := int64(0)
 	for _, s := range l {
-		body = binary.AppendVarint(body, s.Range.Min-prev)
-		body = binary.AppendVarint(body, s.Range.Max-s.Range.Min)
-		prev = s.Range.Max
+		body, prev = appendRange(body, prev, s.Range)
 		body = binary.AppendVarint(body, s.Ver)
 		body = binary.AppendVarint(body, int64(len(s.Facts)))
 		for _, f := range s.Facts {
@@ -468,14 +466,9 @@ func (l *chanSummaries) UnmarshalBSONValue(typ byte, data []byte) error {
 	for len(body) > 0 {
 		var s chanSealed
 		var d, k int64
-		if d, body, err = varint(body); err != nil {
+		if s.Range, body, err = readRange(body, prev); err != nil {
 			return err
 		}
-		s.Range.Min = prev + d
-		if d, body, err = varint(body); err != nil {
-			return err
-		}
-		s.Range.Max = s.Range.Min + d
 		prev = s.Range.Max
 		if s.Ver, body, err = varint(body); err != nil {
 			return err

@@ -16,6 +16,29 @@ import (
 
 var errPacked = errors.New("malformed packed projection table")
 
+// appendRange appends r as two varints: its start as a delta from prev (the end of
+// the range before it, 0 for the first), then its length. It returns the new prev.
+func appendRange(body []byte, prev int64, r logRange) ([]byte, int64) {
+	body = binary.AppendVarint(body, r.Min-prev)
+	body = binary.AppendVarint(body, r.Max-r.Min)
+	return body, r.Max
+}
+
+// readRange reads a range appended by appendRange after prev.
+func readRange(body []byte, prev int64) (logRange, []byte, error) {
+	var r logRange
+	d, body, err := varint(body)
+	if err != nil {
+		return r, body, err
+	}
+	r.Min = prev + d
+	if d, body, err = varint(body); err != nil {
+		return r, body, err
+	}
+	r.Max = r.Min + d
+	return r, body, nil
+}
+
 // rangeList is a table of sealed-bucket ranges stored as one binary value.
 type rangeList []logRange
 
@@ -23,9 +46,7 @@ func (l rangeList) MarshalBSONValue() (byte, []byte, error) {
 	body := make([]byte, 0, 8+len(l)*4)
 	prev := int64(0)
 	for _, r := range l {
-		body = binary.AppendVarint(body, r.Min-prev)
-		body = binary.AppendVarint(body, r.Max-r.Min)
-		prev = r.Max
+		body, prev = appendRange(body, prev, r)
 	}
 	return binaryValue(body)
 }
@@ -40,15 +61,9 @@ func (l *rangeList) UnmarshalBSONValue(typ byte, data []byte) error {
 	prev := int64(0)
 	for len(body) > 0 {
 		var r logRange
-		var d int64
-		if d, body, err = varint(body); err != nil {
+		if r, body, err = readRange(body, prev); err != nil {
 			return err
 		}
-		r.Min = prev + d
-		if d, body, err = varint(body); err != nil {
-			return err
-		}
-		r.Max = r.Min + d
 		prev = r.Max
 		out = append(out, r)
 	}
@@ -65,9 +80,7 @@ func (l listSummaries) MarshalBSONValue() (byte, []byte, error) {
 	body := make([]byte, 0, 8+len(l)*28)
 	prev := int64(0)
 	for _, s := range l {
-		body = binary.AppendVarint(body, s.Range.Min-prev)
-		body = binary.AppendVarint(body, s.Range.Max-s.Range.Min)
-		prev = s.Range.Max
+		body, prev = appendRange(body, prev, s.Range)
 		body = binary.AppendVarint(body, s.Ver)
 		for _, c := range s.Counts.values() {
 			body = binary.AppendVarint(body, int64(*c))
@@ -87,14 +100,9 @@ func (l *listSummaries) UnmarshalBSONValue(typ byte, data []byte) error {
 	for len(body) > 0 {
 		var s listSealed
 		var d int64
-		if d, body, err = varint(body); err != nil {
+		if s.Range, body, err = readRange(body, prev); err != nil {
 			return err
 		}
-		s.Range.Min = prev + d
-		if d, body, err = varint(body); err != nil {
-			return err
-		}
-		s.Range.Max = s.Range.Min + d
 		prev = s.Range.Max
 		if s.Ver, body, err = varint(body); err != nil {
 			return err
