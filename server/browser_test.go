@@ -33,12 +33,7 @@ func TestBoardInARealBrowser(t *testing.T) {
 	node, nodeErr := exec.LookPath("node")
 	_, chromeErr := os.Stat(chromium)
 	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "playwright-core"))
-	if nodeErr != nil || chromeErr != nil || modErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must install the browser test: node %v, chromium %v, browser/node_modules %v", nodeErr, chromeErr, modErr)
-		}
-		t.Skip("node, chromium or browser/node_modules missing; run: apt-get install chromium && (cd browser && npm ci)")
-	}
+	requireInstalled(t, "the browser test", "apt-get install chromium && (cd browser && npm ci)", nodeErr, chromeErr, modErr)
 	shots := os.Getenv("SCREENSHOT_DIR")
 	if shots == "" {
 		shots = t.TempDir()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +19,8 @@ import (
 func TestGraphQLOverHTTPAudit(t *testing.T) {
 	dir, _ := filepath.Abs("../conformance")
 	node, err := exec.LookPath("node")
-	if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "graphql-http")); err != nil || statErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI must install the audit: node=%v, conformance/node_modules: %v (run npm ci in conformance/)", err, statErr)
-		}
-		t.Skip("node or conformance/node_modules missing; run: (cd conformance && npm ci)")
-	}
+	_, statErr := os.Stat(filepath.Join(dir, "node_modules", "graphql-http"))
+	requireInstalled(t, "the graphql-http audit", "(cd conformance && npm ci)", err, statErr)
 	ts := startServer(t, t.TempDir())
 	cmd := exec.Command(node, "audit.mjs")
 	cmd.Dir = dir
@@ -58,5 +55,18 @@ func TestGraphQLOverHTTPAudit(t *testing.T) {
 	t.Logf("graphql-http audit: %d audits, %d ok, %d MUST failures", total, ok, mustFailures)
 	if runErr != nil || total == 0 || mustFailures != 0 || ok != total {
 		t.Fatalf("audit failed: %v\n%s", runErr, stderr.String())
+	}
+}
+
+// requireInstalled skips the test when one of errs (from looking up what the test
+// needs: node, an npm package, chromium) is not nil, naming the command that
+// installs it; under CI, which must install everything (.ci/run), it fails instead.
+func requireInstalled(t *testing.T, what, install string, errs ...error) {
+	t.Helper()
+	if err := errors.Join(errs...); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI must install %s: %v (run %s)", what, err, install)
+		}
+		t.Skipf("%s is not installed (%v); run: %s", what, err, install)
 	}
 }
