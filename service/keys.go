@@ -39,11 +39,8 @@ func (s *Service) TrustedKeys(ctx context.Context, rq Request, project string, i
 // project trail as project.key_added. Adding a live key again with the same
 // settings returns it unchanged.
 func (s *Service) AddTrustedKey(ctx context.Context, rq Request, project string, in model.TrustedKeyInput) (*model.TrustedKey, error) {
-	if err := model.ValidateProject(project); err != nil {
+	if err := requireAdmin(rq.Actor, project); err != nil {
 		return nil, err
-	}
-	if !rq.Actor.HasAnyRole(project, model.PolicyRoles...) {
-		return nil, forbidden(rq.Actor, project, model.PolicyRoles)
 	}
 	var out model.TrustedKey
 	err := s.changeKeys(ctx, project, func(keys []model.TrustedKey, p *model.Policy) ([]model.TrustedKey, bool, error) {
@@ -65,11 +62,8 @@ func (s *Service) AddTrustedKey(ctx context.Context, rq Request, project string,
 // recorded in the project trail as project.key_revoked. From then on no evidence
 // verifies under it. Revoking it again is INVALID_TRANSITION.
 func (s *Service) RevokeTrustedKey(ctx context.Context, rq Request, project, keyID, reason string) (*model.TrustedKey, error) {
-	if err := model.ValidateProject(project); err != nil {
+	if err := requireAdmin(rq.Actor, project); err != nil {
 		return nil, err
-	}
-	if !rq.Actor.HasAnyRole(project, model.PolicyRoles...) {
-		return nil, forbidden(rq.Actor, project, model.PolicyRoles)
 	}
 	var out model.TrustedKey
 	err := s.changeKeys(ctx, project, func(keys []model.TrustedKey, p *model.Policy) ([]model.TrustedKey, bool, error) {

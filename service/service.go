@@ -147,6 +147,17 @@ func requireRead(actor model.Actor, project string) error {
 	return nil
 }
 
+// requireAdmin checks that the actor may change project's policy and keys.
+func requireAdmin(actor model.Actor, project string) error {
+	if err := model.ValidateProject(project); err != nil {
+		return err
+	}
+	if !actor.HasAnyRole(project, model.PolicyRoles...) {
+		return forbidden(actor, project, model.PolicyRoles)
+	}
+	return nil
+}
+
 func notFound(id string) error {
 	return model.Errorf(model.KindNotFound, "artifact %s not found", id)
 }
