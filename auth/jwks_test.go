@@ -101,9 +101,20 @@ func rsaJWK(pub *rsa.PublicKey, kid, alg string) map[string]any {
 }
 
 func ecJWK(pub *ecdsa.PublicKey, kid, alg string) map[string]any {
-	size := (pub.Curve.Params().BitSize + 7) / 8
+	raw, err := pub.Bytes() // 0x04 || X || Y, each of the curve's size
+	if err != nil {
+		panic(err)
+	}
+	size := (len(raw) - 1) / 2
 	return withJWK(map[string]any{"kty": "EC", "kid": kid, "crv": pub.Curve.Params().Name,
-		"x": b64u(pub.X.FillBytes(make([]byte, size))), "y": b64u(pub.Y.FillBytes(make([]byte, size)))}, "alg", nonEmpty(alg))
+		"x": b64u(raw[1 : 1+size]), "y": b64u(raw[1+size:])}, "alg", nonEmpty(alg))
+}
+
+func mustBytes(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func edJWK(pub ed25519.PublicKey, kid, alg string) map[string]any {
@@ -239,7 +250,7 @@ func TestJWKSRefusals(t *testing.T) {
 		withJWK(rsaJWK(&k.rsaOther.PublicKey, "rsa-signonly", ""), "use", nil, "key_ops", []string{"sign"}),
 		rsaJWK(&small.PublicKey, "rsa-1024", "RS256"),
 		ecJWK(&k.ec384.PublicKey, "ec-384", ""),
-		withJWK(ecJWK(&k.ec.PublicKey, "ec-private", "ES256"), "d", b64u(k.ec.D.FillBytes(make([]byte, 32)))),
+		withJWK(ecJWK(&k.ec.PublicKey, "ec-private", "ES256"), "d", b64u(mustBytes(k.ec.Bytes()))),
 		map[string]any{"kty": "oct", "kid": "sym", "k": b64u(symmetric)},
 	)
 	srv := newJWKSServer(t, set...)

@@ -57,7 +57,6 @@ type deployFixture struct {
 	rq      service.Request
 	counter *commandCounter
 	ids     []string // oldest first
-	policyV int
 }
 
 func newDeployFixture(t *testing.T, n int) *deployFixture {
