@@ -2,6 +2,7 @@
 //
 //	go run ./server                       # serve (embedded engine unless MONGODB_URI is set)
 //	go run ./server token --sub alice --role payments:project_admin
+//	go run ./server repair [--project payments]   # rebuild read models (servers stopped)
 package main
 
 import (
@@ -27,6 +28,18 @@ func main() {
 	if len(args) > 0 && args[0] == "token" {
 		if err := tokenCommand(args[1:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "token:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	if len(args) > 0 && args[0] == "repair" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		log := logrus.New()
+		log.SetOutput(os.Stderr)
+		log.SetLevel(logrus.WarnLevel)
+		if err := repairCommand(ctx, args[1:], os.Stdout, log); err != nil {
+			fmt.Fprintln(os.Stderr, "repair:", err)
 			os.Exit(2)
 		}
 		return
