@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -159,6 +160,7 @@ type sessionConn struct {
 	closing bool
 	limit   int64 // the read limit once authenticated; until then wsPreInitReadLimit
 	authed  bool
+	ops     operationIDs // graphql-transport-ws operation ids in use (wsids.go)
 }
 
 var (
@@ -176,7 +178,15 @@ func (c *sessionConn) WriteJSON(v any) error {
 	if closing {
 		return nil
 	}
-	return c.WebsocketConn.WriteJSON(v)
+	if c.Subprotocol() != graphqlTransportWS {
+		return c.WebsocketConn.WriteJSON(v)
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.ops.sent(data)
+	return c.WebsocketConn.WriteJSON(json.RawMessage(data))
 }
 
 func (c *sessionConn) WriteClose(code int, reason string) error {

@@ -374,3 +374,43 @@ func TestWebsocketMessagesBeforeAuthenticationAreSmall(t *testing.T) {
 	}
 	waitLive(t, ts, 1)
 }
+
+// TestWebsocketSubscribeWithAnIDStillInUseClosesWith4409: graphql-transport-ws
+// gives an operation id to one running operation; a subscribe reusing it closes
+// the connection with 4409, while an id whose operation ended (the client's
+// complete, or the server's complete after a query) may be used again.
+func TestWebsocketSubscribeWithAnIDStillInUseClosesWith4409(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	c := newCast(t)
+
+	conn, ctx := acked(t, ts, c.viewer)
+	// A query's id is free again once the server completed it.
+	for range 2 {
+		if err := wsjson.Write(ctx, conn, map[string]any{"id": "q", "type": "subscribe", "payload": map[string]any{"query": "{ __typename }"}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"next", "complete"} {
+			var msg wsMessage
+			if err := wsjson.Read(ctx, conn, &msg); err != nil || msg.Type != want || msg.ID != "q" {
+				t.Fatalf("query q: %+v %v, want %s", msg, err, want)
+			}
+		}
+	}
+	// A subscription's id is free again once the client completed it.
+	subscribe(t, ctx, conn, "s", "payments")
+	waitLive(t, ts, 1)
+	if err := wsjson.Write(ctx, conn, map[string]any{"id": "s", "type": "complete"}); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, ts, 0)
+	subscribe(t, ctx, conn, "s", "payments")
+	waitLive(t, ts, 1)
+
+	// Reusing the id of the running subscription closes the connection.
+	subscribe(t, ctx, conn, "s", "payments")
+	msgs, code := readUntilClose(t, ctx, conn)
+	if code != closeDuplicateOperation {
+		t.Fatalf("close %d after %s, want 4409", code, describe(msgs))
+	}
+	waitLive(t, ts, 0)
+}
