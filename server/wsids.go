@@ -24,8 +24,8 @@ var errDuplicateOperation = errors.New("duplicate operation id")
 // client's subscribe and freed by the server's complete or error for it, or by the
 // client's complete. A subscribe reusing a taken id closes the connection with
 // 4409; gqlgen would otherwise start a second operation under the same id, whose
-// messages the client cannot tell apart from the first one's and whose
-// cancellation replaces the first one's, leaving it running unstoppable.
+// messages the client cannot tell apart from the first one's, and which takes
+// the first one's place in gqlgen's table of operations to cancel.
 type operationIDs struct {
 	mu  sync.Mutex
 	ids map[string]struct{}
