@@ -20,6 +20,16 @@ type wsMessage struct {
 // dialSubscription opens a graphql-transport-ws connection with initPayload.
 func dialSubscription(t *testing.T, ts *testServer, initPayload map[string]any) (*websocket.Conn, context.Context) {
 	t.Helper()
+	conn, ctx := dialRaw(t, ts)
+	if err := wsjson.Write(ctx, conn, map[string]any{"type": "connection_init", "payload": initPayload}); err != nil {
+		t.Fatal(err)
+	}
+	return conn, ctx
+}
+
+// dialRaw opens a graphql-transport-ws connection and sends nothing.
+func dialRaw(t *testing.T, ts *testServer) (*websocket.Conn, context.Context) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+GraphQLPath, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
@@ -27,9 +37,6 @@ func dialSubscription(t *testing.T, ts *testServer, initPayload map[string]any) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.CloseNow() })
-	if err := wsjson.Write(ctx, conn, map[string]any{"type": "connection_init", "payload": initPayload}); err != nil {
-		t.Fatal(err)
-	}
 	return conn, ctx
 }
 

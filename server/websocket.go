@@ -197,6 +197,7 @@ func (c *sessionConn) WriteClose(code int, reason string) error {
 	}
 	c.closing = true
 	c.mu.Unlock()
+	code, reason = c.protocolClose(code, reason)
 	return c.WebsocketConn.WriteClose(code, closeReason(reason))
 }
 

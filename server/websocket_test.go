@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 )
@@ -413,4 +414,76 @@ func TestWebsocketSubscribeWithAnIDStillInUseClosesWith4409(t *testing.T) {
 		t.Fatalf("close %d after %s, want 4409", code, describe(msgs))
 	}
 	waitLive(t, ts, 0)
+}
+
+// TestWebsocketProtocolViolationsCloseWithTheirGraphQLTransportWSCodes: gqlgen
+// closes every protocol violation with 1002; graphql-transport-ws gives each its
+// own code, which clients act on (4401 and 4429 are not retried, 4400 reports a
+// client bug).
+func TestWebsocketProtocolViolationsCloseWithTheirGraphQLTransportWSCodes(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	c := newCast(t)
+	auth := map[string]any{"Authorization": "Bearer " + c.viewer}
+	query := map[string]any{"query": "{ __typename }"}
+	cases := []struct {
+		name  string
+		init  bool // acknowledged first
+		frame any  // a JSON value, or a string sent as a raw text frame
+		want  websocket.StatusCode
+	}{
+		{"subscribe before connection_init", false, map[string]any{"id": "1", "type": "subscribe", "payload": query}, closeUnauthorized},
+		{"a second connection_init", true, map[string]any{"type": "connection_init", "payload": auth}, closeTooManyInits},
+		{"a message that is not JSON", true, "{not json", closeBadRequest},
+		{"an unknown message type", true, map[string]any{"id": "1", "type": "start", "payload": query}, closeBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var conn *websocket.Conn
+			var ctx context.Context
+			if tc.init {
+				conn, ctx = acked(t, ts, c.viewer)
+			} else {
+				conn, ctx = dialRaw(t, ts)
+			}
+			var err error
+			if raw, ok := tc.frame.(string); ok {
+				err = conn.Write(ctx, websocket.MessageText, []byte(raw))
+			} else {
+				err = wsjson.Write(ctx, conn, tc.frame)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msgs, code := readUntilClose(t, ctx, conn); code != tc.want {
+				t.Fatalf("close %d after %s, want %d", code, describe(msgs), tc.want)
+			}
+		})
+	}
+}
+
+// recordingConn is a websocket connection that records the close it is sent.
+type recordingConn struct {
+	transport.WebsocketConn
+	code   int
+	reason string
+}
+
+func (r *recordingConn) Subprotocol() string { return graphqlTransportWS }
+func (r *recordingConn) WriteClose(code int, reason string) error {
+	r.code, r.reason = code, reason
+	return nil
+}
+
+// TestWebsocketInitTimeoutClosesWith4408: gqlgen's 1002 for a connection that
+// sent no connection_init in time goes out as graphql-transport-ws's 4408 (the
+// timeout itself is 10 s, too long to wait for in a test).
+func TestWebsocketInitTimeoutClosesWith4408(t *testing.T) {
+	rec := &recordingConn{}
+	conn := &sessionConn{WebsocketConn: rec}
+	if err := conn.WriteClose(websocketProtocol, gqlgenInitTimedOut); err != nil {
+		t.Fatal(err)
+	}
+	if rec.code != closeInitTimeout || rec.reason != "Connection initialisation timeout" {
+		t.Fatalf("close %d %q, want 4408", rec.code, rec.reason)
+	}
 }

@@ -27,8 +27,9 @@ var errDuplicateOperation = errors.New("duplicate operation id")
 // messages the client cannot tell apart from the first one's, and which takes
 // the first one's place in gqlgen's table of operations to cancel.
 type operationIDs struct {
-	mu  sync.Mutex
-	ids map[string]struct{}
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	last string // the type of the last client message
 }
 
 // envelope is the part of a graphql-transport-ws message operationIDs reads.
@@ -38,14 +39,19 @@ type envelope struct {
 }
 
 // received reads one client message. It returns false for a subscribe whose id
-// is taken. Messages that do not decode are left to gqlgen to refuse.
+// is taken. Messages that do not decode are left to gqlgen to refuse; it notes
+// the type of each (protocolClose reads it).
 func (o *operationIDs) received(data []byte) bool {
 	var m envelope
-	if json.Unmarshal(data, &m) != nil || m.ID == "" {
-		return true
+	if json.Unmarshal(data, &m) != nil {
+		m.Type = ""
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.last = m.Type
+	if m.ID == "" {
+		return true
+	}
 	switch m.Type {
 	case "subscribe":
 		if _, taken := o.ids[m.ID]; taken {
@@ -91,4 +97,39 @@ func (c *sessionConn) NextReader() (int, io.Reader, error) {
 		return typ, nil, errDuplicateOperation
 	}
 	return typ, bytes.NewReader(data), nil
+}
+
+// Close codes graphql-transport-ws gives to protocol violations, where gqlgen
+// closes with 1002 for all of them.
+const (
+	closeInitTimeout   = 4408 // no connection_init within the init timeout
+	closeTooManyInits  = 4429 // a second connection_init
+	websocketProtocol  = 1002 // gqlgen's code for every protocol violation
+	gqlgenInitTimedOut = "connection initialisation timeout"
+)
+
+// protocolClose maps gqlgen's 1002 close to the code graphql-transport-ws
+// prescribes for the violation: 4408 for an init timeout; 4401 for an operation
+// sent before the connection was acknowledged; 4429 for a second connection_init;
+// 4400 for any other unexpected or undecodable message. Other codes pass.
+func (c *sessionConn) protocolClose(code int, reason string) (int, string) {
+	if code != websocketProtocol || c.Subprotocol() != graphqlTransportWS {
+		return code, reason
+	}
+	c.ops.mu.Lock()
+	last := c.ops.last
+	c.ops.mu.Unlock()
+	c.mu.Lock()
+	authed := c.authed
+	c.mu.Unlock()
+	switch {
+	case reason == gqlgenInitTimedOut:
+		return closeInitTimeout, "Connection initialisation timeout"
+	case !authed && last == "subscribe":
+		return closeUnauthorized, "Unauthorized"
+	case authed && last == "connection_init":
+		return closeTooManyInits, "Too many initialisation requests"
+	default:
+		return closeBadRequest, "Invalid message received"
+	}
 }
