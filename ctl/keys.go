@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/artifact-trust/control-plane/ctl/internal/client"
+	"github.com/artifact-trust/control-plane/model"
 )
 
 // defaultKeyChecks are the checks a key added without --checks may vouch for:
@@ -22,7 +23,7 @@ func cmdKeys(ctx context.Context, a *app, args []string) error {
 		"  artifactctl keys generate --out NAME [--algorithm ecdsa-p256|ed25519|rsa-3072]   (writes NAME.key, mode 0600, and NAME.pub)\n" +
 		"  artifactctl keys add --project P --key NAME.pub [--name N] [--checks ATTESTATION,SIGNATURE] [--predicate-types URI,...]\n" +
 		"  artifactctl keys list --project P [--include-revoked]\n" +
-		"  artifactctl keys revoke --project P --key-id ID --reason R\n"
+		"  artifactctl keys revoke --project P (--key-id ID | --key NAME.pub) --reason R\n"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 			fmt.Fprint(a.stdout, help)
@@ -189,16 +190,33 @@ func cmdKeysList(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdKeysRevoke(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlagSet("--project P --key-id ID --reason R")
-	var project, keyID, reason string
+	fs := a.newFlagSet("--project P (--key-id ID | --key PUBLIC.pem) --reason R")
+	var project, keyID, keyFile, reason string
 	fs.StringVar(&project, "project", "", "`project` (required)")
-	fs.StringVar(&keyID, "key-id", "", "the key's `ID` (see 'keys list') (required)")
+	fs.StringVar(&keyID, "key-id", "", "the key's `ID` (see 'keys list')")
+	fs.StringVar(&keyFile, "key", "", "or the public key `file` itself (its id is computed)")
 	fs.StringVar(&reason, "reason", "", "why; revocation is final (required)")
 	if err := a.parse(fs, args); err != nil {
 		return err
 	}
-	if err := required("project", project, "key-id", keyID, "reason", reason); err != nil {
+	if err := required("project", project, "reason", reason); err != nil {
 		return err
+	}
+	switch {
+	case keyID != "" && keyFile != "":
+		return usageErrorf("give --key-id or --key, not both")
+	case keyFile != "":
+		pemText, err := os.ReadFile(keyFile)
+		if err != nil {
+			return &cliError{code: exitFailed, msg: fmt.Sprintf("read public key: %v", err)}
+		}
+		pk, err := model.ParsePublicKeyPEM("key", string(pemText))
+		if err != nil {
+			return &cliError{code: exitFailed, msg: fmt.Sprintf("%s: %v", keyFile, err)}
+		}
+		keyID = pk.ID
+	case keyID == "":
+		return usageErrorf("--key-id (or --key) is required")
 	}
 	c, ctx, cancel, err := a.client(ctx)
 	if err != nil {
