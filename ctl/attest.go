@@ -47,7 +47,8 @@ func cmdAttest(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		sigText := strings.TrimSpace(string(sig))
+		// One line, as the server wants it (base64 tools wrap lines).
+		sigText := strings.NewReplacer("\r", "", "\n", "").Replace(strings.TrimSpace(string(sig)))
 		if _, err := base64.StdEncoding.DecodeString(sigText); err != nil {
 			return &cliError{code: exitFailed, msg: fmt.Sprintf("%s is not base64 (the signature file holds the signature in base64, as cosign writes it): %v", signatureFile, err)}
 		}

@@ -93,8 +93,13 @@ var _ Verifier = KeyVerifier{}
 func bad(field, format string, args ...any) error { return model.BadInput(field, format, args...) }
 
 // decodeB64 accepts standard or URL-safe base64 (DSSE allows both), padded or
-// not, and refuses non-canonical encodings (non-zero trailing bits).
+// not, and refuses non-canonical encodings: non-zero trailing bits, and line
+// breaks (which Go's decoder skips even in strict mode), so that one value has
+// one spelling.
 func decodeB64(field, s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, bad(field, "is not canonical base64 (line breaks)")
+	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 		if b, err := enc.Strict().DecodeString(s); err == nil {
 			return b, nil
