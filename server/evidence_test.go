@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -487,7 +487,11 @@ func TestSubmitEvidenceAbuseBatteryGetsItsAnswerAndChangesNothingElse(t *testing
 			bk: trustedKeys(project: "billing", includeRevoked: true) { id revokedAt } }`, map[string]any{"a": a.ID, "b": b.ID}, &s)
 		return s
 	}
-	same := func(x, y any) bool { jx, _ := json.Marshal(x); jy, _ := json.Marshal(y); return string(jx) == string(jy) }
+	same := func(x, y any) bool {
+		jx, _ := json.Marshal(x)
+		jy, _ := json.Marshal(y)
+		return string(jx) == string(jy)
+	}
 
 	// Just under the limit before padding, then padded with whitespace.
 	big := key.envelope(t, a.Digest, "https://example.com/test-result/v1", map[string]any{"pad": strings.Repeat("a", (262144-800)*3/4-300)})
@@ -556,7 +560,10 @@ func TestSubmitEvidenceAbuseBatteryGetsItsAnswerAndChangesNothingElse(t *testing
 		{"a payments key used for billing", b, key.envelope(t, b.Digest, "https://example.com/test-result/v1", map[string]any{}), "", "FAILED", "no signature verifies under a trusted key of the project"},
 		{"an envelope of exactly 256 KiB", a, pad(big, 262144), "", "PASSED", "verified with key"},
 		{"16 signatures, the valid one last", a, rawEnvelope(plain, sigs(16, key.signPAE(t, plain))...), "", "PASSED", "verified with key"},
-		{"1,000 subjects", a, func() string { st := statementAbout(map[string]any{}, subjects(1000)...); return rawEnvelope(st, key.signPAE(t, st)) }(), "", "PASSED", "verified with key"},
+		{"1,000 subjects", a, func() string {
+			st := statementAbout(map[string]any{}, subjects(1000)...)
+			return rawEnvelope(st, key.signPAE(t, st))
+		}(), "", "PASSED", "verified with key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := snapshot()
