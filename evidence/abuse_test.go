@@ -152,7 +152,7 @@ func TestNonCanonicalBase64IsRefusedWhereverItIs(t *testing.T) {
 	// Go's decoder skips line breaks even in strict mode; the service does not.
 	wantBadInput(t, Submission{DSSE: env(p64[:8]+`\n`+p64[8:], s64)}, "dsseEnvelope.payload: is not canonical base64")
 	wantBadInput(t, Submission{DSSE: env(p64, s64[:8]+`\r\n`+s64[8:])}, "dsseEnvelope.signatures[0].sig: is not canonical base64")
-	wantBadInput(t, Submission{Payload: base64.StdEncoding.EncodeToString([]byte(`{"critical":{"image":{"docker-manifest-digest":"x"}}}`)), Signature: nonCanonical(s64)}, "simpleSigning.signature: is not canonical base64")
+	wantBadInput(t, Submission{Payload: base64.StdEncoding.EncodeToString([]byte(`{"critical":{"image":{"docker-manifest-digest":"x"}}}`)), Signature: nonCanonical("AAE=")}, "simpleSigning.signature: is not canonical base64")
 }
 
 func TestDuplicateKeysAnywhereInSignedJSONAreRefused(t *testing.T) {
