@@ -146,9 +146,7 @@ func TestNonCanonicalBase64IsRefusedWhereverItIs(t *testing.T) {
 		t.Fatalf("canonical: %v", err)
 	}
 	wantBadInput(t, Submission{DSSE: env(nonCanonical(p64), s64)}, "dsseEnvelope.payload: is not canonical base64")
-	if strings.Contains(s64, "=") {
-		wantBadInput(t, Submission{DSSE: env(p64, nonCanonical(s64))}, "dsseEnvelope.signatures[0].sig: is not canonical base64")
-	}
+	wantBadInput(t, Submission{DSSE: env(p64, nonCanonical("AAE="))}, "dsseEnvelope.signatures[0].sig: is not canonical base64")
 	// Go's decoder skips line breaks even in strict mode; the service does not.
 	wantBadInput(t, Submission{DSSE: env(p64[:8]+`\n`+p64[8:], s64)}, "dsseEnvelope.payload: is not canonical base64")
 	wantBadInput(t, Submission{DSSE: env(p64, s64[:8]+`\r\n`+s64[8:])}, "dsseEnvelope.signatures[0].sig: is not canonical base64")
