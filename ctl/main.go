@@ -8,8 +8,9 @@
 // configured by ARTIFACT_TRUST_URL and ARTIFACT_TRUST_TOKEN (or --url and
 // --token).
 //
-// Exit codes: 0 success; 3 refused by policy (POLICY_DENIED, and evaluate when
-// the promotion would be refused), reasons on stderr one per line; 4
+// Exit codes: 0 success; 3 refused by policy (POLICY_DENIED, evaluate when
+// the promotion would be refused, verify ending FAILED_VERIFICATION, attest
+// when the evidence is recorded FAILED), reasons on stderr one per line; 4
 // UNAUTHENTICATED or FORBIDDEN (also a missing token and HTTP 401/403); 1
 // anything else.
 package main
@@ -85,6 +86,9 @@ func commands() []command {
 		{"retire", "move an artifact to RETIRED (terminal)", cmdRetire},
 		{"audit", "list a project's audit events, newest first", cmdAudit},
 		{"policy", "show (policy get), set (policy set --file) or add an allowed source (policy allow-source)", cmdPolicy},
+		{"keys", "make a signing key pair (keys generate), trust a public key in a project (keys add), keys list, keys revoke", cmdKeys},
+		{"sign", "sign an in-toto statement about a digest in a DSSE envelope (or --format cosign) with a local private key; no server needed", cmdSign},
+		{"attest", "submit signed evidence (--envelope, or --payload with --signature) for the service to verify; exit 3 when it is recorded FAILED", cmdAttest},
 		{"whoami", "show the actor the server sees in the token", cmdWhoami},
 	}
 }

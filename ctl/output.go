@@ -103,9 +103,9 @@ func (a *app) printArtifact(art client.ArtifactFields) error {
 	}
 	if len(art.Verification) > 0 {
 		fmt.Fprintln(a.stdout)
-		t := newTable(a.stdout, "CHECK", "RESULT", "RECORDED_BY", "RECORDED_AT", "DETAIL")
+		t := newTable(a.stdout, "CHECK", "RESULT", "BASIS", "RECORDED_BY", "RECORDED_AT", "DETAIL")
 		for _, v := range art.Verification {
-			t.row(string(v.Check), string(v.Result), v.RecordedBy, ts(v.RecordedAt), str(v.Detail))
+			t.row(string(v.Check), string(v.Result), string(v.Basis), v.RecordedBy, ts(v.RecordedAt), str(v.Detail))
 		}
 		if err := t.flush(); err != nil {
 			return err

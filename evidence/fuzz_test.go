@@ -15,6 +15,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(`{"payloadType":"application/vnd.in-toto+json","payload":"`+base64.StdEncoding.EncodeToString(statementJSON(subjectOf(testDigest), PredicateSLSAProvenance1, slsaPredicate("b", "https://github.com/acme/app")))+`","signatures":[{"sig":"AAAA"}]}`, "", "")
 	f.Add("", base64.StdEncoding.EncodeToString([]byte(`{"critical":{"image":{"docker-manifest-digest":"`+testDigest+`"}}}`)), "AAAA")
 	f.Add("[[[[", "", "")
+	f.Add(`{"payloadType":"application/vnd.in-toto+json","payload":"e30=\n","signatures":[{"sig":"AA\r\nAA"}]}`, "", "")
+	f.Add(`{"payloadType":"application/vnd.in-toto+json","payload":"`+base64.StdEncoding.EncodeToString([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"00","sha256":"11"}}],"predicateType":"x","predicate":{}}`))+`","signatures":[{"sig":"AAAA"},{"sig":"AAAA"}]}`, "", "")
 	pp := &model.ProvenancePolicy{BuilderIDs: []string{"b"}, SourceRepositories: []string{"https://github.com/acme/"}}
 	f.Fuzz(func(t *testing.T, env, payload, sig string) {
 		p, err := KeyVerifier{}.Parse(Submission{DSSE: env, Payload: payload, Signature: sig})

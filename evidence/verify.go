@@ -93,8 +93,13 @@ var _ Verifier = KeyVerifier{}
 func bad(field, format string, args ...any) error { return model.BadInput(field, format, args...) }
 
 // decodeB64 accepts standard or URL-safe base64 (DSSE allows both), padded or
-// not, and refuses non-canonical encodings (non-zero trailing bits).
+// not, and refuses non-canonical encodings: non-zero trailing bits, and line
+// breaks (which Go's decoder skips even in strict mode), so that one value has
+// one spelling.
 func decodeB64(field, s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, bad(field, "is not canonical base64 (line breaks)")
+	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 		if b, err := enc.Strict().DecodeString(s); err == nil {
 			return b, nil
@@ -170,50 +175,62 @@ func (KeyVerifier) Parse(s Submission) (*Parsed, error) {
 	return nil, bad("input", "give a dsseEnvelope or simpleSigning")
 }
 
-func parseDSSE(text string) (*Parsed, error) {
-	const field = "dsseEnvelope"
+// decodeEnvelope decodes a DSSE envelope, whatever its payloadType: JSON text of
+// at most MaxEnvelopeBytes holding one object with only the envelope's fields (no
+// repeated key, nesting bounded), and canonical base64 (standard or URL-safe) for
+// the payload and for each of 1 to MaxSignatures non-empty signatures.
+func decodeEnvelope(field, text string) (env dsse.Envelope, payload []byte, sigs [][]byte, err error) {
 	if len(text) > MaxEnvelopeBytes {
-		return nil, bad(field, "is %d bytes, at most %d allowed", len(text), MaxEnvelopeBytes)
+		return env, nil, nil, bad(field, "is %d bytes, at most %d allowed", len(text), MaxEnvelopeBytes)
 	}
 	if err := checkJSON(field, []byte(text)); err != nil {
-		return nil, err
+		return env, nil, nil, err
 	}
-	var env dsse.Envelope
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&env); err != nil {
-		return nil, bad(field, "is not a DSSE envelope: %v", err)
+		return env, nil, nil, bad(field, "is not a DSSE envelope: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, bad(field, "has text after the envelope")
+		return env, nil, nil, bad(field, "has text after the envelope")
+	}
+	if payload, err = decodeB64(field+".payload", env.Payload); err != nil {
+		return env, nil, nil, err
+	}
+	if len(env.Signatures) == 0 {
+		return env, nil, nil, bad(field+".signatures", "is empty; a DSSE envelope needs at least one signature")
+	}
+	if len(env.Signatures) > MaxSignatures {
+		return env, nil, nil, bad(field+".signatures", "has %d signatures, at most %d allowed", len(env.Signatures), MaxSignatures)
+	}
+	for i, sig := range env.Signatures {
+		b, err := decodeB64(fmt.Sprintf("%s.signatures[%d].sig", field, i), sig.Sig)
+		if err != nil {
+			return env, nil, nil, err
+		}
+		if len(b) == 0 {
+			return env, nil, nil, bad(fmt.Sprintf("%s.signatures[%d].sig", field, i), "is empty")
+		}
+		sigs = append(sigs, b)
+	}
+	return env, payload, sigs, nil
+}
+
+func parseDSSE(text string) (*Parsed, error) {
+	const field = "dsseEnvelope"
+	env, payload, sigs, err := decodeEnvelope(field, text)
+	if err != nil {
+		return nil, err
 	}
 	if env.PayloadType != PayloadTypeInToto {
 		return nil, bad(field+".payloadType", "is %q; only %s is accepted", truncate(env.PayloadType, 100), PayloadTypeInToto)
 	}
-	if env.Payload == "" {
+	if len(payload) == 0 {
 		return nil, bad(field+".payload", "is missing")
 	}
-	payload, err := decodeB64(field+".payload", env.Payload)
-	if err != nil {
-		return nil, err
-	}
-	if len(env.Signatures) == 0 {
-		return nil, bad(field+".signatures", "is empty; a DSSE envelope needs at least one signature")
-	}
-	if len(env.Signatures) > MaxSignatures {
-		return nil, bad(field+".signatures", "has %d signatures, at most %d allowed", len(env.Signatures), MaxSignatures)
-	}
-	p := &Parsed{Format: model.FormatDSSEInToto, Raw: []byte(text), signed: dsse.PAE(env.PayloadType, payload)}
-	for i, sig := range env.Signatures {
-		b, err := decodeB64(fmt.Sprintf("%s.signatures[%d].sig", field, i), sig.Sig)
-		if err != nil {
-			return nil, err
-		}
-		if len(b) == 0 {
-			return nil, bad(fmt.Sprintf("%s.signatures[%d].sig", field, i), "is empty")
-		}
-		p.signatures = append(p.signatures, b)
-	}
+	// The signatures sign the DSSE v1 pre-authentication encoding of the
+	// envelope's payloadType and payload.
+	p := &Parsed{Format: model.FormatDSSEInToto, Raw: []byte(text), signed: dsse.PAE(env.PayloadType, payload), signatures: sigs}
 	const sfield = field + ".payload"
 	if err := checkJSON(sfield, payload); err != nil {
 		return nil, err

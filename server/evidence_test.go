@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -412,5 +413,186 @@ func TestRequireVerifiedEvidenceDecidesPromotionAndDeployableFromVerifiedRecords
 	ts.attest(admin, admin, claimed)
 	if got := ts.deployable(admin, "payments", "PROD", "eu-1"); got != claimed.Digest {
 		t.Fatalf("after evidence deploys %s, want %s", got, claimed.Digest)
+	}
+}
+
+// rawEnvelope is a DSSE envelope of payload (any bytes, in-toto payloadType) with
+// the given signatures.
+func rawEnvelope(payload []byte, sigs ...[]byte) string {
+	var list []any
+	for _, s := range sigs {
+		list = append(list, map[string]string{"sig": base64.StdEncoding.EncodeToString(s)})
+	}
+	b, _ := json.Marshal(map[string]any{"payloadType": "application/vnd.in-toto+json", "payload": base64.StdEncoding.EncodeToString(payload), "signatures": list})
+	return string(b)
+}
+
+func (k evidenceKey) signPAE(t *testing.T, payload []byte) []byte {
+	t.Helper()
+	sig, err := k.Sign(context.Background(), dsse.PAE("application/vnd.in-toto+json", payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// statementAbout is an in-toto Statement v1 with the given subjects' sha256 hex
+// digests (the last one named app) and predicate.
+func statementAbout(predicate any, hexDigests ...string) []byte {
+	subjects := make([]any, 0, len(hexDigests))
+	for i, h := range hexDigests {
+		subjects = append(subjects, map[string]any{"name": fmt.Sprintf("part-%d", i), "digest": map[string]string{"sha256": h}})
+	}
+	b, _ := json.Marshal(map[string]any{"_type": "https://in-toto.io/Statement/v1", "subject": subjects, "predicateType": "https://example.com/test-result/v1", "predicate": predicate})
+	return b
+}
+
+// TestSubmitEvidenceAbuseBatteryGetsItsAnswerAndChangesNothingElse submits each
+// abusive input of issue 10 item 7 and checks the answer and that nothing else
+// changed: structurally invalid input is BAD_USER_INPUT and changes nothing at
+// all; evidence that fails is recorded FAILED on its artifact only, naming why;
+// the boundary cases that are allowed are recorded PASSED on their artifact only.
+// No case touches the other project's artifact or either project's keys.
+func TestSubmitEvidenceAbuseBatteryGetsItsAnswerAndChangesNothingElse(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	admin := token(t, "ada", "payments:project_admin", "payments:verifier", "billing:project_admin", "billing:verifier")
+	key, revokedKey, billingKey := newEvidenceKey(t), newEvidenceKey(t), newEvidenceKey(t)
+	ts.addKey(admin, "payments", key.pem, "ATTESTATION")
+	revokedID := ts.addKey(admin, "payments", revokedKey.pem, "ATTESTATION")
+	ts.MustDo(admin, `mutation($k: String!) { revokeTrustedKey(project: "payments", keyId: $k, reason: "leaked") { id } }`, map[string]any{"k": revokedID}, nil)
+	ts.addKey(admin, "billing", billingKey.pem, "ATTESTATION")
+	a := ts.register(admin, "payments", 1, nil)
+	b := ts.register(admin, "billing", 2, nil)
+	aHex, bHex := strings.TrimPrefix(a.Digest, "sha256:"), strings.TrimPrefix(b.Digest, "sha256:")
+
+	type artifactState struct {
+		Version    int
+		TrustState string
+		Evidence   []struct{ Result, Detail string }
+		Audit      []struct{ Action string }
+	}
+	type state struct {
+		A, B   artifactState
+		PK, BK []struct {
+			ID        string
+			RevokedAt *string
+		}
+	}
+	snapshot := func() state {
+		var s state
+		ts.MustDo(admin, `query($a: ID!, $b: ID!) {
+			a: artifact(id: $a) { version trustState evidence { result detail } audit { action } }
+			b: artifact(id: $b) { version trustState evidence { result detail } audit { action } }
+			pk: trustedKeys(project: "payments", includeRevoked: true) { id revokedAt }
+			bk: trustedKeys(project: "billing", includeRevoked: true) { id revokedAt } }`, map[string]any{"a": a.ID, "b": b.ID}, &s)
+		return s
+	}
+	same := func(x, y any) bool {
+		jx, _ := json.Marshal(x)
+		jy, _ := json.Marshal(y)
+		return string(jx) == string(jy)
+	}
+
+	// Just under the limit before padding, then padded with whitespace.
+	big := key.envelope(t, a.Digest, "https://example.com/test-result/v1", map[string]any{"pad": strings.Repeat("a", (262144-800)*3/4-300)})
+	pad := func(env string, size int) string { return env[:len(env)-1] + strings.Repeat(" ", size-len(env)) + "}" }
+	plain := statementAbout(map[string]any{}, aHex)
+	junk := make([]byte, 64)
+	sigs := func(n int, last []byte) [][]byte {
+		out := make([][]byte, 0, n)
+		for len(out) < n-1 {
+			out = append(out, junk)
+		}
+		return append(out, last)
+	}
+	nested := func(levels int) any {
+		var v any = map[string]any{}
+		for i := 0; i < levels; i++ {
+			v = map[string]any{"a": v}
+		}
+		return v
+	}
+	subjects := func(n int) []string {
+		out := make([]string, 0, n)
+		for len(out) < n-1 {
+			out = append(out, fmt.Sprintf("%064x", len(out)+1000))
+		}
+		return append(out, aHex)
+	}
+	dupSubject := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"` + aHex + `"}}],"subject":[{"digest":{"sha256":"` + bHex + `"}}],"predicateType":"x","predicate":{}}`)
+	overCap := statementAbout(map[string]any{}, subjects(1025)...)
+	nonCanonical := func(env string) string {
+		var e map[string]any
+		_ = json.Unmarshal([]byte(env), &e)
+		p := e["payload"].(string)
+		p = strings.TrimRight(p, "=")
+		// The last character before the padding, with its unused low bits set.
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+		i := strings.IndexByte(alphabet, p[len(p)-1])
+		e["payload"] = p[:len(p)-1] + string(alphabet[i|3]) + strings.Repeat("=", (4-len(p)%4)%4)
+		out, _ := json.Marshal(e)
+		return string(out)
+	}
+	withPad := func(payload []byte) []byte { // a payload whose base64 ends in padding with unused bits
+		for len(payload)%3 != 1 {
+			payload = append(payload, ' ')
+		}
+		return payload
+	}
+	canonicalPayload := withPad(plain)
+
+	for _, tc := range []struct {
+		name     string
+		artifact artifactJSON
+		envelope string
+		code     string // BAD_USER_INPUT, or "" when recorded
+		result   string // the recorded result
+		naming   string
+	}{
+		{"an envelope one byte over 256 KiB", a, pad(big, 262145), "BAD_USER_INPUT", "", "is 262145 bytes, at most 262144 allowed"},
+		{"17 signatures", a, rawEnvelope(plain, sigs(17, key.signPAE(t, plain))...), "BAD_USER_INPUT", "", "has 17 signatures, at most 16 allowed"},
+		{"a statement nesting deeper than 64", a, key.envelope(t, a.Digest, "x", map[string]any{"deep": nested(64)}), "BAD_USER_INPUT", "", "nests deeper than 64 levels"},
+		{"non-canonical base64", a, nonCanonical(rawEnvelope(canonicalPayload, key.signPAE(t, canonicalPayload))), "BAD_USER_INPUT", "", "is not canonical base64"},
+		{"a repeated key in the statement", a, rawEnvelope(dupSubject, key.signPAE(t, dupSubject)), "BAD_USER_INPUT", "", `repeats the key "subject"`},
+		{"1,025 subjects", a, rawEnvelope(overCap, key.signPAE(t, overCap)), "BAD_USER_INPUT", "", "has 1025 entries, at most 1024 allowed"},
+		{"signed only by a revoked key", a, revokedKey.envelope(t, a.Digest, "https://example.com/test-result/v1", map[string]any{}), "", "FAILED", "signed only by revoked key " + revokedID[:12]},
+		{"a billing key used for payments", a, billingKey.envelope(t, a.Digest, "https://example.com/test-result/v1", map[string]any{}), "", "FAILED", "no signature verifies under a trusted key of the project"},
+		{"a payments key used for billing", b, key.envelope(t, b.Digest, "https://example.com/test-result/v1", map[string]any{}), "", "FAILED", "no signature verifies under a trusted key of the project"},
+		{"an envelope of exactly 256 KiB", a, pad(big, 262144), "", "PASSED", "verified with key"},
+		{"16 signatures, the valid one last", a, rawEnvelope(plain, sigs(16, key.signPAE(t, plain))...), "", "PASSED", "verified with key"},
+		{"1,000 subjects", a, func() string {
+			st := statementAbout(map[string]any{}, subjects(1000)...)
+			return rawEnvelope(st, key.signPAE(t, st))
+		}(), "", "PASSED", "verified with key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := snapshot()
+			res, r := ts.submitEvidence(admin, map[string]any{"artifactId": tc.artifact.ID, "dsseEnvelope": tc.envelope})
+			after := snapshot()
+			if tc.code != "" {
+				if len(r.Errors) != 1 || r.Errors[0].Code() != tc.code || !strings.Contains(r.Errors[0].Message, tc.naming) {
+					t.Fatalf("errors %+v, want %s naming %q", r.Errors, tc.code, tc.naming)
+				}
+				if !same(before, after) {
+					t.Fatalf("a refused submission changed something:\nbefore %+v\nafter  %+v", before, after)
+				}
+				return
+			}
+			if len(r.Errors) > 0 || len(res.Evidence) != 1 || res.Evidence[0].Result != tc.result || res.Evidence[0].Detail == nil || !strings.Contains(*res.Evidence[0].Detail, tc.naming) {
+				t.Fatalf("evidence %+v errors %+v, want %s naming %q", res.Evidence, r.Errors, tc.result, tc.naming)
+			}
+			changed, other, was := after.A, after.B, before.A
+			otherWas := before.B
+			if tc.artifact.ID == b.ID {
+				changed, other, was, otherWas = after.B, after.A, before.B, before.A
+			}
+			if changed.Version != was.Version+1 || len(changed.Evidence) != len(was.Evidence)+1 || len(changed.Audit) != len(was.Audit)+1 ||
+				changed.Evidence[len(changed.Evidence)-1].Result != tc.result || changed.Audit[len(changed.Audit)-1].Action != "app_artifact.evidence" {
+				t.Fatalf("the artifact: before %+v after %+v", was, changed)
+			}
+			if !same(other, otherWas) || !same(after.PK, before.PK) || !same(after.BK, before.BK) {
+				t.Fatalf("something else changed:\nbefore %+v\nafter  %+v", before, after)
+			}
+		})
 	}
 }

@@ -22,6 +22,15 @@ var AllActorType = []ActorType{
 	ActorTypeServiceAccount,
 }
 
+// AddTrustedKeyResponse is returned by AddTrustedKey on success.
+type AddTrustedKeyResponse struct {
+	// Trusts a PEM PUBLIC KEY (SPKI: ECDSA P-256, Ed25519, RSA of 2048 to 8192 bits) in a project for the listed checks (project_admin). At most 100 live keys per project, 500 ever. Adding a live key again with the same settings returns it unchanged; a revoked key can never be added again (INVALID_TRANSITION).
+	AddTrustedKey TrustedKeyFields `json:"addTrustedKey"`
+}
+
+// GetAddTrustedKey returns AddTrustedKeyResponse.AddTrustedKey, and is useful for accessing the field via an interface.
+func (v *AddTrustedKeyResponse) GetAddTrustedKey() TrustedKeyFields { return v.AddTrustedKey }
+
 // ArtifactFields includes the GraphQL fields of Artifact requested by the fragment ArtifactFields.
 // The GraphQL type's documentation follows.
 //
@@ -159,6 +168,8 @@ type ArtifactFieldsVerificationVerificationRecord struct {
 	Check VerificationCheck `json:"check"`
 	// Its result.
 	Result CheckResult `json:"result"`
+	// CLAIMED for results submitted with verifyArtifact; VERIFIED for results from verified evidence and for the baseline checks the service computes.
+	Basis EvidenceBasis `json:"basis"`
 	// What the check saw, for people.
 	Detail *string `json:"detail"`
 	// Subject that ran or submitted the check.
@@ -172,6 +183,9 @@ func (v *ArtifactFieldsVerificationVerificationRecord) GetCheck() VerificationCh
 
 // GetResult returns ArtifactFieldsVerificationVerificationRecord.Result, and is useful for accessing the field via an interface.
 func (v *ArtifactFieldsVerificationVerificationRecord) GetResult() CheckResult { return v.Result }
+
+// GetBasis returns ArtifactFieldsVerificationVerificationRecord.Basis, and is useful for accessing the field via an interface.
+func (v *ArtifactFieldsVerificationVerificationRecord) GetBasis() EvidenceBasis { return v.Basis }
 
 // GetDetail returns ArtifactFieldsVerificationVerificationRecord.Detail, and is useful for accessing the field via an interface.
 func (v *ArtifactFieldsVerificationVerificationRecord) GetDetail() *string { return v.Detail }
@@ -596,6 +610,115 @@ type EvaluatePromotionResponse struct {
 // GetEvaluatePromotion returns EvaluatePromotionResponse.EvaluatePromotion, and is useful for accessing the field via an interface.
 func (v *EvaluatePromotionResponse) GetEvaluatePromotion() PolicyDecision { return v.EvaluatePromotion }
 
+// Evidence includes the requested fields of the GraphQL type Evidence.
+// The GraphQL type's documentation follows.
+//
+// The service's verdict on one submitted envelope for one check.
+type Evidence struct {
+	// Stable id (the same envelope for the same artifact and check has the same id).
+	Id string `json:"id"`
+	// Its format.
+	Format EvidenceFormat `json:"format"`
+	// The check it counted for: SIGNATURE, ATTESTATION or SOURCE_POLICY.
+	Check VerificationCheck `json:"check"`
+	// PASSED or FAILED.
+	Result CheckResult `json:"result"`
+	// Why, for people; a FAILED result names the reason.
+	Detail *string `json:"detail"`
+	// The in-toto predicate type, for DSSE evidence.
+	PredicateType *string `json:"predicateType"`
+	// Ids of the trusted keys whose signatures verified.
+	KeyIds []string `json:"keyIds"`
+	// Lowercase hex SHA-256 of the envelope as submitted.
+	EnvelopeSha256 string `json:"envelopeSha256"`
+	// Who submitted it.
+	SubmittedBy string `json:"submittedBy"`
+	// When.
+	SubmittedAt time.Time `json:"submittedAt"`
+	// Version of the project policy it was judged under.
+	PolicyVersion int `json:"policyVersion"`
+}
+
+// GetId returns Evidence.Id, and is useful for accessing the field via an interface.
+func (v *Evidence) GetId() string { return v.Id }
+
+// GetFormat returns Evidence.Format, and is useful for accessing the field via an interface.
+func (v *Evidence) GetFormat() EvidenceFormat { return v.Format }
+
+// GetCheck returns Evidence.Check, and is useful for accessing the field via an interface.
+func (v *Evidence) GetCheck() VerificationCheck { return v.Check }
+
+// GetResult returns Evidence.Result, and is useful for accessing the field via an interface.
+func (v *Evidence) GetResult() CheckResult { return v.Result }
+
+// GetDetail returns Evidence.Detail, and is useful for accessing the field via an interface.
+func (v *Evidence) GetDetail() *string { return v.Detail }
+
+// GetPredicateType returns Evidence.PredicateType, and is useful for accessing the field via an interface.
+func (v *Evidence) GetPredicateType() *string { return v.PredicateType }
+
+// GetKeyIds returns Evidence.KeyIds, and is useful for accessing the field via an interface.
+func (v *Evidence) GetKeyIds() []string { return v.KeyIds }
+
+// GetEnvelopeSha256 returns Evidence.EnvelopeSha256, and is useful for accessing the field via an interface.
+func (v *Evidence) GetEnvelopeSha256() string { return v.EnvelopeSha256 }
+
+// GetSubmittedBy returns Evidence.SubmittedBy, and is useful for accessing the field via an interface.
+func (v *Evidence) GetSubmittedBy() string { return v.SubmittedBy }
+
+// GetSubmittedAt returns Evidence.SubmittedAt, and is useful for accessing the field via an interface.
+func (v *Evidence) GetSubmittedAt() time.Time { return v.SubmittedAt }
+
+// GetPolicyVersion returns Evidence.PolicyVersion, and is useful for accessing the field via an interface.
+func (v *Evidence) GetPolicyVersion() int { return v.PolicyVersion }
+
+// Where a verification record comes from.
+type EvidenceBasis string
+
+const (
+	// Submitted by a caller with verifyArtifact, not checked by the service.
+	EvidenceBasisClaimed EvidenceBasis = "CLAIMED"
+	// Established by the service: evidence whose signatures it verified, or a baseline check it computed.
+	EvidenceBasisVerified EvidenceBasis = "VERIFIED"
+)
+
+var AllEvidenceBasis = []EvidenceBasis{
+	EvidenceBasisClaimed,
+	EvidenceBasisVerified,
+}
+
+// Format of submitted evidence.
+type EvidenceFormat string
+
+const (
+	// A DSSE envelope carrying an in-toto Statement v1.
+	EvidenceFormatDsseInToto EvidenceFormat = "DSSE_IN_TOTO"
+	// A cosign simple-signing payload and its signature.
+	EvidenceFormatCosignSimpleSigning EvidenceFormat = "COSIGN_SIMPLE_SIGNING"
+)
+
+var AllEvidenceFormat = []EvidenceFormat{
+	EvidenceFormatDsseInToto,
+	EvidenceFormatCosignSimpleSigning,
+}
+
+// EvidenceResult includes the requested fields of the GraphQL type EvidenceResult.
+// The GraphQL type's documentation follows.
+//
+// What submitEvidence recorded.
+type EvidenceResult struct {
+	// The artifact after the evidence was recorded.
+	Artifact ArtifactFields `json:"artifact"`
+	// One per check decided (an SLSA provenance can decide ATTESTATION and SOURCE_POLICY).
+	Evidence []Evidence `json:"evidence"`
+}
+
+// GetArtifact returns EvidenceResult.Artifact, and is useful for accessing the field via an interface.
+func (v *EvidenceResult) GetArtifact() ArtifactFields { return v.Artifact }
+
+// GetEvidence returns EvidenceResult.Evidence, and is useful for accessing the field via an interface.
+func (v *EvidenceResult) GetEvidence() []Evidence { return v.Evidence }
+
 // GetArtifactByDigestResponse is returned by GetArtifactByDigest on success.
 type GetArtifactByDigestResponse struct {
 	// One artifact by project and digest; null when it does not exist.
@@ -615,6 +738,21 @@ type GetArtifactResponse struct {
 
 // GetArtifact returns GetArtifactResponse.Artifact, and is useful for accessing the field via an interface.
 func (v *GetArtifactResponse) GetArtifact() *ArtifactFields { return v.Artifact }
+
+// Algorithm of a trusted key.
+type KeyAlgorithm string
+
+const (
+	KeyAlgorithmEcdsaP256 KeyAlgorithm = "ECDSA_P256"
+	KeyAlgorithmEd25519   KeyAlgorithm = "ED25519"
+	KeyAlgorithmRsa       KeyAlgorithm = "RSA"
+)
+
+var AllKeyAlgorithm = []KeyAlgorithm{
+	KeyAlgorithmEcdsaP256,
+	KeyAlgorithmEd25519,
+	KeyAlgorithmRsa,
+}
 
 // Lifecycle: registration -> PUBLISHED; first promotion -> PROMOTED; PUBLISHED or PROMOTED -> DEPRECATED; any but RETIRED -> RETIRED (terminal).
 type LifecycleState string
@@ -967,6 +1105,15 @@ type RevokeArtifactResponse struct {
 // GetRevokeArtifact returns RevokeArtifactResponse.RevokeArtifact, and is useful for accessing the field via an interface.
 func (v *RevokeArtifactResponse) GetRevokeArtifact() ArtifactFields { return v.RevokeArtifact }
 
+// RevokeTrustedKeyResponse is returned by RevokeTrustedKey on success.
+type RevokeTrustedKeyResponse struct {
+	// Revokes a trusted key for good (project_admin); a reason is required. No evidence verifies under it afterwards. Revoking it again is INVALID_TRANSITION.
+	RevokeTrustedKey TrustedKeyFields `json:"revokeTrustedKey"`
+}
+
+// GetRevokeTrustedKey returns RevokeTrustedKeyResponse.RevokeTrustedKey, and is useful for accessing the field via an interface.
+func (v *RevokeTrustedKeyResponse) GetRevokeTrustedKey() TrustedKeyFields { return v.RevokeTrustedKey }
+
 // Project roles.
 type Role string
 
@@ -995,6 +1142,20 @@ type SetProjectPolicyResponse struct {
 // GetSetProjectPolicy returns SetProjectPolicyResponse.SetProjectPolicy, and is useful for accessing the field via an interface.
 func (v *SetProjectPolicyResponse) GetSetProjectPolicy() PolicyFields { return v.SetProjectPolicy }
 
+// A cosign simple-signing payload and its signature.
+type SimpleSigningInput struct {
+	// Base64 of the payload bytes.
+	Payload string `json:"payload"`
+	// Base64 of the signature.
+	Signature string `json:"signature"`
+}
+
+// GetPayload returns SimpleSigningInput.Payload, and is useful for accessing the field via an interface.
+func (v *SimpleSigningInput) GetPayload() string { return v.Payload }
+
+// GetSignature returns SimpleSigningInput.Signature, and is useful for accessing the field via an interface.
+func (v *SimpleSigningInput) GetSignature() string { return v.Signature }
+
 // Where an artifact comes from. OCI kinds come from OCI_REGISTRY; non-OCI kinds from OBJECT_STORE or HTTPS.
 type SourceType string
 
@@ -1009,6 +1170,34 @@ var AllSourceType = []SourceType{
 	SourceTypeObjectStore,
 	SourceTypeHttps,
 }
+
+// Evidence to verify: exactly one of dsseEnvelope and simpleSigning.
+type SubmitEvidenceInput struct {
+	// The artifact it is about.
+	ArtifactId string `json:"artifactId"`
+	// A DSSE envelope as JSON text (at most 256 KiB).
+	DsseEnvelope *string `json:"dsseEnvelope"`
+	// A cosign simple-signing payload and its signature.
+	SimpleSigning *SimpleSigningInput `json:"simpleSigning"`
+}
+
+// GetArtifactId returns SubmitEvidenceInput.ArtifactId, and is useful for accessing the field via an interface.
+func (v *SubmitEvidenceInput) GetArtifactId() string { return v.ArtifactId }
+
+// GetDsseEnvelope returns SubmitEvidenceInput.DsseEnvelope, and is useful for accessing the field via an interface.
+func (v *SubmitEvidenceInput) GetDsseEnvelope() *string { return v.DsseEnvelope }
+
+// GetSimpleSigning returns SubmitEvidenceInput.SimpleSigning, and is useful for accessing the field via an interface.
+func (v *SubmitEvidenceInput) GetSimpleSigning() *SimpleSigningInput { return v.SimpleSigning }
+
+// SubmitEvidenceResponse is returned by SubmitEvidence on success.
+type SubmitEvidenceResponse struct {
+	// Verifies signed evidence about an artifact against its project's trusted keys and records the verdict (verifier, project_admin): a DSSE envelope carrying an in-toto Statement v1 decides ATTESTATION (and, for SLSA provenance v1 when the policy has provenance rules, SOURCE_POLICY); a cosign simple-signing payload decides SIGNATURE. Structurally invalid evidence is BAD_USER_INPUT and records nothing; evidence that fails is recorded FAILED naming why; the same envelope again changes nothing.
+	SubmitEvidence EvidenceResult `json:"submitEvidence"`
+}
+
+// GetSubmitEvidence returns SubmitEvidenceResponse.SubmitEvidence, and is useful for accessing the field via an interface.
+func (v *SubmitEvidenceResponse) GetSubmitEvidence() EvidenceResult { return v.SubmitEvidence }
 
 // Trust a channel requires.
 type TrustRequirement string
@@ -1039,6 +1228,106 @@ var AllTrustState = []TrustState{
 	TrustStateFailedVerification,
 	TrustStateRevoked,
 }
+
+// TrustedKeyFields includes the GraphQL fields of TrustedKey requested by the fragment TrustedKeyFields.
+// The GraphQL type's documentation follows.
+//
+// A public key a project trusts to vouch for some checks through signed evidence.
+type TrustedKeyFields struct {
+	// Lowercase hex SHA-256 of the SPKI DER.
+	Id string `json:"id"`
+	// The project.
+	Project string `json:"project"`
+	// A display name.
+	Name *string `json:"name"`
+	// The key as one PEM PUBLIC KEY block.
+	PublicKeyPem string `json:"publicKeyPem"`
+	// Its algorithm.
+	Algorithm KeyAlgorithm `json:"algorithm"`
+	// The checks its signatures may decide: SIGNATURE, ATTESTATION, SOURCE_POLICY.
+	Checks []VerificationCheck `json:"checks"`
+	// The in-toto predicate types it may sign; empty means any.
+	PredicateTypes []string `json:"predicateTypes"`
+	// Who added it.
+	AddedBy string `json:"addedBy"`
+	// When.
+	AddedAt time.Time `json:"addedAt"`
+	// When it was revoked; null while live.
+	RevokedAt *time.Time `json:"revokedAt"`
+	// Who revoked it.
+	RevokedBy *string `json:"revokedBy"`
+	// Why.
+	RevokeReason *string `json:"revokeReason"`
+}
+
+// GetId returns TrustedKeyFields.Id, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetId() string { return v.Id }
+
+// GetProject returns TrustedKeyFields.Project, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetProject() string { return v.Project }
+
+// GetName returns TrustedKeyFields.Name, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetName() *string { return v.Name }
+
+// GetPublicKeyPem returns TrustedKeyFields.PublicKeyPem, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetPublicKeyPem() string { return v.PublicKeyPem }
+
+// GetAlgorithm returns TrustedKeyFields.Algorithm, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetAlgorithm() KeyAlgorithm { return v.Algorithm }
+
+// GetChecks returns TrustedKeyFields.Checks, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetChecks() []VerificationCheck { return v.Checks }
+
+// GetPredicateTypes returns TrustedKeyFields.PredicateTypes, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetPredicateTypes() []string { return v.PredicateTypes }
+
+// GetAddedBy returns TrustedKeyFields.AddedBy, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetAddedBy() string { return v.AddedBy }
+
+// GetAddedAt returns TrustedKeyFields.AddedAt, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetAddedAt() time.Time { return v.AddedAt }
+
+// GetRevokedAt returns TrustedKeyFields.RevokedAt, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetRevokedAt() *time.Time { return v.RevokedAt }
+
+// GetRevokedBy returns TrustedKeyFields.RevokedBy, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetRevokedBy() *string { return v.RevokedBy }
+
+// GetRevokeReason returns TrustedKeyFields.RevokeReason, and is useful for accessing the field via an interface.
+func (v *TrustedKeyFields) GetRevokeReason() *string { return v.RevokeReason }
+
+// A public key to trust.
+type TrustedKeyInput struct {
+	// One PEM PUBLIC KEY block (SPKI). Private keys are refused.
+	PublicKeyPem string `json:"publicKeyPem"`
+	// A display name.
+	Name *string `json:"name"`
+	// The checks its signatures may decide: SIGNATURE, ATTESTATION, SOURCE_POLICY.
+	Checks []VerificationCheck `json:"checks"`
+	// The in-toto predicate types it may sign; empty or absent means any.
+	PredicateTypes []string `json:"predicateTypes"`
+}
+
+// GetPublicKeyPem returns TrustedKeyInput.PublicKeyPem, and is useful for accessing the field via an interface.
+func (v *TrustedKeyInput) GetPublicKeyPem() string { return v.PublicKeyPem }
+
+// GetName returns TrustedKeyInput.Name, and is useful for accessing the field via an interface.
+func (v *TrustedKeyInput) GetName() *string { return v.Name }
+
+// GetChecks returns TrustedKeyInput.Checks, and is useful for accessing the field via an interface.
+func (v *TrustedKeyInput) GetChecks() []VerificationCheck { return v.Checks }
+
+// GetPredicateTypes returns TrustedKeyInput.PredicateTypes, and is useful for accessing the field via an interface.
+func (v *TrustedKeyInput) GetPredicateTypes() []string { return v.PredicateTypes }
+
+// TrustedKeysResponse is returned by TrustedKeys on success.
+type TrustedKeysResponse struct {
+	// Live (and, with includeRevoked, revoked) trusted keys of a project, in the order they were added. Any role in the project.
+	TrustedKeys []TrustedKeyFields `json:"trustedKeys"`
+}
+
+// GetTrustedKeys returns TrustedKeysResponse.TrustedKeys, and is useful for accessing the field via an interface.
+func (v *TrustedKeysResponse) GetTrustedKeys() []TrustedKeyFields { return v.TrustedKeys }
 
 // Verification checks: the first five are run by the service; the last four are trust inputs submitted by outside verifiers.
 type VerificationCheck string
@@ -1161,6 +1450,18 @@ type WhoamiResponse struct {
 
 // GetViewer returns WhoamiResponse.Viewer, and is useful for accessing the field via an interface.
 func (v *WhoamiResponse) GetViewer() Viewer { return v.Viewer }
+
+// __AddTrustedKeyInput is used internally by genqlient
+type __AddTrustedKeyInput struct {
+	Project string          `json:"project"`
+	Input   TrustedKeyInput `json:"input"`
+}
+
+// GetProject returns __AddTrustedKeyInput.Project, and is useful for accessing the field via an interface.
+func (v *__AddTrustedKeyInput) GetProject() string { return v.Project }
+
+// GetInput returns __AddTrustedKeyInput.Input, and is useful for accessing the field via an interface.
+func (v *__AddTrustedKeyInput) GetInput() TrustedKeyInput { return v.Input }
 
 // __AuditEventsInput is used internally by genqlient
 type __AuditEventsInput struct {
@@ -1294,6 +1595,22 @@ func (v *__RevokeArtifactInput) GetId() string { return v.Id }
 // GetReason returns __RevokeArtifactInput.Reason, and is useful for accessing the field via an interface.
 func (v *__RevokeArtifactInput) GetReason() string { return v.Reason }
 
+// __RevokeTrustedKeyInput is used internally by genqlient
+type __RevokeTrustedKeyInput struct {
+	Project string `json:"project"`
+	KeyId   string `json:"keyId"`
+	Reason  string `json:"reason"`
+}
+
+// GetProject returns __RevokeTrustedKeyInput.Project, and is useful for accessing the field via an interface.
+func (v *__RevokeTrustedKeyInput) GetProject() string { return v.Project }
+
+// GetKeyId returns __RevokeTrustedKeyInput.KeyId, and is useful for accessing the field via an interface.
+func (v *__RevokeTrustedKeyInput) GetKeyId() string { return v.KeyId }
+
+// GetReason returns __RevokeTrustedKeyInput.Reason, and is useful for accessing the field via an interface.
+func (v *__RevokeTrustedKeyInput) GetReason() string { return v.Reason }
+
 // __SetProjectPolicyInput is used internally by genqlient
 type __SetProjectPolicyInput struct {
 	Project string             `json:"project"`
@@ -1306,6 +1623,26 @@ func (v *__SetProjectPolicyInput) GetProject() string { return v.Project }
 // GetInput returns __SetProjectPolicyInput.Input, and is useful for accessing the field via an interface.
 func (v *__SetProjectPolicyInput) GetInput() ProjectPolicyInput { return v.Input }
 
+// __SubmitEvidenceInput is used internally by genqlient
+type __SubmitEvidenceInput struct {
+	Input SubmitEvidenceInput `json:"input"`
+}
+
+// GetInput returns __SubmitEvidenceInput.Input, and is useful for accessing the field via an interface.
+func (v *__SubmitEvidenceInput) GetInput() SubmitEvidenceInput { return v.Input }
+
+// __TrustedKeysInput is used internally by genqlient
+type __TrustedKeysInput struct {
+	Project        string `json:"project"`
+	IncludeRevoked *bool  `json:"includeRevoked"`
+}
+
+// GetProject returns __TrustedKeysInput.Project, and is useful for accessing the field via an interface.
+func (v *__TrustedKeysInput) GetProject() string { return v.Project }
+
+// GetIncludeRevoked returns __TrustedKeysInput.IncludeRevoked, and is useful for accessing the field via an interface.
+func (v *__TrustedKeysInput) GetIncludeRevoked() *bool { return v.IncludeRevoked }
+
 // __VerifyArtifactInput is used internally by genqlient
 type __VerifyArtifactInput struct {
 	Input VerifyArtifactInput `json:"input"`
@@ -1313,6 +1650,56 @@ type __VerifyArtifactInput struct {
 
 // GetInput returns __VerifyArtifactInput.Input, and is useful for accessing the field via an interface.
 func (v *__VerifyArtifactInput) GetInput() VerifyArtifactInput { return v.Input }
+
+// The mutation executed by AddTrustedKey.
+const AddTrustedKey_Operation = `
+mutation AddTrustedKey ($project: String!, $input: TrustedKeyInput!) {
+	addTrustedKey(project: $project, input: $input) {
+		... TrustedKeyFields
+	}
+}
+fragment TrustedKeyFields on TrustedKey {
+	id
+	project
+	name
+	publicKeyPem
+	algorithm
+	checks
+	predicateTypes
+	addedBy
+	addedAt
+	revokedAt
+	revokedBy
+	revokeReason
+}
+`
+
+func AddTrustedKey(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	project string,
+	input TrustedKeyInput,
+) (data_ *AddTrustedKeyResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "AddTrustedKey",
+		Query:  AddTrustedKey_Operation,
+		Variables: &__AddTrustedKeyInput{
+			Project: project,
+			Input:   input,
+		},
+	}
+
+	data_ = &AddTrustedKeyResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
 
 // The query executed by AuditEvents.
 const AuditEvents_Operation = `
@@ -1496,6 +1883,7 @@ fragment ArtifactFields on Artifact {
 	verification {
 		check
 		result
+		basis
 		detail
 		recordedBy
 		recordedAt
@@ -1598,6 +1986,7 @@ fragment ArtifactFields on Artifact {
 	verification {
 		check
 		result
+		basis
 		detail
 		recordedBy
 		recordedAt
@@ -1663,6 +2052,7 @@ fragment ArtifactFields on Artifact {
 	verification {
 		check
 		result
+		basis
 		detail
 		recordedBy
 		recordedAt
@@ -1788,6 +2178,7 @@ fragment ArtifactFields on Artifact {
 	verification {
 		check
 		result
+		basis
 		detail
 		recordedBy
 		recordedAt
@@ -1853,6 +2244,7 @@ fragment ArtifactFields on Artifact {
 	verification {
 		check
 		result
+		basis
 		detail
 		recordedBy
 		recordedAt
@@ -1918,6 +2310,7 @@ fragment ArtifactFields on Artifact {
 	verification {
 		check
 		result
+		basis
 		detail
 		recordedBy
 		recordedAt
@@ -1985,6 +2378,7 @@ fragment ArtifactFields on Artifact {
 	verification {
 		check
 		result
+		basis
 		detail
 		recordedBy
 		recordedAt
@@ -2016,6 +2410,58 @@ func RevokeArtifact(
 	}
 
 	data_ = &RevokeArtifactResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by RevokeTrustedKey.
+const RevokeTrustedKey_Operation = `
+mutation RevokeTrustedKey ($project: String!, $keyId: String!, $reason: String!) {
+	revokeTrustedKey(project: $project, keyId: $keyId, reason: $reason) {
+		... TrustedKeyFields
+	}
+}
+fragment TrustedKeyFields on TrustedKey {
+	id
+	project
+	name
+	publicKeyPem
+	algorithm
+	checks
+	predicateTypes
+	addedBy
+	addedAt
+	revokedAt
+	revokedBy
+	revokeReason
+}
+`
+
+func RevokeTrustedKey(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	project string,
+	keyId string,
+	reason string,
+) (data_ *RevokeTrustedKeyResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "RevokeTrustedKey",
+		Query:  RevokeTrustedKey_Operation,
+		Variables: &__RevokeTrustedKeyInput{
+			Project: project,
+			KeyId:   keyId,
+			Reason:  reason,
+		},
+	}
+
+	data_ = &RevokeTrustedKeyResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -2087,6 +2533,137 @@ func SetProjectPolicy(
 	return data_, err_
 }
 
+// The mutation executed by SubmitEvidence.
+const SubmitEvidence_Operation = `
+mutation SubmitEvidence ($input: SubmitEvidenceInput!) {
+	submitEvidence(input: $input) {
+		artifact {
+			... ArtifactFields
+		}
+		evidence {
+			id
+			format
+			check
+			result
+			detail
+			predicateType
+			keyIds
+			envelopeSha256
+			submittedBy
+			submittedAt
+			policyVersion
+		}
+	}
+}
+fragment ArtifactFields on Artifact {
+	id
+	project
+	digest
+	kind
+	oci
+	sourceType
+	source
+	runtimeClass
+	tags
+	lifecycleState
+	trustState
+	version
+	createdAt
+	updatedAt
+	verification {
+		check
+		result
+		basis
+		detail
+		recordedBy
+		recordedAt
+	}
+	promotions {
+		channel
+		targetEnvironment
+		promotedBy
+		promotedAt
+		reason
+		correlationId
+	}
+}
+`
+
+func SubmitEvidence(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	input SubmitEvidenceInput,
+) (data_ *SubmitEvidenceResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "SubmitEvidence",
+		Query:  SubmitEvidence_Operation,
+		Variables: &__SubmitEvidenceInput{
+			Input: input,
+		},
+	}
+
+	data_ = &SubmitEvidenceResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by TrustedKeys.
+const TrustedKeys_Operation = `
+query TrustedKeys ($project: String!, $includeRevoked: Boolean) {
+	trustedKeys(project: $project, includeRevoked: $includeRevoked) {
+		... TrustedKeyFields
+	}
+}
+fragment TrustedKeyFields on TrustedKey {
+	id
+	project
+	name
+	publicKeyPem
+	algorithm
+	checks
+	predicateTypes
+	addedBy
+	addedAt
+	revokedAt
+	revokedBy
+	revokeReason
+}
+`
+
+func TrustedKeys(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	project string,
+	includeRevoked *bool,
+) (data_ *TrustedKeysResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "TrustedKeys",
+		Query:  TrustedKeys_Operation,
+		Variables: &__TrustedKeysInput{
+			Project:        project,
+			IncludeRevoked: includeRevoked,
+		},
+	}
+
+	data_ = &TrustedKeysResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
 // The mutation executed by VerifyArtifact.
 const VerifyArtifact_Operation = `
 mutation VerifyArtifact ($input: VerifyArtifactInput!) {
@@ -2112,6 +2689,7 @@ fragment ArtifactFields on Artifact {
 	verification {
 		check
 		result
+		basis
 		detail
 		recordedBy
 		recordedAt
