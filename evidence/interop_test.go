@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -134,14 +135,17 @@ func TestDSSEProtocolExampleVerifies(t *testing.T) {
 		}
 		return n
 	}
-	pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: num(ex.Key.X), Y: num(ex.Key.Y)}
+	published := append(append([]byte{4}, num(ex.Key.X).FillBytes(make([]byte, 32))...), num(ex.Key.Y).FillBytes(make([]byte, 32))...) // 0x04 || X || Y
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), published)
+	if err != nil {
+		t.Fatalf("the published point: %v", err)
+	}
 	// The published private scalar d belongs to the published point.
 	priv, err := ecdh.P256().NewPrivateKey(num(ex.Key.D).FillBytes(make([]byte, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	point := priv.PublicKey().Bytes() // 0x04 || X || Y
-	if new(big.Int).SetBytes(point[1:33]).Cmp(pub.X) != 0 || new(big.Int).SetBytes(point[33:]).Cmp(pub.Y) != 0 {
+	if !bytes.Equal(priv.PublicKey().Bytes(), published) {
 		t.Fatal("the published d is not the published point's")
 	}
 	env, payload, sigs, err := decodeEnvelope("dsseEnvelope", string(ex.Envelope))
