@@ -7,6 +7,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+	// Promotion windows name IANA time zones: every binary carries the zone
+	// database, so windows work on a machine without one.
+	_ "time/tzdata"
 )
 
 // Classes of the governance denials (see Decision.Classes).
@@ -127,7 +130,8 @@ func (r ApprovalRequest) Validate() error {
 // ErrUnchanged is returned by Decide when the approver's latest decision for that
 // channel and environment is already the one asked for (and, for an approval,
 // still live): nothing is written and that decision is the answer.
-var ErrUnchanged = &Error{Kind: KindConflict, Message: "decision unchanged"}
+// (Its kind is not CONFLICT, which writers retry.)
+var ErrUnchanged = &Error{Kind: KindInvalidTransition, Message: "decision unchanged"}
 
 func target(c Channel, env string) string {
 	if env == "" {
