@@ -2252,7 +2252,7 @@ type Promotion {
 
 "One entry of an artifact's audit trail."
 type AuditEvent {
-  "One of app_artifact.register, .verify, .promote, .deprecate, .retire, .revoke."
+  "One of app_artifact.register, .verify, .promote, .deprecate, .retire, .revoke, .evidence, .approve, .reject."
   action: String!
   "Subject of the actor."
   actor: String!
@@ -2406,7 +2406,7 @@ type PolicyDenial {
   targetEnvironment: String
   "Every reason, as returned in extensions.reasons."
   reasons: [String!]!
-  "The class of each reason: lifecycle, trust, checks, role, progression, source_type or non_oci."
+  "The class of each reason: lifecycle, trust, checks, role, progression, source_type, non_oci, approval, soak, window, freeze or break_glass."
   reasonClasses: [String!]!
   "Correlation id of the refused request."
   correlationId: String!

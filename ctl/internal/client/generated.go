@@ -312,7 +312,7 @@ var AllArtifactKind = []ArtifactKind{
 //
 // One entry of an artifact's audit trail.
 type AuditEvent struct {
-	// One of app_artifact.register, .verify, .promote, .deprecate, .retire, .revoke.
+	// One of app_artifact.register, .verify, .promote, .deprecate, .retire, .revoke, .evidence, .approve, .reject.
 	Action string `json:"action"`
 	// Subject of the actor.
 	Actor string `json:"actor"`
