@@ -79,6 +79,19 @@ type Approval struct {
 	TrustKey string
 }
 
+// Registrant is the subject that registered a: RegisteredBy, or for artifacts
+// stored before it was recorded the actor of the register event when the artifact
+// still holds it ("" when unknown).
+func (a *Artifact) Registrant() string {
+	if a.RegisteredBy != "" {
+		return a.RegisteredBy
+	}
+	if a.AuditFrom == 0 && len(a.Audit) > 0 && a.Audit[0].Action == ActionRegister {
+		return a.Audit[0].Actor
+	}
+	return ""
+}
+
 // TrustKey fingerprints what an artifact's trust rests on: its trust state and the
 // result and basis of every recorded check. It changes with the trust state and
 // with any changed check result, not with a re-verification that finds the same.
@@ -167,7 +180,7 @@ func Decide(a Artifact, p *Policy, actor Actor, req ApprovalRequest, correlation
 	if !actor.HasAnyRole(a.Project, cp.ApproverRoles...) {
 		return a, Approval{}, Errorf(KindForbidden, "%s may not approve or reject promotions into %s in project %s: it needs one of the roles %s there", actor.Subject, req.Channel, a.Project, joinList(cp.ApproverRoles))
 	}
-	if req.Decision == DecisionApproved && cp.ForbidSelfApproval && a.RegisteredBy != "" && a.RegisteredBy == actor.Subject {
+	if req.Decision == DecisionApproved && cp.ForbidSelfApproval && a.Registrant() != "" && a.Registrant() == actor.Subject {
 		return a, Approval{}, Errorf(KindForbidden, "%s registered artifact %s; with forbidSelfApproval the registrant's approval never counts for %s, so another approver must approve it", actor.Subject, a.ID, req.Channel)
 	}
 	key := a.TrustKey()
@@ -225,7 +238,7 @@ func Decide(a Artifact, p *Policy, actor Actor, req ApprovalRequest, correlation
 // approvers whose latest decision is a rejection. With forbidSelfApproval neither
 // the registrant's nor the promoter's approval counts.
 func ApprovalsFor(a *Artifact, cp ChannelPolicy, promoter string, c Channel, env string, now time.Time) (counted, rejectedBy []string) {
-	key := a.TrustKey()
+	key, registrant := a.TrustKey(), a.Registrant()
 	for _, ap := range a.Approvals {
 		if ap.Channel != c || ap.TargetEnvironment != env {
 			continue
@@ -234,7 +247,7 @@ func ApprovalsFor(a *Artifact, cp ChannelPolicy, promoter string, c Channel, env
 		case ap.Decision == DecisionRejected:
 			rejectedBy = append(rejectedBy, ap.DecidedBy)
 		case !ap.Live(key, now):
-		case cp.ForbidSelfApproval && (ap.DecidedBy == promoter || (a.RegisteredBy != "" && ap.DecidedBy == a.RegisteredBy)):
+		case cp.ForbidSelfApproval && (ap.DecidedBy == promoter || (registrant != "" && ap.DecidedBy == registrant)):
 		default:
 			counted = append(counted, ap.DecidedBy)
 		}

@@ -253,7 +253,7 @@ func TestApprovalOfTheRegistrantNeverCountsWithForbidSelfApproval(t *testing.T) 
 	_, _, err := Decide(a, &p, approverA, ApprovalRequest{Channel: ChannelProd, Decision: DecisionApproved}, "c", t0)
 	asError(t, err, KindForbidden)
 	// ...and an approval stored before the registrant was known does not count.
-	a.RegisteredBy = ""
+	a.RegisteredBy, a.Audit[0].Actor = "", "someone"
 	a = approve(t, a, &p, approverA, "", t0)
 	a.RegisteredBy = "erin"
 	counted, _ := ApprovalsFor(&a, p.Channel(ChannelProd), "carol", ChannelProd, "", t0)
@@ -521,4 +521,16 @@ func TestPromoteMarksABreakGlassPromotionAndItsEvent(t *testing.T) {
 func withTrust(a Artifact, tr TrustState) Artifact {
 	a.TrustState = tr
 	return a
+}
+
+func TestRegistrantOfAnArtifactStoredBeforeItWasRecordedIsItsRegisterEventsActor(t *testing.T) {
+	a := newArt(t)
+	a.RegisteredBy = ""
+	if got := a.Registrant(); got != "alice" {
+		t.Errorf("Registrant = %q, want the register event's alice", got)
+	}
+	a.AuditFrom = 5 // the register event is no longer held
+	if got := a.Registrant(); got != "" {
+		t.Errorf("Registrant = %q, want unknown", got)
+	}
 }

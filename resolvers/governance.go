@@ -23,7 +23,14 @@ func (approvalResolver) Comment(_ context.Context, a *model.Approval) (*string, 
 	return str(a.Comment), nil
 }
 
-func (r artifactResolver) Approvals(_ context.Context, a *model.Artifact) ([]model.Approval, error) {
+// Approvals are charged by their real length (at most
+// model.MaxApprovalsPerArtifact), like the other whole lists of an artifact.
+func (r artifactResolver) Approvals(ctx context.Context, a *model.Artifact) ([]model.Approval, error) {
+	if admit := r.admit(ctx); admit != nil {
+		if err := admit(len(a.Approvals)); err != nil {
+			return nil, err
+		}
+	}
 	return r.Service.Approvals(a), nil
 }
 

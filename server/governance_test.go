@@ -295,6 +295,31 @@ func TestPolicyFloorRefusesWeakerPoliciesRaisesStoredOnesAndStopsOnABadFile(t *t
 	if err := os.WriteFile(floorFile, []byte(`{"channels": {"PROD": {"requiredTrust": "VERIFIED", "requiredChecks": ["ATTESTATION"], "allowedPromoterRoles": ["PROJECT_ADMIN"], "minApprovals": 2, "forbidSelfApproval": true}, "STAGING": {"minSoakSeconds": 3600}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Started on the stored policy below the floor: it starts and names the project.
+	var logged lockedBuffer
+	cfg, err := parseConfig([]string{"-listen-addr", "127.0.0.1:0", "-data-dir", dir, "-jwt-hs256-secret", testSecret, "-policy-floor-file", floorFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetFormatter(&logrus.JSONFormatter{})
+	log.SetOutput(&logged)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- run(ctx, cfg, log, ready) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("server with a floor its stored policy is below did not start: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if out := logged.String(); !strings.Contains(out, `"project":"shop"`) || !strings.Contains(out, "below the floor") || !strings.Contains(out, "requiredApprovals 1 is below the floor's 2") {
+		t.Errorf("start-up log does not name the project below the floor:\n%s", out)
+	}
+
 	ts = startServer(t, dir, func(c *Config) { c.PolicyFloorFile = floorFile })
 	var eff struct {
 		ProjectPolicy struct {
@@ -334,11 +359,6 @@ func TestPolicyFloorRefusesWeakerPoliciesRaisesStoredOnesAndStopsOnABadFile(t *t
 	if err := os.WriteFile(floorFile, []byte(`{"channels": {"PROD": {"minApproval": 2}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := parseConfig([]string{"-listen-addr", "127.0.0.1:0", "-data-dir", dir, "-jwt-hs256-secret", testSecret, "-policy-floor-file", floorFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
 	log.SetOutput(io.Discard)
 	err = run(context.Background(), cfg, log, nil)
 	if err == nil || !strings.Contains(err.Error(), "POLICY_FLOOR_FILE") || !strings.Contains(err.Error(), `unknown field "minApproval"`) {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/artifact-trust/control-plane/model"
@@ -137,10 +138,10 @@ func (s *Service) Unfreeze(ctx context.Context, rq Request, project, reason stri
 	if err := requireAdmin(rq.Actor, project); err != nil {
 		return nil, err
 	}
-	if err := model.ValidateReason(reason); err != nil || reason == "" {
-		if err == nil {
-			err = model.BadInput("reason", "is required to unfreeze promotions")
-		}
+	if strings.TrimSpace(reason) == "" {
+		return nil, model.BadInput("reason", "is required to unfreeze promotions")
+	}
+	if err := model.ValidateReason(reason); err != nil {
 		return nil, err
 	}
 	return s.changeFreeze(ctx, rq, project, model.ActionUnfreeze, reason, func(cur *model.Policy, now time.Time) (*model.Freeze, error) {

@@ -345,9 +345,6 @@ func (d *artifactDoc) model() *model.Artifact {
 	}
 	a.Evidence = mapSlice(d.Evidence, evidenceDoc.model)
 	a.RegisteredBy = d.RegisteredBy
-	if a.RegisteredBy == "" && a.AuditFrom == 0 && len(a.Audit) > 0 && a.Audit[0].Action == model.ActionRegister {
-		a.RegisteredBy = a.Audit[0].Actor
-	}
 	if len(d.Approvals) > 0 {
 		a.Approvals = make([]model.Approval, len(d.Approvals))
 		for i, ad := range d.Approvals {
