@@ -232,9 +232,10 @@ type ComplexityRoot struct {
 	}
 
 	PolicyDecision struct {
-		Allowed    func(childComplexity int) int
-		EligibleAt func(childComplexity int) int
-		Reasons    func(childComplexity int) int
+		Allowed       func(childComplexity int) int
+		EligibleAt    func(childComplexity int) int
+		ReasonClasses func(childComplexity int) int
+		Reasons       func(childComplexity int) int
 	}
 
 	PolicyDenial struct {
@@ -1372,6 +1373,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PolicyDecision.EligibleAt(childComplexity), true
+	case "PolicyDecision.reasonClasses":
+		if e.ComplexityRoot.PolicyDecision.ReasonClasses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDecision.ReasonClasses(childComplexity), true
 	case "PolicyDecision.reasons":
 		if e.ComplexityRoot.PolicyDecision.Reasons == nil {
 			break
@@ -2881,6 +2888,8 @@ extend input AuditFilter {
 }
 
 extend type PolicyDecision {
+  "Addition: the class of each reason, index for index (as in recentDenials and POLICY_DENIED's extensions.reasonClasses): lifecycle, trust, checks, role, progression, approval, soak, window, freeze or break_glass."
+  reasonClasses: [String!]!
   "When the only reasons left are time-based (soak, window, a freeze with an end), when they clear, assuming nothing else changes; null otherwise."
   eligibleAt: Time
 }
@@ -3312,6 +3321,8 @@ func (ec *executionContext) childFields_PolicyDecision(ctx context.Context, fiel
 		return ec.fieldContext_PolicyDecision_allowed(ctx, field)
 	case "reasons":
 		return ec.fieldContext_PolicyDecision_reasons(ctx, field)
+	case "reasonClasses":
+		return ec.fieldContext_PolicyDecision_reasonClasses(ctx, field)
 	case "eligibleAt":
 		return ec.fieldContext_PolicyDecision_eligibleAt(ctx, field)
 	}
@@ -7881,6 +7892,29 @@ func (ec *executionContext) _PolicyDecision_reasons(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_PolicyDecision_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDecision_reasonClasses(ctx context.Context, field graphql.CollectedField, obj *PolicyDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDecision_reasonClasses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReasonClasses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDecision_reasonClasses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PolicyDecision", field, false, false, "String")
 }
 
@@ -13553,6 +13587,11 @@ func (ec *executionContext) _PolicyDecision(ctx context.Context, sel ast.Selecti
 			}
 		case "reasons":
 			out.Values[i] = ec._PolicyDecision_reasons(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasonClasses":
+			out.Values[i] = ec._PolicyDecision_reasonClasses(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

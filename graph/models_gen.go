@@ -199,6 +199,8 @@ type PolicyDecision struct {
 	Allowed bool `json:"allowed"`
 	// Every reason for refusal, each a sentence a person can act on. Empty when allowed.
 	Reasons []string `json:"reasons"`
+	// Addition: the class of each reason, index for index (as in recentDenials and POLICY_DENIED's extensions.reasonClasses): lifecycle, trust, checks, role, progression, approval, soak, window, freeze or break_glass.
+	ReasonClasses []string `json:"reasonClasses"`
 	// When the only reasons left are time-based (soak, window, a freeze with an end), when they clear, assuming nothing else changes; null otherwise.
 	EligibleAt *time.Time `json:"eligibleAt,omitempty"`
 }

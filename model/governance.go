@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	// Promotion windows name IANA time zones: every binary carries the zone
 	// database, so windows work on a machine without one.
@@ -174,11 +175,11 @@ func Decide(a Artifact, p *Policy, actor Actor, req ApprovalRequest, correlation
 		return a, Approval{}, Errorf(KindInvalidTransition, "artifact %s is %s and can no longer be promoted, so its promotion cannot be %s", a.ID, a.LifecycleState, verb)
 	}
 	cp := p.Channel(req.Channel)
-	if cp.RequiredApprovals == 0 {
-		return a, Approval{}, BadInput("channel", "channel %s of project %s requires no approvals (requiredApprovals is 0), so there is nothing to approve or reject; a project admin can set requiredApprovals in the project policy", req.Channel, a.Project)
-	}
 	if !actor.HasAnyRole(a.Project, cp.ApproverRoles...) {
 		return a, Approval{}, Errorf(KindForbidden, "%s may not approve or reject promotions into %s in project %s: it needs one of the roles %s there", actor.Subject, req.Channel, a.Project, joinList(cp.ApproverRoles))
+	}
+	if cp.RequiredApprovals == 0 {
+		return a, Approval{}, BadInput("channel", "channel %s of project %s requires no approvals (requiredApprovals is 0), so there is nothing to approve or reject; a project admin can set requiredApprovals in the project policy", req.Channel, a.Project)
 	}
 	if req.Decision == DecisionApproved && cp.ForbidSelfApproval && a.Registrant() != "" && a.Registrant() == actor.Subject {
 		return a, Approval{}, Errorf(KindForbidden, "%s registered artifact %s; with forbidSelfApproval the registrant's approval never counts for %s, so another approver must approve it", actor.Subject, a.ID, req.Channel)
@@ -383,12 +384,20 @@ func LoadZone(field, name string) (*time.Location, error) {
 	if name == "" || name == "Local" || len(name) > 64 {
 		return nil, BadInput(field, "must be an IANA time zone name such as Europe/Berlin or UTC, not %q", truncate(name, 64))
 	}
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return nil, BadInput(field, "unknown time zone %q: use an IANA name such as Europe/Berlin or UTC", truncate(name, 64))
 	}
+	zones.Store(name, loc)
 	return loc, nil
 }
+
+// zones caches loaded time zones by name (a *time.Location is immutable); only
+// names that loaded are kept, so the cache holds at most the zone database.
+var zones sync.Map
 
 // ValidateWindows checks windows and returns them with their lists deduplicated.
 func ValidateWindows(field string, in []PromotionWindow) ([]PromotionWindow, error) {

@@ -534,3 +534,28 @@ func TestRegistrantOfAnArtifactStoredBeforeItWasRecordedIsItsRegisterEventsActor
 		t.Errorf("Registrant = %q, want unknown", got)
 	}
 }
+
+// BenchmarkEvaluatePromotion measures a PROD decision under the default policy and
+// under one with two approvals, a soak and office-hour windows (closed, so the next
+// opening is searched).
+func BenchmarkEvaluatePromotion(b *testing.B) {
+	t := &testing.T{}
+	plain := allowlistPolicy()
+	gov := govPolicy()
+	gov.PromotionWindows = []PromotionWindow{{Channels: []Channel{ChannelProd}, Days: weekdays(), Start: "09:00", End: "16:00", TimeZone: "Europe/Berlin"}}
+	a := stagedArt(t)
+	a = approve(t, approve(t, a, &gov, approverA, "eu-1", t0), &gov, approverB, "eu-1", t0)
+	req := PromotionRequest{Channel: ChannelProd, TargetEnvironment: "eu-1", At: time.Date(2026, 3, 10, 20, 0, 0, 0, time.UTC)}
+	b.Run("default policy", func(b *testing.B) {
+		for b.Loop() {
+			EvaluatePromotion(&a, &plain, prodAdmin, req)
+		}
+	})
+	b.Run("approvals soak windows", func(b *testing.B) {
+		for b.Loop() {
+			if d := EvaluatePromotion(&a, &gov, prodAdmin, req); d.EligibleAt.IsZero() {
+				b.Fatal(d.Reasons)
+			}
+		}
+	})
+}

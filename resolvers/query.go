@@ -115,7 +115,11 @@ func (r queryResolver) EvaluatePromotion(ctx context.Context, input graph.Promot
 	if reasons == nil {
 		reasons = []string{}
 	}
-	out := &graph.PolicyDecision{Allowed: d.Allowed(), Reasons: reasons}
+	classes := d.Classes
+	if classes == nil {
+		classes = []string{}
+	}
+	out := &graph.PolicyDecision{Allowed: d.Allowed(), Reasons: reasons, ReasonClasses: classes}
 	if !d.EligibleAt.IsZero() {
 		t := d.EligibleAt.UTC()
 		out.EligibleAt = &t

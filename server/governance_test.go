@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -26,15 +27,16 @@ const governancePolicy = `mutation($p: String!, $in: ProjectPolicyInput!) { setP
 	version promotionWindows { channels days start end timeZone }
 	channels { channel requiredApprovals approverRoles forbidSelfApproval approvalValiditySeconds minSoakSeconds breakGlassRoles breakGlassSubjects } } }`
 
-const evaluateGovernance = `query($in: PromoteArtifactInput!) { evaluatePromotion(input: $in) { allowed reasons eligibleAt } }`
+const evaluateGovernance = `query($in: PromoteArtifactInput!) { evaluatePromotion(input: $in) { allowed reasons reasonClasses eligibleAt } }`
 
 const approveMutation = `mutation($in: ApprovalInput!) { approvePromotion(input: $in) { artifactId channel targetEnvironment decision decidedBy decidedAt expiresAt policyVersion comment correlationId } }`
 const rejectMutation = `mutation($in: ApprovalInput!) { rejectPromotion(input: $in) { decision decidedBy } }`
 
 type decisionJSON struct {
-	Allowed    bool     `json:"allowed"`
-	Reasons    []string `json:"reasons"`
-	EligibleAt *string  `json:"eligibleAt"`
+	Allowed       bool     `json:"allowed"`
+	Reasons       []string `json:"reasons"`
+	ReasonClasses []string `json:"reasonClasses"`
+	EligibleAt    *string  `json:"eligibleAt"`
 }
 
 func (ts *testServer) evaluate(tok string, in map[string]any) decisionJSON {
@@ -110,7 +112,8 @@ func TestGovernanceEndToEndTwoApproversSoakWindowFreezeAndBreakGlass(t *testing.
 
 	// Monday 10:00: no approvals, no soak.
 	d := ts.evaluate(carol, target)
-	if d.Allowed || !hasReason(d.Reasons, "requires 2 approvals") || !hasReason(d.Reasons, "soak 24h0m0s in STAGING/eu-1") || d.EligibleAt != nil {
+	if d.Allowed || !hasReason(d.Reasons, "requires 2 approvals") || !hasReason(d.Reasons, "soak 24h0m0s in STAGING/eu-1") || d.EligibleAt != nil ||
+		strings.Join(d.ReasonClasses, ",") != "approval,soak" {
 		t.Fatalf("Monday: %+v", d)
 	}
 
@@ -143,7 +146,7 @@ func TestGovernanceEndToEndTwoApproversSoakWindowFreezeAndBreakGlass(t *testing.
 		t.Fatalf("soak only: %+v", d)
 	}
 	e := ts.ErrCode(carol, promoteMutation, map[string]any{"in": target})
-	if e.Code() != "POLICY_DENIED" || len(e.Reasons()) != 1 || !strings.Contains(e.Reasons()[0], "eligible at 2026-03-10T09:00:00Z") {
+	if e.Code() != "POLICY_DENIED" || len(e.Reasons()) != 1 || !strings.Contains(e.Reasons()[0], "eligible at 2026-03-10T09:00:00Z") || fmt.Sprint(e.Extensions["reasonClasses"]) != "[soak]" {
 		t.Fatalf("promoting before the soak: %+v", e)
 	}
 	var den struct {
@@ -159,7 +162,7 @@ func TestGovernanceEndToEndTwoApproversSoakWindowFreezeAndBreakGlass(t *testing.
 	// Tuesday 17:00 Berlin: soaked, but the window is closed until Wednesday 09:00.
 	clock.Set(time.Date(2026, 3, 10, 17, 0, 0, 0, berlin))
 	d = ts.evaluate(carol, target)
-	if len(d.Reasons) != 1 || !hasReason(d.Reasons, "promotion windows (MONDAY,TUESDAY,WEDNESDAY,THURSDAY,FRIDAY 09:00-16:00 Europe/Berlin)") || d.EligibleAt == nil || *d.EligibleAt != "2026-03-11T08:00:00Z" {
+	if strings.Join(d.ReasonClasses, ",") != "window" || !hasReason(d.Reasons, "promotion windows (MONDAY,TUESDAY,WEDNESDAY,THURSDAY,FRIDAY 09:00-16:00 Europe/Berlin)") || d.EligibleAt == nil || *d.EligibleAt != "2026-03-11T08:00:00Z" {
 		t.Fatalf("window: %+v", d)
 	}
 
@@ -186,7 +189,7 @@ func TestGovernanceEndToEndTwoApproversSoakWindowFreezeAndBreakGlass(t *testing.
 		t.Errorf("freeze: %+v", fr)
 	}
 	d = ts.evaluate(carol, target)
-	if len(d.Reasons) != 1 || !hasReason(d.Reasons, "frozen (PROD)") || !hasReason(d.Reasons, "incident INC-7") || d.EligibleAt != nil {
+	if len(d.Reasons) != 1 || !hasReason(d.Reasons, "frozen (PROD)") || !hasReason(d.Reasons, "incident INC-7") || d.EligibleAt != nil || d.ReasonClasses[0] != "freeze" {
 		t.Fatalf("frozen: %+v", d)
 	}
 
