@@ -207,16 +207,24 @@ type promotionFlags struct {
 	channel string
 	env     string
 	reason  string
+	// justification and ticket ask for a break-glass promotion.
+	justification string
+	ticket        string
 }
 
 func (p *promotionFlags) parse(a *app, args []string) (client.PromoteArtifactInput, error) {
-	fs := a.newFlagSet("(--id ID | --project P --digest D) --channel DEV|TEST|STAGING|PROD [--env E] [--reason R]")
+	fs := a.newFlagSet("(--id ID | --project P --digest D) --channel DEV|TEST|STAGING|PROD [--env E] [--reason R] [--break-glass-justification J --ticket T]")
 	p.t.addFlags(fs)
 	fs.StringVar(&p.channel, "channel", "", "target `channel`: "+joinStrings(client.AllChannel)+" (required)")
 	fs.StringVar(&p.env, "env", "", "target `environment` within the channel")
 	fs.StringVar(&p.reason, "reason", "", "why")
+	fs.StringVar(&p.justification, "break-glass-justification", "", "break glass: bypass approvals, soak, windows and freezes (and nothing else) for this `reason`; needs --ticket and the channel's break-glass rights")
+	fs.StringVar(&p.ticket, "ticket", "", "the incident or change `ticket` of a break-glass promotion")
 	if err := a.parse(fs, args); err != nil {
 		return client.PromoteArtifactInput{}, err
+	}
+	if (p.justification == "") != (p.ticket == "") {
+		return client.PromoteArtifactInput{}, usageErrorf("a break-glass promotion needs both --break-glass-justification and --ticket")
 	}
 	if err := p.t.check(); err != nil {
 		return client.PromoteArtifactInput{}, err
@@ -225,7 +233,11 @@ func (p *promotionFlags) parse(a *app, args []string) (client.PromoteArtifactInp
 	if err != nil {
 		return client.PromoteArtifactInput{}, err
 	}
-	return client.PromoteArtifactInput{Channel: ch, TargetEnvironment: optional(p.env), Reason: optional(p.reason)}, nil
+	in := client.PromoteArtifactInput{Channel: ch, TargetEnvironment: optional(p.env), Reason: optional(p.reason)}
+	if p.justification != "" {
+		in.BreakGlass = &client.BreakGlassInput{Justification: p.justification, Ticket: p.ticket}
+	}
+	return in, nil
 }
 
 func cmdPromote(ctx context.Context, a *app, args []string) error {
@@ -279,7 +291,11 @@ func cmdEvaluate(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stdout, "allowed: promotion of %s into %s would be accepted\n", in.ArtifactId, where(in.Channel, p.env))
 	}
 	if !d.Allowed {
-		return &cliError{code: exitDenied, msg: fmt.Sprintf("promotion of %s into %s would be refused by policy:", in.ArtifactId, where(in.Channel, p.env)), lines: d.Reasons}
+		lines := d.Reasons
+		if d.EligibleAt != nil {
+			lines = append(lines, "eligible at "+ts(*d.EligibleAt)+" if nothing else changes")
+		}
+		return &cliError{code: exitDenied, msg: fmt.Sprintf("promotion of %s into %s would be refused by policy:", in.ArtifactId, where(in.Channel, p.env)), lines: lines}
 	}
 	return nil
 }
@@ -508,9 +524,11 @@ func cmdRetire(ctx context.Context, a *app, args []string) error {
 func cmdAudit(ctx context.Context, a *app, args []string) error {
 	// --correlation-id after "audit" filters the feed; the request's own
 	// correlation id can still be given before the command name.
-	fs := a.newFlagSet("--project P [--action A] [--actor S] [--artifact ID|DIGEST] [--correlation-id C] [--first N] [--after CURSOR]", "correlation-id")
+	fs := a.newFlagSet("--project P [--action A] [--actor S] [--artifact ID|DIGEST] [--correlation-id C] [--break-glass] [--first N] [--after CURSOR]", "correlation-id")
 	var project, action, actor, artifact, cid, after string
 	var first int
+	var breakGlass bool
+	fs.BoolVar(&breakGlass, "break-glass", false, "only break-glass promotions")
 	fs.StringVar(&project, "project", "", "`project` (required)")
 	fs.StringVar(&action, "action", "", "only this `action`, e.g. app_artifact.promote (or just promote)")
 	fs.StringVar(&actor, "actor", "", "only events of this actor `subject`")
@@ -542,8 +560,11 @@ func cmdAudit(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	var filter *client.AuditFilter
-	if action != "" || actor != "" || artifact != "" || cid != "" {
+	if action != "" || actor != "" || artifact != "" || cid != "" || breakGlass {
 		filter = &client.AuditFilter{Action: optional(action), Actor: optional(actor), ArtifactId: optional(artifact), CorrelationId: optional(cid)}
+		if breakGlass {
+			filter.BreakGlass = &breakGlass
+		}
 	}
 	resp, err := client.AuditEvents(ctx, c, project, filter, first, optional(after))
 	if err != nil {
@@ -625,7 +646,7 @@ func cmdPolicyGet(ctx context.Context, a *app, args []string) error {
 
 // readOnlyPolicyKeys are fields of 'policy get --output json' that are not
 // input, dropped so that its output can be edited and set again.
-var readOnlyPolicyKeys = []string{"version", "updatedAt", "updatedBy"}
+var readOnlyPolicyKeys = []string{"version", "updatedAt", "updatedBy", "freeze"}
 
 // requiredPolicyKeys must be present in a policy file: a missing boolean would
 // silently become false.

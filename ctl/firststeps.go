@@ -178,7 +178,17 @@ func policyInput(p client.PolicyFields) client.ProjectPolicyInput {
 			PromoterRoles:           ch.PromoterRoles,
 			PromoterSubjects:        ch.PromoterSubjects,
 			RequireVerifiedEvidence: &ch.RequireVerifiedEvidence,
+			RequiredApprovals:       &ch.RequiredApprovals,
+			ApproverRoles:           ch.ApproverRoles,
+			ForbidSelfApproval:      &ch.ForbidSelfApproval,
+			ApprovalValiditySeconds: &ch.ApprovalValiditySeconds,
+			MinSoakSeconds:          &ch.MinSoakSeconds,
+			BreakGlassRoles:         ch.BreakGlassRoles,
+			BreakGlassSubjects:      ch.BreakGlassSubjects,
 		})
+	}
+	for _, w := range p.PromotionWindows {
+		in.PromotionWindows = append(in.PromotionWindows, client.PromotionWindowInput{Channels: w.Channels, Days: w.Days, Start: w.Start, End: w.End, TimeZone: w.TimeZone})
 	}
 	if p.Provenance != nil {
 		in.Provenance = &client.ProvenancePolicyInput{BuilderIds: p.Provenance.BuilderIds, SourceRepositories: p.Provenance.SourceRepositories}

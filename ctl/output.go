@@ -144,9 +144,37 @@ func (a *app) printPolicy(p client.PolicyFields) error {
 		return err
 	}
 	fmt.Fprintln(a.stdout)
-	t = newTable(a.stdout, "CHANNEL", "REQUIRED_TRUST", "REQUIRED_CHECKS", "PROMOTER_ROLES", "PROMOTER_SUBJECTS")
+	t = newTable(a.stdout, "CHANNEL", "REQUIRED_TRUST", "REQUIRED_CHECKS", "PROMOTER_ROLES", "PROMOTER_SUBJECTS", "APPROVALS", "APPROVER_ROLES", "SOAK_S", "BREAK_GLASS")
 	for _, c := range p.Channels {
-		t.row(string(c.Channel), string(c.RequiredTrust), joinStrings(c.RequiredChecks), joinStrings(c.PromoterRoles), joinStrings(c.PromoterSubjects))
+		bg := joinStrings(append(joinable(c.BreakGlassRoles), c.BreakGlassSubjects...))
+		t.row(string(c.Channel), string(c.RequiredTrust), joinStrings(c.RequiredChecks), joinStrings(c.PromoterRoles), joinStrings(c.PromoterSubjects),
+			fmt.Sprint(c.RequiredApprovals), joinStrings(c.ApproverRoles), fmt.Sprint(c.MinSoakSeconds), bg)
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(p.PromotionWindows) > 0 {
+		fmt.Fprintln(a.stdout)
+		t = newTable(a.stdout, "WINDOW_CHANNELS", "DAYS", "FROM", "TO", "TIME_ZONE")
+		for _, w := range p.PromotionWindows {
+			t.row(joinStrings(w.Channels), joinStrings(w.Days), w.Start, w.End, w.TimeZone)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if p.Freeze != nil {
+		fmt.Fprintln(a.stdout)
+		return a.printFreeze(p)
+	}
+	return nil
+}
+
+// joinable turns enum values into strings.
+func joinable[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
 }

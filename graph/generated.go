@@ -28,6 +28,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Approval() ApprovalResolver
 	Artifact() ArtifactResolver
 	AuditEvent() AuditEventResolver
 	Evidence() EvidenceResolver
@@ -46,7 +47,21 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Approval struct {
+		ArtifactID        func(childComplexity int) int
+		Channel           func(childComplexity int) int
+		Comment           func(childComplexity int) int
+		CorrelationID     func(childComplexity int) int
+		DecidedAt         func(childComplexity int) int
+		DecidedBy         func(childComplexity int) int
+		Decision          func(childComplexity int) int
+		ExpiresAt         func(childComplexity int) int
+		PolicyVersion     func(childComplexity int) int
+		TargetEnvironment func(childComplexity int) int
+	}
+
 	Artifact struct {
+		Approvals      func(childComplexity int) int
 		Audit          func(childComplexity int) int
 		AuditTrail     func(childComplexity int, first *int, after *string) int
 		CreatedAt      func(childComplexity int) int
@@ -85,9 +100,11 @@ type ComplexityRoot struct {
 		ActorType            func(childComplexity int) int
 		ArtifactID           func(childComplexity int) int
 		At                   func(childComplexity int) int
+		BreakGlass           func(childComplexity int) int
 		CorrelationID        func(childComplexity int) int
 		Digest               func(childComplexity int) int
 		FromState            func(childComplexity int) int
+		Justification        func(childComplexity int) int
 		Kind                 func(childComplexity int) int
 		PolicyVersion        func(childComplexity int) int
 		Project              func(childComplexity int) int
@@ -95,6 +112,7 @@ type ComplexityRoot struct {
 		PromotionEnvironment func(childComplexity int) int
 		Reason               func(childComplexity int) int
 		SourceType           func(childComplexity int) int
+		Ticket               func(childComplexity int) int
 		ToState              func(childComplexity int) int
 		Verification         func(childComplexity int) int
 	}
@@ -110,10 +128,17 @@ type ComplexityRoot struct {
 	}
 
 	ChannelPolicy struct {
+		ApprovalValiditySeconds func(childComplexity int) int
+		ApproverRoles           func(childComplexity int) int
+		BreakGlassRoles         func(childComplexity int) int
+		BreakGlassSubjects      func(childComplexity int) int
 		Channel                 func(childComplexity int) int
+		ForbidSelfApproval      func(childComplexity int) int
+		MinSoakSeconds          func(childComplexity int) int
 		PromoterRoles           func(childComplexity int) int
 		PromoterSubjects        func(childComplexity int) int
 		RequireVerifiedEvidence func(childComplexity int) int
+		RequiredApprovals       func(childComplexity int) int
 		RequiredChecks          func(childComplexity int) int
 		RequiredTrust           func(childComplexity int) int
 	}
@@ -129,9 +154,19 @@ type ComplexityRoot struct {
 
 	Deployment struct {
 		Artifact          func(childComplexity int) int
+		BreakGlass        func(childComplexity int) int
 		Channel           func(childComplexity int) int
 		Digest            func(childComplexity int) int
+		PolicyVersion     func(childComplexity int) int
+		PromotedAt        func(childComplexity int) int
+		PromotedBy        func(childComplexity int) int
 		TargetEnvironment func(childComplexity int) int
+	}
+
+	EnvironmentDiff struct {
+		From func(childComplexity int) int
+		Same func(childComplexity int) int
+		To   func(childComplexity int) int
 	}
 
 	Evidence struct {
@@ -153,17 +188,29 @@ type ComplexityRoot struct {
 		Evidence func(childComplexity int) int
 	}
 
+	Freeze struct {
+		Channels func(childComplexity int) int
+		FrozenAt func(childComplexity int) int
+		FrozenBy func(childComplexity int) int
+		Reason   func(childComplexity int) int
+		Until    func(childComplexity int) int
+	}
+
 	Mutation struct {
-		AddTrustedKey     func(childComplexity int, project string, input TrustedKeyInput) int
-		DeprecateArtifact func(childComplexity int, id string, reason *string) int
-		PromoteArtifact   func(childComplexity int, input PromoteArtifactInput) int
-		RegisterArtifact  func(childComplexity int, input RegisterArtifactInput) int
-		RetireArtifact    func(childComplexity int, id string, reason *string) int
-		RevokeArtifact    func(childComplexity int, id string, reason string) int
-		RevokeTrustedKey  func(childComplexity int, project string, keyID string, reason string) int
-		SetProjectPolicy  func(childComplexity int, project string, input ProjectPolicyInput) int
-		SubmitEvidence    func(childComplexity int, input SubmitEvidenceInput) int
-		VerifyArtifact    func(childComplexity int, input VerifyArtifactInput) int
+		AddTrustedKey      func(childComplexity int, project string, input TrustedKeyInput) int
+		ApprovePromotion   func(childComplexity int, input ApprovalInput) int
+		DeprecateArtifact  func(childComplexity int, id string, reason *string) int
+		FreezePromotions   func(childComplexity int, project string, channels []model.Channel, reason string, until *time.Time) int
+		PromoteArtifact    func(childComplexity int, input PromoteArtifactInput) int
+		RegisterArtifact   func(childComplexity int, input RegisterArtifactInput) int
+		RejectPromotion    func(childComplexity int, input ApprovalInput) int
+		RetireArtifact     func(childComplexity int, id string, reason *string) int
+		RevokeArtifact     func(childComplexity int, id string, reason string) int
+		RevokeTrustedKey   func(childComplexity int, project string, keyID string, reason string) int
+		SetProjectPolicy   func(childComplexity int, project string, input ProjectPolicyInput) int
+		SubmitEvidence     func(childComplexity int, input SubmitEvidenceInput) int
+		UnfreezePromotions func(childComplexity int, project string, reason string) int
+		VerifyArtifact     func(childComplexity int, input VerifyArtifactInput) int
 	}
 
 	PageInfo struct {
@@ -185,8 +232,10 @@ type ComplexityRoot struct {
 	}
 
 	PolicyDecision struct {
-		Allowed func(childComplexity int) int
-		Reasons func(childComplexity int) int
+		Allowed       func(childComplexity int) int
+		EligibleAt    func(childComplexity int) int
+		ReasonClasses func(childComplexity int) int
+		Reasons       func(childComplexity int) int
 	}
 
 	PolicyDenial struct {
@@ -208,8 +257,10 @@ type ComplexityRoot struct {
 		AllowedSourceTypes   func(childComplexity int) int
 		AllowedSources       func(childComplexity int) int
 		Channels             func(childComplexity int) int
+		Freeze               func(childComplexity int) int
 		NonOCIRuntimeClasses func(childComplexity int) int
 		Project              func(childComplexity int) int
+		PromotionWindows     func(childComplexity int) int
 		Provenance           func(childComplexity int) int
 		RequiredChecks       func(childComplexity int) int
 		StrictProgression    func(childComplexity int) int
@@ -224,13 +275,24 @@ type ComplexityRoot struct {
 	}
 
 	Promotion struct {
+		BreakGlass        func(childComplexity int) int
 		Channel           func(childComplexity int) int
 		CorrelationID     func(childComplexity int) int
+		Justification     func(childComplexity int) int
 		PolicyVersion     func(childComplexity int) int
 		PromotedAt        func(childComplexity int) int
 		PromotedBy        func(childComplexity int) int
 		Reason            func(childComplexity int) int
 		TargetEnvironment func(childComplexity int) int
+		Ticket            func(childComplexity int) int
+	}
+
+	PromotionWindow struct {
+		Channels func(childComplexity int) int
+		Days     func(childComplexity int) int
+		End      func(childComplexity int) int
+		Start    func(childComplexity int) int
+		TimeZone func(childComplexity int) int
 	}
 
 	ProvenancePolicy struct {
@@ -245,6 +307,7 @@ type ComplexityRoot struct {
 		AuditEvents          func(childComplexity int, project string, filter *AuditFilter, first *int, after *string) int
 		ChannelStatus        func(childComplexity int, project string) int
 		Deployable           func(childComplexity int, project string, channel model.Channel, targetEnvironment *string) int
+		EnvironmentDiff      func(childComplexity int, project string, from EnvironmentInput, to EnvironmentInput) int
 		EvaluatePromotion    func(childComplexity int, input PromoteArtifactInput) int
 		ProjectPolicy        func(childComplexity int, project string) int
 		ProjectPolicyHistory func(childComplexity int, project string) int
@@ -294,6 +357,11 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type ApprovalResolver interface {
+	TargetEnvironment(ctx context.Context, obj *model.Approval) (*string, error)
+
+	Comment(ctx context.Context, obj *model.Approval) (*string, error)
+}
 type ArtifactResolver interface {
 	RuntimeClass(ctx context.Context, obj *model.Artifact) (*string, error)
 
@@ -302,6 +370,7 @@ type ArtifactResolver interface {
 	AuditTrail(ctx context.Context, obj *model.Artifact, first *int, after *string) (*AuditEventConnection, error)
 
 	Evidence(ctx context.Context, obj *model.Artifact) ([]model.Evidence, error)
+	Approvals(ctx context.Context, obj *model.Artifact) ([]model.Approval, error)
 }
 type AuditEventResolver interface {
 	FromState(ctx context.Context, obj *model.AuditEvent) (*string, error)
@@ -310,6 +379,9 @@ type AuditEventResolver interface {
 	PromotionEnvironment(ctx context.Context, obj *model.AuditEvent) (*string, error)
 
 	Reason(ctx context.Context, obj *model.AuditEvent) (*string, error)
+
+	Justification(ctx context.Context, obj *model.AuditEvent) (*string, error)
+	Ticket(ctx context.Context, obj *model.AuditEvent) (*string, error)
 }
 type EvidenceResolver interface {
 	Detail(ctx context.Context, obj *model.Evidence) (*string, error)
@@ -326,6 +398,10 @@ type MutationResolver interface {
 	AddTrustedKey(ctx context.Context, project string, input TrustedKeyInput) (*model.TrustedKey, error)
 	RevokeTrustedKey(ctx context.Context, project string, keyID string, reason string) (*model.TrustedKey, error)
 	SubmitEvidence(ctx context.Context, input SubmitEvidenceInput) (*EvidenceResult, error)
+	ApprovePromotion(ctx context.Context, input ApprovalInput) (*model.Approval, error)
+	RejectPromotion(ctx context.Context, input ApprovalInput) (*model.Approval, error)
+	FreezePromotions(ctx context.Context, project string, channels []model.Channel, reason string, until *time.Time) (*model.Policy, error)
+	UnfreezePromotions(ctx context.Context, project string, reason string) (*model.Policy, error)
 }
 type PolicyChangeResolver interface {
 	KeyID(ctx context.Context, obj *model.PolicyChange) (*string, error)
@@ -343,6 +419,9 @@ type PromotionResolver interface {
 	TargetEnvironment(ctx context.Context, obj *model.Promotion) (*string, error)
 
 	Reason(ctx context.Context, obj *model.Promotion) (*string, error)
+
+	Justification(ctx context.Context, obj *model.Promotion) (*string, error)
+	Ticket(ctx context.Context, obj *model.Promotion) (*string, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*Viewer, error)
@@ -357,6 +436,7 @@ type QueryResolver interface {
 	ProjectPolicyHistory(ctx context.Context, project string) ([]model.PolicyChange, error)
 	RecentDenials(ctx context.Context, project string, first *int) ([]model.Denial, error)
 	TrustedKeys(ctx context.Context, project string, includeRevoked *bool) ([]model.TrustedKey, error)
+	EnvironmentDiff(ctx context.Context, project string, from EnvironmentInput, to EnvironmentInput) (*EnvironmentDiff, error)
 }
 type SubscriptionResolver interface {
 	ArtifactEvents(ctx context.Context, project string) (<-chan *model.AuditEvent, error)
@@ -391,6 +471,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "Approval.artifactId":
+		if e.ComplexityRoot.Approval.ArtifactID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.ArtifactID(childComplexity), true
+	case "Approval.channel":
+		if e.ComplexityRoot.Approval.Channel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Channel(childComplexity), true
+	case "Approval.comment":
+		if e.ComplexityRoot.Approval.Comment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Comment(childComplexity), true
+	case "Approval.correlationId":
+		if e.ComplexityRoot.Approval.CorrelationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.CorrelationID(childComplexity), true
+	case "Approval.decidedAt":
+		if e.ComplexityRoot.Approval.DecidedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.DecidedAt(childComplexity), true
+	case "Approval.decidedBy":
+		if e.ComplexityRoot.Approval.DecidedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.DecidedBy(childComplexity), true
+	case "Approval.decision":
+		if e.ComplexityRoot.Approval.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.Decision(childComplexity), true
+	case "Approval.expiresAt":
+		if e.ComplexityRoot.Approval.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.ExpiresAt(childComplexity), true
+	case "Approval.policyVersion":
+		if e.ComplexityRoot.Approval.PolicyVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.PolicyVersion(childComplexity), true
+	case "Approval.targetEnvironment":
+		if e.ComplexityRoot.Approval.TargetEnvironment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Approval.TargetEnvironment(childComplexity), true
+
+	case "Artifact.approvals":
+		if e.ComplexityRoot.Artifact.Approvals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Approvals(childComplexity), true
 	case "Artifact.audit":
 		if e.ComplexityRoot.Artifact.Audit == nil {
 			break
@@ -573,6 +720,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.At(childComplexity), true
+	case "AuditEvent.breakGlass":
+		if e.ComplexityRoot.AuditEvent.BreakGlass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.BreakGlass(childComplexity), true
 	case "AuditEvent.correlationId":
 		if e.ComplexityRoot.AuditEvent.CorrelationID == nil {
 			break
@@ -591,6 +744,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.FromState(childComplexity), true
+	case "AuditEvent.justification":
+		if e.ComplexityRoot.AuditEvent.Justification == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Justification(childComplexity), true
 	case "AuditEvent.kind":
 		if e.ComplexityRoot.AuditEvent.Kind == nil {
 			break
@@ -633,6 +792,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.SourceType(childComplexity), true
+	case "AuditEvent.ticket":
+		if e.ComplexityRoot.AuditEvent.Ticket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Ticket(childComplexity), true
 	case "AuditEvent.toState":
 		if e.ComplexityRoot.AuditEvent.ToState == nil {
 			break
@@ -672,12 +837,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
+	case "ChannelPolicy.approvalValiditySeconds":
+		if e.ComplexityRoot.ChannelPolicy.ApprovalValiditySeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.ApprovalValiditySeconds(childComplexity), true
+	case "ChannelPolicy.approverRoles":
+		if e.ComplexityRoot.ChannelPolicy.ApproverRoles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.ApproverRoles(childComplexity), true
+	case "ChannelPolicy.breakGlassRoles":
+		if e.ComplexityRoot.ChannelPolicy.BreakGlassRoles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.BreakGlassRoles(childComplexity), true
+	case "ChannelPolicy.breakGlassSubjects":
+		if e.ComplexityRoot.ChannelPolicy.BreakGlassSubjects == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.BreakGlassSubjects(childComplexity), true
 	case "ChannelPolicy.channel":
 		if e.ComplexityRoot.ChannelPolicy.Channel == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ChannelPolicy.Channel(childComplexity), true
+	case "ChannelPolicy.forbidSelfApproval":
+		if e.ComplexityRoot.ChannelPolicy.ForbidSelfApproval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.ForbidSelfApproval(childComplexity), true
+	case "ChannelPolicy.minSoakSeconds":
+		if e.ComplexityRoot.ChannelPolicy.MinSoakSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.MinSoakSeconds(childComplexity), true
 	case "ChannelPolicy.promoterRoles":
 		if e.ComplexityRoot.ChannelPolicy.PromoterRoles == nil {
 			break
@@ -696,6 +897,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ChannelPolicy.RequireVerifiedEvidence(childComplexity), true
+	case "ChannelPolicy.requiredApprovals":
+		if e.ComplexityRoot.ChannelPolicy.RequiredApprovals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ChannelPolicy.RequiredApprovals(childComplexity), true
 	case "ChannelPolicy.requiredChecks":
 		if e.ComplexityRoot.ChannelPolicy.RequiredChecks == nil {
 			break
@@ -752,6 +959,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Deployment.Artifact(childComplexity), true
+	case "Deployment.breakGlass":
+		if e.ComplexityRoot.Deployment.BreakGlass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deployment.BreakGlass(childComplexity), true
 	case "Deployment.channel":
 		if e.ComplexityRoot.Deployment.Channel == nil {
 			break
@@ -764,12 +977,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Deployment.Digest(childComplexity), true
+	case "Deployment.policyVersion":
+		if e.ComplexityRoot.Deployment.PolicyVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deployment.PolicyVersion(childComplexity), true
+	case "Deployment.promotedAt":
+		if e.ComplexityRoot.Deployment.PromotedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deployment.PromotedAt(childComplexity), true
+	case "Deployment.promotedBy":
+		if e.ComplexityRoot.Deployment.PromotedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Deployment.PromotedBy(childComplexity), true
 	case "Deployment.targetEnvironment":
 		if e.ComplexityRoot.Deployment.TargetEnvironment == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Deployment.TargetEnvironment(childComplexity), true
+
+	case "EnvironmentDiff.from":
+		if e.ComplexityRoot.EnvironmentDiff.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnvironmentDiff.From(childComplexity), true
+	case "EnvironmentDiff.same":
+		if e.ComplexityRoot.EnvironmentDiff.Same == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnvironmentDiff.Same(childComplexity), true
+	case "EnvironmentDiff.to":
+		if e.ComplexityRoot.EnvironmentDiff.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnvironmentDiff.To(childComplexity), true
 
 	case "Evidence.check":
 		if e.ComplexityRoot.Evidence.Check == nil {
@@ -851,6 +1101,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EvidenceResult.Evidence(childComplexity), true
 
+	case "Freeze.channels":
+		if e.ComplexityRoot.Freeze.Channels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Freeze.Channels(childComplexity), true
+	case "Freeze.frozenAt":
+		if e.ComplexityRoot.Freeze.FrozenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Freeze.FrozenAt(childComplexity), true
+	case "Freeze.frozenBy":
+		if e.ComplexityRoot.Freeze.FrozenBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Freeze.FrozenBy(childComplexity), true
+	case "Freeze.reason":
+		if e.ComplexityRoot.Freeze.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Freeze.Reason(childComplexity), true
+	case "Freeze.until":
+		if e.ComplexityRoot.Freeze.Until == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Freeze.Until(childComplexity), true
+
 	case "Mutation.addTrustedKey":
 		if e.ComplexityRoot.Mutation.AddTrustedKey == nil {
 			break
@@ -862,6 +1143,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddTrustedKey(childComplexity, args["project"].(string), args["input"].(TrustedKeyInput)), true
+	case "Mutation.approvePromotion":
+		if e.ComplexityRoot.Mutation.ApprovePromotion == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approvePromotion_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApprovePromotion(childComplexity, args["input"].(ApprovalInput)), true
 	case "Mutation.deprecateArtifact":
 		if e.ComplexityRoot.Mutation.DeprecateArtifact == nil {
 			break
@@ -873,6 +1165,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeprecateArtifact(childComplexity, args["id"].(string), args["reason"].(*string)), true
+	case "Mutation.freezePromotions":
+		if e.ComplexityRoot.Mutation.FreezePromotions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_freezePromotions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.FreezePromotions(childComplexity, args["project"].(string), args["channels"].([]model.Channel), args["reason"].(string), args["until"].(*time.Time)), true
 	case "Mutation.promoteArtifact":
 		if e.ComplexityRoot.Mutation.PromoteArtifact == nil {
 			break
@@ -895,6 +1198,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterArtifact(childComplexity, args["input"].(RegisterArtifactInput)), true
+	case "Mutation.rejectPromotion":
+		if e.ComplexityRoot.Mutation.RejectPromotion == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rejectPromotion_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RejectPromotion(childComplexity, args["input"].(ApprovalInput)), true
 	case "Mutation.retireArtifact":
 		if e.ComplexityRoot.Mutation.RetireArtifact == nil {
 			break
@@ -950,6 +1264,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SubmitEvidence(childComplexity, args["input"].(SubmitEvidenceInput)), true
+	case "Mutation.unfreezePromotions":
+		if e.ComplexityRoot.Mutation.UnfreezePromotions == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unfreezePromotions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnfreezePromotions(childComplexity, args["project"].(string), args["reason"].(string)), true
 	case "Mutation.verifyArtifact":
 		if e.ComplexityRoot.Mutation.VerifyArtifact == nil {
 			break
@@ -1042,6 +1367,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PolicyDecision.Allowed(childComplexity), true
+	case "PolicyDecision.eligibleAt":
+		if e.ComplexityRoot.PolicyDecision.EligibleAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDecision.EligibleAt(childComplexity), true
+	case "PolicyDecision.reasonClasses":
+		if e.ComplexityRoot.PolicyDecision.ReasonClasses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PolicyDecision.ReasonClasses(childComplexity), true
 	case "PolicyDecision.reasons":
 		if e.ComplexityRoot.PolicyDecision.Reasons == nil {
 			break
@@ -1140,6 +1477,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectPolicy.Channels(childComplexity), true
+	case "ProjectPolicy.freeze":
+		if e.ComplexityRoot.ProjectPolicy.Freeze == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectPolicy.Freeze(childComplexity), true
 	case "ProjectPolicy.nonOciRuntimeClasses":
 		if e.ComplexityRoot.ProjectPolicy.NonOCIRuntimeClasses == nil {
 			break
@@ -1152,6 +1495,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectPolicy.Project(childComplexity), true
+	case "ProjectPolicy.promotionWindows":
+		if e.ComplexityRoot.ProjectPolicy.PromotionWindows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectPolicy.PromotionWindows(childComplexity), true
 	case "ProjectPolicy.provenance":
 		if e.ComplexityRoot.ProjectPolicy.Provenance == nil {
 			break
@@ -1202,6 +1551,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProjectRoles.Roles(childComplexity), true
 
+	case "Promotion.breakGlass":
+		if e.ComplexityRoot.Promotion.BreakGlass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Promotion.BreakGlass(childComplexity), true
 	case "Promotion.channel":
 		if e.ComplexityRoot.Promotion.Channel == nil {
 			break
@@ -1214,6 +1569,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Promotion.CorrelationID(childComplexity), true
+	case "Promotion.justification":
+		if e.ComplexityRoot.Promotion.Justification == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Promotion.Justification(childComplexity), true
 	case "Promotion.policyVersion":
 		if e.ComplexityRoot.Promotion.PolicyVersion == nil {
 			break
@@ -1244,6 +1605,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Promotion.TargetEnvironment(childComplexity), true
+	case "Promotion.ticket":
+		if e.ComplexityRoot.Promotion.Ticket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Promotion.Ticket(childComplexity), true
+
+	case "PromotionWindow.channels":
+		if e.ComplexityRoot.PromotionWindow.Channels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PromotionWindow.Channels(childComplexity), true
+	case "PromotionWindow.days":
+		if e.ComplexityRoot.PromotionWindow.Days == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PromotionWindow.Days(childComplexity), true
+	case "PromotionWindow.end":
+		if e.ComplexityRoot.PromotionWindow.End == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PromotionWindow.End(childComplexity), true
+	case "PromotionWindow.start":
+		if e.ComplexityRoot.PromotionWindow.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PromotionWindow.Start(childComplexity), true
+	case "PromotionWindow.timeZone":
+		if e.ComplexityRoot.PromotionWindow.TimeZone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PromotionWindow.TimeZone(childComplexity), true
 
 	case "ProvenancePolicy.builderIds":
 		if e.ComplexityRoot.ProvenancePolicy.BuilderIDs == nil {
@@ -1324,6 +1722,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Deployable(childComplexity, args["project"].(string), args["channel"].(model.Channel), args["targetEnvironment"].(*string)), true
+	case "Query.environmentDiff":
+		if e.ComplexityRoot.Query.EnvironmentDiff == nil {
+			break
+		}
+
+		args, err := ec.field_Query_environmentDiff_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EnvironmentDiff(childComplexity, args["project"].(string), args["from"].(EnvironmentInput), args["to"].(EnvironmentInput)), true
 	case "Query.evaluatePromotion":
 		if e.ComplexityRoot.Query.EvaluatePromotion == nil {
 			break
@@ -1549,11 +1958,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("ApprovalInput", ec.unmarshalInputApprovalInput),
 			graphql.NewInputUnmarshaler("ArtifactFilter", ec.unmarshalInputArtifactFilter),
 			graphql.NewInputUnmarshaler("AuditFilter", ec.unmarshalInputAuditFilter),
+			graphql.NewInputUnmarshaler("BreakGlassInput", ec.unmarshalInputBreakGlassInput),
 			graphql.NewInputUnmarshaler("ChannelPolicyInput", ec.unmarshalInputChannelPolicyInput),
+			graphql.NewInputUnmarshaler("EnvironmentInput", ec.unmarshalInputEnvironmentInput),
 			graphql.NewInputUnmarshaler("ProjectPolicyInput", ec.unmarshalInputProjectPolicyInput),
 			graphql.NewInputUnmarshaler("PromoteArtifactInput", ec.unmarshalInputPromoteArtifactInput),
+			graphql.NewInputUnmarshaler("PromotionWindowInput", ec.unmarshalInputPromotionWindowInput),
 			graphql.NewInputUnmarshaler("ProvenancePolicyInput", ec.unmarshalInputProvenancePolicyInput),
 			graphql.NewInputUnmarshaler("RegisterArtifactInput", ec.unmarshalInputRegisterArtifactInput),
 			graphql.NewInputUnmarshaler("SimpleSigningInput", ec.unmarshalInputSimpleSigningInput),
@@ -1846,7 +2259,7 @@ type Promotion {
 
 "One entry of an artifact's audit trail."
 type AuditEvent {
-  "One of app_artifact.register, .verify, .promote, .deprecate, .retire, .revoke."
+  "One of app_artifact.register, .verify, .promote, .deprecate, .retire, .revoke, .evidence, .approve, .reject."
   action: String!
   "Subject of the actor."
   actor: String!
@@ -2000,7 +2413,7 @@ type PolicyDenial {
   targetEnvironment: String
   "Every reason, as returned in extensions.reasons."
   reasons: [String!]!
-  "The class of each reason: lifecycle, trust, checks, role, progression, source_type or non_oci."
+  "The class of each reason: lifecycle, trust, checks, role, progression, source_type, non_oci, approval, soak, window, freeze or break_glass."
   reasonClasses: [String!]!
   "Correlation id of the refused request."
   correlationId: String!
@@ -2336,6 +2749,230 @@ extend input ChannelPolicyInput {
   "Absent: true for PROD, false elsewhere."
   requireVerifiedEvidence: Boolean
 }
+
+# ---- governance of promotion (round 2) ----
+
+extend type Query {
+  "What is deployable in two channel/environment pairs, side by side (e.g. STAGING/eu-1 against PROD/eu-1), each as deployable answers it. Any role in the project."
+  environmentDiff(project: String!, from: EnvironmentInput!, to: EnvironmentInput!): EnvironmentDiff!
+}
+
+extend type Mutation {
+  "Approves promoting an artifact into a channel and target environment (a subject holding one of the channel's approverRoles). Approving again while one's approval is live returns it unchanged; an expired or voided approval is replaced. A REVOKED, DEPRECATED or RETIRED artifact is INVALID_TRANSITION; a channel with requiredApprovals 0 is BAD_USER_INPUT; with forbidSelfApproval the registrant is FORBIDDEN. Audited app_artifact.approve."
+  approvePromotion(input: ApprovalInput!): Approval!
+  "Rejects promoting an artifact into a channel and target environment: the promotion is blocked until the same subject approves it again. Rejecting again returns the rejection unchanged. Audited app_artifact.reject."
+  rejectPromotion(input: ApprovalInput!): Approval!
+  "Stops promotions into channels (absent or empty: every channel) of the project (project_admin), until unfreezePromotions or until (which must be in the future, at most 366 days ahead). Replaces a freeze in force. A new policy version, audited project.freeze in the policy's trail."
+  freezePromotions(project: String!, channels: [Channel!], reason: String!, until: Time): ProjectPolicy!
+  "Lifts the project's freeze (project_admin); INVALID_TRANSITION when none is in force. A new policy version, audited project.unfreeze."
+  unfreezePromotions(project: String!, reason: String!): ProjectPolicy!
+}
+
+"An approver's decision."
+enum ApprovalDecision { APPROVED REJECTED }
+"A day of the week."
+enum Weekday { MONDAY TUESDAY WEDNESDAY THURSDAY FRIDAY SATURDAY SUNDAY }
+
+"One approver's latest decision on promoting an artifact into a channel and target environment."
+type Approval {
+  "The artifact."
+  artifactId: ID!
+  "The channel."
+  channel: Channel!
+  "The target environment; an approval counts only for promotions into exactly this one (null: none)."
+  targetEnvironment: String
+  "APPROVED or REJECTED."
+  decision: ApprovalDecision!
+  "The approver."
+  decidedBy: String!
+  "When."
+  decidedAt: Time!
+  "The approver's comment."
+  comment: String
+  "When an approval stops counting (decidedAt plus the channel's approvalValiditySeconds). An approval also stops counting when the artifact's trust state or any check result changes. A rejection does not expire: it blocks until the same subject approves again."
+  expiresAt: Time!
+  "Version of the project policy it was given under."
+  policyVersion: Int!
+  "Correlation id of the request."
+  correlationId: String!
+}
+
+"An approval or rejection."
+input ApprovalInput {
+  "The artifact."
+  artifactId: ID!
+  "The channel the promotion goes into."
+  channel: Channel!
+  "The target environment the promotion goes into (absent: none)."
+  targetEnvironment: String
+  "Why (at most 1024)."
+  comment: String
+}
+
+"A recurring allow window: promotions into the listed channels happen only inside one of their windows (a channel no window lists is always open)."
+type PromotionWindow {
+  "The channels it governs."
+  channels: [Channel!]!
+  "The days it opens on."
+  days: [Weekday!]!
+  "HH:MM, 24 h, in timeZone."
+  start: String!
+  "HH:MM, 24 h, in timeZone; before start: the window runs over midnight into the next day; 24:00: the end of the day."
+  end: String!
+  "IANA name, for example Europe/Berlin."
+  timeZone: String!
+}
+
+"A recurring allow window. end equal to start is refused; end before start runs over midnight (22:00-02:00 on FRIDAY is Friday 22:00 to Saturday 02:00). Wall-clock times a daylight saving change skips never occur; a window starting in such a gap opens at the change."
+input PromotionWindowInput {
+  "The channels it governs (at least one)."
+  channels: [Channel!]!
+  "The days it opens on (at least one)."
+  days: [Weekday!]!
+  "HH:MM, 24 h, 00:00 to 23:59."
+  start: String!
+  "HH:MM, 24 h, 00:01 to 24:00."
+  end: String!
+  "IANA name, for example Europe/Berlin or UTC (Local is refused)."
+  timeZone: String!
+}
+
+"A freeze of promotions."
+type Freeze {
+  "Empty: every channel."
+  channels: [Channel!]!
+  "Why."
+  reason: String!
+  "Who froze."
+  frozenBy: String!
+  "When."
+  frozenAt: Time!
+  "When it ends by itself; null: when unfreezePromotions lifts it."
+  until: Time
+}
+
+"An emergency promotion: bypasses approvals, soak, windows and freezes, and nothing else."
+input BreakGlassInput {
+  "Why (at most 1024)."
+  justification: String!
+  "The incident or change ticket (at most 256)."
+  ticket: String!
+}
+
+extend input PromoteArtifactInput {
+  "Break-glass, by a subject allowed by the channel's breakGlassRoles or breakGlassSubjects."
+  breakGlass: BreakGlassInput
+}
+
+extend type Promotion {
+  "True for a break-glass promotion."
+  breakGlass: Boolean!
+  "The break-glass justification."
+  justification: String
+  "The break-glass ticket."
+  ticket: String
+}
+
+extend type AuditEvent {
+  "True for the event of a break-glass promotion."
+  breakGlass: Boolean!
+  "Addition: the break-glass justification."
+  justification: String
+  "Addition: the break-glass ticket."
+  ticket: String
+}
+
+extend input AuditFilter {
+  "true: only break-glass promotions; false: every other event."
+  breakGlass: Boolean
+}
+
+extend type PolicyDecision {
+  "Addition: the class of each reason, index for index (as in recentDenials and POLICY_DENIED's extensions.reasonClasses): lifecycle, trust, checks, role, progression, approval, soak, window, freeze or break_glass."
+  reasonClasses: [String!]!
+  "When the only reasons left are time-based (soak, window, a freeze with an end), when they clear, assuming nothing else changes; null otherwise."
+  eligibleAt: Time
+}
+
+extend type ChannelPolicy {
+  "Distinct approvers needed (0: none)."
+  requiredApprovals: Int!
+  "Roles whose holders may approve or reject. Default: PROJECT_ADMIN."
+  approverRoles: [Role!]!
+  "The registrant's and the promoter's approvals never count. Default: true."
+  forbidSelfApproval: Boolean!
+  "How long an approval counts. Default: 604800 (7 days)."
+  approvalValiditySeconds: Int!
+  "How long ago the artifact must have been promoted into the previous channel (with the same target environment when one is given, else any; measured from the newest promotion there). Default: 0."
+  minSoakSeconds: Int!
+  "Roles whose holders may break glass here (they still need to be promoters). Default: none."
+  breakGlassRoles: [Role!]!
+  "Subjects that may break glass here. Default: none."
+  breakGlassSubjects: [String!]!
+}
+
+extend input ChannelPolicyInput {
+  "0 (none) to 10. Absent: 0."
+  requiredApprovals: Int
+  "Absent: PROJECT_ADMIN; an empty list is refused."
+  approverRoles: [Role!]
+  "Absent: true."
+  forbidSelfApproval: Boolean
+  "60 to 7776000 (90 days). Absent: 604800."
+  approvalValiditySeconds: Int
+  "0 to 7776000 (90 days); DEV must keep 0. Absent: 0."
+  minSoakSeconds: Int
+  "Absent: none."
+  breakGlassRoles: [Role!]
+  "Absent: none."
+  breakGlassSubjects: [String!]
+}
+
+extend type ProjectPolicy {
+  "Recurring allow windows (project level, per channel)."
+  promotionWindows: [PromotionWindow!]!
+  "The freeze in force; null when none (or once its until has passed)."
+  freeze: Freeze
+}
+
+extend input ProjectPolicyInput {
+  "Recurring allow windows (at most 50). Absent: none. A policy change keeps the freeze in force."
+  promotionWindows: [PromotionWindowInput!]
+}
+
+extend type Artifact {
+  "The latest approval decision of each approver per channel and target environment, newest first (at most 100)."
+  approvals: [Approval!]!
+}
+
+"A channel and optional target environment."
+input EnvironmentInput {
+  "The channel."
+  channel: Channel!
+  "The target environment (absent: none)."
+  targetEnvironment: String
+}
+
+"What two channel/environment pairs deploy."
+type EnvironmentDiff {
+  "What deployable answers for the first pair (null: nothing)."
+  from: Deployment
+  "What deployable answers for the second pair (null: nothing)."
+  to: Deployment
+  "True when both sides deploy the same digest."
+  same: Boolean!
+}
+
+extend type Deployment {
+  "Addition: when the deployed promotion happened."
+  promotedAt: Time!
+  "Addition: who promoted it."
+  promotedBy: String!
+  "Addition: the promotion's policy version."
+  policyVersion: Int!
+  "Addition: whether it was a break-glass promotion."
+  breakGlass: Boolean!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2343,6 +2980,32 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_Approval(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "artifactId":
+		return ec.fieldContext_Approval_artifactId(ctx, field)
+	case "channel":
+		return ec.fieldContext_Approval_channel(ctx, field)
+	case "targetEnvironment":
+		return ec.fieldContext_Approval_targetEnvironment(ctx, field)
+	case "decision":
+		return ec.fieldContext_Approval_decision(ctx, field)
+	case "decidedBy":
+		return ec.fieldContext_Approval_decidedBy(ctx, field)
+	case "decidedAt":
+		return ec.fieldContext_Approval_decidedAt(ctx, field)
+	case "comment":
+		return ec.fieldContext_Approval_comment(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Approval_expiresAt(ctx, field)
+	case "policyVersion":
+		return ec.fieldContext_Approval_policyVersion(ctx, field)
+	case "correlationId":
+		return ec.fieldContext_Approval_correlationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Approval", field.Name)
+}
 
 func (ec *executionContext) childFields_Artifact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -2384,6 +3047,8 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_updatedAt(ctx, field)
 	case "evidence":
 		return ec.fieldContext_Artifact_evidence(ctx, field)
+	case "approvals":
+		return ec.fieldContext_Artifact_approvals(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Artifact", field.Name)
 }
@@ -2446,6 +3111,12 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_verification(ctx, field)
 	case "policyVersion":
 		return ec.fieldContext_AuditEvent_policyVersion(ctx, field)
+	case "breakGlass":
+		return ec.fieldContext_AuditEvent_breakGlass(ctx, field)
+	case "justification":
+		return ec.fieldContext_AuditEvent_justification(ctx, field)
+	case "ticket":
+		return ec.fieldContext_AuditEvent_ticket(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
@@ -2484,6 +3155,20 @@ func (ec *executionContext) childFields_ChannelPolicy(ctx context.Context, field
 		return ec.fieldContext_ChannelPolicy_promoterSubjects(ctx, field)
 	case "requireVerifiedEvidence":
 		return ec.fieldContext_ChannelPolicy_requireVerifiedEvidence(ctx, field)
+	case "requiredApprovals":
+		return ec.fieldContext_ChannelPolicy_requiredApprovals(ctx, field)
+	case "approverRoles":
+		return ec.fieldContext_ChannelPolicy_approverRoles(ctx, field)
+	case "forbidSelfApproval":
+		return ec.fieldContext_ChannelPolicy_forbidSelfApproval(ctx, field)
+	case "approvalValiditySeconds":
+		return ec.fieldContext_ChannelPolicy_approvalValiditySeconds(ctx, field)
+	case "minSoakSeconds":
+		return ec.fieldContext_ChannelPolicy_minSoakSeconds(ctx, field)
+	case "breakGlassRoles":
+		return ec.fieldContext_ChannelPolicy_breakGlassRoles(ctx, field)
+	case "breakGlassSubjects":
+		return ec.fieldContext_ChannelPolicy_breakGlassSubjects(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ChannelPolicy", field.Name)
 }
@@ -2516,8 +3201,28 @@ func (ec *executionContext) childFields_Deployment(ctx context.Context, field gr
 		return ec.fieldContext_Deployment_digest(ctx, field)
 	case "artifact":
 		return ec.fieldContext_Deployment_artifact(ctx, field)
+	case "promotedAt":
+		return ec.fieldContext_Deployment_promotedAt(ctx, field)
+	case "promotedBy":
+		return ec.fieldContext_Deployment_promotedBy(ctx, field)
+	case "policyVersion":
+		return ec.fieldContext_Deployment_policyVersion(ctx, field)
+	case "breakGlass":
+		return ec.fieldContext_Deployment_breakGlass(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Deployment", field.Name)
+}
+
+func (ec *executionContext) childFields_EnvironmentDiff(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_EnvironmentDiff_from(ctx, field)
+	case "to":
+		return ec.fieldContext_EnvironmentDiff_to(ctx, field)
+	case "same":
+		return ec.fieldContext_EnvironmentDiff_same(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EnvironmentDiff", field.Name)
 }
 
 func (ec *executionContext) childFields_Evidence(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2556,6 +3261,22 @@ func (ec *executionContext) childFields_EvidenceResult(ctx context.Context, fiel
 		return ec.fieldContext_EvidenceResult_evidence(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EvidenceResult", field.Name)
+}
+
+func (ec *executionContext) childFields_Freeze(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channels":
+		return ec.fieldContext_Freeze_channels(ctx, field)
+	case "reason":
+		return ec.fieldContext_Freeze_reason(ctx, field)
+	case "frozenBy":
+		return ec.fieldContext_Freeze_frozenBy(ctx, field)
+	case "frozenAt":
+		return ec.fieldContext_Freeze_frozenAt(ctx, field)
+	case "until":
+		return ec.fieldContext_Freeze_until(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Freeze", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2600,6 +3321,10 @@ func (ec *executionContext) childFields_PolicyDecision(ctx context.Context, fiel
 		return ec.fieldContext_PolicyDecision_allowed(ctx, field)
 	case "reasons":
 		return ec.fieldContext_PolicyDecision_reasons(ctx, field)
+	case "reasonClasses":
+		return ec.fieldContext_PolicyDecision_reasonClasses(ctx, field)
+	case "eligibleAt":
+		return ec.fieldContext_PolicyDecision_eligibleAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PolicyDecision", field.Name)
 }
@@ -2658,6 +3383,10 @@ func (ec *executionContext) childFields_ProjectPolicy(ctx context.Context, field
 		return ec.fieldContext_ProjectPolicy_updatedBy(ctx, field)
 	case "provenance":
 		return ec.fieldContext_ProjectPolicy_provenance(ctx, field)
+	case "promotionWindows":
+		return ec.fieldContext_ProjectPolicy_promotionWindows(ctx, field)
+	case "freeze":
+		return ec.fieldContext_ProjectPolicy_freeze(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectPolicy", field.Name)
 }
@@ -2688,8 +3417,30 @@ func (ec *executionContext) childFields_Promotion(ctx context.Context, field gra
 		return ec.fieldContext_Promotion_correlationId(ctx, field)
 	case "policyVersion":
 		return ec.fieldContext_Promotion_policyVersion(ctx, field)
+	case "breakGlass":
+		return ec.fieldContext_Promotion_breakGlass(ctx, field)
+	case "justification":
+		return ec.fieldContext_Promotion_justification(ctx, field)
+	case "ticket":
+		return ec.fieldContext_Promotion_ticket(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Promotion", field.Name)
+}
+
+func (ec *executionContext) childFields_PromotionWindow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "channels":
+		return ec.fieldContext_PromotionWindow_channels(ctx, field)
+	case "days":
+		return ec.fieldContext_PromotionWindow_days(ctx, field)
+	case "start":
+		return ec.fieldContext_PromotionWindow_start(ctx, field)
+	case "end":
+		return ec.fieldContext_PromotionWindow_end(ctx, field)
+	case "timeZone":
+		return ec.fieldContext_PromotionWindow_timeZone(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PromotionWindow", field.Name)
 }
 
 func (ec *executionContext) childFields_ProvenancePolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2926,6 +3677,20 @@ func (ec *executionContext) field_Mutation_addTrustedKey_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_approvePromotion_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ApprovalInput, error) {
+			return ec.unmarshalNApprovalInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐApprovalInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deprecateArtifact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2945,6 +3710,44 @@ func (ec *executionContext) field_Mutation_deprecateArtifact_args(ctx context.Co
 		return nil, err
 	}
 	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_freezePromotions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "channels",
+		func(ctx context.Context, v any) ([]model.Channel, error) {
+			return ec.unmarshalOChannel2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["channels"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg3
 	return args, nil
 }
 
@@ -2968,6 +3771,20 @@ func (ec *executionContext) field_Mutation_registerArtifact_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (RegisterArtifactInput, error) {
 			return ec.unmarshalNRegisterArtifactInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐRegisterArtifactInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rejectPromotion_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ApprovalInput, error) {
+			return ec.unmarshalNApprovalInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐApprovalInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3083,6 +3900,28 @@ func (ec *executionContext) field_Mutation_submitEvidence_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unfreezePromotions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
 	return args, nil
 }
 
@@ -3270,6 +4109,36 @@ func (ec *executionContext) field_Query_deployable_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_environmentDiff_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (EnvironmentInput, error) {
+			return ec.unmarshalNEnvironmentInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐEnvironmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (EnvironmentInput, error) {
+			return ec.unmarshalNEnvironmentInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐEnvironmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_evaluatePromotion_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3443,6 +4312,236 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _Approval_artifactId(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_artifactId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_artifactId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Approval_channel(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_channel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Channel) graphql.Marshaler {
+			return ec.marshalNChannel2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "Channel")
+}
+
+func (ec *executionContext) _Approval_targetEnvironment(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_targetEnvironment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Approval().TargetEnvironment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_targetEnvironment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, true, true, "String")
+}
+
+func (ec *executionContext) _Approval_decision(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Decision, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ApprovalDecision) graphql.Marshaler {
+			return ec.marshalNApprovalDecision2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApprovalDecision(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "ApprovalDecision")
+}
+
+func (ec *executionContext) _Approval_decidedBy(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_decidedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecidedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_decidedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "String")
+}
+
+func (ec *executionContext) _Approval_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_decidedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecidedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_decidedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Approval_comment(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_comment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Approval().Comment(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_comment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, true, true, "String")
+}
+
+func (ec *executionContext) _Approval_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Approval_policyVersion(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_policyVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Approval_correlationId(ctx context.Context, field graphql.CollectedField, obj *model.Approval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Approval_correlationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CorrelationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Approval_correlationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Approval", field, false, false, "String")
+}
 
 func (ec *executionContext) _Artifact_id(ctx context.Context, field graphql.CollectedField, obj *model.Artifact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3933,6 +5032,38 @@ func (ec *executionContext) fieldContext_Artifact_evidence(_ context.Context, fi
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Evidence(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_approvals(ctx context.Context, field graphql.CollectedField, obj *model.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_approvals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Approvals(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Approval) graphql.Marshaler {
+			return ec.marshalNApproval2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApprovalᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_approvals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Approval(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4480,6 +5611,75 @@ func (ec *executionContext) fieldContext_AuditEvent_policyVersion(_ context.Cont
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Int")
 }
 
+func (ec *executionContext) _AuditEvent_breakGlass(ctx context.Context, field graphql.CollectedField, obj *model.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_breakGlass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlass, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_breakGlass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuditEvent_justification(ctx context.Context, field graphql.CollectedField, obj *model.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_justification(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().Justification(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_justification(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, true, true, "String")
+}
+
+func (ec *executionContext) _AuditEvent_ticket(ctx context.Context, field graphql.CollectedField, obj *model.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_ticket(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().Ticket(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_ticket(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, true, true, "String")
+}
+
 func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *AuditEventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4737,6 +5937,167 @@ func (ec *executionContext) fieldContext_ChannelPolicy_requireVerifiedEvidence(_
 	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _ChannelPolicy_requiredApprovals(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_requiredApprovals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequiredApprovals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_requiredApprovals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelPolicy_approverRoles(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_approverRoles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApproverRoles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Role) graphql.Marshaler {
+			return ec.marshalNRole2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐRoleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_approverRoles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Role")
+}
+
+func (ec *executionContext) _ChannelPolicy_forbidSelfApproval(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_forbidSelfApproval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ForbidSelfApproval, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_forbidSelfApproval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ChannelPolicy_approvalValiditySeconds(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_approvalValiditySeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApprovalValiditySeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_approvalValiditySeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelPolicy_minSoakSeconds(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_minSoakSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinSoakSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_minSoakSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ChannelPolicy_breakGlassRoles(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_breakGlassRoles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlassRoles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Role) graphql.Marshaler {
+			return ec.marshalNRole2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐRoleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_breakGlassRoles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "Role")
+}
+
+func (ec *executionContext) _ChannelPolicy_breakGlassSubjects(ctx context.Context, field graphql.CollectedField, obj *model.ChannelPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ChannelPolicy_breakGlassSubjects(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlassSubjects, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ChannelPolicy_breakGlassSubjects(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ChannelPolicy", field, false, false, "String")
+}
+
 func (ec *executionContext) _ChannelStatus_channel(ctx context.Context, field graphql.CollectedField, obj *ChannelStatus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4983,6 +6344,185 @@ func (ec *executionContext) fieldContext_Deployment_artifact(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Deployment_promotedAt(ctx context.Context, field graphql.CollectedField, obj *Deployment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deployment_promotedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromotedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deployment_promotedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deployment", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Deployment_promotedBy(ctx context.Context, field graphql.CollectedField, obj *Deployment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deployment_promotedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromotedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deployment_promotedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deployment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Deployment_policyVersion(ctx context.Context, field graphql.CollectedField, obj *Deployment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deployment_policyVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deployment_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deployment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Deployment_breakGlass(ctx context.Context, field graphql.CollectedField, obj *Deployment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Deployment_breakGlass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlass, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Deployment_breakGlass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Deployment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EnvironmentDiff_from(ctx context.Context, field graphql.CollectedField, obj *EnvironmentDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnvironmentDiff_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Deployment) graphql.Marshaler {
+			return ec.marshalODeployment2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐDeployment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EnvironmentDiff_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnvironmentDiff",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deployment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnvironmentDiff_to(ctx context.Context, field graphql.CollectedField, obj *EnvironmentDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnvironmentDiff_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Deployment) graphql.Marshaler {
+			return ec.marshalODeployment2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐDeployment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EnvironmentDiff_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnvironmentDiff",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Deployment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnvironmentDiff_same(ctx context.Context, field graphql.CollectedField, obj *EnvironmentDiff) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnvironmentDiff_same(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Same, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnvironmentDiff_same(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnvironmentDiff", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Evidence_id(ctx context.Context, field graphql.CollectedField, obj *model.Evidence) (ret graphql.Marshaler) {
@@ -5300,6 +6840,121 @@ func (ec *executionContext) fieldContext_EvidenceResult_evidence(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Freeze_channels(ctx context.Context, field graphql.CollectedField, obj *model.Freeze) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Freeze_channels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Channel) graphql.Marshaler {
+			return ec.marshalNChannel2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Freeze_channels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Freeze", field, false, false, "Channel")
+}
+
+func (ec *executionContext) _Freeze_reason(ctx context.Context, field graphql.CollectedField, obj *model.Freeze) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Freeze_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Freeze_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Freeze", field, false, false, "String")
+}
+
+func (ec *executionContext) _Freeze_frozenBy(ctx context.Context, field graphql.CollectedField, obj *model.Freeze) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Freeze_frozenBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FrozenBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Freeze_frozenBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Freeze", field, false, false, "String")
+}
+
+func (ec *executionContext) _Freeze_frozenAt(ctx context.Context, field graphql.CollectedField, obj *model.Freeze) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Freeze_frozenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FrozenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Freeze_frozenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Freeze", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Freeze_until(ctx context.Context, field graphql.CollectedField, obj *model.Freeze) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Freeze_until(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Until, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Freeze_until(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Freeze", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Mutation_registerArtifact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -5742,6 +7397,182 @@ func (ec *executionContext) fieldContext_Mutation_submitEvidence(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_approvePromotion(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_approvePromotion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApprovePromotion(ctx, fc.Args["input"].(ApprovalInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Approval) graphql.Marshaler {
+			return ec.marshalNApproval2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApproval(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_approvePromotion(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Approval(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_approvePromotion_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rejectPromotion(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rejectPromotion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RejectPromotion(ctx, fc.Args["input"].(ApprovalInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Approval) graphql.Marshaler {
+			return ec.marshalNApproval2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApproval(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rejectPromotion(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Approval(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rejectPromotion_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_freezePromotions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_freezePromotions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().FreezePromotions(ctx, fc.Args["project"].(string), fc.Args["channels"].([]model.Channel), fc.Args["reason"].(string), fc.Args["until"].(*time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Policy) graphql.Marshaler {
+			return ec.marshalNProjectPolicy2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_freezePromotions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_freezePromotions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unfreezePromotions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unfreezePromotions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnfreezePromotions(ctx, fc.Args["project"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Policy) graphql.Marshaler {
+			return ec.marshalNProjectPolicy2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unfreezePromotions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unfreezePromotions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6062,6 +7893,52 @@ func (ec *executionContext) _PolicyDecision_reasons(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_PolicyDecision_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PolicyDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDecision_reasonClasses(ctx context.Context, field graphql.CollectedField, obj *PolicyDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDecision_reasonClasses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReasonClasses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDecision_reasonClasses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _PolicyDecision_eligibleAt(ctx context.Context, field graphql.CollectedField, obj *PolicyDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PolicyDecision_eligibleAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EligibleAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PolicyDecision_eligibleAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PolicyDecision", field, false, false, "Time")
 }
 
 func (ec *executionContext) _PolicyDenial_operation(ctx context.Context, field graphql.CollectedField, obj *model.Denial) (ret graphql.Marshaler) {
@@ -6611,6 +8488,70 @@ func (ec *executionContext) fieldContext_ProjectPolicy_provenance(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _ProjectPolicy_promotionWindows(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectPolicy_promotionWindows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromotionWindows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.PromotionWindow) graphql.Marshaler {
+			return ec.marshalNPromotionWindow2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐPromotionWindowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectPolicy_promotionWindows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PromotionWindow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectPolicy_freeze(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectPolicy_freeze(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freeze, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Freeze) graphql.Marshaler {
+			return ec.marshalOFreeze2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐFreeze(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectPolicy_freeze(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Freeze(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProjectRoles_project(ctx context.Context, field graphql.CollectedField, obj *ProjectRoles) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6816,6 +8757,190 @@ func (ec *executionContext) _Promotion_policyVersion(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_Promotion_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Promotion", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Promotion_breakGlass(ctx context.Context, field graphql.CollectedField, obj *model.Promotion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Promotion_breakGlass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlass, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Promotion_breakGlass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Promotion", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Promotion_justification(ctx context.Context, field graphql.CollectedField, obj *model.Promotion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Promotion_justification(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Promotion().Justification(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Promotion_justification(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Promotion", field, true, true, "String")
+}
+
+func (ec *executionContext) _Promotion_ticket(ctx context.Context, field graphql.CollectedField, obj *model.Promotion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Promotion_ticket(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Promotion().Ticket(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Promotion_ticket(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Promotion", field, true, true, "String")
+}
+
+func (ec *executionContext) _PromotionWindow_channels(ctx context.Context, field graphql.CollectedField, obj *model.PromotionWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PromotionWindow_channels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Channels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Channel) graphql.Marshaler {
+			return ec.marshalNChannel2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PromotionWindow_channels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PromotionWindow", field, false, false, "Channel")
+}
+
+func (ec *executionContext) _PromotionWindow_days(ctx context.Context, field graphql.CollectedField, obj *model.PromotionWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PromotionWindow_days(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Days, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.Weekday) graphql.Marshaler {
+			return ec.marshalNWeekday2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐWeekdayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PromotionWindow_days(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PromotionWindow", field, false, false, "Weekday")
+}
+
+func (ec *executionContext) _PromotionWindow_start(ctx context.Context, field graphql.CollectedField, obj *model.PromotionWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PromotionWindow_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PromotionWindow_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PromotionWindow", field, false, false, "String")
+}
+
+func (ec *executionContext) _PromotionWindow_end(ctx context.Context, field graphql.CollectedField, obj *model.PromotionWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PromotionWindow_end(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.End, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PromotionWindow_end(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PromotionWindow", field, false, false, "String")
+}
+
+func (ec *executionContext) _PromotionWindow_timeZone(ctx context.Context, field graphql.CollectedField, obj *model.PromotionWindow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PromotionWindow_timeZone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TimeZone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PromotionWindow_timeZone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PromotionWindow", field, false, false, "String")
 }
 
 func (ec *executionContext) _ProvenancePolicy_builderIds(ctx context.Context, field graphql.CollectedField, obj *model.ProvenancePolicy) (ret graphql.Marshaler) {
@@ -7374,6 +9499,50 @@ func (ec *executionContext) fieldContext_Query_trustedKeys(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_trustedKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_environmentDiff(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_environmentDiff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EnvironmentDiff(ctx, fc.Args["project"].(string), fc.Args["from"].(EnvironmentInput), fc.Args["to"].(EnvironmentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *EnvironmentDiff) graphql.Marshaler {
+			return ec.marshalNEnvironmentDiff2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐEnvironmentDiff(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_environmentDiff(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnvironmentDiff(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_environmentDiff_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9111,6 +11280,69 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputApprovalInput(ctx context.Context, obj any) (ApprovalInput, error) {
+	var it ApprovalInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"artifactId", "channel", "targetEnvironment", "comment"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "artifactId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("artifactId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ArtifactID = data
+		case "channel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
+			data, err := ec.unmarshalNChannel2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channel = data
+		case "targetEnvironment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetEnvironment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetEnvironment = data
+		case "comment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("comment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Comment = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalApprovalInput unmarshals raw into the ApprovalInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalApprovalInput(ctx context.Context, raw any) (ApprovalInput, error) {
+	var out ApprovalInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ApprovalInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputArtifactFilter(ctx context.Context, obj any) (ArtifactFilter, error) {
 	var it ArtifactFilter
 	if obj == nil {
@@ -9192,7 +11424,7 @@ func (ec *executionContext) unmarshalInputAuditFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"action", "actor", "artifactId", "correlationId"}
+	fieldsInOrder := [...]string{"action", "actor", "artifactId", "correlationId", "breakGlass"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9227,6 +11459,13 @@ func (ec *executionContext) unmarshalInputAuditFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.CorrelationID = data
+		case "breakGlass":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakGlass"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakGlass = data
 		}
 	}
 	return it, nil
@@ -9244,6 +11483,55 @@ func UnmarshalAuditFilter(ctx context.Context, raw any) (AuditFilter, error) {
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputBreakGlassInput(ctx context.Context, obj any) (BreakGlassInput, error) {
+	var it BreakGlassInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"justification", "ticket"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "justification":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("justification"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Justification = data
+		case "ticket":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ticket"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Ticket = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalBreakGlassInput unmarshals raw into the BreakGlassInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalBreakGlassInput(ctx context.Context, raw any) (BreakGlassInput, error) {
+	var out BreakGlassInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "BreakGlassInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputChannelPolicyInput(ctx context.Context, obj any) (ChannelPolicyInput, error) {
 	var it ChannelPolicyInput
 	if obj == nil {
@@ -9255,7 +11543,7 @@ func (ec *executionContext) unmarshalInputChannelPolicyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"channel", "requiredTrust", "requiredChecks", "promoterRoles", "promoterSubjects", "requireVerifiedEvidence"}
+	fieldsInOrder := [...]string{"channel", "requiredTrust", "requiredChecks", "promoterRoles", "promoterSubjects", "requireVerifiedEvidence", "requiredApprovals", "approverRoles", "forbidSelfApproval", "approvalValiditySeconds", "minSoakSeconds", "breakGlassRoles", "breakGlassSubjects"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9304,6 +11592,55 @@ func (ec *executionContext) unmarshalInputChannelPolicyInput(ctx context.Context
 				return it, err
 			}
 			it.RequireVerifiedEvidence = data
+		case "requiredApprovals":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requiredApprovals"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequiredApprovals = data
+		case "approverRoles":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoles"))
+			data, err := ec.unmarshalORole2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐRoleᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoles = data
+		case "forbidSelfApproval":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("forbidSelfApproval"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ForbidSelfApproval = data
+		case "approvalValiditySeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvalValiditySeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovalValiditySeconds = data
+		case "minSoakSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minSoakSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinSoakSeconds = data
+		case "breakGlassRoles":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakGlassRoles"))
+			data, err := ec.unmarshalORole2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐRoleᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakGlassRoles = data
+		case "breakGlassSubjects":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakGlassSubjects"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakGlassSubjects = data
 		}
 	}
 	return it, nil
@@ -9321,6 +11658,55 @@ func UnmarshalChannelPolicyInput(ctx context.Context, raw any) (ChannelPolicyInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputEnvironmentInput(ctx context.Context, obj any) (EnvironmentInput, error) {
+	var it EnvironmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"channel", "targetEnvironment"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "channel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
+			data, err := ec.unmarshalNChannel2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channel = data
+		case "targetEnvironment":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetEnvironment"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetEnvironment = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEnvironmentInput unmarshals raw into the EnvironmentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEnvironmentInput(ctx context.Context, raw any) (EnvironmentInput, error) {
+	var out EnvironmentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EnvironmentInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputProjectPolicyInput(ctx context.Context, obj any) (ProjectPolicyInput, error) {
 	var it ProjectPolicyInput
 	if obj == nil {
@@ -9332,7 +11718,7 @@ func (ec *executionContext) unmarshalInputProjectPolicyInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"allowedSourceTypes", "allowedSources", "allowNonOci", "nonOciRuntimeClasses", "requiredChecks", "strictProgression", "channels", "expectedVersion", "provenance"}
+	fieldsInOrder := [...]string{"allowedSourceTypes", "allowedSources", "allowNonOci", "nonOciRuntimeClasses", "requiredChecks", "strictProgression", "channels", "expectedVersion", "provenance", "promotionWindows"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9402,6 +11788,13 @@ func (ec *executionContext) unmarshalInputProjectPolicyInput(ctx context.Context
 				return it, err
 			}
 			it.Provenance = data
+		case "promotionWindows":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("promotionWindows"))
+			data, err := ec.unmarshalOPromotionWindowInput2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐPromotionWindowInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PromotionWindows = data
 		}
 	}
 	return it, nil
@@ -9430,7 +11823,7 @@ func (ec *executionContext) unmarshalInputPromoteArtifactInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"artifactId", "channel", "targetEnvironment", "reason"}
+	fieldsInOrder := [...]string{"artifactId", "channel", "targetEnvironment", "reason", "breakGlass"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9465,6 +11858,13 @@ func (ec *executionContext) unmarshalInputPromoteArtifactInput(ctx context.Conte
 				return it, err
 			}
 			it.Reason = data
+		case "breakGlass":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakGlass"))
+			data, err := ec.unmarshalOBreakGlassInput2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐBreakGlassInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakGlass = data
 		}
 	}
 	return it, nil
@@ -9479,6 +11879,76 @@ func (ec *executionContext) unmarshalInputPromoteArtifactInput(ctx context.Conte
 func UnmarshalPromoteArtifactInput(ctx context.Context, raw any) (PromoteArtifactInput, error) {
 	var out PromoteArtifactInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PromoteArtifactInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPromotionWindowInput(ctx context.Context, obj any) (PromotionWindowInput, error) {
+	var it PromotionWindowInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"channels", "days", "start", "end", "timeZone"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "channels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channels"))
+			data, err := ec.unmarshalNChannel2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channels = data
+		case "days":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("days"))
+			data, err := ec.unmarshalNWeekday2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐWeekdayᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Days = data
+		case "start":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("start"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Start = data
+		case "end":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("end"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.End = data
+		case "timeZone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timeZone"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TimeZone = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPromotionWindowInput unmarshals raw into the PromotionWindowInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPromotionWindowInput(ctx context.Context, raw any) (PromotionWindowInput, error) {
+	var out PromotionWindowInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PromotionWindowInput", raw, &out)
 	return out, err
 }
 
@@ -9903,6 +12373,86 @@ func UnmarshalVerifyArtifactInput(ctx context.Context, raw any) (VerifyArtifactI
 
 // region    **************************** object.gotpl ****************************
 
+var approvalImplementors = []string{"Approval"}
+
+func (ec *executionContext) _Approval(ctx context.Context, sel ast.SelectionSet, obj *model.Approval) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, approvalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Approval")
+		case "artifactId":
+			out.Values[i] = ec._Approval_artifactId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "channel":
+			out.Values[i] = ec._Approval_channel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "targetEnvironment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Approval_targetEnvironment(ctx, field, obj)
+				})
+		case "decision":
+			out.Values[i] = ec._Approval_decision(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "decidedBy":
+			out.Values[i] = ec._Approval_decidedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "decidedAt":
+			out.Values[i] = ec._Approval_decidedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "comment":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Approval_comment(ctx, field, obj)
+				})
+		case "expiresAt":
+			out.Values[i] = ec._Approval_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "policyVersion":
+			out.Values[i] = ec._Approval_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "correlationId":
+			out.Values[i] = ec._Approval_correlationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var artifactImplementors = []string{"Artifact"}
 
 func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet, obj *model.Artifact) graphql.Marshaler {
@@ -10013,6 +12563,12 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Artifact_evidence(ctx, field, obj)
+				})
+		case "approvals":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_approvals(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10213,6 +12769,23 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "breakGlass":
+			out.Values[i] = ec._AuditEvent_breakGlass(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "justification":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_justification(ctx, field, obj)
+				})
+		case "ticket":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_ticket(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10347,6 +12920,41 @@ func (ec *executionContext) _ChannelPolicy(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "requiredApprovals":
+			out.Values[i] = ec._ChannelPolicy_requiredApprovals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "approverRoles":
+			out.Values[i] = ec._ChannelPolicy_approverRoles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "forbidSelfApproval":
+			out.Values[i] = ec._ChannelPolicy_forbidSelfApproval(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "approvalValiditySeconds":
+			out.Values[i] = ec._ChannelPolicy_approvalValiditySeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "minSoakSeconds":
+			out.Values[i] = ec._ChannelPolicy_minSoakSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breakGlassRoles":
+			out.Values[i] = ec._ChannelPolicy_breakGlassRoles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breakGlassSubjects":
+			out.Values[i] = ec._ChannelPolicy_breakGlassSubjects(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10450,6 +13058,69 @@ func (ec *executionContext) _Deployment(ctx context.Context, sel ast.SelectionSe
 			}
 		case "artifact":
 			out.Values[i] = ec._Deployment_artifact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promotedAt":
+			out.Values[i] = ec._Deployment_promotedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promotedBy":
+			out.Values[i] = ec._Deployment_promotedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "policyVersion":
+			out.Values[i] = ec._Deployment_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breakGlass":
+			out.Values[i] = ec._Deployment_breakGlass(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var environmentDiffImplementors = []string{"EnvironmentDiff"}
+
+func (ec *executionContext) _EnvironmentDiff(ctx context.Context, sel ast.SelectionSet, obj *EnvironmentDiff) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, environmentDiffImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EnvironmentDiff")
+		case "from":
+			out.Values[i] = ec._EnvironmentDiff_from(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._EnvironmentDiff_to(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "same":
+			out.Values[i] = ec._EnvironmentDiff_same(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10593,6 +13264,59 @@ func (ec *executionContext) _EvidenceResult(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var freezeImplementors = []string{"Freeze"}
+
+func (ec *executionContext) _Freeze(ctx context.Context, sel ast.SelectionSet, obj *model.Freeze) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, freezeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Freeze")
+		case "channels":
+			out.Values[i] = ec._Freeze_channels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._Freeze_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "frozenBy":
+			out.Values[i] = ec._Freeze_frozenBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "frozenAt":
+			out.Values[i] = ec._Freeze_frozenAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "until":
+			out.Values[i] = ec._Freeze_until(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -10678,6 +13402,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "submitEvidence":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_submitEvidence(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "approvePromotion":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_approvePromotion(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejectPromotion":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rejectPromotion(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "freezePromotions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_freezePromotions(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unfreezePromotions":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unfreezePromotions(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -10836,6 +13588,16 @@ func (ec *executionContext) _PolicyDecision(ctx context.Context, sel ast.Selecti
 		case "reasons":
 			out.Values[i] = ec._PolicyDecision_reasons(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reasonClasses":
+			out.Values[i] = ec._PolicyDecision_reasonClasses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eligibleAt":
+			out.Values[i] = ec._PolicyDecision_eligibleAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -11013,6 +13775,16 @@ func (ec *executionContext) _ProjectPolicy(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "promotionWindows":
+			out.Values[i] = ec._ProjectPolicy_promotionWindows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "freeze":
+			out.Values[i] = ec._ProjectPolicy_freeze(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11115,6 +13887,76 @@ func (ec *executionContext) _Promotion(ctx context.Context, sel ast.SelectionSet
 			out.Values[i] = ec._Promotion_policyVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "breakGlass":
+			out.Values[i] = ec._Promotion_breakGlass(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "justification":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Promotion_justification(ctx, field, obj)
+				})
+		case "ticket":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Promotion_ticket(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var promotionWindowImplementors = []string{"PromotionWindow"}
+
+func (ec *executionContext) _PromotionWindow(ctx context.Context, sel ast.SelectionSet, obj *model.PromotionWindow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, promotionWindowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PromotionWindow")
+		case "channels":
+			out.Values[i] = ec._PromotionWindow_channels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "days":
+			out.Values[i] = ec._PromotionWindow_days(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "start":
+			out.Values[i] = ec._PromotionWindow_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "end":
+			out.Values[i] = ec._PromotionWindow_end(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timeZone":
+			out.Values[i] = ec._PromotionWindow_timeZone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -11261,6 +14103,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_trustedKeys(ctx, field)
+				})
+		case "environmentDiff":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_environmentDiff(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -11894,6 +14742,54 @@ func (ec *executionContext) marshalNActorType2githubᚗcomᚋartifactᚑtrustᚋ
 	return res
 }
 
+func (ec *executionContext) marshalNApproval2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApproval(ctx context.Context, sel ast.SelectionSet, v model.Approval) graphql.Marshaler {
+	return ec._Approval(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNApproval2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Approval) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApproval2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApproval(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNApproval2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApproval(ctx context.Context, sel ast.SelectionSet, v *model.Approval) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Approval!")
+		return graphql.Null
+	}
+	return ec._Approval(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNApprovalDecision2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApprovalDecision(ctx context.Context, v any) (model.ApprovalDecision, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := model.ApprovalDecision(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNApprovalDecision2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐApprovalDecision(ctx context.Context, sel ast.SelectionSet, v model.ApprovalDecision) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ApprovalDecision!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNApprovalInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐApprovalInput(ctx context.Context, v any) (ApprovalInput, error) {
+	res, err := ec.unmarshalInputApprovalInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNArtifact2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐArtifact(ctx context.Context, sel ast.SelectionSet, v *model.Artifact) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Artifact!")
@@ -12030,6 +14926,36 @@ func (ec *executionContext) marshalNChannel2githubᚗcomᚋartifactᚑtrustᚋco
 	return res
 }
 
+func (ec *executionContext) unmarshalNChannel2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelᚄ(ctx context.Context, v any) ([]model.Channel, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.Channel, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNChannel2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNChannel2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Channel) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChannel2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNChannelPolicy2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelPolicy(ctx context.Context, sel ast.SelectionSet, v model.ChannelPolicy) graphql.Marshaler {
 	return ec._ChannelPolicy(ctx, sel, &v)
 }
@@ -12088,6 +15014,19 @@ func (ec *executionContext) marshalNCheckResult2githubᚗcomᚋartifactᚑtrust�
 		graphql.AddInvalidNullFromMarshaler(ctx, "CheckResult!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNEnvironmentDiff2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐEnvironmentDiff(ctx context.Context, sel ast.SelectionSet, v *EnvironmentDiff) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EnvironmentDiff!")
+		return graphql.Null
+	}
+	return ec._EnvironmentDiff(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEnvironmentInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐEnvironmentInput(ctx context.Context, v any) (EnvironmentInput, error) {
+	res, err := ec.unmarshalInputEnvironmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNEvidence2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐEvidence(ctx context.Context, sel ast.SelectionSet, v model.Evidence) graphql.Marshaler {
@@ -12318,6 +15257,31 @@ func (ec *executionContext) marshalNPromotion2ᚕgithubᚗcomᚋartifactᚑtrust
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNPromotionWindow2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐPromotionWindow(ctx context.Context, sel ast.SelectionSet, v model.PromotionWindow) graphql.Marshaler {
+	return ec._PromotionWindow(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPromotionWindow2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐPromotionWindowᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PromotionWindow) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPromotionWindow2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐPromotionWindow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNPromotionWindowInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐPromotionWindowInput(ctx context.Context, v any) (PromotionWindowInput, error) {
+	res, err := ec.unmarshalInputPromotionWindowInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRegisterArtifactInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐRegisterArtifactInput(ctx context.Context, v any) (RegisterArtifactInput, error) {
@@ -12623,6 +15587,51 @@ func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋartifactᚑtrustᚋ
 	return ec._Viewer(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNWeekday2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐWeekday(ctx context.Context, v any) (model.Weekday, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := model.Weekday(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWeekday2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐWeekday(ctx context.Context, sel ast.SelectionSet, v model.Weekday) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Weekday!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNWeekday2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐWeekdayᚄ(ctx context.Context, v any) ([]model.Weekday, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.Weekday, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNWeekday2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐWeekday(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNWeekday2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐWeekdayᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Weekday) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWeekday2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐWeekday(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
 	return ec.___Directive(ctx, sel, &v)
 }
@@ -12837,6 +15846,50 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalOBreakGlassInput2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐBreakGlassInput(ctx context.Context, v any) (*BreakGlassInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputBreakGlassInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOChannel2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelᚄ(ctx context.Context, v any) ([]model.Channel, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.Channel, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNChannel2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOChannel2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannelᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Channel) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNChannel2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOChannel2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐChannel(ctx context.Context, v any) (*model.Channel, error) {
 	if v == nil {
 		return nil, nil
@@ -12878,6 +15931,13 @@ func (ec *executionContext) marshalODeployment2ᚖgithubᚗcomᚋartifactᚑtrus
 		return graphql.Null
 	}
 	return ec._Deployment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOFreeze2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐFreeze(ctx context.Context, sel ast.SelectionSet, v *model.Freeze) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Freeze(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
@@ -12933,6 +15993,23 @@ func (ec *executionContext) marshalOLifecycleState2ᚖgithubᚗcomᚋartifactᚑ
 	_ = ctx
 	res := graphql.MarshalString(string(*v))
 	return res
+}
+
+func (ec *executionContext) unmarshalOPromotionWindowInput2ᚕgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐPromotionWindowInputᚄ(ctx context.Context, v any) ([]PromotionWindowInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]PromotionWindowInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNPromotionWindowInput2githubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋgraphᚐPromotionWindowInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalOProvenancePolicy2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐProvenancePolicy(ctx context.Context, sel ast.SelectionSet, v *model.ProvenancePolicy) graphql.Marshaler {

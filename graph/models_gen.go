@@ -8,6 +8,18 @@ import (
 	"github.com/artifact-trust/control-plane/model"
 )
 
+// An approval or rejection.
+type ApprovalInput struct {
+	// The artifact.
+	ArtifactID string `json:"artifactId"`
+	// The channel the promotion goes into.
+	Channel model.Channel `json:"channel"`
+	// The target environment the promotion goes into (absent: none).
+	TargetEnvironment *string `json:"targetEnvironment,omitempty"`
+	// Why (at most 1024).
+	Comment *string `json:"comment,omitempty"`
+}
+
 // A page of artifacts.
 type ArtifactConnection struct {
 	// The page.
@@ -66,6 +78,16 @@ type AuditFilter struct {
 	ArtifactID *string `json:"artifactId,omitempty"`
 	// One request.
 	CorrelationID *string `json:"correlationId,omitempty"`
+	// true: only break-glass promotions; false: every other event.
+	BreakGlass *bool `json:"breakGlass,omitempty"`
+}
+
+// An emergency promotion: bypasses approvals, soak, windows and freezes, and nothing else.
+type BreakGlassInput struct {
+	// Why (at most 1024).
+	Justification string `json:"justification"`
+	// The incident or change ticket (at most 256).
+	Ticket string `json:"ticket"`
 }
 
 // Policy of one channel.
@@ -82,6 +104,20 @@ type ChannelPolicyInput struct {
 	PromoterSubjects []string `json:"promoterSubjects,omitempty"`
 	// Absent: true for PROD, false elsewhere.
 	RequireVerifiedEvidence *bool `json:"requireVerifiedEvidence,omitempty"`
+	// 0 (none) to 10. Absent: 0.
+	RequiredApprovals *int `json:"requiredApprovals,omitempty"`
+	// Absent: PROJECT_ADMIN; an empty list is refused.
+	ApproverRoles []model.Role `json:"approverRoles,omitempty"`
+	// Absent: true.
+	ForbidSelfApproval *bool `json:"forbidSelfApproval,omitempty"`
+	// 60 to 7776000 (90 days). Absent: 604800.
+	ApprovalValiditySeconds *int `json:"approvalValiditySeconds,omitempty"`
+	// 0 to 7776000 (90 days); DEV must keep 0. Absent: 0.
+	MinSoakSeconds *int `json:"minSoakSeconds,omitempty"`
+	// Absent: none.
+	BreakGlassRoles []model.Role `json:"breakGlassRoles,omitempty"`
+	// Absent: none.
+	BreakGlassSubjects []string `json:"breakGlassSubjects,omitempty"`
 }
 
 // The latest promotion into one channel and environment.
@@ -110,6 +146,32 @@ type Deployment struct {
 	Digest string `json:"digest"`
 	// The artifact behind it.
 	Artifact *model.Artifact `json:"artifact"`
+	// Addition: when the deployed promotion happened.
+	PromotedAt time.Time `json:"promotedAt"`
+	// Addition: who promoted it.
+	PromotedBy string `json:"promotedBy"`
+	// Addition: the promotion's policy version.
+	PolicyVersion int `json:"policyVersion"`
+	// Addition: whether it was a break-glass promotion.
+	BreakGlass bool `json:"breakGlass"`
+}
+
+// What two channel/environment pairs deploy.
+type EnvironmentDiff struct {
+	// What deployable answers for the first pair (null: nothing).
+	From *Deployment `json:"from,omitempty"`
+	// What deployable answers for the second pair (null: nothing).
+	To *Deployment `json:"to,omitempty"`
+	// True when both sides deploy the same digest.
+	Same bool `json:"same"`
+}
+
+// A channel and optional target environment.
+type EnvironmentInput struct {
+	// The channel.
+	Channel model.Channel `json:"channel"`
+	// The target environment (absent: none).
+	TargetEnvironment *string `json:"targetEnvironment,omitempty"`
 }
 
 // What submitEvidence recorded.
@@ -137,6 +199,10 @@ type PolicyDecision struct {
 	Allowed bool `json:"allowed"`
 	// Every reason for refusal, each a sentence a person can act on. Empty when allowed.
 	Reasons []string `json:"reasons"`
+	// Addition: the class of each reason, index for index (as in recentDenials and POLICY_DENIED's extensions.reasonClasses): lifecycle, trust, checks, role, progression, approval, soak, window, freeze or break_glass.
+	ReasonClasses []string `json:"reasonClasses"`
+	// When the only reasons left are time-based (soak, window, a freeze with an end), when they clear, assuming nothing else changes; null otherwise.
+	EligibleAt *time.Time `json:"eligibleAt,omitempty"`
 }
 
 // A project policy.
@@ -159,6 +225,8 @@ type ProjectPolicyInput struct {
 	ExpectedVersion *int `json:"expectedVersion,omitempty"`
 	// How SLSA provenance v1 evidence decides SOURCE_POLICY; absent: it decides only ATTESTATION.
 	Provenance *ProvenancePolicyInput `json:"provenance,omitempty"`
+	// Recurring allow windows (at most 50). Absent: none. A policy change keeps the freeze in force.
+	PromotionWindows []PromotionWindowInput `json:"promotionWindows,omitempty"`
 }
 
 // The roles an actor holds in one project.
@@ -179,6 +247,22 @@ type PromoteArtifactInput struct {
 	TargetEnvironment *string `json:"targetEnvironment,omitempty"`
 	// Why (at most 1024).
 	Reason *string `json:"reason,omitempty"`
+	// Break-glass, by a subject allowed by the channel's breakGlassRoles or breakGlassSubjects.
+	BreakGlass *BreakGlassInput `json:"breakGlass,omitempty"`
+}
+
+// A recurring allow window. end equal to start is refused; end before start runs over midnight (22:00-02:00 on FRIDAY is Friday 22:00 to Saturday 02:00). Wall-clock times a daylight saving change skips never occur; a window starting in such a gap opens at the change.
+type PromotionWindowInput struct {
+	// The channels it governs (at least one).
+	Channels []model.Channel `json:"channels"`
+	// The days it opens on (at least one).
+	Days []model.Weekday `json:"days"`
+	// HH:MM, 24 h, 00:00 to 23:59.
+	Start string `json:"start"`
+	// HH:MM, 24 h, 00:01 to 24:00.
+	End string `json:"end"`
+	// IANA name, for example Europe/Berlin or UTC (Local is refused).
+	TimeZone string `json:"timeZone"`
 }
 
 // Which SLSA provenance decides SOURCE_POLICY PASSED.

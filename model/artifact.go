@@ -220,6 +220,11 @@ type Promotion struct {
 	// under (0: the default policy), or PolicyVersionUnknown for promotions stored
 	// before versions were recorded.
 	PolicyVersion int
+	// BreakGlass marks an emergency promotion that bypassed approvals, soak,
+	// windows and freezes, with its Justification and Ticket.
+	BreakGlass    bool
+	Justification string
+	Ticket        string
 }
 
 // PolicyVersionUnknown is the policy version of a promotion stored before policy
@@ -260,6 +265,11 @@ type AuditEvent struct {
 	// decides (deprecate, retire, revoke) and for events stored before versions
 	// were recorded.
 	PolicyVersion *int
+	// BreakGlass marks the event of a break-glass promotion, with its
+	// Justification and Ticket.
+	BreakGlass    bool
+	Justification string
+	Ticket        string
 }
 
 // Artifact is one immutable digest registered in one project.
@@ -291,7 +301,13 @@ type Artifact struct {
 	AuditFrom int
 	// Evidence holds every evidence submitted for the artifact, oldest first (at
 	// most MaxEvidencePerArtifact envelopes).
-	Evidence  []Evidence
+	Evidence []Evidence
+	// RegisteredBy is the subject that registered the artifact ("" for artifacts
+	// stored before it was recorded whose register event is no longer inline).
+	RegisteredBy string
+	// Approvals holds the latest approval decision of each approver per channel and
+	// target environment (at most MaxApprovalsPerArtifact).
+	Approvals []Approval
 	Version   int
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -175,6 +175,7 @@ func cloneArtifact(a Artifact) Artifact {
 	b.Promotions = cloneSlice(a.Promotions)
 	b.PromotionTargets = cloneSlice(a.PromotionTargets)
 	b.Audit = cloneSlice(a.Audit)
+	b.Approvals = cloneSlice(a.Approvals)
 	for i := range b.Audit {
 		b.Audit[i].Verification = cloneSlice(a.Audit[i].Verification)
 	}

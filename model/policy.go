@@ -28,6 +28,21 @@ type ChannelPolicy struct {
 	// from VERIFIED records (evidence the service verified) in this channel's
 	// decisions: its required checks and the trust it requires.
 	RequireVerifiedEvidence bool
+	// RequiredApprovals distinct subjects holding one of ApproverRoles must approve
+	// a promotion here (0: none); with ForbidSelfApproval the registrant's and the
+	// promoter's approvals never count. Approvals expire after
+	// ApprovalValiditySeconds.
+	RequiredApprovals       int
+	ApproverRoles           []Role
+	ForbidSelfApproval      bool
+	ApprovalValiditySeconds int
+	// MinSoakSeconds is how long ago the artifact must have been promoted into the
+	// previous channel.
+	MinSoakSeconds int
+	// BreakGlassRoles and BreakGlassSubjects may promote here bypassing approvals,
+	// soak, windows and freezes.
+	BreakGlassRoles    []Role
+	BreakGlassSubjects []string
 }
 
 // DefaultRequireVerifiedEvidence is a channel's requireVerifiedEvidence when a
@@ -47,9 +62,14 @@ type Policy struct {
 	Channels []ChannelPolicy
 	// Provenance, when set, is how SLSA provenance evidence decides SOURCE_POLICY.
 	Provenance *ProvenancePolicy
-	Version    int
-	UpdatedAt  time.Time
-	UpdatedBy  string
+	// PromotionWindows are the recurring windows promotions into the channels they
+	// list must fall in (a channel no window lists is always open).
+	PromotionWindows []PromotionWindow
+	// Freeze, when set, stops promotions (freezePromotions / unfreezePromotions).
+	Freeze    *Freeze
+	Version   int
+	UpdatedAt time.Time
+	UpdatedBy string
 }
 
 // PolicyChange is one entry of a policy's own audit trail.
@@ -80,6 +100,11 @@ func DefaultChannelPolicy(c Channel) ChannelPolicy {
 		PromoterRoles:           []Role{RolePromoter, RoleProjectAdmin},
 		PromoterSubjects:        []string{},
 		RequireVerifiedEvidence: DefaultRequireVerifiedEvidence(c),
+		ApproverRoles:           append([]Role(nil), DefaultApproverRoles...),
+		ForbidSelfApproval:      true,
+		ApprovalValiditySeconds: DefaultApprovalValiditySeconds,
+		BreakGlassRoles:         []Role{},
+		BreakGlassSubjects:      []string{},
 	}
 	switch c {
 	case ChannelDev:
@@ -101,6 +126,7 @@ func DefaultPolicy(project string) Policy {
 		NonOCIRuntimeClasses: []string{},
 		RequiredChecks:       []Check{},
 		StrictProgression:    true,
+		PromotionWindows:     []PromotionWindow{},
 	}
 	for _, c := range Channels {
 		p.Channels = append(p.Channels, DefaultChannelPolicy(c))
@@ -154,6 +180,16 @@ type ChannelPolicyInput struct {
 	PromoterSubjects []string
 	// RequireVerifiedEvidence nil: DefaultRequireVerifiedEvidence.
 	RequireVerifiedEvidence *bool
+	// Governance settings; nil: the channel default (0 approvals, approvers
+	// DefaultApproverRoles, forbidSelfApproval true, validity
+	// DefaultApprovalValiditySeconds, no soak, no break-glass).
+	RequiredApprovals       *int
+	ApproverRoles           []Role
+	ForbidSelfApproval      *bool
+	ApprovalValiditySeconds *int
+	MinSoakSeconds          *int
+	BreakGlassRoles         []Role
+	BreakGlassSubjects      []string
 }
 
 // PolicyInput is a requested project policy.
@@ -168,6 +204,8 @@ type PolicyInput struct {
 	Channels []ChannelPolicyInput
 	// Provenance, when set, is how SLSA provenance evidence decides SOURCE_POLICY.
 	Provenance *ProvenancePolicy
+	// PromotionWindows nil: none.
+	PromotionWindows []PromotionWindow
 	// ExpectedVersion, when set, is the version the change was based on.
 	ExpectedVersion *int
 }
@@ -214,6 +252,9 @@ func NewPolicy(project string, in PolicyInput) (Policy, error) {
 		}
 		p.Provenance = &pp
 	}
+	if p.PromotionWindows, err = ValidateWindows("promotionWindows", in.PromotionWindows); err != nil {
+		return Policy{}, err
+	}
 	given := map[Channel]ChannelPolicy{}
 	for i, ci := range in.Channels {
 		field := fmt.Sprintf("channels[%d]", i)
@@ -241,6 +282,9 @@ func NewPolicy(project string, in PolicyInput) (Policy, error) {
 		}
 		if len(cp.PromoterRoles) == 0 && len(cp.PromoterSubjects) == 0 {
 			return Policy{}, BadInput(field, "channel %s names no promoter role and no promoter subject, so nobody could promote into it", ci.Channel)
+		}
+		if err := governanceInput(field, ci, &cp); err != nil {
+			return Policy{}, err
 		}
 		given[ci.Channel] = cp
 	}
@@ -300,4 +344,51 @@ func contains[T comparable](list []T, v T) bool {
 		}
 	}
 	return false
+}
+
+// governanceInput validates the governance settings of ci into cp (defaults for
+// those left out).
+func governanceInput(field string, ci ChannelPolicyInput, cp *ChannelPolicy) error {
+	def := DefaultChannelPolicy(ci.Channel)
+	cp.ApproverRoles, cp.ForbidSelfApproval, cp.ApprovalValiditySeconds = def.ApproverRoles, def.ForbidSelfApproval, def.ApprovalValiditySeconds
+	if ci.RequiredApprovals != nil {
+		if n := *ci.RequiredApprovals; n < 0 || n > MaxRequiredApprovals {
+			return BadInput(field+".requiredApprovals", "must be from 0 (none) to %d, not %d", MaxRequiredApprovals, n)
+		}
+		cp.RequiredApprovals = *ci.RequiredApprovals
+	}
+	var err error
+	if ci.ApproverRoles != nil {
+		if cp.ApproverRoles, err = uniqueValid(field+".approverRoles", ci.ApproverRoles, Role.Valid); err != nil {
+			return err
+		}
+		if len(cp.ApproverRoles) == 0 {
+			return BadInput(field+".approverRoles", "must name at least one role (leave it out for the default, %s)", joinList(DefaultApproverRoles))
+		}
+	}
+	if ci.ForbidSelfApproval != nil {
+		cp.ForbidSelfApproval = *ci.ForbidSelfApproval
+	}
+	if ci.ApprovalValiditySeconds != nil {
+		if n := *ci.ApprovalValiditySeconds; n < MinApprovalValiditySeconds || n > MaxApprovalValiditySeconds {
+			return BadInput(field+".approvalValiditySeconds", "must be from %d (a minute) to %d (90 days) seconds, not %d", MinApprovalValiditySeconds, MaxApprovalValiditySeconds, n)
+		}
+		cp.ApprovalValiditySeconds = *ci.ApprovalValiditySeconds
+	}
+	if ci.MinSoakSeconds != nil {
+		if n := *ci.MinSoakSeconds; n < 0 || n > MaxSoakSeconds {
+			return BadInput(field+".minSoakSeconds", "must be from 0 (none) to %d (90 days) seconds, not %d", MaxSoakSeconds, n)
+		}
+		if ci.Channel == ChannelDev && *ci.MinSoakSeconds > 0 {
+			return BadInput(field+".minSoakSeconds", "DEV has no channel before it to soak in; leave minSoakSeconds at 0 there")
+		}
+		cp.MinSoakSeconds = *ci.MinSoakSeconds
+	}
+	if cp.BreakGlassRoles, err = uniqueValid(field+".breakGlassRoles", ci.BreakGlassRoles, Role.Valid); err != nil {
+		return err
+	}
+	if cp.BreakGlassSubjects, err = validStrings(field+".breakGlassSubjects", ci.BreakGlassSubjects, MaxPolicyListLength, ValidateSubject); err != nil {
+		return err
+	}
+	return nil
 }

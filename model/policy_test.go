@@ -19,15 +19,20 @@ func TestDefaultPolicyMatchesDomainRules(t *testing.T) {
 		StrictProgression:    true,
 		Channels: []ChannelPolicy{
 			{Channel: ChannelDev, RequiredTrust: TrustAllowUnverified, RequiredChecks: []Check{},
-				PromoterRoles: []Role{RolePromoter, RoleProjectAdmin}, PromoterSubjects: []string{}},
+				PromoterRoles: []Role{RolePromoter, RoleProjectAdmin}, PromoterSubjects: []string{},
+				ApproverRoles: []Role{RoleProjectAdmin}, ForbidSelfApproval: true, ApprovalValiditySeconds: DefaultApprovalValiditySeconds, BreakGlassRoles: []Role{}, BreakGlassSubjects: []string{}},
 			{Channel: ChannelTest, RequiredTrust: TrustRequireVerified, RequiredChecks: []Check{},
-				PromoterRoles: []Role{RolePromoter, RoleProjectAdmin}, PromoterSubjects: []string{}},
+				PromoterRoles: []Role{RolePromoter, RoleProjectAdmin}, PromoterSubjects: []string{},
+				ApproverRoles: []Role{RoleProjectAdmin}, ForbidSelfApproval: true, ApprovalValiditySeconds: DefaultApprovalValiditySeconds, BreakGlassRoles: []Role{}, BreakGlassSubjects: []string{}},
 			{Channel: ChannelStaging, RequiredTrust: TrustRequireVerified, RequiredChecks: []Check{},
-				PromoterRoles: []Role{RolePromoter, RoleProjectAdmin}, PromoterSubjects: []string{}},
+				PromoterRoles: []Role{RolePromoter, RoleProjectAdmin}, PromoterSubjects: []string{},
+				ApproverRoles: []Role{RoleProjectAdmin}, ForbidSelfApproval: true, ApprovalValiditySeconds: DefaultApprovalValiditySeconds, BreakGlassRoles: []Role{}, BreakGlassSubjects: []string{}},
 			{Channel: ChannelProd, RequiredTrust: TrustRequireVerified, RequiredChecks: []Check{CheckAttestation},
-				PromoterRoles: []Role{RoleProjectAdmin}, PromoterSubjects: []string{}, RequireVerifiedEvidence: true},
+				PromoterRoles: []Role{RoleProjectAdmin}, PromoterSubjects: []string{}, RequireVerifiedEvidence: true,
+				ApproverRoles: []Role{RoleProjectAdmin}, ForbidSelfApproval: true, ApprovalValiditySeconds: DefaultApprovalValiditySeconds, BreakGlassRoles: []Role{}, BreakGlassSubjects: []string{}},
 		},
-		Version: 0,
+		PromotionWindows: []PromotionWindow{},
+		Version:          0,
 	}
 	// Field by field, so a failure says which rule drifted.
 	checks := []struct {
@@ -136,11 +141,14 @@ func TestNewPolicyBuildsThePolicyAndKeepsDefaultsForChannelsLeftOut(t *testing.T
 		StrictProgression:    false,
 		Channels: []ChannelPolicy{
 			DefaultChannelPolicy(ChannelDev),
-			{Channel: ChannelTest, RequiredTrust: TrustAllowUnverified, RequiredChecks: []Check{}, PromoterRoles: []Role{}, PromoterSubjects: []string{"qa-bot"}},
+			{Channel: ChannelTest, RequiredTrust: TrustAllowUnverified, RequiredChecks: []Check{}, PromoterRoles: []Role{}, PromoterSubjects: []string{"qa-bot"},
+				ApproverRoles: []Role{RoleProjectAdmin}, ForbidSelfApproval: true, ApprovalValiditySeconds: DefaultApprovalValiditySeconds, BreakGlassRoles: []Role{}, BreakGlassSubjects: []string{}},
 			DefaultChannelPolicy(ChannelStaging),
 			{Channel: ChannelProd, RequiredTrust: TrustRequireVerified, RequiredChecks: []Check{CheckAttestation, CheckSignature},
-				PromoterRoles: []Role{RoleProjectAdmin}, PromoterSubjects: []string{"ci-release"}, RequireVerifiedEvidence: true},
+				PromoterRoles: []Role{RoleProjectAdmin}, PromoterSubjects: []string{"ci-release"}, RequireVerifiedEvidence: true,
+				ApproverRoles: []Role{RoleProjectAdmin}, ForbidSelfApproval: true, ApprovalValiditySeconds: DefaultApprovalValiditySeconds, BreakGlassRoles: []Role{}, BreakGlassSubjects: []string{}},
 		},
+		PromotionWindows: []PromotionWindow{},
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("NewPolicy =\n%+v\nwant\n%+v", p, want)

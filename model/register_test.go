@@ -202,6 +202,7 @@ func TestNewArtifactIsPublishedUnverifiedWithOneRegisterEvent(t *testing.T) {
 		Kind: KindOCIImage, SourceType: SourceOCIRegistry, Source: testSource, Tags: []string{"v1.2.3", "latest"},
 		LifecycleState: LifecyclePublished, TrustState: TrustUnverified,
 		Verification: []VerificationRecord{}, Promotions: []Promotion{}, Version: 1, CreatedAt: t0, UpdatedAt: t0,
+		RegisteredBy: "alice",
 		Audit: []AuditEvent{{
 			Action: ActionRegister, Actor: "alice", ActorType: ActorUser, Project: testProject,
 			ArtifactID: ArtifactID(testProject, testSHA256), Digest: testSHA256, Kind: KindOCIImage,

@@ -93,6 +93,7 @@ func NewArtifact(in RegisterInput, actor Actor, correlationID string, now time.T
 		TrustState:     TrustUnverified,
 		Verification:   []VerificationRecord{},
 		Promotions:     []Promotion{},
+		RegisteredBy:   actor.Subject,
 		Version:        1,
 		CreatedAt:      now,
 		UpdatedAt:      now,
@@ -287,6 +288,11 @@ type PromotionRequest struct {
 	Channel           Channel
 	TargetEnvironment string
 	Reason            string
+	// BreakGlass, when set, asks to bypass approvals, soak, windows and freezes.
+	BreakGlass *BreakGlass
+	// At is when the promotion is decided (the time-based rules read it); Promote
+	// sets it to its now when zero.
+	At time.Time
 }
 
 // Validate checks the request's fields.
@@ -296,6 +302,11 @@ func (r PromotionRequest) Validate() error {
 	}
 	if r.TargetEnvironment != "" {
 		if err := ValidateEnvironment(r.TargetEnvironment); err != nil {
+			return err
+		}
+	}
+	if r.BreakGlass != nil {
+		if err := r.BreakGlass.Validate(); err != nil {
 			return err
 		}
 	}
@@ -322,6 +333,11 @@ type Decision struct {
 	// LifecycleBlocked is set when the artifact's lifecycle state forbids any
 	// promotion (rule 1), which is an INVALID_TRANSITION rather than a denial.
 	LifecycleBlocked bool
+	// EligibleAt, when set, is when the decision's reasons clear: all of them are
+	// time-based (soak, windows, a freeze with an end).
+	EligibleAt time.Time
+	// BreakGlass is set when a permitted break-glass bypassed the governance rules.
+	BreakGlass bool
 }
 
 func (d *Decision) deny(class, reason string) {
@@ -382,6 +398,8 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 			d.deny(DenyProgression, fmt.Sprintf("project %s uses strict progression: promote the artifact into %s before %s", a.Project, prev, req.Channel))
 		}
 	}
+	// Approvals, soak, windows, freezes and break-glass (governance.go).
+	d.governance(a, p, actor, req)
 	return d
 }
 
@@ -398,6 +416,9 @@ func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlati
 	if targets := a.NewestPromotions(); len(targets) >= MaxPromotionTargets && !hasTarget(targets, req.Channel, req.TargetEnvironment) {
 		return a, BadInput("targetEnvironment", "artifact %s was already promoted into %d channel and environment pairs, the most one artifact may have; promote it into one of those", a.ID, len(targets))
 	}
+	if req.At.IsZero() {
+		req.At = now
+	}
 	d := EvaluatePromotion(&a, p, actor, req)
 	if d.LifecycleBlocked {
 		return a, &Error{Kind: KindInvalidTransition, Message: d.Reasons[0], Reasons: d.Reasons, Classes: d.Classes}
@@ -413,6 +434,11 @@ func Promote(a Artifact, p *Policy, actor Actor, req PromotionRequest, correlati
 	ev := a.Event(ActionPromote, actor, correlationID, req.Reason, now)
 	ev.PromotionChannel, ev.PromotionEnvironment = req.Channel, req.TargetEnvironment
 	ev.PolicyVersion = p.VersionRef()
+	if req.BreakGlass != nil {
+		pr := &a.Promotions[len(a.Promotions)-1]
+		pr.BreakGlass, pr.Justification, pr.Ticket = true, req.BreakGlass.Justification, req.BreakGlass.Ticket
+		ev.BreakGlass, ev.Justification, ev.Ticket = true, req.BreakGlass.Justification, req.BreakGlass.Ticket
+	}
 	if a.LifecycleState == LifecyclePublished {
 		ev.FromState, ev.ToState = string(LifecyclePublished), string(LifecyclePromoted)
 		a.LifecycleState = LifecyclePromoted

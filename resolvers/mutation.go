@@ -8,7 +8,7 @@ import (
 )
 
 func promotionRequest(in graph.PromoteArtifactInput) model.PromotionRequest {
-	return model.PromotionRequest{Channel: in.Channel, TargetEnvironment: deref(in.TargetEnvironment), Reason: deref(in.Reason)}
+	return model.PromotionRequest{Channel: in.Channel, TargetEnvironment: deref(in.TargetEnvironment), Reason: deref(in.Reason), BreakGlass: breakGlass(in.BreakGlass)}
 }
 
 func (r mutationResolver) RegisterArtifact(ctx context.Context, in graph.RegisterArtifactInput) (*model.Artifact, error) {
@@ -75,12 +75,16 @@ func (r mutationResolver) SetProjectPolicy(ctx context.Context, project string, 
 		AllowedSourceTypes: in.AllowedSourceTypes, AllowedSources: in.AllowedSources, AllowNonOCI: in.AllowNonOci,
 		NonOCIRuntimeClasses: in.NonOciRuntimeClasses, RequiredChecks: in.RequiredChecks, StrictProgression: in.StrictProgression,
 		ExpectedVersion: in.ExpectedVersion, Provenance: provenanceInput(in.Provenance),
+		PromotionWindows: promotionWindows(in.PromotionWindows),
 	}
 	for _, c := range in.Channels {
 		pi.Channels = append(pi.Channels, model.ChannelPolicyInput{
 			Channel: c.Channel, RequiredTrust: c.RequiredTrust, RequiredChecks: c.RequiredChecks,
 			PromoterRoles: c.PromoterRoles, PromoterSubjects: c.PromoterSubjects,
 			RequireVerifiedEvidence: c.RequireVerifiedEvidence,
+			RequiredApprovals:       c.RequiredApprovals, ApproverRoles: c.ApproverRoles, ForbidSelfApproval: c.ForbidSelfApproval,
+			ApprovalValiditySeconds: c.ApprovalValiditySeconds, MinSoakSeconds: c.MinSoakSeconds,
+			BreakGlassRoles: c.BreakGlassRoles, BreakGlassSubjects: c.BreakGlassSubjects,
 		})
 	}
 	return r.Service.SetPolicy(ctx, rq, project, pi)

@@ -99,7 +99,7 @@ func (r queryResolver) Deployable(ctx context.Context, project string, channel m
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &graph.Deployment{Channel: channel, TargetEnvironment: str(pl.Promotion.TargetEnvironment), Digest: pl.Artifact.Digest, Artifact: pl.Artifact}, nil
+	return deployment(service.Side{Channel: channel, Placement: pl, Found: true}), nil
 }
 
 func (r queryResolver) EvaluatePromotion(ctx context.Context, input graph.PromoteArtifactInput) (*graph.PolicyDecision, error) {
@@ -115,7 +115,16 @@ func (r queryResolver) EvaluatePromotion(ctx context.Context, input graph.Promot
 	if reasons == nil {
 		reasons = []string{}
 	}
-	return &graph.PolicyDecision{Allowed: d.Allowed(), Reasons: reasons}, nil
+	classes := d.Classes
+	if classes == nil {
+		classes = []string{}
+	}
+	out := &graph.PolicyDecision{Allowed: d.Allowed(), Reasons: reasons, ReasonClasses: classes}
+	if !d.EligibleAt.IsZero() {
+		t := d.EligibleAt.UTC()
+		out.EligibleAt = &t
+	}
+	return out, nil
 }
 
 func (r queryResolver) AuditEvents(ctx context.Context, project string, filter *graph.AuditFilter, first *int, after *string) (*graph.AuditEventConnection, error) {
@@ -125,7 +134,7 @@ func (r queryResolver) AuditEvents(ctx context.Context, project string, filter *
 	}
 	var f service.AuditFilter
 	if filter != nil {
-		f = service.AuditFilter{Action: deref(filter.Action), Actor: deref(filter.Actor), ArtifactID: deref(filter.ArtifactID), CorrelationID: deref(filter.CorrelationID)}
+		f = service.AuditFilter{Action: deref(filter.Action), Actor: deref(filter.Actor), ArtifactID: deref(filter.ArtifactID), CorrelationID: deref(filter.CorrelationID), BreakGlass: filter.BreakGlass}
 	}
 	page, err := r.Service.AuditEvents(ctx, rq, project, f, first, deref(after))
 	if err != nil {

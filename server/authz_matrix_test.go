@@ -48,6 +48,7 @@ const (
 	uFOR = "FORBIDDEN"
 	uNF  = "NOT_FOUND"
 	uPD  = "POLICY_DENIED"
+	uBAD = "BAD_USER_INPUT"
 )
 
 // matrixOp is one row: an operation of schema.graphqls and its expected outcome
@@ -118,6 +119,20 @@ func matrixOps() []matrixOp {
 			return map[string]any{"in": map[string]any{"artifactId": a.ID, "dsseEnvelope": matrixEnvelope(a.Digest)}}
 		}, []string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
 		{"mutation setProjectPolicy", `mutation($in: ProjectPolicyInput!) { setProjectPolicy(project: "payments", input: $in) { version } }`, "", func(artifactJSON) map[string]any { return map[string]any{"in": authzPolicy} },
+			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
+		{"query environmentDiff", `{ environmentDiff(project: "payments", from: {channel: DEV}, to: {channel: PROD, targetEnvironment: "eu-1"}) { same } }`, "", none, reads(uUNA, uFOR, uFOR)},
+		// No channel of the matrix policy requires approvals: an approver (the
+		// default approverRoles, PROJECT_ADMIN) is told so, anyone else is refused
+		// first.
+		{"mutation approvePromotion", `mutation($id: ID!) { approvePromotion(input: {artifactId: $id, channel: PROD}) { decision } }`, "fresh", byID,
+			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uBAD, uNF, uFOR, uFOR}},
+		{"mutation rejectPromotion", `mutation($id: ID!) { rejectPromotion(input: {artifactId: $id, channel: PROD}) { decision } }`, "fresh", byID,
+			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uBAD, uNF, uFOR, uFOR}},
+		// After the rows above: a freeze of STAGING (which no row promotes into),
+		// lifted by the next row.
+		{"mutation freezePromotions", `mutation { freezePromotions(project: "payments", channels: [STAGING], reason: "matrix") { version } }`, "", none,
+			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
+		{"mutation unfreezePromotions", `mutation { unfreezePromotions(project: "payments", reason: "matrix") { version } }`, "", none,
 			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
 	}
 }

@@ -50,6 +50,7 @@ func complexity() graph.ComplexityRoot {
 	c.Artifact.Promotions = func(child int) int { return embedded(child) }
 	c.Artifact.Verification = func(child int) int { return embedded(child) }
 	c.Artifact.Evidence = func(child int) int { return embedded(child) }
+	c.Artifact.Approvals = func(child int) int { return embedded(child) }
 	return c
 }
 

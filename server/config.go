@@ -46,6 +46,11 @@ type Config struct {
 	// this replica.
 	WSMaxSubscriptionsPerConnection int
 	WSMaxSubscriptionsPerSubject    int
+	// PolicyFloorFile names the operator's policy floor (JSON, see README); empty:
+	// none.
+	PolicyFloorFile string
+	// now, when set, replaces the service's wall clock (tests).
+	now func() time.Time
 }
 
 // Bounds of configuration values.
@@ -107,6 +112,7 @@ func parseConfig(args []string) (Config, error) {
 	corsOrigins := fs.String("cors-allowed-origins", getenv("CORS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed cross-origin, e.g. https://portal.example.com (CORS_ALLOWED_ORIGINS)")
 	wsPerConn := fs.String("ws-max-subscriptions-per-connection", getenv("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "100"), "live subscriptions one websocket connection may hold (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
 	wsPerSubject := fs.String("ws-max-subscriptions-per-subject", getenv("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT", "500"), "live subscriptions one token subject may hold on this replica, over all its connections (WS_MAX_SUBSCRIPTIONS_PER_SUBJECT)")
+	fs.StringVar(&c.PolicyFloorFile, "policy-floor-file", getenv("POLICY_FLOOR_FILE", ""), "JSON file of per-channel minimums no project policy may go below; a file that does not parse stops the server (POLICY_FLOOR_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -29,6 +29,8 @@ func TestDashboardQueriesInDocsRunAgainstTheServer(t *testing.T) {
 		"recent-denials.graphql":  {"project": "payments"},
 		"artifact-trail.graphql":  {"project": "payments", "digest": a.Digest},
 		"recent-activity.graphql": {"project": "payments", "first": 50},
+		"governance.graphql": {"project": "payments", "digest": a.Digest,
+			"from": map[string]any{"channel": "STAGING"}, "to": map[string]any{"channel": "PROD", "targetEnvironment": "eu-1"}},
 	}
 	// What each view must show for this history.
 	expect := map[string][]string{
@@ -37,6 +39,7 @@ func TestDashboardQueriesInDocsRunAgainstTheServer(t *testing.T) {
 		"recent-denials.graphql":  {`"operation":"promoteArtifact"`, `"actor":"prue"`, `"reasonClasses":["role"]`, `"channel":"PROD"`},
 		"artifact-trail.graphql":  {`"action":"app_artifact.register"`, `"action":"app_artifact.verify"`, `"promotionChannel":"PROD"`},
 		"recent-activity.graphql": {`"action":"app_artifact.promote"`, `"hasNextPage":false`},
+		"governance.graphql":      {`"same":true`, `"forbidSelfApproval":true`, `"freeze":null`, `"approvals":[]`, `"breakGlass":{"edges":[]}`},
 	}
 	files, err := filepath.Glob("../docs/queries/*.graphql")
 	if err != nil || len(files) == 0 {

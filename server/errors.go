@@ -46,6 +46,9 @@ func errorPresenter(log *logrus.Logger, m *metrics) graphql.ErrorPresenterFunc {
 			if len(me.Reasons) > 0 {
 				ext["reasons"] = me.Reasons
 			}
+			if len(me.Classes) == len(me.Reasons) && len(me.Classes) > 0 {
+				ext["reasonClasses"] = me.Classes
+			}
 			infoFrom(ctx).addCode(ext["code"].(string))
 			return &gqlerror.Error{Message: msg, Path: gqlErr.Path, Locations: gqlErr.Locations, Extensions: ext}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/artifact-trust/control-plane/auth"
+	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 	"github.com/artifact-trust/control-plane/store"
 )
@@ -84,6 +85,10 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 		return err
 	}
 	defer verifier.Close() // stops refreshing a JWK Set, after the requests drained
+	floor, err := loadFloor(cfg.PolicyFloorFile)
+	if err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, store.Config{MongoURI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir}, logrus.NewEntry(log))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -105,7 +110,14 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 		// Other replicas may change a policy while this one decides under it.
 		opts = append(opts, service.WithPolicyRecheck(policyRaceReporter(log, m.reg)))
 	}
+	if !floor.Empty() {
+		opts = append(opts, service.WithPolicyFloor(floor))
+	}
+	if cfg.now != nil {
+		opts = append(opts, service.WithClock(cfg.now))
+	}
 	svc := service.New(st, opts...)
+	reportFloor(ctx, svc, floor, cfg.PolicyFloorFile, log)
 	handler := newHandler(cfg, svc, verifier, log, m)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -224,4 +236,39 @@ func newVerifier(cfg Config, embedded bool, log *logrus.Logger) (*auth.Verifier,
 		return nil, fmt.Errorf("token verifier: %w", err)
 	}
 	return v, nil
+}
+
+// loadFloor reads and parses the policy floor file; none named: the empty floor.
+func loadFloor(path string) (model.Floor, error) {
+	if path == "" {
+		return model.Floor{}, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return model.Floor{}, fmt.Errorf("POLICY_FLOOR_FILE: %w", err)
+	}
+	f, err := model.ParseFloor(data)
+	if err != nil {
+		return model.Floor{}, fmt.Errorf("POLICY_FLOOR_FILE %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// reportFloor logs the floor in force and every stored project policy below it
+// (their effective policies are raised to it all the same). A failure to list the
+// policies is logged, not fatal.
+func reportFloor(ctx context.Context, svc *service.Service, floor model.Floor, path string, log *logrus.Logger) {
+	if floor.Empty() {
+		return
+	}
+	log.WithFields(logrus.Fields{"file": path, "floor": floor.Describe()}).Info("policy floor in force: every project's effective policy is at least this")
+	below, err := svc.FloorViolations(ctx)
+	if err != nil {
+		log.WithError(err).Warn("policy floor: could not check the stored policies against it")
+		return
+	}
+	for project, v := range below {
+		log.WithFields(logrus.Fields{"project": project, "violations": v}).
+			Warn("policy floor: the stored policy of this project is below the floor; the floor is enforced, and the next setProjectPolicy must meet it")
+	}
 }

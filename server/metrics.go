@@ -51,7 +51,7 @@ func newMetrics() *metrics {
 		}, []string{"action"}),
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "artifact_trust_policy_denials_total",
-			Help: "Reasons of POLICY_DENIED refusals, by operation and reason class (lifecycle, trust, checks, role, progression, source_type, non_oci).",
+			Help: "Reasons of POLICY_DENIED refusals, by operation and reason class (lifecycle, trust, checks, role, progression, source_type, non_oci, approval, soak, window, freeze, break_glass, floor).",
 		}, []string{"operation", "reason_class"}),
 		dbErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "artifact_trust_database_errors_total",

@@ -130,6 +130,7 @@ func (s *Service) EvaluatePromotion(ctx context.Context, rq Request, id string, 
 	if err != nil {
 		return model.Decision{}, err
 	}
+	req.At = s.clock()
 	return model.EvaluatePromotion(a, p, rq.Actor, req), nil
 }
 

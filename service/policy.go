@@ -11,7 +11,17 @@ func (s *Service) Policy(ctx context.Context, rq Request, project string) (*mode
 	if err := requireRead(rq.Actor, project); err != nil {
 		return nil, err
 	}
-	return s.policy(ctx, project)
+	p, err := s.policy(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if p.Freeze != nil && p.Freeze.Until != nil && !s.clock().Before(*p.Freeze.Until) {
+		// A freeze past its end no longer shows.
+		q := *p
+		q.Freeze = nil
+		return &q, nil
+	}
+	return p, nil
 }
 
 // PolicyHistory returns the policy's own audit trail, newest first. admit, when set,
@@ -49,10 +59,16 @@ func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in 
 		return nil, err
 	}
 	defer unlock()
-	cur, err := s.policy(ctx, project)
+	cur, err := s.storedPolicy(ctx, project)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.aboveFloor(in, &next); err != nil {
+		s.observeDenial("setProjectPolicy", err)
+		return nil, err
+	}
+	// A freeze is lifted only by unfreezePromotions.
+	next.Freeze = cur.Freeze
 	if in.ExpectedVersion != nil && *in.ExpectedVersion != cur.Version {
 		return nil, model.Errorf(model.KindConflict, "the policy of project %s is at version %d, not the expected %d; reload it and apply your change again", project, cur.Version, *in.ExpectedVersion)
 	}

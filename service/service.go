@@ -37,6 +37,9 @@ type Service struct {
 	tokenLeeway time.Duration
 	// verifier checks submitted evidence (evidence.go).
 	verifier evidence.Verifier
+	// floor is the operator's policy floor; every effective policy is raised to it
+	// (governance.go).
+	floor model.Floor
 }
 
 // Option configures a Service.
@@ -112,8 +115,20 @@ func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
 // (see Store.Degraded); nil when they are not.
 func (s *Service) Degraded() error { return s.store.Degraded() }
 
-// policy returns the effective policy of project: the stored one or the default.
+// policy returns the effective policy of project: the stored one or the default,
+// raised to the operator's policy floor.
 func (s *Service) policy(ctx context.Context, project string) (*model.Policy, error) {
+	p, err := s.storedPolicy(ctx, project)
+	if err != nil || s.floor.Empty() {
+		return p, err
+	}
+	raised := s.floor.Apply(*p)
+	return &raised, nil
+}
+
+// storedPolicy returns the stored policy of project, or the default: what a change
+// of the policy starts from (the floor is not written into it).
+func (s *Service) storedPolicy(ctx context.Context, project string) (*model.Policy, error) {
 	p, err := s.store.GetPolicy(ctx, project)
 	if err != nil {
 		return nil, err

@@ -66,6 +66,8 @@ type Store interface {
 	PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error)
 	// PolicyChangeCount returns the length of a project's policy audit trail.
 	PolicyChangeCount(ctx context.Context, project string) (int, error)
+	// Policies returns every stored policy (a whole-collection read, for start-up).
+	Policies(ctx context.Context) ([]*model.Policy, error)
 
 	// TrustedKeys returns every key project ever trusted (revoked ones included),
 	// in the order they were added, and the version of the set (0: none stored).
@@ -125,6 +127,9 @@ type AuditFilter struct {
 	Actor         string
 	ArtifactID    string
 	CorrelationID string
+	// BreakGlass, when set, matches events that are (true) or are not (false)
+	// break-glass promotions.
+	BreakGlass *bool
 }
 
 // AuditQuery asks for a page of audit events.

@@ -150,6 +150,7 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 		{Key: "trustState", Value: after.TrustState},
 		{Key: "verification", Value: mapSlice(after.Verification, toVerificationDoc)},
 		{Key: "evidence", Value: mapSlice(after.Evidence, toEvidenceDoc)},
+		{Key: "approvals", Value: mapSlice(after.Approvals, toApprovalDoc)},
 		{Key: "updatedAt", Value: ms(after.UpdatedAt)},
 		{Key: "version", Value: int64(next)},
 		{Key: "tags", Value: nonNil(after.Tags)},

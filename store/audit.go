@@ -196,7 +196,8 @@ func auditMatches(e service.AuditEntry, docID string, f service.AuditFilter) boo
 	return (f.ArtifactID == "" || docID == f.ArtifactID) &&
 		(f.Action == "" || e.Event.Action == f.Action) &&
 		(f.Actor == "" || e.Event.Actor == f.Actor) &&
-		(f.CorrelationID == "" || e.Event.CorrelationID == f.CorrelationID)
+		(f.CorrelationID == "" || e.Event.CorrelationID == f.CorrelationID) &&
+		(f.BreakGlass == nil || e.Event.BreakGlass == *f.BreakGlass)
 }
 
 // auditLess orders entries oldest first by (at, artifactId, seq).

@@ -42,6 +42,40 @@ type artifactDoc struct {
 	// model.MaxEvidencePerArtifact envelopes); the envelopes themselves are in the
 	// envelopes collection (evidence.go).
 	Evidence []evidenceDoc `bson:"evidence,omitempty"`
+	// RegisteredBy is absent in documents stored before it was recorded.
+	RegisteredBy string `bson:"registeredBy,omitempty"`
+	// Approvals holds the latest approval decision per approver, channel and
+	// environment (at most model.MaxApprovalsPerArtifact).
+	Approvals []approvalDoc `bson:"approvals,omitempty"`
+}
+
+type approvalDoc struct {
+	Channel           model.Channel          `bson:"channel"`
+	TargetEnvironment string                 `bson:"targetEnvironment,omitempty"`
+	Decision          model.ApprovalDecision `bson:"decision"`
+	DecidedBy         string                 `bson:"decidedBy"`
+	DecidedAt         time.Time              `bson:"decidedAt"`
+	Comment           string                 `bson:"comment,omitempty"`
+	ExpiresAt         time.Time              `bson:"expiresAt"`
+	PolicyVersion     int64                  `bson:"policyVersion"`
+	CorrelationID     string                 `bson:"correlationId"`
+	TrustKey          string                 `bson:"trustKey"`
+}
+
+func toApprovalDoc(a model.Approval) approvalDoc {
+	return approvalDoc{
+		Channel: a.Channel, TargetEnvironment: a.TargetEnvironment, Decision: a.Decision, DecidedBy: a.DecidedBy,
+		DecidedAt: ms(a.DecidedAt), Comment: a.Comment, ExpiresAt: ms(a.ExpiresAt), PolicyVersion: int64(a.PolicyVersion),
+		CorrelationID: a.CorrelationID, TrustKey: a.TrustKey,
+	}
+}
+
+func (d approvalDoc) model(artifactID string) model.Approval {
+	return model.Approval{
+		ArtifactID: artifactID, Channel: d.Channel, TargetEnvironment: d.TargetEnvironment, Decision: d.Decision, DecidedBy: d.DecidedBy,
+		DecidedAt: d.DecidedAt.UTC(), Comment: d.Comment, ExpiresAt: d.ExpiresAt.UTC(), PolicyVersion: int(d.PolicyVersion),
+		CorrelationID: d.CorrelationID, TrustKey: d.TrustKey,
+	}
 }
 
 type evidenceDoc struct {
@@ -97,6 +131,10 @@ type promotionDoc struct {
 	CorrelationID     string        `bson:"correlationId"`
 	// PolicyVersion is absent in documents stored before versions were recorded.
 	PolicyVersion *int64 `bson:"policyVersion,omitempty"`
+	// BreakGlass marks an emergency promotion (absent: an ordinary one).
+	BreakGlass    bool   `bson:"breakGlass,omitempty"`
+	Justification string `bson:"justification,omitempty"`
+	Ticket        string `bson:"ticket,omitempty"`
 }
 
 type auditDoc struct {
@@ -119,6 +157,10 @@ type auditDoc struct {
 	// PolicyVersion is set on decision events; absent on the others and in
 	// documents stored before versions were recorded.
 	PolicyVersion *int64 `bson:"policyVersion,omitempty"`
+	// BreakGlass marks the event of an emergency promotion.
+	BreakGlass    bool   `bson:"breakGlass,omitempty"`
+	Justification string `bson:"justification,omitempty"`
+	Ticket        string `bson:"ticket,omitempty"`
 }
 
 type policyDoc struct {
@@ -132,6 +174,8 @@ type policyDoc struct {
 	StrictProgression    bool               `bson:"strictProgression"`
 	Channels             []channelPolicyDoc `bson:"channels"`
 	Provenance           *provenanceDoc     `bson:"provenance,omitempty"`
+	PromotionWindows     []windowDoc        `bson:"promotionWindows,omitempty"`
+	Freeze               *freezeDoc         `bson:"freeze,omitempty"`
 	Version              int64              `bson:"version"`
 	UpdatedAt            time.Time          `bson:"updatedAt"`
 	UpdatedBy            string             `bson:"updatedBy"`
@@ -141,6 +185,46 @@ type policyDoc struct {
 	// that made this version); the ChangesOverflow older ones are in overflow
 	// documents (trail.go).
 	ChangesOverflow int `bson:"changesOverflow,omitempty"`
+}
+
+type windowDoc struct {
+	Channels []model.Channel `bson:"channels"`
+	Days     []model.Weekday `bson:"days"`
+	Start    string          `bson:"start"`
+	End      string          `bson:"end"`
+	TimeZone string          `bson:"timeZone"`
+}
+
+type freezeDoc struct {
+	Channels []model.Channel `bson:"channels"`
+	Reason   string          `bson:"reason"`
+	FrozenBy string          `bson:"frozenBy"`
+	FrozenAt time.Time       `bson:"frozenAt"`
+	Until    *time.Time      `bson:"until,omitempty"`
+}
+
+func toFreezeDoc(f *model.Freeze) *freezeDoc {
+	if f == nil {
+		return nil
+	}
+	d := &freezeDoc{Channels: nonNil(f.Channels), Reason: f.Reason, FrozenBy: f.FrozenBy, FrozenAt: ms(f.FrozenAt)}
+	if f.Until != nil {
+		u := ms(*f.Until)
+		d.Until = &u
+	}
+	return d
+}
+
+func (d *freezeDoc) model() *model.Freeze {
+	if d == nil {
+		return nil
+	}
+	f := &model.Freeze{Channels: nonNil(d.Channels), Reason: d.Reason, FrozenBy: d.FrozenBy, FrozenAt: d.FrozenAt.UTC()}
+	if d.Until != nil {
+		u := d.Until.UTC()
+		f.Until = &u
+	}
+	return f
 }
 
 type provenanceDoc struct {
@@ -157,6 +241,15 @@ type channelPolicyDoc struct {
 	// RequireVerifiedEvidence is absent in documents stored before it existed:
 	// model.DefaultRequireVerifiedEvidence.
 	RequireVerifiedEvidence *bool `bson:"requireVerifiedEvidence,omitempty"`
+	// The governance settings are absent in documents stored before they existed:
+	// the channel defaults (model.DefaultChannelPolicy).
+	RequiredApprovals       int          `bson:"requiredApprovals,omitempty"`
+	ApproverRoles           []model.Role `bson:"approverRoles,omitempty"`
+	ForbidSelfApproval      *bool        `bson:"forbidSelfApproval,omitempty"`
+	ApprovalValiditySeconds int          `bson:"approvalValiditySeconds,omitempty"`
+	MinSoakSeconds          int          `bson:"minSoakSeconds,omitempty"`
+	BreakGlassRoles         []model.Role `bson:"breakGlassRoles,omitempty"`
+	BreakGlassSubjects      []string     `bson:"breakGlassSubjects,omitempty"`
 }
 
 type policyChangeDoc struct {
@@ -170,6 +263,8 @@ type policyChangeDoc struct {
 	// Action is set for entries other than a policy change (stored before it was
 	// recorded: a policy change).
 	Action string `bson:"action,omitempty"`
+	// Reason is the reason given with a freeze or an unfreeze.
+	Reason string `bson:"reason,omitempty"`
 }
 
 // ms is the stored form of a time: UTC, millisecond precision.
@@ -218,6 +313,10 @@ func toArtifactDoc(a *model.Artifact) artifactDoc {
 	if len(a.Evidence) > 0 {
 		d.Evidence = mapSlice(a.Evidence, toEvidenceDoc)
 	}
+	d.RegisteredBy = a.RegisteredBy
+	if len(a.Approvals) > 0 {
+		d.Approvals = mapSlice(a.Approvals, toApprovalDoc)
+	}
 	return d
 }
 
@@ -245,6 +344,13 @@ func (d *artifactDoc) model() *model.Artifact {
 		a.PromotionTargets = mapSlice(d.PromotionTargets, promotionDoc.model)
 	}
 	a.Evidence = mapSlice(d.Evidence, evidenceDoc.model)
+	a.RegisteredBy = d.RegisteredBy
+	if len(d.Approvals) > 0 {
+		a.Approvals = make([]model.Approval, len(d.Approvals))
+		for i, ad := range d.Approvals {
+			a.Approvals[i] = ad.model(d.ID)
+		}
+	}
 	return a
 }
 
@@ -287,6 +393,7 @@ func toPromotionDoc(p model.Promotion) promotionDoc {
 	if p.PolicyVersion != model.PolicyVersionUnknown {
 		d.PolicyVersion = toVersionDoc(&p.PolicyVersion)
 	}
+	d.BreakGlass, d.Justification, d.Ticket = p.BreakGlass, p.Justification, p.Ticket
 	return d
 }
 
@@ -299,6 +406,7 @@ func (d promotionDoc) model() model.Promotion {
 	if d.PolicyVersion != nil {
 		p.PolicyVersion = int(*d.PolicyVersion)
 	}
+	p.BreakGlass, p.Justification, p.Ticket = d.BreakGlass, d.Justification, d.Ticket
 	return p
 }
 
@@ -309,6 +417,7 @@ func toAuditDoc(e model.AuditEvent) auditDoc {
 		FromState: e.FromState, ToState: e.ToState,
 		PromotionChannel: e.PromotionChannel, PromotionEnvironment: e.PromotionEnvironment,
 		CorrelationID: e.CorrelationID, Reason: e.Reason, At: ms(e.At), PolicyVersion: toVersionDoc(e.PolicyVersion),
+		BreakGlass: e.BreakGlass, Justification: e.Justification, Ticket: e.Ticket,
 	}
 	if len(e.Verification) > 0 {
 		d.Verification = mapSlice(e.Verification, toVerificationDoc)
@@ -323,6 +432,7 @@ func (d auditDoc) model() model.AuditEvent {
 		FromState: d.FromState, ToState: d.ToState,
 		PromotionChannel: d.PromotionChannel, PromotionEnvironment: d.PromotionEnvironment,
 		CorrelationID: d.CorrelationID, Reason: d.Reason, At: d.At.UTC(), PolicyVersion: versionOfDoc(d.PolicyVersion),
+		BreakGlass: d.BreakGlass, Justification: d.Justification, Ticket: d.Ticket,
 	}
 	if len(d.Verification) > 0 {
 		e.Verification = mapSlice(d.Verification, verificationDoc.model)
@@ -341,17 +451,22 @@ func toPolicyDoc(p *model.Policy) policyDoc {
 		RequiredChecks:       nonNil(p.RequiredChecks),
 		StrictProgression:    p.StrictProgression,
 		Channels: mapSlice(p.Channels, func(c model.ChannelPolicy) channelPolicyDoc {
-			rve := c.RequireVerifiedEvidence
+			rve, fsa := c.RequireVerifiedEvidence, c.ForbidSelfApproval
 			return channelPolicyDoc{
 				Channel: c.Channel, RequiredTrust: c.RequiredTrust,
 				RequiredChecks: nonNil(c.RequiredChecks), PromoterRoles: nonNil(c.PromoterRoles),
 				PromoterSubjects: nonNil(c.PromoterSubjects), RequireVerifiedEvidence: &rve,
+				RequiredApprovals: c.RequiredApprovals, ApproverRoles: nonNil(c.ApproverRoles), ForbidSelfApproval: &fsa,
+				ApprovalValiditySeconds: c.ApprovalValiditySeconds, MinSoakSeconds: c.MinSoakSeconds,
+				BreakGlassRoles: c.BreakGlassRoles, BreakGlassSubjects: c.BreakGlassSubjects,
 			}
 		}),
-		Provenance: toProvenanceDoc(p.Provenance),
-		Version:    int64(p.Version),
-		UpdatedAt:  ms(p.UpdatedAt),
-		UpdatedBy:  p.UpdatedBy,
+		Provenance:       toProvenanceDoc(p.Provenance),
+		PromotionWindows: mapSlice(p.PromotionWindows, toWindowDoc),
+		Freeze:           toFreezeDoc(p.Freeze),
+		Version:          int64(p.Version),
+		UpdatedAt:        ms(p.UpdatedAt),
+		UpdatedBy:        p.UpdatedBy,
 	}
 }
 
@@ -376,16 +491,32 @@ func (d *policyDoc) model() *model.Policy {
 			if c.RequireVerifiedEvidence != nil {
 				rve = *c.RequireVerifiedEvidence
 			}
-			return model.ChannelPolicy{
+			def := model.DefaultChannelPolicy(c.Channel)
+			cp := model.ChannelPolicy{
 				Channel: c.Channel, RequiredTrust: c.RequiredTrust,
 				RequiredChecks: nonNil(c.RequiredChecks), PromoterRoles: nonNil(c.PromoterRoles),
 				PromoterSubjects: nonNil(c.PromoterSubjects), RequireVerifiedEvidence: rve,
+				RequiredApprovals: c.RequiredApprovals, ApproverRoles: c.ApproverRoles, ForbidSelfApproval: def.ForbidSelfApproval,
+				ApprovalValiditySeconds: c.ApprovalValiditySeconds, MinSoakSeconds: c.MinSoakSeconds,
+				BreakGlassRoles: nonNil(c.BreakGlassRoles), BreakGlassSubjects: nonNil(c.BreakGlassSubjects),
 			}
+			if len(cp.ApproverRoles) == 0 {
+				cp.ApproverRoles = def.ApproverRoles
+			}
+			if c.ForbidSelfApproval != nil {
+				cp.ForbidSelfApproval = *c.ForbidSelfApproval
+			}
+			if cp.ApprovalValiditySeconds == 0 {
+				cp.ApprovalValiditySeconds = def.ApprovalValiditySeconds
+			}
+			return cp
 		}),
-		Provenance: d.Provenance.model(),
-		Version:    int(d.Version),
-		UpdatedAt:  d.UpdatedAt.UTC(),
-		UpdatedBy:  d.UpdatedBy,
+		Provenance:       d.Provenance.model(),
+		PromotionWindows: mapSlice(d.PromotionWindows, windowDoc.model),
+		Freeze:           d.Freeze.model(),
+		Version:          int(d.Version),
+		UpdatedAt:        d.UpdatedAt.UTC(),
+		UpdatedBy:        d.UpdatedBy,
 	}
 }
 
@@ -396,12 +527,20 @@ func (d *provenanceDoc) model() *model.ProvenancePolicy {
 	return &model.ProvenancePolicy{BuilderIDs: nonNil(d.BuilderIDs), SourceRepositories: nonNil(d.SourceRepositories)}
 }
 
+func toWindowDoc(w model.PromotionWindow) windowDoc {
+	return windowDoc{Channels: nonNil(w.Channels), Days: nonNil(w.Days), Start: w.Start, End: w.End, TimeZone: w.TimeZone}
+}
+
+func (d windowDoc) model() model.PromotionWindow {
+	return model.PromotionWindow{Channels: nonNil(d.Channels), Days: nonNil(d.Days), Start: d.Start, End: d.End, TimeZone: d.TimeZone}
+}
+
 func toPolicyChangeDoc(c model.PolicyChange) policyChangeDoc {
 	return policyChangeDoc{
 		Project: c.Project, Actor: c.Actor, ActorType: c.ActorType,
 		FromVersion: int64(c.FromVersion), ToVersion: int64(c.ToVersion),
 		CorrelationID: c.CorrelationID, At: ms(c.At),
-		Action: c.Action,
+		Action: c.Action, Reason: c.Reason,
 	}
 }
 
@@ -410,7 +549,7 @@ func (d policyChangeDoc) model() model.PolicyChange {
 		Project: d.Project, Actor: d.Actor, ActorType: d.ActorType,
 		FromVersion: int(d.FromVersion), ToVersion: int(d.ToVersion),
 		CorrelationID: d.CorrelationID, At: d.At.UTC(),
-		Action: d.Action,
+		Action: d.Action, Reason: d.Reason,
 	}
 	if c.Action == "" {
 		c.Action = model.ActionPolicy

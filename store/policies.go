@@ -81,6 +81,8 @@ func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.Pol
 		{Key: "strictProgression", Value: doc.StrictProgression},
 		{Key: "channels", Value: doc.Channels},
 		{Key: "provenance", Value: doc.Provenance},
+		{Key: "promotionWindows", Value: nonNil(doc.PromotionWindows)},
+		{Key: "freeze", Value: doc.Freeze},
 		{Key: "version", Value: doc.Version},
 		{Key: "updatedAt", Value: doc.UpdatedAt},
 		{Key: "updatedBy", Value: doc.UpdatedBy},
@@ -156,4 +158,27 @@ func (s *Store) PolicyChanges(ctx context.Context, project string) ([]model.Poli
 	slices.SortStableFunc(all, func(a, b model.PolicyChange) int { return a.At.Compare(b.At) })
 	slices.Reverse(all)
 	return all, nil
+}
+
+// Policies returns every stored policy (without change trails). It reads the
+// whole collection: for the start-up check against the policy floor, not for a
+// request path.
+func (s *Store) Policies(ctx context.Context) ([]*model.Policy, error) {
+	cur, err := s.policies.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "changes", Value: 0}}))
+	if err != nil {
+		return nil, mapErr(err, "list policies")
+	}
+	defer cur.Close(ctx)
+	var out []*model.Policy
+	for cur.Next(ctx) {
+		var d policyDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, mapErr(err, "decode policy")
+		}
+		out = append(out, d.model())
+	}
+	if err := cur.Err(); err != nil {
+		return nil, mapErr(err, "list policies")
+	}
+	return out, nil
 }

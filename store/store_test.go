@@ -133,7 +133,14 @@ func TestGetRoundTripsEveryField(t *testing.T) {
 		}},
 		Promotions: []model.Promotion{
 			{Channel: model.ChannelDev, TargetEnvironment: "dev-eu", PromotedBy: "alice", PromotedAt: t0.Add(3 * time.Minute), Reason: "first", CorrelationID: "c-1"},
-			{Channel: model.ChannelTest, PromotedBy: "alice", PromotedAt: t0.Add(4 * time.Minute), CorrelationID: "c-2"},
+			{Channel: model.ChannelTest, PromotedBy: "alice", PromotedAt: t0.Add(4 * time.Minute), CorrelationID: "c-2",
+				BreakGlass: true, Justification: "CVE fix", Ticket: "INC-1"},
+		},
+		RegisteredBy: "ci-release",
+		Approvals: []model.Approval{
+			{Channel: model.ChannelProd, TargetEnvironment: "eu-1", Decision: model.DecisionApproved, DecidedBy: "erin", DecidedAt: t0.Add(5 * time.Minute),
+				Comment: "ok", ExpiresAt: t0.Add(time.Hour), PolicyVersion: 2, CorrelationID: "c-a", TrustKey: "k"},
+			{Channel: model.ChannelProd, Decision: model.DecisionRejected, DecidedBy: "frank", DecidedAt: t0.Add(5 * time.Minute), ExpiresAt: t0.Add(time.Hour), CorrelationID: "c-r"},
 		},
 		Version:   1,
 		CreatedAt: t0,
@@ -148,7 +155,12 @@ func TestGetRoundTripsEveryField(t *testing.T) {
 	ev3 := a.Event(model.ActionPromote, alice, "c-1", "first", t0.Add(3*time.Minute))
 	ev3.PromotionChannel, ev3.PromotionEnvironment = model.ChannelDev, "dev-eu"
 	ev3.FromState, ev3.ToState = string(model.LifecyclePublished), string(model.LifecyclePromoted)
-	a.Audit = []model.AuditEvent{ev, ev2, ev3}
+	ev4 := a.Event(model.ActionPromote, alice, "c-2", "", t0.Add(4*time.Minute))
+	ev4.PromotionChannel, ev4.BreakGlass, ev4.Justification, ev4.Ticket = model.ChannelTest, true, "CVE fix", "INC-1"
+	a.Audit = []model.AuditEvent{ev, ev2, ev3, ev4}
+	for i := range a.Approvals {
+		a.Approvals[i].ArtifactID = a.ID
+	}
 
 	mustInsert(t, s, a)
 	got, err := s.GetArtifact(ctx, a.ID)
@@ -193,6 +205,11 @@ func normalized(a *model.Artifact) *model.Artifact {
 	for _, e := range a.Evidence {
 		e.SubmittedAt = ms(e.SubmittedAt)
 		n.Evidence = append(n.Evidence, e)
+	}
+	n.Approvals = nil
+	for _, ap := range a.Approvals {
+		ap.DecidedAt, ap.ExpiresAt = ms(ap.DecidedAt), ms(ap.ExpiresAt)
+		n.Approvals = append(n.Approvals, ap)
 	}
 	n.Audit = nil
 	for _, e := range a.Audit {

@@ -31,6 +31,104 @@ type AddTrustedKeyResponse struct {
 // GetAddTrustedKey returns AddTrustedKeyResponse.AddTrustedKey, and is useful for accessing the field via an interface.
 func (v *AddTrustedKeyResponse) GetAddTrustedKey() TrustedKeyFields { return v.AddTrustedKey }
 
+// An approver's decision.
+type ApprovalDecision string
+
+const (
+	ApprovalDecisionApproved ApprovalDecision = "APPROVED"
+	ApprovalDecisionRejected ApprovalDecision = "REJECTED"
+)
+
+var AllApprovalDecision = []ApprovalDecision{
+	ApprovalDecisionApproved,
+	ApprovalDecisionRejected,
+}
+
+// ApprovalFields includes the GraphQL fields of Approval requested by the fragment ApprovalFields.
+// The GraphQL type's documentation follows.
+//
+// One approver's latest decision on promoting an artifact into a channel and target environment.
+type ApprovalFields struct {
+	// The artifact.
+	ArtifactId string `json:"artifactId"`
+	// The channel.
+	Channel Channel `json:"channel"`
+	// The target environment; an approval counts only for promotions into exactly this one (null: none).
+	TargetEnvironment *string `json:"targetEnvironment"`
+	// APPROVED or REJECTED.
+	Decision ApprovalDecision `json:"decision"`
+	// The approver.
+	DecidedBy string `json:"decidedBy"`
+	// When.
+	DecidedAt time.Time `json:"decidedAt"`
+	// The approver's comment.
+	Comment *string `json:"comment"`
+	// When an approval stops counting (decidedAt plus the channel's approvalValiditySeconds). An approval also stops counting when the artifact's trust state or any check result changes. A rejection does not expire: it blocks until the same subject approves again.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// Version of the project policy it was given under.
+	PolicyVersion int `json:"policyVersion"`
+}
+
+// GetArtifactId returns ApprovalFields.ArtifactId, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetArtifactId() string { return v.ArtifactId }
+
+// GetChannel returns ApprovalFields.Channel, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetChannel() Channel { return v.Channel }
+
+// GetTargetEnvironment returns ApprovalFields.TargetEnvironment, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetTargetEnvironment() *string { return v.TargetEnvironment }
+
+// GetDecision returns ApprovalFields.Decision, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetDecision() ApprovalDecision { return v.Decision }
+
+// GetDecidedBy returns ApprovalFields.DecidedBy, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetDecidedBy() string { return v.DecidedBy }
+
+// GetDecidedAt returns ApprovalFields.DecidedAt, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetDecidedAt() time.Time { return v.DecidedAt }
+
+// GetComment returns ApprovalFields.Comment, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetComment() *string { return v.Comment }
+
+// GetExpiresAt returns ApprovalFields.ExpiresAt, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetExpiresAt() time.Time { return v.ExpiresAt }
+
+// GetPolicyVersion returns ApprovalFields.PolicyVersion, and is useful for accessing the field via an interface.
+func (v *ApprovalFields) GetPolicyVersion() int { return v.PolicyVersion }
+
+// An approval or rejection.
+type ApprovalInput struct {
+	// The artifact.
+	ArtifactId string `json:"artifactId"`
+	// The channel the promotion goes into.
+	Channel Channel `json:"channel"`
+	// The target environment the promotion goes into (absent: none).
+	TargetEnvironment *string `json:"targetEnvironment"`
+	// Why (at most 1024).
+	Comment *string `json:"comment"`
+}
+
+// GetArtifactId returns ApprovalInput.ArtifactId, and is useful for accessing the field via an interface.
+func (v *ApprovalInput) GetArtifactId() string { return v.ArtifactId }
+
+// GetChannel returns ApprovalInput.Channel, and is useful for accessing the field via an interface.
+func (v *ApprovalInput) GetChannel() Channel { return v.Channel }
+
+// GetTargetEnvironment returns ApprovalInput.TargetEnvironment, and is useful for accessing the field via an interface.
+func (v *ApprovalInput) GetTargetEnvironment() *string { return v.TargetEnvironment }
+
+// GetComment returns ApprovalInput.Comment, and is useful for accessing the field via an interface.
+func (v *ApprovalInput) GetComment() *string { return v.Comment }
+
+// ApprovePromotionResponse is returned by ApprovePromotion on success.
+type ApprovePromotionResponse struct {
+	// Approves promoting an artifact into a channel and target environment (a subject holding one of the channel's approverRoles). Approving again while one's approval is live returns it unchanged; an expired or voided approval is replaced. A REVOKED, DEPRECATED or RETIRED artifact is INVALID_TRANSITION; a channel with requiredApprovals 0 is BAD_USER_INPUT; with forbidSelfApproval the registrant is FORBIDDEN. Audited app_artifact.approve.
+	ApprovePromotion ApprovalFields `json:"approvePromotion"`
+}
+
+// GetApprovePromotion returns ApprovePromotionResponse.ApprovePromotion, and is useful for accessing the field via an interface.
+func (v *ApprovePromotionResponse) GetApprovePromotion() ApprovalFields { return v.ApprovePromotion }
+
 // ArtifactFields includes the GraphQL fields of Artifact requested by the fragment ArtifactFields.
 // The GraphQL type's documentation follows.
 //
@@ -137,6 +235,10 @@ type ArtifactFieldsPromotionsPromotion struct {
 	Reason *string `json:"reason"`
 	// Correlation id of the request that promoted.
 	CorrelationId string `json:"correlationId"`
+	// True for a break-glass promotion.
+	BreakGlass bool `json:"breakGlass"`
+	// The break-glass ticket.
+	Ticket *string `json:"ticket"`
 }
 
 // GetChannel returns ArtifactFieldsPromotionsPromotion.Channel, and is useful for accessing the field via an interface.
@@ -158,6 +260,12 @@ func (v *ArtifactFieldsPromotionsPromotion) GetReason() *string { return v.Reaso
 
 // GetCorrelationId returns ArtifactFieldsPromotionsPromotion.CorrelationId, and is useful for accessing the field via an interface.
 func (v *ArtifactFieldsPromotionsPromotion) GetCorrelationId() string { return v.CorrelationId }
+
+// GetBreakGlass returns ArtifactFieldsPromotionsPromotion.BreakGlass, and is useful for accessing the field via an interface.
+func (v *ArtifactFieldsPromotionsPromotion) GetBreakGlass() bool { return v.BreakGlass }
+
+// GetTicket returns ArtifactFieldsPromotionsPromotion.Ticket, and is useful for accessing the field via an interface.
+func (v *ArtifactFieldsPromotionsPromotion) GetTicket() *string { return v.Ticket }
 
 // ArtifactFieldsVerificationVerificationRecord includes the requested fields of the GraphQL type VerificationRecord.
 // The GraphQL type's documentation follows.
@@ -218,7 +326,7 @@ var AllArtifactKind = []ArtifactKind{
 //
 // One entry of an artifact's audit trail.
 type AuditEvent struct {
-	// One of app_artifact.register, .verify, .promote, .deprecate, .retire, .revoke.
+	// One of app_artifact.register, .verify, .promote, .deprecate, .retire, .revoke, .evidence, .approve, .reject.
 	Action string `json:"action"`
 	// Subject of the actor.
 	Actor string `json:"actor"`
@@ -388,6 +496,8 @@ type AuditFilter struct {
 	ArtifactId *string `json:"artifactId"`
 	// One request.
 	CorrelationId *string `json:"correlationId"`
+	// true: only break-glass promotions; false: every other event.
+	BreakGlass *bool `json:"breakGlass"`
 }
 
 // GetAction returns AuditFilter.Action, and is useful for accessing the field via an interface.
@@ -401,6 +511,23 @@ func (v *AuditFilter) GetArtifactId() *string { return v.ArtifactId }
 
 // GetCorrelationId returns AuditFilter.CorrelationId, and is useful for accessing the field via an interface.
 func (v *AuditFilter) GetCorrelationId() *string { return v.CorrelationId }
+
+// GetBreakGlass returns AuditFilter.BreakGlass, and is useful for accessing the field via an interface.
+func (v *AuditFilter) GetBreakGlass() *bool { return v.BreakGlass }
+
+// An emergency promotion: bypasses approvals, soak, windows and freezes, and nothing else.
+type BreakGlassInput struct {
+	// Why (at most 1024).
+	Justification string `json:"justification"`
+	// The incident or change ticket (at most 256).
+	Ticket string `json:"ticket"`
+}
+
+// GetJustification returns BreakGlassInput.Justification, and is useful for accessing the field via an interface.
+func (v *BreakGlassInput) GetJustification() string { return v.Justification }
+
+// GetTicket returns BreakGlassInput.Ticket, and is useful for accessing the field via an interface.
+func (v *BreakGlassInput) GetTicket() string { return v.Ticket }
 
 // Promotion channels, in progression order.
 type Channel string
@@ -433,6 +560,20 @@ type ChannelPolicyInput struct {
 	PromoterSubjects []string `json:"promoterSubjects"`
 	// Absent: true for PROD, false elsewhere.
 	RequireVerifiedEvidence *bool `json:"requireVerifiedEvidence"`
+	// 0 (none) to 10. Absent: 0.
+	RequiredApprovals *int `json:"requiredApprovals"`
+	// Absent: PROJECT_ADMIN; an empty list is refused.
+	ApproverRoles []Role `json:"approverRoles"`
+	// Absent: true.
+	ForbidSelfApproval *bool `json:"forbidSelfApproval"`
+	// 60 to 7776000 (90 days). Absent: 604800.
+	ApprovalValiditySeconds *int `json:"approvalValiditySeconds"`
+	// 0 to 7776000 (90 days); DEV must keep 0. Absent: 0.
+	MinSoakSeconds *int `json:"minSoakSeconds"`
+	// Absent: none.
+	BreakGlassRoles []Role `json:"breakGlassRoles"`
+	// Absent: none.
+	BreakGlassSubjects []string `json:"breakGlassSubjects"`
 }
 
 // GetChannel returns ChannelPolicyInput.Channel, and is useful for accessing the field via an interface.
@@ -452,6 +593,27 @@ func (v *ChannelPolicyInput) GetPromoterSubjects() []string { return v.PromoterS
 
 // GetRequireVerifiedEvidence returns ChannelPolicyInput.RequireVerifiedEvidence, and is useful for accessing the field via an interface.
 func (v *ChannelPolicyInput) GetRequireVerifiedEvidence() *bool { return v.RequireVerifiedEvidence }
+
+// GetRequiredApprovals returns ChannelPolicyInput.RequiredApprovals, and is useful for accessing the field via an interface.
+func (v *ChannelPolicyInput) GetRequiredApprovals() *int { return v.RequiredApprovals }
+
+// GetApproverRoles returns ChannelPolicyInput.ApproverRoles, and is useful for accessing the field via an interface.
+func (v *ChannelPolicyInput) GetApproverRoles() []Role { return v.ApproverRoles }
+
+// GetForbidSelfApproval returns ChannelPolicyInput.ForbidSelfApproval, and is useful for accessing the field via an interface.
+func (v *ChannelPolicyInput) GetForbidSelfApproval() *bool { return v.ForbidSelfApproval }
+
+// GetApprovalValiditySeconds returns ChannelPolicyInput.ApprovalValiditySeconds, and is useful for accessing the field via an interface.
+func (v *ChannelPolicyInput) GetApprovalValiditySeconds() *int { return v.ApprovalValiditySeconds }
+
+// GetMinSoakSeconds returns ChannelPolicyInput.MinSoakSeconds, and is useful for accessing the field via an interface.
+func (v *ChannelPolicyInput) GetMinSoakSeconds() *int { return v.MinSoakSeconds }
+
+// GetBreakGlassRoles returns ChannelPolicyInput.BreakGlassRoles, and is useful for accessing the field via an interface.
+func (v *ChannelPolicyInput) GetBreakGlassRoles() []Role { return v.BreakGlassRoles }
+
+// GetBreakGlassSubjects returns ChannelPolicyInput.BreakGlassSubjects, and is useful for accessing the field via an interface.
+func (v *ChannelPolicyInput) GetBreakGlassSubjects() []string { return v.BreakGlassSubjects }
 
 // ChannelStatusResponse is returned by ChannelStatus on success.
 type ChannelStatusResponse struct {
@@ -601,6 +763,139 @@ type DeprecateArtifactResponse struct {
 // GetDeprecateArtifact returns DeprecateArtifactResponse.DeprecateArtifact, and is useful for accessing the field via an interface.
 func (v *DeprecateArtifactResponse) GetDeprecateArtifact() ArtifactFields { return v.DeprecateArtifact }
 
+// Diff includes the requested fields of the GraphQL type EnvironmentDiff.
+// The GraphQL type's documentation follows.
+//
+// What two channel/environment pairs deploy.
+type Diff struct {
+	// True when both sides deploy the same digest.
+	Same bool `json:"same"`
+	// What deployable answers for the first pair (null: nothing).
+	From *DiffSide `json:"from"`
+	// What deployable answers for the second pair (null: nothing).
+	To *DiffSide `json:"to"`
+}
+
+// GetSame returns Diff.Same, and is useful for accessing the field via an interface.
+func (v *Diff) GetSame() bool { return v.Same }
+
+// GetFrom returns Diff.From, and is useful for accessing the field via an interface.
+func (v *Diff) GetFrom() *DiffSide { return v.From }
+
+// GetTo returns Diff.To, and is useful for accessing the field via an interface.
+func (v *Diff) GetTo() *DiffSide { return v.To }
+
+// DiffSide includes the GraphQL fields of Deployment requested by the fragment DiffSide.
+// The GraphQL type's documentation follows.
+//
+// What to deploy into one channel and environment.
+type DiffSide struct {
+	// Channel.
+	Channel Channel `json:"channel"`
+	// Environment, if any.
+	TargetEnvironment *string `json:"targetEnvironment"`
+	// The digest to deploy.
+	Digest string `json:"digest"`
+	// Addition: when the deployed promotion happened.
+	PromotedAt time.Time `json:"promotedAt"`
+	// Addition: who promoted it.
+	PromotedBy string `json:"promotedBy"`
+	// Addition: whether it was a break-glass promotion.
+	BreakGlass bool `json:"breakGlass"`
+	// The artifact behind it.
+	Artifact DiffSideArtifact `json:"artifact"`
+}
+
+// GetChannel returns DiffSide.Channel, and is useful for accessing the field via an interface.
+func (v *DiffSide) GetChannel() Channel { return v.Channel }
+
+// GetTargetEnvironment returns DiffSide.TargetEnvironment, and is useful for accessing the field via an interface.
+func (v *DiffSide) GetTargetEnvironment() *string { return v.TargetEnvironment }
+
+// GetDigest returns DiffSide.Digest, and is useful for accessing the field via an interface.
+func (v *DiffSide) GetDigest() string { return v.Digest }
+
+// GetPromotedAt returns DiffSide.PromotedAt, and is useful for accessing the field via an interface.
+func (v *DiffSide) GetPromotedAt() time.Time { return v.PromotedAt }
+
+// GetPromotedBy returns DiffSide.PromotedBy, and is useful for accessing the field via an interface.
+func (v *DiffSide) GetPromotedBy() string { return v.PromotedBy }
+
+// GetBreakGlass returns DiffSide.BreakGlass, and is useful for accessing the field via an interface.
+func (v *DiffSide) GetBreakGlass() bool { return v.BreakGlass }
+
+// GetArtifact returns DiffSide.Artifact, and is useful for accessing the field via an interface.
+func (v *DiffSide) GetArtifact() DiffSideArtifact { return v.Artifact }
+
+// DiffSideArtifact includes the requested fields of the GraphQL type Artifact.
+// The GraphQL type's documentation follows.
+//
+// One immutable digest registered in one project.
+type DiffSideArtifact struct {
+	// Stable id, derived from project and digest.
+	Id string `json:"id"`
+	// Trust state.
+	TrustState TrustState `json:"trustState"`
+	// Lifecycle state.
+	LifecycleState LifecycleState `json:"lifecycleState"`
+	// Latest result of each check ever recorded or run.
+	Verification []DiffSideArtifactVerificationVerificationRecord `json:"verification"`
+}
+
+// GetId returns DiffSideArtifact.Id, and is useful for accessing the field via an interface.
+func (v *DiffSideArtifact) GetId() string { return v.Id }
+
+// GetTrustState returns DiffSideArtifact.TrustState, and is useful for accessing the field via an interface.
+func (v *DiffSideArtifact) GetTrustState() TrustState { return v.TrustState }
+
+// GetLifecycleState returns DiffSideArtifact.LifecycleState, and is useful for accessing the field via an interface.
+func (v *DiffSideArtifact) GetLifecycleState() LifecycleState { return v.LifecycleState }
+
+// GetVerification returns DiffSideArtifact.Verification, and is useful for accessing the field via an interface.
+func (v *DiffSideArtifact) GetVerification() []DiffSideArtifactVerificationVerificationRecord {
+	return v.Verification
+}
+
+// DiffSideArtifactVerificationVerificationRecord includes the requested fields of the GraphQL type VerificationRecord.
+// The GraphQL type's documentation follows.
+//
+// The latest result of one check on one artifact.
+type DiffSideArtifactVerificationVerificationRecord struct {
+	// The check.
+	Check VerificationCheck `json:"check"`
+	// Its result.
+	Result CheckResult `json:"result"`
+}
+
+// GetCheck returns DiffSideArtifactVerificationVerificationRecord.Check, and is useful for accessing the field via an interface.
+func (v *DiffSideArtifactVerificationVerificationRecord) GetCheck() VerificationCheck { return v.Check }
+
+// GetResult returns DiffSideArtifactVerificationVerificationRecord.Result, and is useful for accessing the field via an interface.
+func (v *DiffSideArtifactVerificationVerificationRecord) GetResult() CheckResult { return v.Result }
+
+// EnvironmentDiffResponse is returned by EnvironmentDiff on success.
+type EnvironmentDiffResponse struct {
+	// What is deployable in two channel/environment pairs, side by side (e.g. STAGING/eu-1 against PROD/eu-1), each as deployable answers it. Any role in the project.
+	EnvironmentDiff Diff `json:"environmentDiff"`
+}
+
+// GetEnvironmentDiff returns EnvironmentDiffResponse.EnvironmentDiff, and is useful for accessing the field via an interface.
+func (v *EnvironmentDiffResponse) GetEnvironmentDiff() Diff { return v.EnvironmentDiff }
+
+// A channel and optional target environment.
+type EnvironmentInput struct {
+	// The channel.
+	Channel Channel `json:"channel"`
+	// The target environment (absent: none).
+	TargetEnvironment *string `json:"targetEnvironment"`
+}
+
+// GetChannel returns EnvironmentInput.Channel, and is useful for accessing the field via an interface.
+func (v *EnvironmentInput) GetChannel() Channel { return v.Channel }
+
+// GetTargetEnvironment returns EnvironmentInput.TargetEnvironment, and is useful for accessing the field via an interface.
+func (v *EnvironmentInput) GetTargetEnvironment() *string { return v.TargetEnvironment }
+
 // EvaluatePromotionResponse is returned by EvaluatePromotion on success.
 type EvaluatePromotionResponse struct {
 	// Dry run of promoteArtifact: every reason it would be refused, changes nothing.
@@ -719,6 +1014,15 @@ func (v *EvidenceResult) GetArtifact() ArtifactFields { return v.Artifact }
 // GetEvidence returns EvidenceResult.Evidence, and is useful for accessing the field via an interface.
 func (v *EvidenceResult) GetEvidence() []Evidence { return v.Evidence }
 
+// FreezePromotionsResponse is returned by FreezePromotions on success.
+type FreezePromotionsResponse struct {
+	// Stops promotions into channels (absent or empty: every channel) of the project (project_admin), until unfreezePromotions or until (which must be in the future, at most 366 days ahead). Replaces a freeze in force. A new policy version, audited project.freeze in the policy's trail.
+	FreezePromotions PolicyFields `json:"freezePromotions"`
+}
+
+// GetFreezePromotions returns FreezePromotionsResponse.FreezePromotions, and is useful for accessing the field via an interface.
+func (v *FreezePromotionsResponse) GetFreezePromotions() PolicyFields { return v.FreezePromotions }
+
 // GetArtifactByDigestResponse is returned by GetArtifactByDigest on success.
 type GetArtifactByDigestResponse struct {
 	// One artifact by project and digest; null when it does not exist.
@@ -797,6 +1101,8 @@ type PolicyDecision struct {
 	Allowed bool `json:"allowed"`
 	// Every reason for refusal, each a sentence a person can act on. Empty when allowed.
 	Reasons []string `json:"reasons"`
+	// When the only reasons left are time-based (soak, window, a freeze with an end), when they clear, assuming nothing else changes; null otherwise.
+	EligibleAt *time.Time `json:"eligibleAt"`
 }
 
 // GetAllowed returns PolicyDecision.Allowed, and is useful for accessing the field via an interface.
@@ -804,6 +1110,9 @@ func (v *PolicyDecision) GetAllowed() bool { return v.Allowed }
 
 // GetReasons returns PolicyDecision.Reasons, and is useful for accessing the field via an interface.
 func (v *PolicyDecision) GetReasons() []string { return v.Reasons }
+
+// GetEligibleAt returns PolicyDecision.EligibleAt, and is useful for accessing the field via an interface.
+func (v *PolicyDecision) GetEligibleAt() *time.Time { return v.EligibleAt }
 
 // PolicyFields includes the GraphQL fields of ProjectPolicy requested by the fragment PolicyFields.
 // The GraphQL type's documentation follows.
@@ -828,6 +1137,10 @@ type PolicyFields struct {
 	Channels []PolicyFieldsChannelsChannelPolicy `json:"channels"`
 	// How SLSA provenance v1 evidence decides SOURCE_POLICY; null: it decides only ATTESTATION.
 	Provenance *PolicyFieldsProvenanceProvenancePolicy `json:"provenance"`
+	// Recurring allow windows (project level, per channel).
+	PromotionWindows []PolicyFieldsPromotionWindowsPromotionWindow `json:"promotionWindows"`
+	// The freeze in force; null when none (or once its until has passed).
+	Freeze *PolicyFieldsFreeze `json:"freeze"`
 	// 0 for the default policy; incremented by every change.
 	Version int `json:"version"`
 	// When it was last set; null for the default policy.
@@ -863,6 +1176,14 @@ func (v *PolicyFields) GetChannels() []PolicyFieldsChannelsChannelPolicy { retur
 // GetProvenance returns PolicyFields.Provenance, and is useful for accessing the field via an interface.
 func (v *PolicyFields) GetProvenance() *PolicyFieldsProvenanceProvenancePolicy { return v.Provenance }
 
+// GetPromotionWindows returns PolicyFields.PromotionWindows, and is useful for accessing the field via an interface.
+func (v *PolicyFields) GetPromotionWindows() []PolicyFieldsPromotionWindowsPromotionWindow {
+	return v.PromotionWindows
+}
+
+// GetFreeze returns PolicyFields.Freeze, and is useful for accessing the field via an interface.
+func (v *PolicyFields) GetFreeze() *PolicyFieldsFreeze { return v.Freeze }
+
 // GetVersion returns PolicyFields.Version, and is useful for accessing the field via an interface.
 func (v *PolicyFields) GetVersion() int { return v.Version }
 
@@ -889,6 +1210,20 @@ type PolicyFieldsChannelsChannelPolicy struct {
 	PromoterSubjects []string `json:"promoterSubjects"`
 	// SIGNATURE, ATTESTATION and SOURCE_POLICY count here only from VERIFIED records (evidence the service verified), for the channel's required checks and the trust it requires. Default: true for PROD, false elsewhere.
 	RequireVerifiedEvidence bool `json:"requireVerifiedEvidence"`
+	// Distinct approvers needed (0: none).
+	RequiredApprovals int `json:"requiredApprovals"`
+	// Roles whose holders may approve or reject. Default: PROJECT_ADMIN.
+	ApproverRoles []Role `json:"approverRoles"`
+	// The registrant's and the promoter's approvals never count. Default: true.
+	ForbidSelfApproval bool `json:"forbidSelfApproval"`
+	// How long an approval counts. Default: 604800 (7 days).
+	ApprovalValiditySeconds int `json:"approvalValiditySeconds"`
+	// How long ago the artifact must have been promoted into the previous channel (with the same target environment when one is given, else any; measured from the newest promotion there). Default: 0.
+	MinSoakSeconds int `json:"minSoakSeconds"`
+	// Roles whose holders may break glass here (they still need to be promoters). Default: none.
+	BreakGlassRoles []Role `json:"breakGlassRoles"`
+	// Subjects that may break glass here. Default: none.
+	BreakGlassSubjects []string `json:"breakGlassSubjects"`
 }
 
 // GetChannel returns PolicyFieldsChannelsChannelPolicy.Channel, and is useful for accessing the field via an interface.
@@ -914,6 +1249,95 @@ func (v *PolicyFieldsChannelsChannelPolicy) GetPromoterSubjects() []string { ret
 func (v *PolicyFieldsChannelsChannelPolicy) GetRequireVerifiedEvidence() bool {
 	return v.RequireVerifiedEvidence
 }
+
+// GetRequiredApprovals returns PolicyFieldsChannelsChannelPolicy.RequiredApprovals, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsChannelsChannelPolicy) GetRequiredApprovals() int { return v.RequiredApprovals }
+
+// GetApproverRoles returns PolicyFieldsChannelsChannelPolicy.ApproverRoles, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsChannelsChannelPolicy) GetApproverRoles() []Role { return v.ApproverRoles }
+
+// GetForbidSelfApproval returns PolicyFieldsChannelsChannelPolicy.ForbidSelfApproval, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsChannelsChannelPolicy) GetForbidSelfApproval() bool { return v.ForbidSelfApproval }
+
+// GetApprovalValiditySeconds returns PolicyFieldsChannelsChannelPolicy.ApprovalValiditySeconds, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsChannelsChannelPolicy) GetApprovalValiditySeconds() int {
+	return v.ApprovalValiditySeconds
+}
+
+// GetMinSoakSeconds returns PolicyFieldsChannelsChannelPolicy.MinSoakSeconds, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsChannelsChannelPolicy) GetMinSoakSeconds() int { return v.MinSoakSeconds }
+
+// GetBreakGlassRoles returns PolicyFieldsChannelsChannelPolicy.BreakGlassRoles, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsChannelsChannelPolicy) GetBreakGlassRoles() []Role { return v.BreakGlassRoles }
+
+// GetBreakGlassSubjects returns PolicyFieldsChannelsChannelPolicy.BreakGlassSubjects, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsChannelsChannelPolicy) GetBreakGlassSubjects() []string {
+	return v.BreakGlassSubjects
+}
+
+// PolicyFieldsFreeze includes the requested fields of the GraphQL type Freeze.
+// The GraphQL type's documentation follows.
+//
+// A freeze of promotions.
+type PolicyFieldsFreeze struct {
+	// Empty: every channel.
+	Channels []Channel `json:"channels"`
+	// Why.
+	Reason string `json:"reason"`
+	// Who froze.
+	FrozenBy string `json:"frozenBy"`
+	// When.
+	FrozenAt time.Time `json:"frozenAt"`
+	// When it ends by itself; null: when unfreezePromotions lifts it.
+	Until *time.Time `json:"until"`
+}
+
+// GetChannels returns PolicyFieldsFreeze.Channels, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsFreeze) GetChannels() []Channel { return v.Channels }
+
+// GetReason returns PolicyFieldsFreeze.Reason, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsFreeze) GetReason() string { return v.Reason }
+
+// GetFrozenBy returns PolicyFieldsFreeze.FrozenBy, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsFreeze) GetFrozenBy() string { return v.FrozenBy }
+
+// GetFrozenAt returns PolicyFieldsFreeze.FrozenAt, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsFreeze) GetFrozenAt() time.Time { return v.FrozenAt }
+
+// GetUntil returns PolicyFieldsFreeze.Until, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsFreeze) GetUntil() *time.Time { return v.Until }
+
+// PolicyFieldsPromotionWindowsPromotionWindow includes the requested fields of the GraphQL type PromotionWindow.
+// The GraphQL type's documentation follows.
+//
+// A recurring allow window: promotions into the listed channels happen only inside one of their windows (a channel no window lists is always open).
+type PolicyFieldsPromotionWindowsPromotionWindow struct {
+	// The channels it governs.
+	Channels []Channel `json:"channels"`
+	// The days it opens on.
+	Days []Weekday `json:"days"`
+	// HH:MM, 24 h, in timeZone.
+	Start string `json:"start"`
+	// HH:MM, 24 h, in timeZone; before start: the window runs over midnight into the next day; 24:00: the end of the day.
+	End string `json:"end"`
+	// IANA name, for example Europe/Berlin.
+	TimeZone string `json:"timeZone"`
+}
+
+// GetChannels returns PolicyFieldsPromotionWindowsPromotionWindow.Channels, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsPromotionWindowsPromotionWindow) GetChannels() []Channel { return v.Channels }
+
+// GetDays returns PolicyFieldsPromotionWindowsPromotionWindow.Days, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsPromotionWindowsPromotionWindow) GetDays() []Weekday { return v.Days }
+
+// GetStart returns PolicyFieldsPromotionWindowsPromotionWindow.Start, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsPromotionWindowsPromotionWindow) GetStart() string { return v.Start }
+
+// GetEnd returns PolicyFieldsPromotionWindowsPromotionWindow.End, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsPromotionWindowsPromotionWindow) GetEnd() string { return v.End }
+
+// GetTimeZone returns PolicyFieldsPromotionWindowsPromotionWindow.TimeZone, and is useful for accessing the field via an interface.
+func (v *PolicyFieldsPromotionWindowsPromotionWindow) GetTimeZone() string { return v.TimeZone }
 
 // PolicyFieldsProvenanceProvenancePolicy includes the requested fields of the GraphQL type ProvenancePolicy.
 // The GraphQL type's documentation follows.
@@ -954,6 +1378,8 @@ type ProjectPolicyInput struct {
 	ExpectedVersion *int `json:"expectedVersion"`
 	// How SLSA provenance v1 evidence decides SOURCE_POLICY; absent: it decides only ATTESTATION.
 	Provenance *ProvenancePolicyInput `json:"provenance"`
+	// Recurring allow windows (at most 50). Absent: none. A policy change keeps the freeze in force.
+	PromotionWindows []PromotionWindowInput `json:"promotionWindows"`
 }
 
 // GetAllowedSourceTypes returns ProjectPolicyInput.AllowedSourceTypes, and is useful for accessing the field via an interface.
@@ -983,6 +1409,9 @@ func (v *ProjectPolicyInput) GetExpectedVersion() *int { return v.ExpectedVersio
 // GetProvenance returns ProjectPolicyInput.Provenance, and is useful for accessing the field via an interface.
 func (v *ProjectPolicyInput) GetProvenance() *ProvenancePolicyInput { return v.Provenance }
 
+// GetPromotionWindows returns ProjectPolicyInput.PromotionWindows, and is useful for accessing the field via an interface.
+func (v *ProjectPolicyInput) GetPromotionWindows() []PromotionWindowInput { return v.PromotionWindows }
+
 // ProjectPolicyResponse is returned by ProjectPolicy on success.
 type ProjectPolicyResponse struct {
 	// The effective policy: the stored one, or the default when none was set.
@@ -1002,6 +1431,8 @@ type PromoteArtifactInput struct {
 	TargetEnvironment *string `json:"targetEnvironment"`
 	// Why (at most 1024).
 	Reason *string `json:"reason"`
+	// Break-glass, by a subject allowed by the channel's breakGlassRoles or breakGlassSubjects.
+	BreakGlass *BreakGlassInput `json:"breakGlass"`
 }
 
 // GetArtifactId returns PromoteArtifactInput.ArtifactId, and is useful for accessing the field via an interface.
@@ -1016,6 +1447,9 @@ func (v *PromoteArtifactInput) GetTargetEnvironment() *string { return v.TargetE
 // GetReason returns PromoteArtifactInput.Reason, and is useful for accessing the field via an interface.
 func (v *PromoteArtifactInput) GetReason() *string { return v.Reason }
 
+// GetBreakGlass returns PromoteArtifactInput.BreakGlass, and is useful for accessing the field via an interface.
+func (v *PromoteArtifactInput) GetBreakGlass() *BreakGlassInput { return v.BreakGlass }
+
 // PromoteArtifactResponse is returned by PromoteArtifact on success.
 type PromoteArtifactResponse struct {
 	// Promotes an artifact into a channel (and optional target environment) under the project policy.
@@ -1024,6 +1458,35 @@ type PromoteArtifactResponse struct {
 
 // GetPromoteArtifact returns PromoteArtifactResponse.PromoteArtifact, and is useful for accessing the field via an interface.
 func (v *PromoteArtifactResponse) GetPromoteArtifact() ArtifactFields { return v.PromoteArtifact }
+
+// A recurring allow window. end equal to start is refused; end before start runs over midnight (22:00-02:00 on FRIDAY is Friday 22:00 to Saturday 02:00). Wall-clock times a daylight saving change skips never occur; a window starting in such a gap opens at the change.
+type PromotionWindowInput struct {
+	// The channels it governs (at least one).
+	Channels []Channel `json:"channels"`
+	// The days it opens on (at least one).
+	Days []Weekday `json:"days"`
+	// HH:MM, 24 h, 00:00 to 23:59.
+	Start string `json:"start"`
+	// HH:MM, 24 h, 00:01 to 24:00.
+	End string `json:"end"`
+	// IANA name, for example Europe/Berlin or UTC (Local is refused).
+	TimeZone string `json:"timeZone"`
+}
+
+// GetChannels returns PromotionWindowInput.Channels, and is useful for accessing the field via an interface.
+func (v *PromotionWindowInput) GetChannels() []Channel { return v.Channels }
+
+// GetDays returns PromotionWindowInput.Days, and is useful for accessing the field via an interface.
+func (v *PromotionWindowInput) GetDays() []Weekday { return v.Days }
+
+// GetStart returns PromotionWindowInput.Start, and is useful for accessing the field via an interface.
+func (v *PromotionWindowInput) GetStart() string { return v.Start }
+
+// GetEnd returns PromotionWindowInput.End, and is useful for accessing the field via an interface.
+func (v *PromotionWindowInput) GetEnd() string { return v.End }
+
+// GetTimeZone returns PromotionWindowInput.TimeZone, and is useful for accessing the field via an interface.
+func (v *PromotionWindowInput) GetTimeZone() string { return v.TimeZone }
 
 // Which SLSA provenance decides SOURCE_POLICY PASSED.
 type ProvenancePolicyInput struct {
@@ -1086,6 +1549,15 @@ type RegisterArtifactResponse struct {
 
 // GetRegisterArtifact returns RegisterArtifactResponse.RegisterArtifact, and is useful for accessing the field via an interface.
 func (v *RegisterArtifactResponse) GetRegisterArtifact() ArtifactFields { return v.RegisterArtifact }
+
+// RejectPromotionResponse is returned by RejectPromotion on success.
+type RejectPromotionResponse struct {
+	// Rejects promoting an artifact into a channel and target environment: the promotion is blocked until the same subject approves it again. Rejecting again returns the rejection unchanged. Audited app_artifact.reject.
+	RejectPromotion ApprovalFields `json:"rejectPromotion"`
+}
+
+// GetRejectPromotion returns RejectPromotionResponse.RejectPromotion, and is useful for accessing the field via an interface.
+func (v *RejectPromotionResponse) GetRejectPromotion() ApprovalFields { return v.RejectPromotion }
 
 // RetireArtifactResponse is returned by RetireArtifact on success.
 type RetireArtifactResponse struct {
@@ -1329,6 +1801,17 @@ type TrustedKeysResponse struct {
 // GetTrustedKeys returns TrustedKeysResponse.TrustedKeys, and is useful for accessing the field via an interface.
 func (v *TrustedKeysResponse) GetTrustedKeys() []TrustedKeyFields { return v.TrustedKeys }
 
+// UnfreezePromotionsResponse is returned by UnfreezePromotions on success.
+type UnfreezePromotionsResponse struct {
+	// Lifts the project's freeze (project_admin); INVALID_TRANSITION when none is in force. A new policy version, audited project.unfreeze.
+	UnfreezePromotions PolicyFields `json:"unfreezePromotions"`
+}
+
+// GetUnfreezePromotions returns UnfreezePromotionsResponse.UnfreezePromotions, and is useful for accessing the field via an interface.
+func (v *UnfreezePromotionsResponse) GetUnfreezePromotions() PolicyFields {
+	return v.UnfreezePromotions
+}
+
 // Verification checks: the first five are run by the service; the last four are trust inputs submitted by outside verifiers.
 type VerificationCheck string
 
@@ -1442,6 +1925,29 @@ func (v *ViewerRolesProjectRoles) GetProject() string { return v.Project }
 // GetRoles returns ViewerRolesProjectRoles.Roles, and is useful for accessing the field via an interface.
 func (v *ViewerRolesProjectRoles) GetRoles() []Role { return v.Roles }
 
+// A day of the week.
+type Weekday string
+
+const (
+	WeekdayMonday    Weekday = "MONDAY"
+	WeekdayTuesday   Weekday = "TUESDAY"
+	WeekdayWednesday Weekday = "WEDNESDAY"
+	WeekdayThursday  Weekday = "THURSDAY"
+	WeekdayFriday    Weekday = "FRIDAY"
+	WeekdaySaturday  Weekday = "SATURDAY"
+	WeekdaySunday    Weekday = "SUNDAY"
+)
+
+var AllWeekday = []Weekday{
+	WeekdayMonday,
+	WeekdayTuesday,
+	WeekdayWednesday,
+	WeekdayThursday,
+	WeekdayFriday,
+	WeekdaySaturday,
+	WeekdaySunday,
+}
+
 // WhoamiResponse is returned by Whoami on success.
 type WhoamiResponse struct {
 	// The authenticated actor, as the server understood the bearer token.
@@ -1462,6 +1968,14 @@ func (v *__AddTrustedKeyInput) GetProject() string { return v.Project }
 
 // GetInput returns __AddTrustedKeyInput.Input, and is useful for accessing the field via an interface.
 func (v *__AddTrustedKeyInput) GetInput() TrustedKeyInput { return v.Input }
+
+// __ApprovePromotionInput is used internally by genqlient
+type __ApprovePromotionInput struct {
+	Input ApprovalInput `json:"input"`
+}
+
+// GetInput returns __ApprovePromotionInput.Input, and is useful for accessing the field via an interface.
+func (v *__ApprovePromotionInput) GetInput() ApprovalInput { return v.Input }
 
 // __AuditEventsInput is used internally by genqlient
 type __AuditEventsInput struct {
@@ -1519,6 +2033,22 @@ func (v *__DeprecateArtifactInput) GetId() string { return v.Id }
 // GetReason returns __DeprecateArtifactInput.Reason, and is useful for accessing the field via an interface.
 func (v *__DeprecateArtifactInput) GetReason() *string { return v.Reason }
 
+// __EnvironmentDiffInput is used internally by genqlient
+type __EnvironmentDiffInput struct {
+	Project string           `json:"project"`
+	From    EnvironmentInput `json:"from"`
+	To      EnvironmentInput `json:"to"`
+}
+
+// GetProject returns __EnvironmentDiffInput.Project, and is useful for accessing the field via an interface.
+func (v *__EnvironmentDiffInput) GetProject() string { return v.Project }
+
+// GetFrom returns __EnvironmentDiffInput.From, and is useful for accessing the field via an interface.
+func (v *__EnvironmentDiffInput) GetFrom() EnvironmentInput { return v.From }
+
+// GetTo returns __EnvironmentDiffInput.To, and is useful for accessing the field via an interface.
+func (v *__EnvironmentDiffInput) GetTo() EnvironmentInput { return v.To }
+
 // __EvaluatePromotionInput is used internally by genqlient
 type __EvaluatePromotionInput struct {
 	Input PromoteArtifactInput `json:"input"`
@@ -1526,6 +2056,26 @@ type __EvaluatePromotionInput struct {
 
 // GetInput returns __EvaluatePromotionInput.Input, and is useful for accessing the field via an interface.
 func (v *__EvaluatePromotionInput) GetInput() PromoteArtifactInput { return v.Input }
+
+// __FreezePromotionsInput is used internally by genqlient
+type __FreezePromotionsInput struct {
+	Project  string     `json:"project"`
+	Channels []Channel  `json:"channels"`
+	Reason   string     `json:"reason"`
+	Until    *time.Time `json:"until"`
+}
+
+// GetProject returns __FreezePromotionsInput.Project, and is useful for accessing the field via an interface.
+func (v *__FreezePromotionsInput) GetProject() string { return v.Project }
+
+// GetChannels returns __FreezePromotionsInput.Channels, and is useful for accessing the field via an interface.
+func (v *__FreezePromotionsInput) GetChannels() []Channel { return v.Channels }
+
+// GetReason returns __FreezePromotionsInput.Reason, and is useful for accessing the field via an interface.
+func (v *__FreezePromotionsInput) GetReason() string { return v.Reason }
+
+// GetUntil returns __FreezePromotionsInput.Until, and is useful for accessing the field via an interface.
+func (v *__FreezePromotionsInput) GetUntil() *time.Time { return v.Until }
 
 // __GetArtifactByDigestInput is used internally by genqlient
 type __GetArtifactByDigestInput struct {
@@ -1570,6 +2120,14 @@ type __RegisterArtifactInput struct {
 
 // GetInput returns __RegisterArtifactInput.Input, and is useful for accessing the field via an interface.
 func (v *__RegisterArtifactInput) GetInput() RegisterArtifactInput { return v.Input }
+
+// __RejectPromotionInput is used internally by genqlient
+type __RejectPromotionInput struct {
+	Input ApprovalInput `json:"input"`
+}
+
+// GetInput returns __RejectPromotionInput.Input, and is useful for accessing the field via an interface.
+func (v *__RejectPromotionInput) GetInput() ApprovalInput { return v.Input }
 
 // __RetireArtifactInput is used internally by genqlient
 type __RetireArtifactInput struct {
@@ -1643,6 +2201,18 @@ func (v *__TrustedKeysInput) GetProject() string { return v.Project }
 // GetIncludeRevoked returns __TrustedKeysInput.IncludeRevoked, and is useful for accessing the field via an interface.
 func (v *__TrustedKeysInput) GetIncludeRevoked() *bool { return v.IncludeRevoked }
 
+// __UnfreezePromotionsInput is used internally by genqlient
+type __UnfreezePromotionsInput struct {
+	Project string `json:"project"`
+	Reason  string `json:"reason"`
+}
+
+// GetProject returns __UnfreezePromotionsInput.Project, and is useful for accessing the field via an interface.
+func (v *__UnfreezePromotionsInput) GetProject() string { return v.Project }
+
+// GetReason returns __UnfreezePromotionsInput.Reason, and is useful for accessing the field via an interface.
+func (v *__UnfreezePromotionsInput) GetReason() string { return v.Reason }
+
 // __VerifyArtifactInput is used internally by genqlient
 type __VerifyArtifactInput struct {
 	Input VerifyArtifactInput `json:"input"`
@@ -1690,6 +2260,51 @@ func AddTrustedKey(
 	}
 
 	data_ = &AddTrustedKeyResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by ApprovePromotion.
+const ApprovePromotion_Operation = `
+mutation ApprovePromotion ($input: ApprovalInput!) {
+	approvePromotion(input: $input) {
+		... ApprovalFields
+	}
+}
+fragment ApprovalFields on Approval {
+	artifactId
+	channel
+	targetEnvironment
+	decision
+	decidedBy
+	decidedAt
+	comment
+	expiresAt
+	policyVersion
+}
+`
+
+func ApprovePromotion(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	input ApprovalInput,
+) (data_ *ApprovePromotionResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "ApprovePromotion",
+		Query:  ApprovePromotion_Operation,
+		Variables: &__ApprovePromotionInput{
+			Input: input,
+		},
+	}
+
+	data_ = &ApprovePromotionResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -1895,6 +2510,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
@@ -1926,12 +2543,74 @@ func DeprecateArtifact(
 	return data_, err_
 }
 
+// The query executed by EnvironmentDiff.
+const EnvironmentDiff_Operation = `
+query EnvironmentDiff ($project: String!, $from: EnvironmentInput!, $to: EnvironmentInput!) {
+	environmentDiff(project: $project, from: $from, to: $to) {
+		same
+		from {
+			... DiffSide
+		}
+		to {
+			... DiffSide
+		}
+	}
+}
+fragment DiffSide on Deployment {
+	channel
+	targetEnvironment
+	digest
+	promotedAt
+	promotedBy
+	breakGlass
+	artifact {
+		id
+		trustState
+		lifecycleState
+		verification {
+			check
+			result
+		}
+	}
+}
+`
+
+func EnvironmentDiff(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	project string,
+	from EnvironmentInput,
+	to EnvironmentInput,
+) (data_ *EnvironmentDiffResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "EnvironmentDiff",
+		Query:  EnvironmentDiff_Operation,
+		Variables: &__EnvironmentDiffInput{
+			Project: project,
+			From:    from,
+			To:      to,
+		},
+	}
+
+	data_ = &EnvironmentDiffResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
 // The query executed by EvaluatePromotion.
 const EvaluatePromotion_Operation = `
 query EvaluatePromotion ($input: PromoteArtifactInput!) {
 	evaluatePromotion(input: $input) {
 		allowed
 		reasons
+		eligibleAt
 	}
 }
 `
@@ -1950,6 +2629,91 @@ func EvaluatePromotion(
 	}
 
 	data_ = &EvaluatePromotionResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by FreezePromotions.
+const FreezePromotions_Operation = `
+mutation FreezePromotions ($project: String!, $channels: [Channel!], $reason: String!, $until: Time) {
+	freezePromotions(project: $project, channels: $channels, reason: $reason, until: $until) {
+		... PolicyFields
+	}
+}
+fragment PolicyFields on ProjectPolicy {
+	project
+	allowedSourceTypes
+	allowedSources
+	allowNonOci
+	nonOciRuntimeClasses
+	requiredChecks
+	strictProgression
+	channels {
+		channel
+		requiredTrust
+		requiredChecks
+		promoterRoles
+		promoterSubjects
+		requireVerifiedEvidence
+		requiredApprovals
+		approverRoles
+		forbidSelfApproval
+		approvalValiditySeconds
+		minSoakSeconds
+		breakGlassRoles
+		breakGlassSubjects
+	}
+	provenance {
+		builderIds
+		sourceRepositories
+	}
+	promotionWindows {
+		channels
+		days
+		start
+		end
+		timeZone
+	}
+	freeze {
+		channels
+		reason
+		frozenBy
+		frozenAt
+		until
+	}
+	version
+	updatedAt
+	updatedBy
+}
+`
+
+func FreezePromotions(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	project string,
+	channels []Channel,
+	reason string,
+	until *time.Time,
+) (data_ *FreezePromotionsResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "FreezePromotions",
+		Query:  FreezePromotions_Operation,
+		Variables: &__FreezePromotionsInput{
+			Project:  project,
+			Channels: channels,
+			Reason:   reason,
+			Until:    until,
+		},
+	}
+
+	data_ = &FreezePromotionsResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -1998,6 +2762,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
@@ -2064,6 +2830,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
@@ -2117,10 +2885,31 @@ fragment PolicyFields on ProjectPolicy {
 		promoterRoles
 		promoterSubjects
 		requireVerifiedEvidence
+		requiredApprovals
+		approverRoles
+		forbidSelfApproval
+		approvalValiditySeconds
+		minSoakSeconds
+		breakGlassRoles
+		breakGlassSubjects
 	}
 	provenance {
 		builderIds
 		sourceRepositories
+	}
+	promotionWindows {
+		channels
+		days
+		start
+		end
+		timeZone
+	}
+	freeze {
+		channels
+		reason
+		frozenBy
+		frozenAt
+		until
 	}
 	version
 	updatedAt
@@ -2190,6 +2979,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
@@ -2256,6 +3047,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
@@ -2274,6 +3067,51 @@ func RegisterArtifact(
 	}
 
 	data_ = &RegisterArtifactResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by RejectPromotion.
+const RejectPromotion_Operation = `
+mutation RejectPromotion ($input: ApprovalInput!) {
+	rejectPromotion(input: $input) {
+		... ApprovalFields
+	}
+}
+fragment ApprovalFields on Approval {
+	artifactId
+	channel
+	targetEnvironment
+	decision
+	decidedBy
+	decidedAt
+	comment
+	expiresAt
+	policyVersion
+}
+`
+
+func RejectPromotion(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	input ApprovalInput,
+) (data_ *RejectPromotionResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "RejectPromotion",
+		Query:  RejectPromotion_Operation,
+		Variables: &__RejectPromotionInput{
+			Input: input,
+		},
+	}
+
+	data_ = &RejectPromotionResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -2322,6 +3160,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
@@ -2390,6 +3230,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
@@ -2495,10 +3337,31 @@ fragment PolicyFields on ProjectPolicy {
 		promoterRoles
 		promoterSubjects
 		requireVerifiedEvidence
+		requiredApprovals
+		approverRoles
+		forbidSelfApproval
+		approvalValiditySeconds
+		minSoakSeconds
+		breakGlassRoles
+		breakGlassSubjects
 	}
 	provenance {
 		builderIds
 		sourceRepositories
+	}
+	promotionWindows {
+		channels
+		days
+		start
+		end
+		timeZone
+	}
+	freeze {
+		channels
+		reason
+		frozenBy
+		frozenAt
+		until
 	}
 	version
 	updatedAt
@@ -2585,6 +3448,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
@@ -2664,6 +3529,87 @@ func TrustedKeys(
 	return data_, err_
 }
 
+// The mutation executed by UnfreezePromotions.
+const UnfreezePromotions_Operation = `
+mutation UnfreezePromotions ($project: String!, $reason: String!) {
+	unfreezePromotions(project: $project, reason: $reason) {
+		... PolicyFields
+	}
+}
+fragment PolicyFields on ProjectPolicy {
+	project
+	allowedSourceTypes
+	allowedSources
+	allowNonOci
+	nonOciRuntimeClasses
+	requiredChecks
+	strictProgression
+	channels {
+		channel
+		requiredTrust
+		requiredChecks
+		promoterRoles
+		promoterSubjects
+		requireVerifiedEvidence
+		requiredApprovals
+		approverRoles
+		forbidSelfApproval
+		approvalValiditySeconds
+		minSoakSeconds
+		breakGlassRoles
+		breakGlassSubjects
+	}
+	provenance {
+		builderIds
+		sourceRepositories
+	}
+	promotionWindows {
+		channels
+		days
+		start
+		end
+		timeZone
+	}
+	freeze {
+		channels
+		reason
+		frozenBy
+		frozenAt
+		until
+	}
+	version
+	updatedAt
+	updatedBy
+}
+`
+
+func UnfreezePromotions(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	project string,
+	reason string,
+) (data_ *UnfreezePromotionsResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "UnfreezePromotions",
+		Query:  UnfreezePromotions_Operation,
+		Variables: &__UnfreezePromotionsInput{
+			Project: project,
+			Reason:  reason,
+		},
+	}
+
+	data_ = &UnfreezePromotionsResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
 // The mutation executed by VerifyArtifact.
 const VerifyArtifact_Operation = `
 mutation VerifyArtifact ($input: VerifyArtifactInput!) {
@@ -2701,6 +3647,8 @@ fragment ArtifactFields on Artifact {
 		promotedAt
 		reason
 		correlationId
+		breakGlass
+		ticket
 	}
 }
 `
