@@ -188,7 +188,7 @@ func policyInput(p client.PolicyFields) client.ProjectPolicyInput {
 		})
 	}
 	for _, w := range p.PromotionWindows {
-		in.PromotionWindows = append(in.PromotionWindows, client.PromotionWindowInput{Channels: w.Channels, Days: w.Days, Start: w.Start, End: w.End, TimeZone: w.TimeZone})
+		in.PromotionWindows = append(in.PromotionWindows, client.PromotionWindowInput(w))
 	}
 	if p.Provenance != nil {
 		in.Provenance = &client.ProvenancePolicyInput{BuilderIds: p.Provenance.BuilderIds, SourceRepositories: p.Provenance.SourceRepositories}
