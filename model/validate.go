@@ -140,7 +140,7 @@ func printable(field, s string, max int, spaces bool) error {
 }
 
 // AuditActions lists every audit action of an artifact.
-var AuditActions = []string{ActionRegister, ActionVerify, ActionPromote, ActionDeprecate, ActionRetire, ActionRevoke, ActionApprove, ActionReject}
+var AuditActions = []string{ActionRegister, ActionVerify, ActionEvidence, ActionPromote, ActionDeprecate, ActionRetire, ActionRevoke, ActionApprove, ActionReject}
 
 // ValidateAuditAction checks an audit action filter: one of the app_artifact.* actions.
 func ValidateAuditAction(field, s string) error {

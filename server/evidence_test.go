@@ -188,6 +188,16 @@ func TestSubmitEvidenceVerifiesSignaturesRecordsVerifiedRecordsAndIsIdempotent(t
 		*last.ToState != "VERIFIED" || last.PolicyVersion == nil || *last.PolicyVersion != 1 || last.CorrelationID != "corr-evidence" {
 		t.Fatalf("event = %+v", last)
 	}
+	// The audit feed lists it under its own action.
+	var feed struct {
+		AuditEvents struct {
+			Edges []struct{ Node struct{ Action, ArtifactID, CorrelationID string } }
+		}
+	}
+	ts.MustDo(verifier, `{ auditEvents(project: "payments", filter: {action: "app_artifact.evidence"}) { edges { node { action artifactId correlationId } } } }`, nil, &feed)
+	if n := feed.AuditEvents.Edges; len(n) != 1 || n[0].Node.ArtifactID != a.ID || n[0].Node.CorrelationID != "corr-evidence" {
+		t.Fatalf("auditEvents filtered by app_artifact.evidence: %+v", n)
+	}
 	version := res.Artifact.Version
 
 	// The same envelope again: nothing changes, the stored evidence comes back.
