@@ -74,8 +74,10 @@ func benchPolicy(project string, at time.Time) (model.Policy, model.PolicyChange
 }
 
 // registerInput is the registration of artifact i.
-func registerInput(i int) model.RegisterInput {
-	p := projectOf(i)
+func registerInput(i int) model.RegisterInput { return registerInputIn(projectOf(i), i) }
+
+// registerInputIn is the registration of artifact i in project p.
+func registerInputIn(p string, i int) model.RegisterInput {
 	in := model.RegisterInput{
 		Project: p, Digest: digestOf(i),
 		Kind: model.KindOCIImage, SourceType: model.SourceOCIRegistry,
@@ -119,11 +121,15 @@ func promotionPlan(i int) []model.PromotionRequest {
 // submitted results, promoted 2-4 times, re-verified nightly up to 8 audit events,
 // some revoked or deprecated at the end. Times start at base + i minutes.
 func artifactAt(i int, base time.Time, pol *model.Policy) (*model.Artifact, error) {
-	p := projectOf(i)
+	return artifactIn(projectOf(i), i, base, pol)
+}
+
+// artifactIn is artifactAt in project p.
+func artifactIn(p string, i int, base time.Time, pol *model.Policy) (*model.Artifact, error) {
 	t := base.Add(time.Duration(i) * time.Minute).UTC().Truncate(time.Millisecond)
 	step := func(k int) time.Time { return t.Add(time.Duration(k) * 7 * time.Second) }
 	corr := func(k int) string { return fmt.Sprintf("seed-%d-%d", i, k) }
-	in, err := registerInput(i).Validate()
+	in, err := registerInputIn(p, i).Validate()
 	if err != nil {
 		return nil, err
 	}

@@ -312,12 +312,24 @@ type ComplexityRoot struct {
 		ProjectPolicy        func(childComplexity int, project string) int
 		ProjectPolicyHistory func(childComplexity int, project string) int
 		RecentDenials        func(childComplexity int, project string, first *int) int
+		TrustReevaluation    func(childComplexity int, project string) int
 		TrustedKeys          func(childComplexity int, project string, includeRevoked *bool) int
 		Viewer               func(childComplexity int) int
 	}
 
 	Subscription struct {
 		ArtifactEvents func(childComplexity int, project string) int
+	}
+
+	TrustReevaluation struct {
+		Changed       func(childComplexity int) int
+		Done          func(childComplexity int) int
+		FinishedAt    func(childComplexity int) int
+		PolicyVersion func(childComplexity int) int
+		Project       func(childComplexity int) int
+		Reason        func(childComplexity int) int
+		StartedAt     func(childComplexity int) int
+		Total         func(childComplexity int) int
 	}
 
 	TrustedKey struct {
@@ -436,6 +448,7 @@ type QueryResolver interface {
 	ProjectPolicyHistory(ctx context.Context, project string) ([]model.PolicyChange, error)
 	RecentDenials(ctx context.Context, project string, first *int) ([]model.Denial, error)
 	TrustedKeys(ctx context.Context, project string, includeRevoked *bool) ([]model.TrustedKey, error)
+	TrustReevaluation(ctx context.Context, project string) (*model.Reevaluation, error)
 	EnvironmentDiff(ctx context.Context, project string, from EnvironmentInput, to EnvironmentInput) (*EnvironmentDiff, error)
 }
 type SubscriptionResolver interface {
@@ -1778,6 +1791,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RecentDenials(childComplexity, args["project"].(string), args["first"].(*int)), true
+	case "Query.trustReevaluation":
+		if e.ComplexityRoot.Query.TrustReevaluation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustReevaluation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustReevaluation(childComplexity, args["project"].(string)), true
 	case "Query.trustedKeys":
 		if e.ComplexityRoot.Query.TrustedKeys == nil {
 			break
@@ -1807,6 +1831,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ArtifactEvents(childComplexity, args["project"].(string)), true
+
+	case "TrustReevaluation.artifactsChanged":
+		if e.ComplexityRoot.TrustReevaluation.Changed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustReevaluation.Changed(childComplexity), true
+	case "TrustReevaluation.artifactsDone":
+		if e.ComplexityRoot.TrustReevaluation.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustReevaluation.Done(childComplexity), true
+	case "TrustReevaluation.finishedAt":
+		if e.ComplexityRoot.TrustReevaluation.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustReevaluation.FinishedAt(childComplexity), true
+	case "TrustReevaluation.policyVersion":
+		if e.ComplexityRoot.TrustReevaluation.PolicyVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustReevaluation.PolicyVersion(childComplexity), true
+	case "TrustReevaluation.project":
+		if e.ComplexityRoot.TrustReevaluation.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustReevaluation.Project(childComplexity), true
+	case "TrustReevaluation.reason":
+		if e.ComplexityRoot.TrustReevaluation.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustReevaluation.Reason(childComplexity), true
+	case "TrustReevaluation.startedAt":
+		if e.ComplexityRoot.TrustReevaluation.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustReevaluation.StartedAt(childComplexity), true
+	case "TrustReevaluation.artifactsTotal":
+		if e.ComplexityRoot.TrustReevaluation.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustReevaluation.Total(childComplexity), true
 
 	case "TrustedKey.addedAt":
 		if e.ComplexityRoot.TrustedKey.AddedAt == nil {
@@ -2575,12 +2648,34 @@ type AuditEventConnection {
 extend type Query {
   "Live (and, with includeRevoked, revoked) trusted keys of a project, in the order they were added. Any role in the project."
   trustedKeys(project: String!, includeRevoked: Boolean = false): [TrustedKey!]!
+  "Progress of the latest trust re-derivation of a project (null when none ever ran): after setProjectPolicy or revokeTrustedKey the stored trust states catch up with the trust every decision derives at once. Any role in the project."
+  trustReevaluation(project: String!): TrustReevaluation
+}
+
+"A background re-derivation of a project's stored trust states after a change of its policy or keys."
+type TrustReevaluation {
+  "The project."
+  project: String!
+  "The policy version it brings the stored trust up to date with."
+  policyVersion: Int!
+  "The change it follows, e.g. \"policy version 7\" or \"key <id> revoked\"; its app_artifact.verify events carry it, with the change's actor and correlation id."
+  reason: String!
+  "When the change was recorded."
+  startedAt: Time!
+  "When every artifact was brought up to date; null while it runs (it resumes after a restart, and a newer change starts it over)."
+  finishedAt: Time
+  "Artifacts of the project (when finished: walked)."
+  artifactsTotal: Int!
+  "Artifacts looked at so far."
+  artifactsDone: Int!
+  "Artifacts whose stored trust state changed (one app_artifact.verify event each)."
+  artifactsChanged: Int!
 }
 
 extend type Mutation {
   "Trusts a PEM PUBLIC KEY (SPKI: ECDSA P-256, Ed25519, RSA of 2048 to 8192 bits) in a project for the listed checks (project_admin). At most 100 live keys per project, 500 ever. Adding a live key again with the same settings returns it unchanged; a revoked key can never be added again (INVALID_TRANSITION)."
   addTrustedKey(project: String!, input: TrustedKeyInput!): TrustedKey!
-  "Revokes a trusted key for good (project_admin); a reason is required. No evidence verifies under it afterwards. Revoking it again is INVALID_TRANSITION."
+  "Revokes a trusted key for good (project_admin); a reason is required. No evidence verifies under it afterwards, and evidence that rested on it alone counts as no result in every decision at once (stored trust states follow in the background: trustReevaluation). Revoking it again is INVALID_TRANSITION."
   revokeTrustedKey(project: String!, keyId: String!, reason: String!): TrustedKey!
 }
 
@@ -3453,6 +3548,28 @@ func (ec *executionContext) childFields_ProvenancePolicy(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type ProvenancePolicy", field.Name)
 }
 
+func (ec *executionContext) childFields_TrustReevaluation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "project":
+		return ec.fieldContext_TrustReevaluation_project(ctx, field)
+	case "policyVersion":
+		return ec.fieldContext_TrustReevaluation_policyVersion(ctx, field)
+	case "reason":
+		return ec.fieldContext_TrustReevaluation_reason(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_TrustReevaluation_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_TrustReevaluation_finishedAt(ctx, field)
+	case "artifactsTotal":
+		return ec.fieldContext_TrustReevaluation_artifactsTotal(ctx, field)
+	case "artifactsDone":
+		return ec.fieldContext_TrustReevaluation_artifactsDone(ctx, field)
+	case "artifactsChanged":
+		return ec.fieldContext_TrustReevaluation_artifactsChanged(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrustReevaluation", field.Name)
+}
+
 func (ec *executionContext) childFields_TrustedKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4200,6 +4317,20 @@ func (ec *executionContext) field_Query_recentDenials_args(ctx context.Context, 
 		return nil, err
 	}
 	args["first"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustReevaluation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "project",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["project"] = arg0
 	return args, nil
 }
 
@@ -9505,6 +9636,50 @@ func (ec *executionContext) fieldContext_Query_trustedKeys(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_trustReevaluation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustReevaluation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustReevaluation(ctx, fc.Args["project"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Reevaluation) graphql.Marshaler {
+			return ec.marshalOTrustReevaluation2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐReevaluation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustReevaluation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustReevaluation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustReevaluation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_environmentDiff(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9667,6 +9842,190 @@ func (ec *executionContext) fieldContext_Subscription_artifactEvents(ctx context
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TrustReevaluation_project(ctx context.Context, field graphql.CollectedField, obj *model.Reevaluation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustReevaluation_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Project, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustReevaluation_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustReevaluation", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustReevaluation_policyVersion(ctx context.Context, field graphql.CollectedField, obj *model.Reevaluation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustReevaluation_policyVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustReevaluation_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustReevaluation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrustReevaluation_reason(ctx context.Context, field graphql.CollectedField, obj *model.Reevaluation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustReevaluation_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustReevaluation_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustReevaluation", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustReevaluation_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.Reevaluation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustReevaluation_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustReevaluation_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustReevaluation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustReevaluation_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.Reevaluation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustReevaluation_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustReevaluation_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustReevaluation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustReevaluation_artifactsTotal(ctx context.Context, field graphql.CollectedField, obj *model.Reevaluation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustReevaluation_artifactsTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustReevaluation_artifactsTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustReevaluation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrustReevaluation_artifactsDone(ctx context.Context, field graphql.CollectedField, obj *model.Reevaluation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustReevaluation_artifactsDone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Done, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustReevaluation_artifactsDone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustReevaluation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrustReevaluation_artifactsChanged(ctx context.Context, field graphql.CollectedField, obj *model.Reevaluation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustReevaluation_artifactsChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustReevaluation_artifactsChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustReevaluation", field, false, false, "Int")
 }
 
 func (ec *executionContext) _TrustedKey_id(ctx context.Context, field graphql.CollectedField, obj *model.TrustedKey) (ret graphql.Marshaler) {
@@ -14104,6 +14463,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_trustedKeys(ctx, field)
 				})
+		case "trustReevaluation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_trustReevaluation(ctx, field)
+				})
 		case "environmentDiff":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -14159,6 +14524,74 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var trustReevaluationImplementors = []string{"TrustReevaluation"}
+
+func (ec *executionContext) _TrustReevaluation(ctx context.Context, sel ast.SelectionSet, obj *model.Reevaluation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trustReevaluationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrustReevaluation")
+		case "project":
+			out.Values[i] = ec._TrustReevaluation_project(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "policyVersion":
+			out.Values[i] = ec._TrustReevaluation_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._TrustReevaluation_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._TrustReevaluation_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._TrustReevaluation_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "artifactsTotal":
+			out.Values[i] = ec._TrustReevaluation_artifactsTotal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "artifactsDone":
+			out.Values[i] = ec._TrustReevaluation_artifactsDone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "artifactsChanged":
+			out.Values[i] = ec._TrustReevaluation_artifactsChanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var trustedKeyImplementors = []string{"TrustedKey"}
@@ -16140,6 +16573,13 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOTrustReevaluation2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐReevaluation(ctx context.Context, sel ast.SelectionSet, v *model.Reevaluation) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TrustReevaluation(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOTrustState2ᚖgithubᚗcomᚋartifactᚑtrustᚋcontrolᚑplaneᚋmodelᚐTrustState(ctx context.Context, v any) (*model.TrustState, error) {

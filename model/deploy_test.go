@@ -28,7 +28,7 @@ func deployArt(name string, extra []VerificationRecord, ps ...promo) *Artifact {
 }
 
 func TestDeployableOnlyWhenNotRevokedFailedOrRetiredAndMeetingTheChannel(t *testing.T) {
-	p := DefaultPolicy(testProject)
+	p := allowlistPolicy()
 	for _, l := range allLifecycle {
 		for _, tr := range allTrust {
 			for _, withAtt := range []bool{false, true} {
@@ -40,7 +40,8 @@ func TestDeployableOnlyWhenNotRevokedFailedOrRetiredAndMeetingTheChannel(t *test
 							extra = []VerificationRecord{passed(CheckAttestation)}
 						}
 						a := deployArt("a", extra)
-						a.LifecycleState, a.TrustState = l, tr
+						a.LifecycleState = l
+						setTrust(a, tr)
 						want := tr != TrustRevoked && tr != TrustFailedVerification && l != LifecycleRetired
 						if c != ChannelDev && tr != TrustVerified {
 							want = false
@@ -59,8 +60,8 @@ func TestDeployableOnlyWhenNotRevokedFailedOrRetiredAndMeetingTheChannel(t *test
 }
 
 func TestPickDeployableReturnsNewestEligiblePromotion(t *testing.T) {
-	def := DefaultPolicy(testProject)
-	strictTest := DefaultPolicy(testProject)
+	def := allowlistPolicy()
+	strictTest := allowlistPolicy()
 	strictTest.Channels[1].RequiredChecks = []Check{CheckAttestation}
 	att := []VerificationRecord{passed(CheckAttestation)}
 
@@ -86,7 +87,7 @@ func TestPickDeployableReturnsNewestEligiblePromotion(t *testing.T) {
 		}, ChannelTest, "", "art_b", 2},
 		{"failed newest skipped", &def, func() []*Artifact {
 			c := deployArt("c", nil, promo{ChannelTest, "", 3})
-			c.TrustState = TrustFailedVerification
+			setTrust(c, TrustFailedVerification)
 			return []*Artifact{deployArt("a", nil, promo{ChannelTest, "", 1}), deployArt("b", nil, promo{ChannelTest, "", 2}), c}
 		}, ChannelTest, "", "art_b", 2},
 		{"retired newest skipped", &def, func() []*Artifact {
@@ -108,12 +109,12 @@ func TestPickDeployableReturnsNewestEligiblePromotion(t *testing.T) {
 		}, ChannelTest, "", "art_c", 3},
 		{"newly unverified artifact no longer meets TEST", &def, func() []*Artifact {
 			c := deployArt("c", nil, promo{ChannelTest, "", 3})
-			c.TrustState = TrustUnverified
+			setTrust(c, TrustUnverified)
 			return []*Artifact{deployArt("a", nil, promo{ChannelTest, "", 1}), c}
 		}, ChannelTest, "", "art_a", 1},
 		{"unverified is deployable from DEV", &def, func() []*Artifact {
 			c := deployArt("c", nil, promo{ChannelDev, "", 3})
-			c.TrustState = TrustUnverified
+			setTrust(c, TrustUnverified)
 			return []*Artifact{deployArt("a", nil, promo{ChannelDev, "", 1}), c}
 		}, ChannelDev, "", "art_c", 3},
 		{"none eligible", &def, func() []*Artifact {
@@ -184,7 +185,7 @@ func TestPickDeployableReturnsNewestEligiblePromotion(t *testing.T) {
 }
 
 func TestPickDeployableTieBreakIsStable(t *testing.T) {
-	p := DefaultPolicy(testProject)
+	p := allowlistPolicy()
 	a := deployArt("a", nil, promo{ChannelTest, "", 1})
 	b := deployArt("b", nil, promo{ChannelTest, "", 1})
 	x, _ := PickDeployable([]*Artifact{a, b}, &p, ChannelTest, "")
@@ -234,17 +235,17 @@ func TestChannelStatusOneRowPerChannelAndEnvironmentOrdered(t *testing.T) {
 // alike under every policy and channel, whatever else differs between them (a read
 // model keeps only the facts); facts follow the latest record per check.
 func TestDeployFactsAreAllThatDeployableReads(t *testing.T) {
-	strict := DefaultPolicy(testProject)
+	strict := allowlistPolicy()
 	for i := range strict.Channels {
 		strict.Channels[i].RequiredTrust = TrustRequireVerified
 		strict.Channels[i].RequiredChecks = []Check{CheckSignature, CheckAttestation}
 	}
-	loose := DefaultPolicy(testProject)
+	loose := allowlistPolicy()
 	for i := range loose.Channels {
 		loose.Channels[i].RequiredTrust = TrustAllowUnverified
 		loose.Channels[i].RequiredChecks = []Check{}
 	}
-	def := DefaultPolicy(testProject)
+	def := allowlistPolicy()
 	policies := []*Policy{&def, &strict, &loose}
 
 	verifications := [][]VerificationRecord{
@@ -260,10 +261,10 @@ func TestDeployFactsAreAllThatDeployableReads(t *testing.T) {
 			for vi, ver := range verifications {
 				a := deployArt("a", nil, promo{ChannelDev, "", 1})
 				a.LifecycleState, a.TrustState, a.Verification = l, tr, ver
-				// b shares only the facts with a.
+				// b shares only the facts with a (its source among them).
 				b := deployArt("bbbb", nil, promo{ChannelProd, "eu-1", 9}, promo{ChannelTest, "", 3})
 				b.TrustState, b.Verification = tr, append([]VerificationRecord(nil), ver...)
-				b.Kind, b.SourceType, b.Source, b.Tags = KindArchive, SourceObjectStore, "s3://elsewhere/x", nil
+				b.Kind, b.SourceType, b.Tags = KindArchive, SourceObjectStore, nil
 				b.LifecycleState = LifecyclePromoted
 				if l == LifecycleRetired {
 					b.LifecycleState = LifecycleRetired

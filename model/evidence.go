@@ -120,6 +120,8 @@ func ApplyEvidence(a Artifact, p *Policy, format EvidenceFormat, envelopeSHA256,
 	from := a.TrustState
 	a.Evidence = evs
 	a.Verification = MergeVerification(a.Verification, records)
+	// Records resting only on revoked keys count as no result (trust.go).
+	a.Verification, _, _ = DeriveRecords(&a, p, actor.Subject, now)
 	a.TrustState = TrustFromRecords(a.Verification, p)
 	ev := a.Event(ActionEvidence, actor, correlationID, fmt.Sprintf("%s evidence %.12s: %s", format, envelopeSHA256, strings.Join(checks, ", ")), now)
 	ev.FromState, ev.ToState = string(from), string(a.TrustState)

@@ -480,7 +480,8 @@ func TestEvaluatePromotionNamesEachGovernanceRuleWithItsClassAndEligibleAt(t *te
 	}
 	// ...and nothing else: trust, checks, role and progression still hold.
 	failedArt := a
-	failedArt.TrustState = TrustFailedVerification
+	failedArt.Verification = append([]VerificationRecord(nil), a.Verification...)
+	setTrust(&failedArt, TrustFailedVerification)
 	d = EvaluatePromotion(&failedArt, &frozen, prodAdmin, PromotionRequest{Channel: ChannelProd, TargetEnvironment: "eu-1", At: tue17, BreakGlass: bg})
 	if classes(d) != DenyTrust {
 		t.Errorf("break-glass over a failed artifact: %q %q", d.Classes, d.Reasons)

@@ -61,11 +61,17 @@ func newArt(t *testing.T) Artifact {
 	return NewArtifact(in, publisher, "corr-register", t0)
 }
 
-// artIn returns a fresh artifact in the given states.
+// artIn returns a fresh artifact in the given states, with records that derive its
+// trust state under a policy allowing testSource (see setTrust): VERIFIED has every
+// baseline check passed.
 func artIn(t *testing.T, l LifecycleState, tr TrustState) Artifact {
 	t.Helper()
 	a := newArt(t)
-	a.LifecycleState, a.TrustState = l, tr
+	a.LifecycleState = l
+	if tr == TrustVerified || tr == TrustFailedVerification {
+		a.Verification = allBaselinePassed()
+	}
+	setTrust(&a, tr)
 	return a
 }
 
@@ -92,6 +98,26 @@ func verifiedArt(t *testing.T, extra ...VerificationRecord) Artifact {
 	a := artIn(t, LifecyclePublished, TrustVerified)
 	a.Verification = append(allBaselinePassed(), extra...)
 	return a
+}
+
+// setTrust gives a the trust state tr with records that derive it under a policy
+// allowing testSource and requiring no check of the project: UNVERIFIED has no
+// baseline records, FAILED_VERIFICATION a failed DIGEST_CANONICAL (a baseline check
+// whose result no policy changes, and which verifying again fixes).
+func setTrust(a *Artifact, tr TrustState) {
+	a.TrustState = tr
+	switch tr {
+	case TrustUnverified:
+		var kept []VerificationRecord
+		for _, r := range a.Verification {
+			if !r.Check.IsBaseline() {
+				kept = append(kept, r)
+			}
+		}
+		a.Verification = kept
+	case TrustFailedVerification:
+		a.Verification = MergeVerification(a.Verification, []VerificationRecord{failed(CheckDigestCanonical)})
+	}
 }
 
 func withPromotions(a Artifact, chans ...Channel) Artifact {

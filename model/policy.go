@@ -70,6 +70,11 @@ type Policy struct {
 	Version   int
 	UpdatedAt time.Time
 	UpdatedBy string
+	// RevokedKeys holds the ids of the project's revoked trusted keys when the
+	// policy was read for a decision. It is not part of the stored policy: the
+	// service reads the project's keys beside it (WithKeys), because trust derived
+	// under the policy gives no weight to evidence resting only on revoked keys.
+	RevokedKeys []string
 }
 
 // PolicyChange is one entry of a policy's own audit trail.

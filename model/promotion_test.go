@@ -24,7 +24,7 @@ func readyFor(t *testing.T, c Channel) (Artifact, Actor) {
 }
 
 func TestEvaluatePromotionAllowsWhenEveryRuleHoldsOnDefaultPolicy(t *testing.T) {
-	p := DefaultPolicy(testProject)
+	p := allowlistPolicy()
 	starAdmin := user("root", map[string][]Role{AllProjects: {RoleProjectAdmin}})
 	starPromoter := user("robot", map[string][]Role{AllProjects: {RolePromoter}, "other": {RoleViewer}})
 	for _, c := range Channels {
@@ -63,7 +63,7 @@ func TestEvaluatePromotionAllowsWhenEveryRuleHoldsOnDefaultPolicy(t *testing.T) 
 }
 
 func TestEvaluatePromotionEachRuleAloneOnDefaultPolicy(t *testing.T) {
-	p := DefaultPolicy(testProject)
+	p := allowlistPolicy()
 	otherProjectAdmin := user("erin", map[string][]Role{"billing": {RoleProjectAdmin}})
 	tests := []struct {
 		name    string
@@ -79,23 +79,21 @@ func TestEvaluatePromotionEachRuleAloneOnDefaultPolicy(t *testing.T) {
 		{"rule1 retired", ChannelDev, func(a *Artifact) { a.LifecycleState = LifecycleRetired }, nil, true,
 			[]string{"artifact is RETIRED"}},
 		// Rule 2: trust.
-		{"rule2 revoked on DEV", ChannelDev, func(a *Artifact) { a.TrustState = TrustRevoked }, nil, false,
+		{"rule2 revoked on DEV", ChannelDev, func(a *Artifact) { setTrust(a, TrustRevoked) }, nil, false,
 			[]string{"REVOKED and can never be promoted"}},
-		{"rule2 failed on DEV", ChannelDev, func(a *Artifact) { a.TrustState = TrustFailedVerification }, nil, false,
+		{"rule2 failed on DEV", ChannelDev, func(a *Artifact) { setTrust(a, TrustFailedVerification) }, nil, false,
 			[]string{"FAILED_VERIFICATION", "verify it again"}},
-		{"rule2 unverified on TEST", ChannelTest, func(a *Artifact) { a.TrustState = TrustUnverified }, nil, false,
+		{"rule2 unverified on TEST", ChannelTest, func(a *Artifact) { setTrust(a, TrustUnverified) }, nil, false,
 			[]string{"channel TEST requires a VERIFIED artifact, but it is UNVERIFIED"}},
-		{"rule2 unverified on STAGING", ChannelStaging, func(a *Artifact) { a.TrustState = TrustUnverified }, nil, false,
+		{"rule2 unverified on STAGING", ChannelStaging, func(a *Artifact) { setTrust(a, TrustUnverified) }, nil, false,
 			[]string{"channel STAGING requires a VERIFIED artifact"}},
-		{"rule2 unverified on PROD", ChannelProd, func(a *Artifact) { a.TrustState = TrustUnverified }, nil, false,
+		{"rule2 unverified on PROD", ChannelProd, func(a *Artifact) { setTrust(a, TrustUnverified) }, nil, false,
 			[]string{"channel PROD requires a VERIFIED artifact"}},
-		{"rule2 revoked on PROD", ChannelProd, func(a *Artifact) { a.TrustState = TrustRevoked }, nil, false,
+		{"rule2 revoked on PROD", ChannelProd, func(a *Artifact) { setTrust(a, TrustRevoked) }, nil, false,
 			[]string{"REVOKED"}},
 		// Rule 3: channel checks.
 		{"rule3 PROD attestation missing", ChannelProd, func(a *Artifact) { a.Verification = allBaselinePassed() }, nil, false,
 			[]string{"channel PROD requires check ATTESTATION to have PASSED, but it has no result"}},
-		{"rule3 PROD attestation failed", ChannelProd, func(a *Artifact) { a.Verification = append(allBaselinePassed(), failed(CheckAttestation)) }, nil, false,
-			[]string{"requires check ATTESTATION to have PASSED, but it is FAILED"}},
 		// Rule 4: who may promote.
 		{"rule4 viewer on TEST", ChannelTest, nil, &viewer, false,
 			[]string{"dave may not promote into TEST in project payments", "one of the roles PROMOTER, PROJECT_ADMIN", "promoterSubjects"}},
@@ -142,7 +140,7 @@ func TestEvaluatePromotionEachRuleAloneOnDefaultPolicy(t *testing.T) {
 }
 
 func TestEvaluatePromotionListsEveryReasonAtOnce(t *testing.T) {
-	p := DefaultPolicy(testProject)
+	p := allowlistPolicy()
 	tests := []struct {
 		name    string
 		channel Channel
@@ -160,6 +158,9 @@ func TestEvaluatePromotionListsEveryReasonAtOnce(t *testing.T) {
 			"artifact is RETIRED", "REVOKED", "dave may not promote into TEST", "into DEV before TEST"}},
 		{"unverified promoter skipping to PROD", ChannelProd, LifecyclePublished, TrustUnverified, nil, []Channel{ChannelDev}, promoter, []string{
 			"channel PROD requires a VERIFIED artifact, but it is UNVERIFIED", "ATTESTATION", "bob may not promote into PROD", "into STAGING before PROD"}},
+		{"failed attestation on PROD: the trust and the channel's check", ChannelProd, LifecyclePromoted, TrustFailedVerification,
+			append(allBaselinePassed(), failed(CheckAttestation)), []Channel{ChannelDev, ChannelTest, ChannelStaging}, admin, []string{
+				"FAILED_VERIFICATION", "requires check ATTESTATION to have PASSED, but it is FAILED"}},
 		{"failed verification and progression on STAGING", ChannelStaging, LifecyclePromoted, TrustFailedVerification, nil, []Channel{ChannelDev}, promoter, []string{
 			"FAILED_VERIFICATION", "into TEST before STAGING"}},
 	}
@@ -201,43 +202,43 @@ func TestEvaluatePromotionWithCustomPolicies(t *testing.T) {
 		want    []string // nil: allowed
 	}{
 		{"service account in PROD promoterSubjects without any role", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.Channels[3].PromoterSubjects = []string{"ci-release"}
 			return p
 		}, ChannelProd, func(t *testing.T) Artifact { a, _ := readyFor(t, ChannelProd); return a }, sa, nil},
 		{"subject listed for another channel only", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.Channels[0].PromoterSubjects = []string{"ci-release"}
 			return p
 		}, ChannelProd, func(t *testing.T) Artifact { a, _ := readyFor(t, ChannelProd); return a }, sa,
 			[]string{"ci-release may not promote into PROD"}},
 		{"channel with subjects only names an approved subject", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.Channels[3].PromoterRoles = nil
 			p.Channels[3].PromoterSubjects = []string{"ci-release"}
 			return p
 		}, ChannelProd, func(t *testing.T) Artifact { a, _ := readyFor(t, ChannelProd); return a }, admin,
 			[]string{"carol may not promote into PROD in project payments: it needs an approved subject"}},
 		{"strictProgression false lets TEST come first", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.StrictProgression = false
 			return p
 		}, ChannelTest, func(t *testing.T) Artifact { return verifiedArt(t) }, promoter, nil},
 		{"strictProgression false lets PROD come first", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.StrictProgression = false
 			return p
 		}, ChannelProd, func(t *testing.T) Artifact { return verifiedArt(t, passed(CheckAttestation)) }, admin, nil},
-		{"strictProgression true refuses TEST first", func() Policy { return DefaultPolicy(testProject) },
+		{"strictProgression true refuses TEST first", func() Policy { return allowlistPolicy() },
 			ChannelTest, func(t *testing.T) Artifact { return verifiedArt(t) }, promoter, []string{"into DEV before TEST"}},
 		{"TEST requires SIGNATURE, missing", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.Channels[1].RequiredChecks = []Check{CheckSignature, CheckBlobDigest}
 			return p
 		}, ChannelTest, func(t *testing.T) Artifact { a, _ := readyFor(t, ChannelTest); return a }, promoter,
 			[]string{"channel TEST requires check SIGNATURE to have PASSED, but it has no result", "channel TEST requires check BLOB_DIGEST"}},
 		{"TEST requires SIGNATURE, passed", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.Channels[1].RequiredChecks = []Check{CheckSignature}
 			return p
 		}, ChannelTest, func(t *testing.T) Artifact {
@@ -246,19 +247,19 @@ func TestEvaluatePromotionWithCustomPolicies(t *testing.T) {
 			return a
 		}, promoter, nil},
 		{"DEV requires VERIFIED", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.Channels[0].RequiredTrust = TrustRequireVerified
 			return p
 		}, ChannelDev, func(t *testing.T) Artifact { return newArt(t) }, promoter, []string{"channel DEV requires a VERIFIED artifact"}},
 		{"PROD allowing unverified without checks", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.Channels[3] = ChannelPolicy{Channel: ChannelProd, RequiredTrust: TrustAllowUnverified, PromoterRoles: []Role{RolePromoter}}
 			return p
 		}, ChannelProd, func(t *testing.T) Artifact {
 			return withPromotions(newArt(t), ChannelDev, ChannelTest, ChannelStaging)
 		}, promoter, nil},
 		{"policy without a channel entry falls back to the default", func() Policy {
-			p := DefaultPolicy(testProject)
+			p := allowlistPolicy()
 			p.Channels = p.Channels[:3]
 			return p
 		}, ChannelProd, func(t *testing.T) Artifact { a, _ := readyFor(t, ChannelProd); return a }, promoter,
@@ -275,7 +276,7 @@ func TestEvaluatePromotionWithCustomPolicies(t *testing.T) {
 }
 
 func TestPromoteRefusals(t *testing.T) {
-	p := DefaultPolicy(testProject)
+	p := allowlistPolicy()
 	tests := []struct {
 		name    string
 		l       LifecycleState

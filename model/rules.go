@@ -232,6 +232,8 @@ func Verify(a Artifact, p *Policy, submitted []VerificationRecord, actor Actor, 
 	updates := append(BaselineResults(&a, p, actor.Subject, now), stamped...)
 	from := a.TrustState
 	a.Verification = MergeVerification(a.Verification, updates)
+	// Records resting only on revoked keys count as no result (trust.go).
+	a.Verification, _, _ = DeriveRecords(&a, p, actor.Subject, now)
 	a.TrustState = TrustFromRecords(a.Verification, p)
 	ev := a.Event(ActionVerify, actor, correlationID, reason, now)
 	ev.FromState, ev.ToState = string(from), string(a.TrustState)
@@ -353,8 +355,14 @@ func (d Decision) Allowed() bool { return len(d.Reasons) == 0 }
 func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest) Decision {
 	var d Decision
 	cp := p.Channel(req.Channel)
-	facts := a.DeployFacts()
+	// Trust and checks as they stand under the current policy and keys.
+	stored := a.DeployFacts()
+	facts := stored.Derive(p)
 	trust := facts.ChannelTrust(p, req.Channel)
+	drift := ""
+	if why := trustDrift(stored, facts, p); why != "" {
+		drift = " (" + why + ")"
+	}
 	// Rule 1: lifecycle.
 	if a.LifecycleState != LifecyclePublished && a.LifecycleState != LifecyclePromoted {
 		d.LifecycleBlocked = true
@@ -362,24 +370,27 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 	}
 	// Rule 2: trust.
 	switch {
-	case a.TrustState == TrustRevoked:
+	case facts.Trust == TrustRevoked:
 		d.deny(DenyTrust, "artifact is REVOKED and can never be promoted")
-	case a.TrustState == TrustFailedVerification:
-		d.deny(DenyTrust, "artifact FAILED_VERIFICATION; fix the failing checks and verify it again before promoting")
-	case cp.RequiredTrust == TrustRequireVerified && a.TrustState == TrustVerified && trust != TrustVerified:
+	case facts.Trust == TrustFailedVerification:
+		d.deny(DenyTrust, "artifact FAILED_VERIFICATION; fix the failing checks and verify it again before promoting"+drift)
+	case cp.RequiredTrust == TrustRequireVerified && facts.Trust == TrustVerified && trust != TrustVerified:
 		d.deny(DenyTrust, fmt.Sprintf("channel %s requires verified evidence: the artifact is VERIFIED only by claimed results for %s; submit signed evidence with submitEvidence", req.Channel, joinList(facts.claimedOnly(p.RequiredChecks))))
-	case cp.RequiredTrust == TrustRequireVerified && a.TrustState != TrustVerified:
-		d.deny(DenyTrust, fmt.Sprintf("channel %s requires a VERIFIED artifact, but it is %s; run verifyArtifact once every required check has passed", req.Channel, a.TrustState))
+	case cp.RequiredTrust == TrustRequireVerified && facts.Trust != TrustVerified:
+		d.deny(DenyTrust, fmt.Sprintf("channel %s requires a VERIFIED artifact, but it is %s; run verifyArtifact once every required check has passed%s", req.Channel, facts.Trust, drift))
 	}
 	// Rule 3: channel checks.
 	for _, c := range cp.RequiredChecks {
 		if !facts.counts(cp, c) {
 			state := "has no result"
-			if r, ok := a.Record(c); ok {
-				state = "is " + string(r.Result)
-				if r.Result == ResultPassed {
-					state = "PASSED only as a CLAIMED result, and this channel requires verified evidence (submitEvidence)"
-				}
+			r, ok := a.Record(c)
+			switch {
+			case contains(facts.Failed, c):
+				state = "is FAILED"
+			case ok && r.Result == ResultPassed && !contains(facts.Passed, c):
+				state = "PASSED only on evidence verified by trusted keys revoked since, so it has no valid result"
+			case ok && r.Result == ResultPassed:
+				state = "PASSED only as a CLAIMED result, and this channel requires verified evidence (submitEvidence)"
 			}
 			d.deny(DenyChecks, fmt.Sprintf("channel %s requires check %s to have PASSED, but it %s", req.Channel, c, state))
 		}
@@ -456,9 +467,11 @@ func Deployable(a *Artifact, p *Policy, c Channel) bool {
 
 // DeployFacts are all that Deployable reads of an artifact. They do not depend on
 // any policy, so a read model can keep them beside each promotion and decide, under
-// the policy current at the time of a query, which promotions can be skipped
-// without loading their artifacts.
+// the policy (and key revocations) current at the time of a query, which
+// promotions can be skipped without loading their artifacts. Decisions read them
+// through Derive.
 type DeployFacts struct {
+	// Trust is the stored trust state.
 	Trust   TrustState
 	Retired bool
 	// Passed lists the checks whose latest record is PASSED.
@@ -466,16 +479,33 @@ type DeployFacts struct {
 	// Verified lists the evidence checks (EvidenceChecks) whose latest record is
 	// PASSED with basis VERIFIED.
 	Verified []Check
+	// VerifiedKeys[i] lists the ids of the trusted keys that verified the evidence
+	// behind Verified[i].
+	VerifiedKeys [][]string
+	// Failed lists the checks whose latest record is FAILED.
+	Failed []Check
+	// Source is the artifact's source (SOURCE_ALLOWLISTED is run again on it).
+	Source string
+	// SourceIsPrefix: the facts summarize several artifacts, and Source is only the
+	// common prefix of their sources (Derive then takes SOURCE_ALLOWLISTED as
+	// passing when some source with that prefix could be allowlisted).
+	SourceIsPrefix bool
 }
 
 // DeployFacts returns a's DeployFacts.
 func (a *Artifact) DeployFacts() DeployFacts {
-	f := DeployFacts{Trust: a.TrustState, Retired: a.LifecycleState == LifecycleRetired}
+	f := DeployFacts{Trust: a.TrustState, Retired: a.LifecycleState == LifecycleRetired, Source: a.Source}
 	for _, r := range a.Verification {
-		if !contains(f.Passed, r.Check) && a.Passed(r.Check) {
+		latest, _ := a.Record(r.Check)
+		switch {
+		case contains(f.Passed, r.Check) || contains(f.Failed, r.Check):
+		case latest.Result == ResultFailed:
+			f.Failed = append(f.Failed, r.Check)
+		case latest.Result == ResultPassed:
 			f.Passed = append(f.Passed, r.Check)
-			if latest, _ := a.Record(r.Check); r.Check.IsEvidenceCheck() && latest.Basis == BasisVerified {
+			if r.Check.IsEvidenceCheck() && latest.Basis == BasisVerified {
 				f.Verified = append(f.Verified, r.Check)
+				f.VerifiedKeys = append(f.VerifiedKeys, append([]string(nil), a.evidenceKeys(latest)...))
 			}
 		}
 	}
@@ -503,10 +533,11 @@ func (f DeployFacts) claimedOnly(cs []Check) []Check {
 	return out
 }
 
-// ChannelTrust is the trust the artifact has in channel c under p: its trust
-// state, except that in a channel requiring verified evidence a VERIFIED artifact
-// whose project-required evidence checks passed only as claims is UNVERIFIED
-// there. (Claimed failures still count: they can only lower trust.)
+// ChannelTrust is the trust the artifact has in channel c under p, from facts
+// derived under p (Derive): their trust, except that in a channel requiring
+// verified evidence a VERIFIED artifact whose project-required evidence checks
+// passed only as claims is UNVERIFIED there. (Claimed failures still count: they
+// can only lower trust.)
 func (f DeployFacts) ChannelTrust(p *Policy, c Channel) TrustState {
 	if f.Trust != TrustVerified || !p.Channel(c).RequireVerifiedEvidence {
 		return f.Trust
@@ -519,8 +550,9 @@ func (f DeployFacts) ChannelTrust(p *Policy, c Channel) TrustState {
 
 // Deployable reports whether an artifact with these facts may be deployed from
 // channel c under p: not revoked, not failed, not retired, and meeting the
-// channel's trust and checks.
+// channel's trust and checks, all derived under p (Derive).
 func (f DeployFacts) Deployable(p *Policy, c Channel) bool {
+	f = f.Derive(p)
 	if f.Trust == TrustRevoked || f.Trust == TrustFailedVerification || f.Retired {
 		return false
 	}

@@ -12,7 +12,7 @@ func claimed(c Check) VerificationRecord {
 func TestRequireVerifiedEvidenceCountsEvidenceChecksOnlyFromVerifiedRecords(t *testing.T) {
 	admin := user("alice", inProject(RoleProjectAdmin))
 	prod := PromotionRequest{Channel: ChannelProd}
-	p := DefaultPolicy(testProject)
+	p := allowlistPolicy()
 	p.StrictProgression = false
 
 	a := verifiedArt(t, claimed(CheckAttestation))
@@ -44,7 +44,7 @@ func TestRequireVerifiedEvidenceCountsEvidenceChecksOnlyFromVerifiedRecords(t *t
 
 func TestRequireVerifiedEvidenceAppliesToTrustDerivedFromProjectRequiredChecks(t *testing.T) {
 	admin := user("alice", inProject(RoleProjectAdmin))
-	p := DefaultPolicy(testProject)
+	p := allowlistPolicy()
 	p.StrictProgression = false
 	p.RequiredChecks = []Check{CheckSignature}
 	p.Channels[3].RequiredChecks = []Check{}

@@ -28,6 +28,14 @@ func (r queryResolver) TrustedKeys(ctx context.Context, project string, includeR
 	return r.Service.TrustedKeys(ctx, rq, project, includeRevoked != nil && *includeRevoked, r.admit(ctx))
 }
 
+func (r queryResolver) TrustReevaluation(ctx context.Context, project string) (*model.Reevaluation, error) {
+	rq, err := request(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Service.TrustReevaluation(ctx, rq, project)
+}
+
 func (r mutationResolver) AddTrustedKey(ctx context.Context, project string, in graph.TrustedKeyInput) (*model.TrustedKey, error) {
 	rq, err := request(ctx)
 	if err != nil {

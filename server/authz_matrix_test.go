@@ -106,6 +106,7 @@ func matrixOps() []matrixOp {
 		{"mutation revokeArtifact", `mutation($id: ID!) { revokeArtifact(id: $id, reason: "key leaked") { id } }`, "fresh", byID,
 			[]string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
 		{"query trustedKeys", `{ trustedKeys(project: "payments", includeRevoked: true) { id } }`, "", none, reads(uUNA, uFOR, uFOR)},
+		{"query trustReevaluation", `{ trustReevaluation(project: "payments") { reason artifactsDone } }`, "", none, reads(uUNA, uFOR, uFOR)},
 		{"mutation addTrustedKey", `mutation($in: TrustedKeyInput!) { addTrustedKey(project: "payments", input: $in) { id } }`, "", func(artifactJSON) map[string]any {
 			return map[string]any{"in": map[string]any{"publicKeyPem": matrixKeyPEM(), "checks": []string{"ATTESTATION"}}}
 		}, []string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},

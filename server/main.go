@@ -118,6 +118,13 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	}
 	svc := service.New(st, opts...)
 	reportFloor(ctx, svc, floor, cfg.PolicyFloorFile, log)
+	// Trust re-derivations run in the background until the requests drained.
+	reevalCtx, stopReevaluations := context.WithCancel(context.WithoutCancel(ctx))
+	waitReevaluations := svc.RunReevaluations(reevalCtx)
+	defer func() {
+		stopReevaluations()
+		waitReevaluations()
+	}()
 	handler := newHandler(cfg, svc, verifier, log, m)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)

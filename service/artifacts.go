@@ -305,7 +305,7 @@ func (s *Service) Deployable(ctx context.Context, rq Request, project string, c 
 	if !c.Valid() {
 		return model.Placement{}, false, model.BadInput("channel", "unknown channel %q", c)
 	}
-	p, err := s.policy(ctx, project)
+	p, err := s.decisionPolicy(ctx, project)
 	if err != nil {
 		return model.Placement{}, false, err
 	}
@@ -313,7 +313,7 @@ func (s *Service) Deployable(ctx context.Context, rq Request, project string, c 
 	// placement holds the newest deployable promotion of all: usually the first.
 	// The store skips promotions whose artifacts cannot be deployable under p by the
 	// facts it keeps beside them; each candidate is decided on the artifact itself,
-	// under the current policy.
+	// under the current policy and keys (trust derived at decision time).
 	for a, err := range s.store.DeployCandidates(ctx, project, c, env, p) {
 		if err != nil {
 			return model.Placement{}, false, err

@@ -60,20 +60,32 @@ func (s *Service) AddTrustedKey(ctx context.Context, rq Request, project string,
 
 // RevokeTrustedKey revokes a project's trusted key for good (project_admin),
 // recorded in the project trail as project.key_revoked. From then on no evidence
-// verifies under it. Revoking it again is INVALID_TRANSITION.
+// verifies under it, and evidence that rested on it alone counts as no result in
+// every decision (model/trust.go). Revoking it again is INVALID_TRANSITION.
 func (s *Service) RevokeTrustedKey(ctx context.Context, rq Request, project, keyID, reason string) (*model.TrustedKey, error) {
 	if err := requireAdmin(rq.Actor, project); err != nil {
 		return nil, err
 	}
+	// Exclusive, as a policy change: every decision taken under the key is written
+	// before the revocation is stored, and every later one sees it.
+	unlock, err := s.policyLocks.exclusive(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	var out model.TrustedKey
-	err := s.changeKeys(ctx, project, func(keys []model.TrustedKey, p *model.Policy) ([]model.TrustedKey, bool, error) {
+	var after []model.TrustedKey
+	var policy *model.Policy
+	err = s.changeKeys(ctx, project, func(keys []model.TrustedKey, p *model.Policy) ([]model.TrustedKey, bool, error) {
 		next, k, err := model.RevokeKey(keys, project, keyID, reason, rq.Actor, rq.CorrelationID, p.Version, s.clock())
-		out = k
+		out, after, policy = k, next, p
 		return next, err == nil, err
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Stored trust catches up with the revocation in the background (rederive.go).
+	s.trustInputsChanged(ctx, rq, project, policy, model.RevokedKeyCount(after), model.KeyRevokedReason(out.ID))
 	return &out, nil
 }
 

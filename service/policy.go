@@ -81,5 +81,9 @@ func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in 
 	if err := s.store.PutPolicy(ctx, &next, change); err != nil {
 		return nil, err
 	}
+	// Stored trust catches up with the new version in the background (rederive.go).
+	if keys, _, err := s.store.TrustedKeys(ctx, project); err == nil {
+		s.trustInputsChanged(ctx, rq, project, &next, model.RevokedKeyCount(keys), model.PolicyReason(next.Version))
+	}
 	return &next, nil
 }

@@ -49,7 +49,7 @@ func (s *Service) recheckDecision(ctx context.Context, rq Request, operation str
 		Operation: operation, Project: a.Project, ArtifactID: a.ID, Actor: rq.Actor.Subject,
 		CorrelationID: rq.CorrelationID, DecidedVersion: decided.Version, CurrentVersion: -1,
 	}
-	cur, err := s.policy(ctx, a.Project)
+	cur, err := s.decisionPolicy(ctx, a.Project)
 	if err != nil {
 		race.Detail = "the policy could not be read again after the write: " + err.Error()
 		s.policyRace(race)

@@ -40,6 +40,8 @@ type Service struct {
 	// floor is the operator's policy floor; every effective policy is raised to it
 	// (governance.go).
 	floor model.Floor
+	// reeval runs the background trust re-derivations (rederive.go).
+	reeval *reevaluator
 }
 
 // Option configures a Service.
@@ -50,7 +52,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New builds a Service over store.
 func New(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newKeyedLocks(), policyLocks: newPolicyLocks(), verifier: evidence.KeyVerifier{}}
+	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newKeyedLocks(), policyLocks: newPolicyLocks(), verifier: evidence.KeyVerifier{}, reeval: newReevaluator()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -140,6 +142,21 @@ func (s *Service) storedPolicy(ctx context.Context, project string) (*model.Poli
 	return p, nil
 }
 
+// decisionPolicy returns the effective policy of project carrying its trusted
+// keys' revocations (model.Policy.WithKeys): what every decision derives trust
+// under (model/trust.go).
+func (s *Service) decisionPolicy(ctx context.Context, project string) (*model.Policy, error) {
+	p, err := s.policy(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	keys, _, err := s.store.TrustedKeys(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	return p.WithKeys(keys), nil
+}
+
 func forbidden(actor model.Actor, project string, roles []model.Role) error {
 	if len(roles) == 0 {
 		return model.Errorf(model.KindForbidden, "%s holds no role in project %s", actor.Subject, project)
@@ -219,7 +236,7 @@ func (s *Service) load(ctx context.Context, actor model.Actor, id string, acc ac
 		}
 		return a, nil, nil
 	}
-	p, err := s.policy(ctx, a.Project)
+	p, err := s.decisionPolicy(ctx, a.Project)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -263,8 +280,8 @@ func (s *Service) mutate(ctx context.Context, rq Request, operation, id string, 
 }
 
 // mutateOnce holds the artifact's lock, then its project's policy shared (so the
-// policy cannot change between the decision and its write), reads the policy,
-// decides and writes.
+// policy and the keys' revocations cannot change between the decision and its
+// write), reads the policy and keys, decides and writes.
 func (s *Service) mutateOnce(ctx context.Context, rq Request, operation, id string, roles []model.Role, rule change) (*model.Artifact, error) {
 	unlock, err := s.locks.lock(ctx, id)
 	if err != nil {
@@ -284,7 +301,7 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, operation, id stri
 		return nil, err
 	}
 	defer unlockPolicy()
-	p, err := s.policy(ctx, before.Project)
+	p, err := s.decisionPolicy(ctx, before.Project)
 	if err != nil {
 		return nil, err
 	}

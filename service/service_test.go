@@ -14,11 +14,12 @@ import (
 // memStore is an in-memory Store with hooks to inject races and faults. It
 // implements only what these tests exercise; calling anything else panics.
 type memStore struct {
-	Store     // nil: unimplemented methods panic if called
-	mu        sync.Mutex
-	artifacts map[string]model.Artifact
-	policies  map[string]model.Policy
-	denials   []model.Denial
+	Store         // nil: unimplemented methods panic if called
+	mu            sync.Mutex
+	artifacts     map[string]model.Artifact
+	policies      map[string]model.Policy
+	denials       []model.Denial
+	reevaluations map[string]ReevaluationState
 	// beforeUpdate runs before each conditional write (inject a concurrent writer).
 	beforeUpdate func(id string)
 	updates      int
@@ -85,6 +86,38 @@ func (m *memStore) GetPolicy(_ context.Context, project string) (*model.Policy, 
 	}
 	return &p, nil
 }
+
+// TrustedKeys: the projects of these tests trust no key.
+func (m *memStore) TrustedKeys(context.Context, string) ([]model.TrustedKey, int, error) {
+	return []model.TrustedKey{}, 0, nil
+}
+
+// Reevaluation and PutReevaluation keep the re-derivation jobs (none run here).
+func (m *memStore) Reevaluation(_ context.Context, project string) (*ReevaluationState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.reevaluations[project]
+	if !ok {
+		return nil, nil
+	}
+	return &st, nil
+}
+
+func (m *memStore) PutReevaluation(_ context.Context, st *ReevaluationState) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.reevaluations == nil {
+		m.reevaluations = map[string]ReevaluationState{}
+	}
+	if m.reevaluations[st.Job.Project].Version != st.Version {
+		return model.Errorf(model.KindConflict, "stale job")
+	}
+	st.Version++
+	m.reevaluations[st.Job.Project] = *st
+	return nil
+}
+
+func (m *memStore) Exclusive() bool { return true }
 
 func (m *memStore) AppendDenial(_ context.Context, d model.Denial) error {
 	m.mu.Lock()

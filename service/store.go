@@ -80,11 +80,31 @@ type Store interface {
 	// a (idempotent by address).
 	PutEnvelope(ctx context.Context, a *model.Artifact, format model.EvidenceFormat, sha string, raw []byte, at time.Time) error
 
+	// Reevaluation returns project's trust re-derivation job; nil when none ever ran.
+	Reevaluation(ctx context.Context, project string) (*ReevaluationState, error)
+	// PutReevaluation writes st as the next version of its project's job if the
+	// stored one is still at st.Version (0: none stored), and sets st.Version;
+	// otherwise model.KindConflict.
+	PutReevaluation(ctx context.Context, st *ReevaluationState) error
+	// UnfinishedReevaluations returns the jobs not finished yet.
+	UnfinishedReevaluations(ctx context.Context) ([]*ReevaluationState, error)
+	// TrustInputProjects returns the projects with a stored policy or trusted keys.
+	TrustInputProjects(ctx context.Context) ([]string, error)
+	// ReevaluationBatch returns the artifact ids of part `part` of project's
+	// artifact list (parts below sealed are fixed once sealed; part sealed is the
+	// open rest), the number of sealed parts, and how many artifacts it lists.
+	ReevaluationBatch(ctx context.Context, project string, part int) (ids []string, sealed, total int, err error)
+
 	// AppendDenial records a refused mutation in its project's recent denials,
 	// keeping what model.KeepRecentDenials keeps.
 	AppendDenial(ctx context.Context, d model.Denial) error
 	// RecentDenials returns up to n of a project's most recent refusals, newest first.
 	RecentDenials(ctx context.Context, project string, n int) ([]model.Denial, error)
+
+	// Exclusive reports whether this process is the only one that can write the
+	// database (the embedded engine, whose data directory it locks): a lease held
+	// by another process is then left over from an earlier run.
+	Exclusive() bool
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -150,4 +170,13 @@ type AuditEntry struct {
 type AuditPage struct {
 	Items   []AuditEntry
 	HasNext bool
+}
+
+// ReevaluationState is a project's trust re-derivation job as stored: the job, the
+// lease of the process running it, and the document version.
+type ReevaluationState struct {
+	Job        model.Reevaluation
+	LeaseOwner string
+	LeaseUntil time.Time
+	Version    int64
 }

@@ -31,32 +31,53 @@ package store
 // answers with an artifact that is not deployable, because the artifact decides.
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/artifact-trust/control-plane/model"
 )
 
-// deployChecks are the checks whose PASSED state the packed facts record, bit i
-// for deployChecks[i]: every check a policy can require.
+// deployChecks are the checks whose PASSED and FAILED states the packed facts
+// record, bit i for deployChecks[i]: every check a policy can require.
 var deployChecks = append(append([]model.Check(nil), model.BaselineChecks...), model.ReservedChecks...)
 
 const (
 	factsTrustMask  = 0xF    // 1 + index in trustStates; 0: another value
 	factsRetired    = 1 << 4 // lifecycle RETIRED
-	factsCheckShift = 8
+	factsCheckShift = 8      // bit factsCheckShift+i: deployChecks[i] PASSED
 	// Bit factsVerifiedShift+i: model.EvidenceChecks[i] PASSED with basis
 	// VERIFIED (DeployFacts.Verified).
 	factsVerifiedShift = 24
 	maxFactsChecks     = factsVerifiedShift - factsCheckShift
+	// Bit factsFailedShift+i: deployChecks[i] FAILED.
+	factsFailedShift = 32
 )
+
+// storedFacts are model.DeployFacts as the chan logs keep them: trust, lifecycle
+// and checks packed into F (packFacts), the artifact's source, and in K[i] the ids
+// of the keys that verified the evidence behind model.EvidenceChecks[i] (trailing
+// empty slots left out). In a sealed bucket's summary one storedFacts stands for
+// every entry with its F: S is the longest common prefix of their sources and K
+// the union of their keys (summarize), so what the summary says may be deployable
+// is everything its entries may be, and possibly more.
+type storedFacts struct {
+	F int64
+	S string
+	K [][]string
+}
+
+func (f storedFacts) equal(o storedFacts) bool {
+	return f.F == o.F && f.S == o.S && slices.EqualFunc(f.K, o.K, slices.Equal[[]string])
+}
 
 // packFacts packs f. A trust state or check the packing does not know is left out
 // (a trust code of 0 makes the entry a candidate under every policy).
-func packFacts(f model.DeployFacts) int32 {
-	v := code(trustStates, f.Trust)
+func packFacts(f model.DeployFacts) storedFacts {
+	v := int64(code(trustStates, f.Trust))
 	if f.Retired {
 		v |= factsRetired
 	}
@@ -65,51 +86,77 @@ func packFacts(f model.DeployFacts) int32 {
 			v |= 1 << (factsCheckShift + i)
 		}
 	}
-	for _, c := range f.Verified {
-		if i := indexOf(model.EvidenceChecks, c); i >= 0 {
-			v |= 1 << (factsVerifiedShift + i)
+	for _, c := range f.Failed {
+		if i := indexOf(deployChecks, c); i >= 0 && i < maxFactsChecks {
+			v |= 1 << (factsFailedShift + i)
 		}
 	}
-	return v
+	out := storedFacts{S: f.Source}
+	for j, c := range f.Verified {
+		i := indexOf(model.EvidenceChecks, c)
+		if i < 0 {
+			continue
+		}
+		v |= 1 << (factsVerifiedShift + i)
+		if j < len(f.VerifiedKeys) && len(f.VerifiedKeys[j]) > 0 {
+			for len(out.K) <= i {
+				out.K = append(out.K, nil)
+			}
+			out.K[i] = slices.Sorted(slices.Values(f.VerifiedKeys[j]))
+		}
+	}
+	out.F = v
+	return out
 }
 
-// unpackFacts unpacks v; false when its trust state is not one packFacts knows.
-func unpackFacts(v int32) (model.DeployFacts, bool) {
+// unpackFacts unpacks f (summary: f summarizes several entries, see storedFacts);
+// false when its trust state is not one packFacts knows.
+func unpackFacts(f storedFacts, summary bool) (model.DeployFacts, bool) {
+	v := f.F
 	t := int(v & factsTrustMask)
 	if t == 0 || t > len(trustStates) {
 		return model.DeployFacts{}, false
 	}
-	f := model.DeployFacts{Trust: trustStates[t-1], Retired: v&factsRetired != 0}
+	out := model.DeployFacts{Trust: trustStates[t-1], Retired: v&factsRetired != 0, Source: f.S, SourceIsPrefix: summary}
 	for i, c := range deployChecks[:min(len(deployChecks), maxFactsChecks)] {
 		if v&(1<<(factsCheckShift+i)) != 0 {
-			f.Passed = append(f.Passed, c)
+			out.Passed = append(out.Passed, c)
+		}
+		if v&(1<<(factsFailedShift+i)) != 0 {
+			out.Failed = append(out.Failed, c)
 		}
 	}
 	for i, c := range model.EvidenceChecks {
 		if v&(1<<(factsVerifiedShift+i)) != 0 {
-			f.Verified = append(f.Verified, c)
+			out.Verified = append(out.Verified, c)
+			var keys []string
+			if i < len(f.K) {
+				keys = f.K[i]
+			}
+			out.VerifiedKeys = append(out.VerifiedKeys, keys)
 		}
 	}
-	return f, true
+	return out, true
 }
 
-func factsOfArtifact(a *model.Artifact) int32 { return packFacts(a.DeployFacts()) }
+func factsOfArtifact(a *model.Artifact) storedFacts { return packFacts(a.DeployFacts()) }
 
-// deployFilter tells from packed facts whether a promotion's artifact may be
-// deployable from channel c under policy p. It errs only towards "may": facts it
-// cannot unpack, a policy requiring a check the packing does not record, or no
-// policy at all make every promotion a candidate.
+// deployFilter tells from stored facts whether a promotion's artifact may be
+// deployable from channel c under policy p (and the key revocations it carries).
+// It errs only towards "may": facts it cannot unpack, a policy requiring a check
+// the packing does not record, or no policy at all make every promotion a
+// candidate.
 type deployFilter struct {
 	p    *model.Policy
 	c    model.Channel
 	all  bool
-	memo map[int32]bool
+	memo map[string]bool
 }
 
 func newDeployFilter(p *model.Policy, c model.Channel) *deployFilter {
-	f := &deployFilter{p: p, c: c, all: p == nil, memo: map[int32]bool{}}
+	f := &deployFilter{p: p, c: c, all: p == nil, memo: map[string]bool{}}
 	if p != nil {
-		for _, chk := range p.Channel(c).RequiredChecks {
+		for _, chk := range append(p.Channel(c).RequiredChecks, p.RequiredChecks...) {
 			if i := indexOf(deployChecks, chk); i < 0 || i >= maxFactsChecks {
 				f.all = true
 			}
@@ -118,22 +165,23 @@ func newDeployFilter(p *model.Policy, c model.Channel) *deployFilter {
 	return f
 }
 
-func (f *deployFilter) may(v int32) bool {
+func (f *deployFilter) may(sf storedFacts, summary bool) bool {
 	if f.all {
 		return true
 	}
-	ok, seen := f.memo[v]
+	key := fmt.Sprint(sf.F, summary, sf.S, sf.K)
+	ok, seen := f.memo[key]
 	if !seen {
-		facts, known := unpackFacts(v)
+		facts, known := unpackFacts(sf, summary)
 		ok = !known || facts.Deployable(f.p, f.c)
-		f.memo[v] = ok
+		f.memo[key] = ok
 	}
 	return ok
 }
 
-func (f *deployFilter) mayAny(vs []int32) bool {
-	for _, v := range vs {
-		if f.may(v) {
+func (f *deployFilter) mayAny(summary []storedFacts) bool {
+	for _, sf := range summary {
+		if f.may(sf, true) {
 			return true
 		}
 	}
@@ -143,7 +191,7 @@ func (f *deployFilter) mayAny(vs []int32) bool {
 func (f *deployFilter) keep(es []chanEntry) []chanEntry {
 	out := make([]chanEntry, 0, len(es))
 	for _, e := range es {
-		if f.may(e.F) {
+		if f.may(e.facts(), false) {
 			out = append(out, e)
 		}
 	}
@@ -163,21 +211,55 @@ type chanSealed struct {
 	Range logRange
 	// Ver is the bucket document version Facts were computed from.
 	Ver int64
-	// Facts are the distinct facts of the bucket's entries, ascending.
-	Facts []int32
+	// Facts summarize the bucket's entries (summarize).
+	Facts []storedFacts
 }
 
-// factsOf returns the distinct facts of es, ascending.
-func factsOf(es []chanEntry) []int32 {
-	out := []int32{}
+// summarize returns the summary of the facts of es: one storedFacts per distinct
+// F, ascending, with the longest common prefix of their sources and the union of
+// their keys (see storedFacts).
+func summarize(es []chanEntry) []storedFacts {
+	out := []storedFacts{}
 	for _, e := range es {
-		if !slices.Contains(out, e.F) {
-			out = append(out, e.F)
+		i := slices.IndexFunc(out, func(sf storedFacts) bool { return sf.F == e.F })
+		if i < 0 {
+			out = append(out, storedFacts{F: e.F, S: e.S, K: cloneKeys(e.K)})
+			continue
+		}
+		out[i].S = commonPrefix(out[i].S, e.S)
+		for j, ks := range e.K {
+			for len(out[i].K) <= j {
+				out[i].K = append(out[i].K, nil)
+			}
+			for _, k := range ks {
+				if !slices.Contains(out[i].K[j], k) {
+					out[i].K[j] = append(out[i].K[j], k)
+				}
+			}
+			slices.Sort(out[i].K[j])
 		}
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b storedFacts) int { return cmp.Compare(a.F, b.F) })
 	return out
 }
+
+func cloneKeys(k [][]string) [][]string {
+	var out [][]string
+	for _, ks := range k {
+		out = append(out, slices.Clone(ks))
+	}
+	return out
+}
+
+func commonPrefix(a, b string) string {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return a[:n]
+}
+
+func equalSummaries(a, b []storedFacts) bool { return slices.EqualFunc(a, b, storedFacts.equal) }
 
 func indexOfChanEntry(es []chanEntry, k logKey) int {
 	for i := range es {
@@ -199,8 +281,8 @@ func withPriorFacts(ctx context.Context, before *model.Artifact) context.Context
 // factsUnchanged reports whether the write whose projections ctx carries is known
 // to have left a's facts as they were.
 func factsUnchanged(ctx context.Context, a *model.Artifact) bool {
-	v, ok := ctx.Value(priorFactsKey{}).(int32)
-	return ok && v == factsOfArtifact(a)
+	v, ok := ctx.Value(priorFactsKey{}).(storedFacts)
+	return ok && v.equal(factsOfArtifact(a))
 }
 
 // applyChanLogs brings the chan logs of a's promotions up to date with a: each
@@ -255,10 +337,10 @@ func (s *Store) applyChanLogs(ctx context.Context, a *model.Artifact, from int) 
 // version in every entry even where a missed write had left them right by chance,
 // and a late write of an older state cannot bring the old facts back.
 func setFacts(cur *chanEntry, e chanEntry, force bool) bool {
-	if e.V <= cur.V || (e.F == cur.F && !force) {
+	if e.V <= cur.V || (e.facts().equal(cur.facts()) && !force) {
 		return false
 	}
-	cur.F, cur.V = e.F, e.V
+	cur.F, cur.S, cur.K, cur.V = e.F, e.S, e.K, e.V
 	return true
 }
 
@@ -362,7 +444,7 @@ func (s *Store) applyChanLog(ctx context.Context, project, headID string, es []c
 // them and every replay writes it, never below the version already recorded).
 func (s *Store) setSealedChanEntry(ctx context.Context, project, headID string, n int, e chanEntry, force bool, seen int64) (bool, error) {
 	found, neutral := false, false
-	var facts []int32
+	var facts []storedFacts
 	bver, err := update(ctx, s, bucketID(headID, n), project, "chan-bucket", func(b *bucketData[chanEntry], ver int64) (bool, error) {
 		found, neutral = false, false
 		i := indexOfChanEntry(b.Entries, e.key())
@@ -370,13 +452,13 @@ func (s *Store) setSealedChanEntry(ctx context.Context, project, headID string, 
 			return false, nil
 		}
 		found = true
-		before, old := factsOf(b.Entries), b.Entries[i].F
+		before, old := summarize(b.Entries), b.Entries[i].facts()
 		changed := setFacts(&b.Entries[i], e, force)
-		facts = factsOf(b.Entries)
+		facts = summarize(b.Entries)
 		// A change of facts that leaves the distinct facts alone is neutral; a
 		// version recorded alone (force) is not, so that the head follows at once
 		// and applying the same state again changes nothing.
-		neutral = changed && b.Entries[i].F != old && slices.Equal(before, facts)
+		neutral = changed && !b.Entries[i].facts().equal(old) && equalSummaries(before, facts)
 		return changed, nil
 	})
 	if err != nil || !found || neutral || bver <= seen {
@@ -406,7 +488,7 @@ func (s *Store) sealChanLog(ctx context.Context, project, headID string) error {
 		if err != nil {
 			return err
 		}
-		sum := chanSealed{Range: rangeOf(h.Entries), Ver: bver, Facts: factsOf(h.Entries)}
+		sum := chanSealed{Range: rangeOf(h.Entries), Ver: bver, Facts: summarize(h.Entries)}
 		_, err = update(ctx, s, headID, project, "chan", func(cur *chanHead, v int64) (bool, error) {
 			if v != ver {
 				return false, errStale
@@ -427,7 +509,7 @@ func (s *Store) sealChanLog(ctx context.Context, project, headID string) error {
 func (s *Store) bulkChanLog(ctx context.Context, project, headID string, entries []chanEntry, replace bool) error {
 	return bulkAppend[chanEntry, chanSealed, chanHead](ctx, s, headID, project, "chan", s.caps.chans, entries, replace,
 		func(chunk []chanEntry) chanSealed {
-			return chanSealed{Range: rangeOf(chunk), Ver: 1, Facts: factsOf(chunk)}
+			return chanSealed{Range: rangeOf(chunk), Ver: 1, Facts: summarize(chunk)}
 		})
 }
 
@@ -438,8 +520,35 @@ func (h *chanHead) set(open int, es []chanEntry, sl []chanSealed) {
 
 // chanSummaries is the head's table of sealed buckets stored as one binary value
 // of varints (see packed.go): per bucket its range (times as deltas), the bucket
-// version, and its distinct facts (count, then values).
+// version, and its summary: the count of facts, then per facts F, S (length, then
+// bytes) and K (slot count, then per slot the key count and each key as length
+// and bytes).
 type chanSummaries []chanSealed
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendVarint(b, int64(len(s)))
+	return append(b, s...)
+}
+
+func readString(b []byte) (string, []byte, error) {
+	n, b, err := varint(b)
+	if err != nil {
+		return "", nil, err
+	}
+	if n < 0 || n > int64(len(b)) {
+		return "", nil, errPacked
+	}
+	return string(b[:n]), b[n:], nil
+}
+
+// readCount reads a count of items each taking at least one byte of b.
+func readCount(b []byte) (int64, []byte, error) {
+	n, b, err := varint(b)
+	if err == nil && (n < 0 || n > int64(len(b))) {
+		err = errPacked
+	}
+	return n, b, err
+}
 
 func (l chanSummaries) MarshalBSONValue() (byte, []byte, error) {
 	body := make([]byte, 0, 8+len(l)*12)
@@ -449,7 +558,15 @@ func (l chanSummaries) MarshalBSONValue() (byte, []byte, error) {
 		body = binary.AppendVarint(body, s.Ver)
 		body = binary.AppendVarint(body, int64(len(s.Facts)))
 		for _, f := range s.Facts {
-			body = binary.AppendVarint(body, int64(f))
+			body = binary.AppendVarint(body, f.F)
+			body = appendString(body, f.S)
+			body = binary.AppendVarint(body, int64(len(f.K)))
+			for _, ks := range f.K {
+				body = binary.AppendVarint(body, int64(len(ks)))
+				for _, k := range ks {
+					body = appendString(body, k)
+				}
+			}
 		}
 	}
 	return binaryValue(body)
@@ -465,7 +582,7 @@ func (l *chanSummaries) UnmarshalBSONValue(typ byte, data []byte) error {
 	prev := int64(0)
 	for len(body) > 0 {
 		var s chanSealed
-		var d, k int64
+		var n int64
 		if s.Range, body, err = readRange(body, prev); err != nil {
 			return err
 		}
@@ -473,18 +590,38 @@ func (l *chanSummaries) UnmarshalBSONValue(typ byte, data []byte) error {
 		if s.Ver, body, err = varint(body); err != nil {
 			return err
 		}
-		if k, body, err = varint(body); err != nil {
+		if n, body, err = readCount(body); err != nil {
 			return err
 		}
-		if k < 0 || k > int64(len(body)) {
-			return errPacked
-		}
-		s.Facts = make([]int32, 0, k)
-		for ; k > 0; k-- {
-			if d, body, err = varint(body); err != nil {
+		s.Facts = make([]storedFacts, 0, n)
+		for ; n > 0; n-- {
+			var f storedFacts
+			var slots int64
+			if f.F, body, err = varint(body); err != nil {
 				return err
 			}
-			s.Facts = append(s.Facts, int32(d))
+			if f.S, body, err = readString(body); err != nil {
+				return err
+			}
+			if slots, body, err = readCount(body); err != nil {
+				return err
+			}
+			for ; slots > 0; slots-- {
+				var keys int64
+				if keys, body, err = readCount(body); err != nil {
+					return err
+				}
+				var ks []string
+				for ; keys > 0; keys-- {
+					var k string
+					if k, body, err = readString(body); err != nil {
+						return err
+					}
+					ks = append(ks, k)
+				}
+				f.K = append(f.K, ks)
+			}
+			s.Facts = append(s.Facts, f)
 		}
 		out = append(out, s)
 	}

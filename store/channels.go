@@ -14,19 +14,24 @@ import (
 // (channel, environment).
 
 // chanEntry is one promotion into a channel and environment, with the deploy facts
-// of its artifact (packFacts) as of artifact version V.
+// of its artifact (storedFacts: F, S, K) as of artifact version V.
 type chanEntry struct {
-	ArtifactID string `bson:"a"`
-	At         int64  `bson:"t"` // promotedAt, Unix ms
-	By         string `bson:"b"`
-	F          int32  `bson:"f"`
-	V          int64  `bson:"v"`
+	ArtifactID string     `bson:"a"`
+	At         int64      `bson:"t"` // promotedAt, Unix ms
+	By         string     `bson:"b"`
+	F          int64      `bson:"f"`
+	S          string     `bson:"s,omitempty"`
+	K          [][]string `bson:"k,omitempty"`
+	V          int64      `bson:"v"`
 }
+
+func (e chanEntry) facts() storedFacts { return storedFacts{F: e.F, S: e.S, K: e.K} }
 
 func (e chanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
 
 func chanEntryOf(a *model.Artifact, p model.Promotion) chanEntry {
-	return chanEntry{ArtifactID: a.ID, At: ms(p.PromotedAt).UnixMilli(), By: p.PromotedBy, F: factsOfArtifact(a), V: int64(a.Version)}
+	f := factsOfArtifact(a)
+	return chanEntry{ArtifactID: a.ID, At: ms(p.PromotedAt).UnixMilli(), By: p.PromotedBy, F: f.F, S: f.S, K: f.K, V: int64(a.Version)}
 }
 
 // statusRow is the latest promotion into one (channel, environment).

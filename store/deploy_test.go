@@ -113,7 +113,8 @@ func (f *deployFixture) deployable(t *testing.T) (string, map[string]int) {
 }
 
 // wantDeployable checks the answer and that it took at most maxArtifacts artifact
-// look-ups and maxProjections projection look-ups, besides the policy's. (The
+// look-ups and maxProjections projection look-ups, besides the policy's and the
+// keys' (decisions derive trust under the current keys). (The
 // channel's head, and its newest sealed bucket when the open bucket was just
 // sealed or the answer is older.)
 func (f *deployFixture) wantDeployable(t *testing.T, what, want string, maxArtifacts, maxProjections int) {
@@ -122,8 +123,8 @@ func (f *deployFixture) wantDeployable(t *testing.T, what, want string, maxArtif
 	if got != want {
 		t.Fatalf("%s: deployable = %q, want %q", what, got, want)
 	}
-	if n["find artifacts"] > maxArtifacts || n["find projections"] > maxProjections || n["find policies"] > 1 || len(n) > 3 {
-		t.Fatalf("%s: deployable sent %v; want at most %d artifact and %d projection look-ups and one policy look-up, nothing else",
+	if n["find artifacts"] > maxArtifacts || n["find projections"] > maxProjections || n["find policies"] > 1 || n["find keys"] > 1 || len(n) > 4 {
+		t.Fatalf("%s: deployable sent %v; want at most %d artifact and %d projection look-ups, one policy and one keys look-up, nothing else",
 			what, n, maxArtifacts, maxProjections)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"reflect"
 	"testing"
 	"time"
 
@@ -94,22 +95,32 @@ func TestTrustedKeysRoundTripUnderAVersionPredicateAndJoinThePolicyTrail(t *test
 
 func TestPackedDeployFactsKeepWhichEvidenceChecksPassedOnVerifiedEvidence(t *testing.T) {
 	f := model.DeployFacts{
-		Trust:    model.TrustVerified,
-		Passed:   append(append([]model.Check(nil), model.BaselineChecks...), model.CheckSignature, model.CheckAttestation, model.CheckSourcePolicy),
-		Verified: []model.Check{model.CheckAttestation, model.CheckSourcePolicy},
+		Trust:        model.TrustVerified,
+		Passed:       append(append([]model.Check(nil), model.BaselineChecks...), model.CheckSignature, model.CheckAttestation, model.CheckSourcePolicy),
+		Verified:     []model.Check{model.CheckAttestation, model.CheckSourcePolicy},
+		VerifiedKeys: [][]string{{"k2", "k1"}, {"k3"}},
+		Source:       "registry.example.com/payments/api",
 	}
-	got, ok := unpackFacts(packFacts(f))
+	got, ok := unpackFacts(packFacts(f), false)
 	if !ok || got.Trust != f.Trust || len(got.Passed) != len(f.Passed) || len(got.Verified) != 2 ||
-		got.Verified[0] != model.CheckAttestation || got.Verified[1] != model.CheckSourcePolicy {
+		got.Verified[0] != model.CheckAttestation || got.Verified[1] != model.CheckSourcePolicy || got.Source != f.Source ||
+		!reflect.DeepEqual(got.VerifiedKeys, [][]string{{"k1", "k2"}, {"k3"}}) {
 		t.Fatalf("round trip: %+v", got)
 	}
-	// Under the default policy a claimed-only ATTESTATION is not deployable from
-	// PROD, a verified one is.
+	// Under the default policy (allowing the source) a claimed-only ATTESTATION is
+	// not deployable from PROD, a verified one is.
 	p := model.DefaultPolicy("payments")
+	p.AllowedSources = []string{"registry.example.com/"}
 	claimed := f
-	claimed.Verified = nil
-	c, _ := unpackFacts(packFacts(claimed))
+	claimed.Verified, claimed.VerifiedKeys = nil, nil
+	c, _ := unpackFacts(packFacts(claimed), false)
 	if c.Deployable(&p, model.ChannelProd) || !got.Deployable(&p, model.ChannelProd) {
 		t.Fatalf("deployable from PROD: claimed %v, verified %v", c.Deployable(&p, model.ChannelProd), got.Deployable(&p, model.ChannelProd))
+	}
+	// Failures round trip too.
+	failed := f
+	failed.Trust, failed.Failed = model.TrustFailedVerification, []model.Check{model.CheckBlobDigest}
+	if g, _ := unpackFacts(packFacts(failed), false); !reflect.DeepEqual(g.Failed, failed.Failed) || g.Deployable(&p, model.ChannelDev) {
+		t.Fatalf("failed round trip: %+v", g)
 	}
 }

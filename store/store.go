@@ -49,7 +49,7 @@ const (
 )
 
 // collections are created at start (with their _id indexes on the embedded engine).
-var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection}
+var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection, reevaluationsCollection}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -90,7 +90,9 @@ type Store struct {
 	keys *mongo.Collection
 	// envelopes holds the raw evidence submitted (evidence.go).
 	envelopes *mongo.Collection
-	log       *logrus.Entry
+	// reevaluations holds one trust re-derivation job per project (reevaluations.go).
+	reevaluations *mongo.Collection
+	log           *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
 	embedded *embeddedEngine
@@ -178,6 +180,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	s.overflow = s.db.Collection(overflowCollection)
 	s.keys = s.db.Collection(keysCollection)
 	s.envelopes = s.db.Collection(envelopesCollection)
+	s.reevaluations = s.db.Collection(reevaluationsCollection)
 
 	if err := s.setup(ctx, cfg.Database); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))
@@ -272,6 +275,10 @@ func (s *Store) logFor(ctx context.Context) *logrus.Entry {
 
 // Embedded reports whether the store runs the embedded engine.
 func (s *Store) Embedded() bool { return s.embedded != nil }
+
+// Exclusive reports whether this process is the only writer of the database: on
+// the embedded engine, whose DATA_DIR it locks.
+func (s *Store) Exclusive() bool { return s.embedded != nil }
 
 // Close disconnects, stops the embedded engine and releases the DATA_DIR lock. It is
 // safe to call more than once.

@@ -1579,7 +1579,7 @@ func (v *RevokeArtifactResponse) GetRevokeArtifact() ArtifactFields { return v.R
 
 // RevokeTrustedKeyResponse is returned by RevokeTrustedKey on success.
 type RevokeTrustedKeyResponse struct {
-	// Revokes a trusted key for good (project_admin); a reason is required. No evidence verifies under it afterwards. Revoking it again is INVALID_TRANSITION.
+	// Revokes a trusted key for good (project_admin); a reason is required. No evidence verifies under it afterwards, and evidence that rested on it alone counts as no result in every decision at once (stored trust states follow in the background: trustReevaluation). Revoking it again is INVALID_TRANSITION.
 	RevokeTrustedKey TrustedKeyFields `json:"revokeTrustedKey"`
 }
 

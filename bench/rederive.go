@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/store"
+)
+
+// rederiveProject is the one project of the -rederive mode.
+const rederiveProject = "rederive"
+
+const qTrustReevaluation = `query($p: String!) { trustReevaluation(project: $p) { policyVersion reason startedAt finishedAt artifactsTotal artifactsDone artifactsChanged } }`
+
+const qDeployableIn = `query($p: String!, $c: Channel!, $e: String) { deployable(project: $p, channel: $c, targetEnvironment: $e) { digest } }`
+
+type reevaluationJSON struct {
+	PolicyVersion    int        `json:"policyVersion"`
+	Reason           string     `json:"reason"`
+	StartedAt        time.Time  `json:"startedAt"`
+	FinishedAt       *time.Time `json:"finishedAt"`
+	ArtifactsTotal   int        `json:"artifactsTotal"`
+	ArtifactsDone    int        `json:"artifactsDone"`
+	ArtifactsChanged int        `json:"artifactsChanged"`
+}
+
+// runRederive seeds n artifacts into one project (the seed's trails: verified,
+// evidence, promoted 2-4 times), starts the server on them, waits for the
+// re-derivation the server starts for the seeded policy (nothing to change), then
+// tightens the policy so that no source is allowlisted any more (every artifact
+// not REVOKED changes: the worst case) and measures the time until
+// trustReevaluation.finishedAt, with deployable (one client, closed loop) measured
+// at rest before and during it.
+func runRederive(ctx context.Context, o options, bin, work string) error {
+	n := o.Rederive
+	dir := filepath.Join(work, fmt.Sprintf("rederive-%d", n))
+	base := time.Now().UTC().Add(-time.Duration(n+60) * time.Minute)
+	logf("rederive: seeding %d artifacts into project %s", n, rederiveProject)
+	start := time.Now()
+	if err := seedOneProject(ctx, dir, n, base); err != nil {
+		return err
+	}
+	logf("rederive: seeded in %s", time.Since(start).Round(time.Millisecond))
+	sp, err := startServer(bin, dir, dir+".server.log", o.ServerLog)
+	if err != nil {
+		return err
+	}
+	defer sp.Stop()
+	tok, err := benchToken()
+	if err != nil {
+		return err
+	}
+	c := &gqlClient{http: newHTTPClient(), url: sp.URL + "/query", token: tok}
+	vars := map[string]any{"p": rederiveProject}
+	job := func() (*reevaluationJSON, error) {
+		var out struct {
+			TrustReevaluation *reevaluationJSON `json:"trustReevaluation"`
+		}
+		err := c.do(ctx, qTrustReevaluation, vars, &out)
+		return out.TrustReevaluation, err
+	}
+	wait := func(reason string, during func()) (*reevaluationJSON, error) {
+		for {
+			r, err := job()
+			if err != nil {
+				return nil, err
+			}
+			if r != nil && r.Reason == reason && r.FinishedAt != nil {
+				return r, nil
+			}
+			if during != nil {
+				during()
+			} else {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+		}
+	}
+	// The server finds the seeded policy without a job and walks the project once.
+	t0 := time.Now()
+	first, err := wait("policy version 1", nil)
+	if err != nil {
+		return err
+	}
+	logf("rederive: the walk of the seeded policy (nothing to change) took about %s: %+v", time.Since(t0).Round(time.Millisecond), *first)
+
+	dvars := map[string]any{"p": rederiveProject, "c": "PROD", "e": "eu-west"}
+	deployable := func() (time.Duration, string, error) {
+		var out struct {
+			Deployable *struct {
+				Digest string `json:"digest"`
+			} `json:"deployable"`
+		}
+		t := time.Now()
+		err := c.do(ctx, qDeployableIn, dvars, &out)
+		d := time.Since(t)
+		if out.Deployable == nil {
+			return d, "", err
+		}
+		return d, out.Deployable.Digest, err
+	}
+	var rest []time.Duration
+	digest := ""
+	for i := 0; i < 300; i++ {
+		d, dg, err := deployable()
+		if err != nil {
+			return err
+		}
+		rest, digest = append(rest, d), dg
+	}
+	if digest == "" {
+		return fmt.Errorf("nothing deployable from PROD/eu-west before the tightening")
+	}
+
+	var changed struct {
+		SetProjectPolicy struct {
+			Version int `json:"version"`
+		} `json:"setProjectPolicy"`
+	}
+	err = c.do(ctx, `mutation($p: String!, $in: ProjectPolicyInput!) { setProjectPolicy(project: $p, input: $in) { version } }`, map[string]any{
+		"p": rederiveProject, "in": map[string]any{"allowedSourceTypes": []string{"OCI_REGISTRY", "OBJECT_STORE", "HTTPS"},
+			"allowedSources": []string{"registry.example.com/nothing-matches/"}, "allowNonOci": true,
+			"requiredChecks": []string{"SIGNATURE"}, "strictProgression": true}}, &changed)
+	if err != nil {
+		return fmt.Errorf("tighten: %w", err)
+	}
+	tightened := time.Now()
+	var during []time.Duration
+	var answered []string
+	last, err := wait(fmt.Sprintf("policy version %d", changed.SetProjectPolicy.Version), func() {
+		// 20 deployable queries between two progress polls.
+		for i := 0; i < 20; i++ {
+			d, dg, err := deployable()
+			if err == nil {
+				during = append(during, d)
+				answered = append(answered, dg)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	took := last.FinishedAt.Sub(last.StartedAt)
+	stale := 0
+	for _, dg := range answered {
+		if dg != "" {
+			stale++
+		}
+	}
+	fmt.Printf("\n## Trust re-derivation, %d artifacts of one project (embedded engine)\n\n", n)
+	fmt.Printf("- policy tightened so that no source is allowlisted any more: %d artifacts looked at, %d changed (REVOKED ones never change)\n", last.ArtifactsDone, last.ArtifactsChanged)
+	fmt.Printf("- startedAt -> finishedAt: **%s** (tightening acknowledged -> finishedAt seen: %s)\n", took.Round(time.Millisecond), time.Since(tightened).Round(time.Millisecond))
+	fmt.Printf("- deployable(PROD, eu-west) at rest: p50 %s, p95 %s (n=%d)\n", msStr(pctOf(rest, 50)), msStr(pctOf(rest, 95)), len(rest))
+	fmt.Printf("- deployable during the re-derivation: p50 %s, p95 %s, max %s (n=%d); answers naming a digest after the tightening: %d (want 0)\n",
+		msStr(pctOf(during, 50)), msStr(pctOf(during, 95)), msStr(pctOf(during, 100)), len(during), stale)
+	fmt.Printf("- the first walk, under the seeded policy (nothing to change): %d artifacts\n", first.ArtifactsDone)
+	m := machineInfo()
+	fmt.Printf("- machine: %d CPUs (%s), %s, %s %s\n", m.NumCPU, m.Model, m.MemTotal, m.Go, m.OS)
+	return nil
+}
+
+// pctOf is the nearest-rank percentile p of ds (sorted here).
+func pctOf(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return pct(s, p)
+}
+
+// seedOneProject seeds n artifacts of rederiveProject with the bench's policy.
+func seedOneProject(ctx context.Context, dir string, n int, base time.Time) error {
+	st, err := store.Open(ctx, store.Config{DataDir: dir}, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.WithoutCancel(ctx))
+	pol, ch, err := benchPolicy(rederiveProject, base)
+	if err != nil {
+		return err
+	}
+	if err := st.PutPolicy(ctx, &pol, ch); err != nil {
+		return err
+	}
+	const batch = 2000
+	arts := make([]*model.Artifact, 0, batch)
+	for i := 0; i < n; i++ {
+		a, err := artifactIn(rederiveProject, i, base, &pol)
+		if err != nil {
+			return err
+		}
+		arts = append(arts, a)
+		if len(arts) == batch || i == n-1 {
+			if err := st.InsertArtifactsBulk(ctx, arts); err != nil {
+				return err
+			}
+			arts = arts[:0]
+		}
+	}
+	return nil
+}

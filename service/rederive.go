@@ -1,0 +1,385 @@
+package service
+
+// Background trust re-derivation (DOMAIN-2 "Trust follows the current policy").
+//
+// Decisions derive trust under the current policy and keys at decision time
+// (model/trust.go), so a policy change or a key revocation takes effect at once.
+// The stored trust states, and the read models built from them, catch up here:
+// after setProjectPolicy and revokeTrustedKey the service records a job for the
+// project (one document, "reevaluations"), and a runner walks the project's
+// artifacts a list bucket at a time. Every artifact (not REVOKED) whose trust
+// derived under the current inputs differs from its stored trust state gets the
+// derived records and trust and one app_artifact.verify event with the actor,
+// correlation id and reason of the change, through the normal conditional artifact
+// write (so trail, audit feed, lists, channel logs and outbox follow).
+//
+//   - Resumable: the job's cursor is the next list bucket; it is saved after every
+//     bucket, so a restart redoes at most one bucket (a redone artifact is up to
+//     date already and changes nothing, so no event is written twice).
+//   - Superseded: a later change replaces the job (new inputs, cursor 0); the
+//     runner notices at its next checkpoint (the job's version moved) and starts
+//     over under the newer inputs. A runner only writes while the inputs it reads
+//     under the policy lock are exactly the job's, so every event names the change
+//     that made it.
+//   - Leased: a runner claims the job for reevaluationLease and renews the claim at
+//     every checkpoint; another process (replica) takes it over only after the
+//     lease ran out (at once on the embedded engine, where no other process can
+//     hold it: its lease is left over from a process that died).
+//   - Not lost: a process that stored a change and died before recording its job
+//     is caught up by the sweep, which compares each project's policy version and
+//     revoked keys with its job (at start and every reevaluationSweep).
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Re-derivation timing.
+const (
+	// reevaluationLease is how long a runner's claim on a job lasts without a
+	// checkpoint.
+	reevaluationLease = 30 * time.Second
+	// reevaluationSweep is how often unfinished jobs and changes without a job are
+	// looked for.
+	reevaluationSweep = 30 * time.Second
+	// reevaluationRetry is the pause after a failed run before the next sweep may
+	// try it again.
+	reevaluationRetry = time.Second
+)
+
+var (
+	// errSuperseded: the job changed under the runner (a newer change).
+	errSuperseded = errors.New("trust re-derivation superseded by a newer change")
+	// errInputsMoved: the policy or keys moved past the job's inputs; the job for
+	// them is being recorded.
+	errInputsMoved = errors.New("trust inputs moved past the re-derivation's")
+	// errStopped: a checkpoint hook stopped the run (tests: a crash).
+	errStopped = errors.New("trust re-derivation stopped")
+)
+
+// reevaluator runs the re-derivation jobs of this process.
+type reevaluator struct {
+	owner string
+	kick  chan struct{}
+	mu    sync.Mutex
+	// running holds the projects whose job a goroutine of this process runs.
+	running map[string]bool
+	// checkpoint, when set, is called after each checkpoint; true stops the run.
+	checkpoint func(model.Reevaluation) bool
+}
+
+func newReevaluator() *reevaluator {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &reevaluator{owner: hex.EncodeToString(b[:]), kick: make(chan struct{}, 1), running: map[string]bool{}}
+}
+
+// WithReevaluationCheckpoint calls f after each saved checkpoint of a trust
+// re-derivation, with the job as saved; when f returns true the run stops there,
+// as if the process had died (tests of resumption).
+func WithReevaluationCheckpoint(f func(model.Reevaluation) bool) Option {
+	return func(s *Service) { s.reeval.checkpoint = f }
+}
+
+func (r *reevaluator) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// TrustReevaluation returns the latest trust re-derivation of project (nil when
+// none ever ran). Any role in the project may read it.
+func (s *Service) TrustReevaluation(ctx context.Context, rq Request, project string) (*model.Reevaluation, error) {
+	if err := requireRead(rq.Actor, project); err != nil {
+		return nil, err
+	}
+	st, err := s.store.Reevaluation(ctx, project)
+	if st == nil || err != nil {
+		return nil, err
+	}
+	return &st.Job, nil
+}
+
+// RunReevaluations runs trust re-derivations in the background until ctx ends:
+// the unfinished jobs (resumed from their cursor), the changes recorded without a
+// job, and every job started from now on. It returns at once; wait, when called,
+// returns once every run of this process has stopped.
+func (s *Service) RunReevaluations(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(reevaluationSweep)
+		defer tick.Stop()
+		s.reconcileReevaluations(ctx)
+		for {
+			s.sweepReevaluations(ctx, &wg)
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.reeval.kick:
+			case <-tick.C:
+				s.reconcileReevaluations(ctx)
+			}
+		}
+	}()
+	return wg.Wait
+}
+
+// sweepReevaluations starts a run for every unfinished job this process does not
+// run yet.
+func (s *Service) sweepReevaluations(ctx context.Context, wg *sync.WaitGroup) {
+	jobs, err := s.store.UnfinishedReevaluations(ctx)
+	if err != nil {
+		return // the next sweep tries again
+	}
+	for _, st := range jobs {
+		project := st.Job.Project
+		s.reeval.mu.Lock()
+		busy := s.reeval.running[project]
+		s.reeval.running[project] = true
+		s.reeval.mu.Unlock()
+		if busy {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.runReevaluation(ctx, project)
+			s.reeval.mu.Lock()
+			delete(s.reeval.running, project)
+			s.reeval.mu.Unlock()
+			if err != nil && ctx.Err() == nil && !errors.Is(err, errStopped) {
+				// Let the next sweep try again, after a pause.
+				time.AfterFunc(reevaluationRetry, s.reeval.wake)
+			}
+		}()
+	}
+}
+
+// reconcileReevaluations records the job of every project whose policy version or
+// revoked keys moved past its job without one being recorded (the process that
+// stored the change died first), and of projects that never had one.
+func (s *Service) reconcileReevaluations(ctx context.Context) {
+	projects, err := s.store.TrustInputProjects(ctx)
+	if err != nil {
+		return
+	}
+	for _, project := range projects {
+		if ctx.Err() != nil {
+			return
+		}
+		_ = s.reconcileReevaluation(ctx, project)
+	}
+}
+
+func (s *Service) reconcileReevaluation(ctx context.Context, project string) error {
+	p, err := s.decisionPolicy(ctx, project)
+	if err != nil {
+		return err
+	}
+	want := model.Reevaluation{Project: project, PolicyVersion: p.Version, RevokedKeys: len(p.RevokedKeys)}
+	cur, err := s.store.Reevaluation(ctx, project)
+	if err != nil || (cur != nil && !want.Supersedes(&cur.Job)) || (cur == nil && p.Version == 0 && len(p.RevokedKeys) == 0) {
+		return err
+	}
+	changes, err := s.store.PolicyChanges(ctx, project)
+	if err != nil {
+		return err
+	}
+	// The newest change that alters the inputs names the job.
+	for _, c := range changes {
+		switch c.Action {
+		case model.ActionPolicy:
+			want.Reason = model.PolicyReason(c.ToVersion)
+		case model.ActionKeyRevoked:
+			want.Reason = model.KeyRevokedReason(c.KeyID)
+		default:
+			continue
+		}
+		want.Actor, want.CorrelationID = model.Actor{Subject: c.Actor, Type: c.ActorType}, c.CorrelationID
+		break
+	}
+	want.StartedAt = s.clock()
+	return s.startReevaluation(ctx, want)
+}
+
+// startReevaluation records job as its project's re-derivation unless the stored
+// one is for the same or newer inputs, and wakes the runner. A job it replaces is
+// superseded: its runner starts over under job's inputs.
+func (s *Service) startReevaluation(ctx context.Context, job model.Reevaluation) error {
+	for attempt := 0; attempt < s.maxAttempts; attempt++ {
+		cur, err := s.store.Reevaluation(ctx, job.Project)
+		if err != nil {
+			return err
+		}
+		if cur != nil && !job.Supersedes(&cur.Job) {
+			return nil
+		}
+		st := &ReevaluationState{Job: job}
+		if cur != nil {
+			st.Version, st.LeaseOwner, st.LeaseUntil = cur.Version, cur.LeaseOwner, cur.LeaseUntil
+		}
+		err = s.store.PutReevaluation(ctx, st)
+		if model.IsKind(err, model.KindConflict) && ctx.Err() == nil {
+			continue
+		}
+		if err == nil {
+			s.reeval.wake()
+		}
+		return err
+	}
+	return model.Errorf(model.KindConflict, "the trust re-derivation of project %s is being changed concurrently", job.Project)
+}
+
+// changed records the re-derivation a change of project's trust inputs needs
+// (called by setProjectPolicy and revokeTrustedKey under the policy lock, after
+// their write). A failure to record it is caught up by the next sweep.
+func (s *Service) trustInputsChanged(ctx context.Context, rq Request, project string, p *model.Policy, revoked int, reason string) {
+	_ = s.startReevaluation(context.WithoutCancel(ctx), model.Reevaluation{
+		Project: project, PolicyVersion: p.Version, RevokedKeys: revoked, Reason: reason,
+		Actor: model.Actor{Subject: rq.Actor.Subject, Type: rq.Actor.Type}, CorrelationID: rq.CorrelationID,
+		StartedAt: s.clock(),
+	})
+}
+
+// runReevaluation claims project's job and runs it to its end, starting over when
+// it is superseded.
+func (s *Service) runReevaluation(ctx context.Context, project string) error {
+	for ctx.Err() == nil {
+		st, err := s.store.Reevaluation(ctx, project)
+		if err != nil || st == nil || st.Job.FinishedAt != nil {
+			return err
+		}
+		now := time.Now()
+		if st.LeaseOwner != "" && st.LeaseOwner != s.reeval.owner && st.LeaseUntil.After(now) && !s.store.Exclusive() {
+			return nil // another process runs it; the sweep looks again
+		}
+		st.LeaseOwner, st.LeaseUntil = s.reeval.owner, now.Add(reevaluationLease)
+		if err := s.store.PutReevaluation(ctx, st); err != nil {
+			if model.IsKind(err, model.KindConflict) {
+				continue
+			}
+			return err
+		}
+		err = s.reevaluate(ctx, st)
+		if errors.Is(err, errSuperseded) {
+			continue
+		}
+		return err
+	}
+	return ctx.Err()
+}
+
+// reevaluate walks the job's project from its cursor, a list bucket at a time,
+// saving a checkpoint (and renewing the lease) after each.
+func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
+	job := &st.Job
+	for {
+		ids, sealed, total, err := s.store.ReevaluationBatch(ctx, job.Project, job.Cursor)
+		if err != nil {
+			return err
+		}
+		changed, err := s.reevaluateBatch(ctx, job, ids)
+		if err != nil {
+			return err
+		}
+		job.Done += len(ids)
+		job.Changed += changed
+		job.Total = max(total, job.Done)
+		last := job.Cursor >= sealed
+		if last {
+			at := s.clock()
+			job.FinishedAt, job.Total = &at, job.Done
+		} else {
+			job.Cursor++
+		}
+		st.LeaseUntil = time.Now().Add(reevaluationLease)
+		if err := s.store.PutReevaluation(ctx, st); err != nil {
+			if model.IsKind(err, model.KindConflict) {
+				return errSuperseded
+			}
+			return err
+		}
+		if s.reeval.checkpoint != nil && s.reeval.checkpoint(*job) {
+			return errStopped
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// reevaluateBatch brings the artifacts ids up to date with the job's inputs and
+// returns how many changed. It holds their locks and then the project's policy
+// shared (the order every mutation takes them in), so no decision and no policy
+// or key change interleaves with its writes, and writes only when the inputs read
+// under that lock are the job's.
+func (s *Service) reevaluateBatch(ctx context.Context, job *model.Reevaluation, ids []string) (int, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	for _, id := range ids {
+		unlock, err := s.locks.lock(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		defer unlock()
+	}
+	unlockPolicy, err := s.policyLocks.share(ctx, job.Project)
+	if err != nil {
+		return 0, err
+	}
+	defer unlockPolicy()
+	p, err := s.decisionPolicy(ctx, job.Project)
+	if err != nil {
+		return 0, err
+	}
+	if p.Version != job.PolicyVersion || len(p.RevokedKeys) != job.RevokedKeys {
+		return 0, errInputsMoved
+	}
+	now := s.clock()
+	changed := 0
+	for _, id := range ids {
+		a, err := s.store.GetArtifact(ctx, id)
+		if model.IsKind(err, model.KindNotFound) {
+			continue
+		}
+		if err != nil {
+			return changed, err
+		}
+		after, ok := model.Rederive(*a, p, job.Actor, job.CorrelationID, job.Reason, now)
+		if !ok {
+			if changedBy(a, job) {
+				changed++ // by this job, before a restart: counted once more here
+			}
+			continue
+		}
+		if err := s.store.UpdateArtifact(ctx, a, &after); err != nil {
+			return changed, err
+		}
+		after.Version = a.Version + 1
+		s.committed(a, &after)
+		changed++
+	}
+	return changed, nil
+}
+
+// changedBy reports whether a's newest event is job's (written by a run of it that
+// stopped before its checkpoint).
+func changedBy(a *model.Artifact, job *model.Reevaluation) bool {
+	if len(a.Audit) == 0 {
+		return false
+	}
+	ev := a.Audit[len(a.Audit)-1]
+	return ev.Action == model.ActionVerify && ev.CorrelationID == job.CorrelationID && ev.Reason == job.Reason &&
+		ev.PolicyVersion != nil && *ev.PolicyVersion == job.PolicyVersion && ev.Actor == job.Actor.Subject
+}

@@ -1,0 +1,215 @@
+package store
+
+// The trust re-derivation jobs (service/rederive.go): one document per project in
+// "reevaluations" (_id: the project), read and written by _id only, with a version
+// predicate on every write. The artifacts a job walks are enumerated from the
+// project's list read model, a sealed bucket at a time (ReevaluationBatch).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/service"
+)
+
+const reevaluationsCollection = "reevaluations"
+
+type reevaluationDoc struct {
+	ID            string          `bson:"_id"`
+	Version       int64           `bson:"version"`
+	PolicyVersion int64           `bson:"policyVersion"`
+	RevokedKeys   int64           `bson:"revokedKeys"`
+	Reason        string          `bson:"reason"`
+	Actor         string          `bson:"actor"`
+	ActorType     model.ActorType `bson:"actorType"`
+	CorrelationID string          `bson:"correlationId"`
+	StartedAt     time.Time       `bson:"startedAt"`
+	FinishedAt    *time.Time      `bson:"finishedAt,omitempty"`
+	Cursor        int64           `bson:"cursor"`
+	Total         int64           `bson:"total"`
+	Done          int64           `bson:"done"`
+	Changed       int64           `bson:"changed"`
+	LeaseOwner    string          `bson:"leaseOwner,omitempty"`
+	LeaseUntil    time.Time       `bson:"leaseUntil"`
+}
+
+func toReevaluationDoc(st *service.ReevaluationState) reevaluationDoc {
+	r := &st.Job
+	d := reevaluationDoc{
+		ID: r.Project, PolicyVersion: int64(r.PolicyVersion), RevokedKeys: int64(r.RevokedKeys), Reason: r.Reason,
+		Actor: r.Actor.Subject, ActorType: r.Actor.Type, CorrelationID: r.CorrelationID, StartedAt: ms(r.StartedAt),
+		Cursor: int64(r.Cursor), Total: int64(r.Total), Done: int64(r.Done), Changed: int64(r.Changed),
+		LeaseOwner: st.LeaseOwner, LeaseUntil: ms(st.LeaseUntil),
+	}
+	if r.FinishedAt != nil {
+		t := ms(*r.FinishedAt)
+		d.FinishedAt = &t
+	}
+	return d
+}
+
+func (d *reevaluationDoc) state() *service.ReevaluationState {
+	st := &service.ReevaluationState{
+		Job: model.Reevaluation{
+			Project: d.ID, PolicyVersion: int(d.PolicyVersion), RevokedKeys: int(d.RevokedKeys), Reason: d.Reason,
+			Actor: model.Actor{Subject: d.Actor, Type: d.ActorType}, CorrelationID: d.CorrelationID, StartedAt: d.StartedAt.UTC(),
+			Cursor: int(d.Cursor), Total: int(d.Total), Done: int(d.Done), Changed: int(d.Changed),
+		},
+		LeaseOwner: d.LeaseOwner, LeaseUntil: d.LeaseUntil.UTC(), Version: d.Version,
+	}
+	if d.FinishedAt != nil {
+		t := d.FinishedAt.UTC()
+		st.Job.FinishedAt = &t
+	}
+	return st
+}
+
+// Reevaluation returns project's re-derivation job; nil when none ever ran.
+func (s *Store) Reevaluation(ctx context.Context, project string) (*service.ReevaluationState, error) {
+	var d reevaluationDoc
+	err := s.reevaluations.FindOne(ctx, bson.D{{Key: "_id", Value: project}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapErr(err, "get reevaluation")
+	}
+	return d.state(), nil
+}
+
+// PutReevaluation writes st as the next version of its project's job if the stored
+// one is still at st.Version (0: none stored), and sets st.Version; otherwise
+// model.KindConflict.
+func (s *Store) PutReevaluation(ctx context.Context, st *service.ReevaluationState) error {
+	doc := toReevaluationDoc(st)
+	doc.Version = st.Version + 1
+	conflict := func(err error) error {
+		return &model.Error{Kind: model.KindConflict, Message: fmt.Sprintf("the trust re-derivation of project %s was changed concurrently", st.Job.Project), Err: err}
+	}
+	if st.Version == 0 {
+		if _, err := s.reevaluations.InsertOne(ctx, doc); err != nil {
+			if mongo.IsDuplicateKeyError(err) {
+				return conflict(err)
+			}
+			return mapErr(err, "insert reevaluation")
+		}
+		st.Version = doc.Version
+		return nil
+	}
+	set := bson.D{}
+	raw, err := bson.Marshal(doc)
+	if err != nil {
+		return mapErr(err, "encode reevaluation")
+	}
+	var fields bson.D
+	if err := bson.Unmarshal(raw, &fields); err != nil {
+		return mapErr(err, "encode reevaluation")
+	}
+	var unset bson.D
+	for _, f := range fields {
+		if f.Key != "_id" {
+			set = append(set, f)
+		}
+	}
+	if doc.FinishedAt == nil {
+		unset = append(unset, bson.E{Key: "finishedAt", Value: ""})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	matched, err := s.conditionalUpdate(ctx, s.reevaluations, st.Job.Project, st.Version, update)
+	if err != nil {
+		return mapErr(err, "update reevaluation")
+	}
+	if !matched {
+		return conflict(nil)
+	}
+	st.Version = doc.Version
+	return nil
+}
+
+// UnfinishedReevaluations returns the jobs not finished yet (a scan of the
+// collection, which holds one small document per project).
+func (s *Store) UnfinishedReevaluations(ctx context.Context) ([]*service.ReevaluationState, error) {
+	cur, err := s.reevaluations.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, mapErr(err, "find reevaluations")
+	}
+	defer cur.Close(ctx)
+	var out []*service.ReevaluationState
+	for cur.Next(ctx) {
+		var d reevaluationDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, mapErr(err, "read reevaluations")
+		}
+		if d.FinishedAt == nil {
+			out = append(out, d.state())
+		}
+	}
+	return out, mapErr(cur.Err(), "read reevaluations")
+}
+
+// TrustInputProjects returns the projects with a stored policy or trusted keys
+// (scans of those two collections, one small document per project).
+func (s *Store) TrustInputProjects(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, c := range []*mongo.Collection{s.policies, s.keys} {
+		cur, err := c.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			return nil, mapErr(err, "find projects")
+		}
+		for cur.Next(ctx) {
+			var d struct {
+				ID string `bson:"_id"`
+			}
+			if err := cur.Decode(&d); err != nil {
+				_ = cur.Close(ctx)
+				return nil, mapErr(err, "read projects")
+			}
+			if !contains(out, d.ID) {
+				out = append(out, d.ID)
+			}
+		}
+		err = cur.Err()
+		_ = cur.Close(ctx)
+		if err != nil {
+			return nil, mapErr(err, "read projects")
+		}
+	}
+	return out, nil
+}
+
+// ReevaluationBatch returns the ids of the artifacts in part `part` of project's
+// artifact list (part n < sealed is sealed list bucket n; part sealed is the open
+// bucket), the number of sealed parts, and the artifacts the list holds in all.
+// Sealed buckets only ever grow in number, and an artifact's entry never leaves
+// its bucket, so walking parts 0, 1, ... until the open one meets every artifact
+// listed when the walk began at least once.
+func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int) (ids []string, sealed, total int, err error) {
+	var h listHead
+	if _, err := s.loadProj(ctx, listHeadID(project), &h); err != nil {
+		return nil, 0, 0, err
+	}
+	total = len(h.Entries)
+	for _, b := range h.Sealed {
+		total += int(b.Counts.N)
+	}
+	es := h.Entries
+	if part < len(h.Sealed) {
+		if es, err = loadBucket[listEntry](ctx, s, bucketID(listHeadID(project), part)); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	for _, e := range es {
+		ids = append(ids, e.ID)
+	}
+	return ids, len(h.Sealed), total, nil
+}
