@@ -275,3 +275,25 @@ type Viewer struct {
 	// Roles per project, from the token's roles claim.
 	Roles []ProjectRoles `json:"roles"`
 }
+
+type WebhookDeliveryConnection struct {
+	Edges    []WebhookDeliveryEdge `json:"edges"`
+	PageInfo *PageInfo             `json:"pageInfo"`
+}
+
+type WebhookDeliveryEdge struct {
+	Cursor string                 `json:"cursor"`
+	Node   *model.WebhookDelivery `json:"node"`
+}
+
+type WebhookInput struct {
+	URL     string   `json:"url"`
+	Actions []string `json:"actions,omitempty"`
+	Active  *bool    `json:"active,omitempty"`
+}
+
+type WebhookWithSecret struct {
+	Webhook *model.Webhook `json:"webhook"`
+	// whsec_ followed by base64.
+	Secret string `json:"secret"`
+}

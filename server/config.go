@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/artifact-trust/control-plane/delivery"
 )
 
 // Config is the server's configuration. Every field is an environment variable and
@@ -46,6 +48,11 @@ type Config struct {
 	// this replica.
 	WSMaxSubscriptionsPerConnection int
 	WSMaxSubscriptionsPerSubject    int
+	// WebhookAllowedHosts may be webhook destinations although they are (or
+	// resolve to) loopback, private or link-local addresses.
+	WebhookAllowedHosts []string
+	// Delivery tunes webhook delivery (no flag: tests shorten its timings).
+	Delivery delivery.Config
 }
 
 // Bounds of configuration values.
@@ -107,6 +114,7 @@ func parseConfig(args []string) (Config, error) {
 	corsOrigins := fs.String("cors-allowed-origins", getenv("CORS_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed cross-origin, e.g. https://portal.example.com (CORS_ALLOWED_ORIGINS)")
 	wsPerConn := fs.String("ws-max-subscriptions-per-connection", getenv("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "100"), "live subscriptions one websocket connection may hold (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
 	wsPerSubject := fs.String("ws-max-subscriptions-per-subject", getenv("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT", "500"), "live subscriptions one token subject may hold on this replica, over all its connections (WS_MAX_SUBSCRIPTIONS_PER_SUBJECT)")
+	allowedHosts := fs.String("webhook-allowed-hosts", getenv("WEBHOOK_ALLOWED_HOSTS", ""), "comma-separated host names or IP addresses webhooks may reach although loopback, private or link-local (WEBHOOK_ALLOWED_HOSTS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -164,6 +172,14 @@ func parseConfig(args []string) (Config, error) {
 				return c, errors.New("CORS_ALLOWED_ORIGINS must name origins; * is not accepted for an API that takes bearer tokens")
 			}
 			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
+		}
+	}
+	for _, h := range strings.Split(*allowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			if strings.ContainsAny(h, "/ @?#") {
+				return c, fmt.Errorf("WEBHOOK_ALLOWED_HOSTS must list host names or IP addresses, not %q", h)
+			}
+			c.WebhookAllowedHosts = append(c.WebhookAllowedHosts, h)
 		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {

@@ -37,6 +37,8 @@ type Service struct {
 	tokenLeeway time.Duration
 	// verifier checks submitted evidence (evidence.go).
 	verifier evidence.Verifier
+	// webhooks, when set, serves the webhook operations (webhooks.go).
+	webhooks *Webhooks
 }
 
 // Option configures a Service.

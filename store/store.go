@@ -49,7 +49,7 @@ const (
 )
 
 // collections are created at start (with their _id indexes on the embedded engine).
-var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection}
+var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection, webhooksCollection, deliveriesCollection}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -90,7 +90,10 @@ type Store struct {
 	keys *mongo.Collection
 	// envelopes holds the raw evidence submitted (evidence.go).
 	envelopes *mongo.Collection
-	log       *logrus.Entry
+	// webhookDocs and deliveries hold the webhooks and their delivery state (webhooks.go).
+	webhookDocs *mongo.Collection
+	deliveries  *mongo.Collection
+	log         *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
 	embedded *embeddedEngine
@@ -178,6 +181,8 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	s.overflow = s.db.Collection(overflowCollection)
 	s.keys = s.db.Collection(keysCollection)
 	s.envelopes = s.db.Collection(envelopesCollection)
+	s.webhookDocs = s.db.Collection(webhooksCollection)
+	s.deliveries = s.db.Collection(deliveriesCollection)
 
 	if err := s.setup(ctx, cfg.Database); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))
