@@ -49,12 +49,13 @@ func (b *tailBuffer) String() string {
 
 // startProcess starts bin on dataDir (embedded engine) and waits for its "server
 // ready" log line, which carries the address it listens on.
-func startProcess(t *testing.T, bin, dataDir string) *serverProcess {
+func startProcess(t *testing.T, bin, dataDir string, env ...string) *serverProcess {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"LISTEN_ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "JWT_HS256_SECRET="+testSecret,
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "MONGODB_URI=", "PLAYGROUND=false")
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
