@@ -33,6 +33,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -64,6 +65,10 @@ type Config struct {
 	MaxPending int
 	// Concurrency is the most requests in flight per webhook (16).
 	Concurrency int
+	// MinStep is the least time between two reads of a webhook's queue and feed
+	// (500 ms): writes in quick succession are sent together, so senders cost the
+	// database a few reads per MinStep, not a few per write.
+	MinStep time.Duration
 }
 
 func (c *Config) defaults() {
@@ -78,6 +83,7 @@ func (c *Config) defaults() {
 	set(&c.PollInterval, time.Second)
 	set(&c.DiscoverInterval, 5*time.Second)
 	set(&c.Lease, 30*time.Second)
+	set(&c.MinStep, 500*time.Millisecond)
 	if c.Batch <= 0 {
 		c.Batch = 64
 	}
@@ -145,6 +151,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 func (d *Dispatcher) Changed(id string) {
 	d.mu.Lock()
 	if s := d.senders[id]; s != nil {
+		s.stale.Store(true)
 		s.poke()
 	}
 	d.mu.Unlock()
@@ -205,6 +212,27 @@ type sender struct {
 	id      string
 	project string
 	wake    chan struct{}
+
+	// hook is the webhook as last read, at hookAt; stale makes the next step read
+	// it again (it changed in this replica).
+	hook   *model.Webhook
+	hookAt time.Time
+	stale  atomic.Bool
+}
+
+// webhook returns the webhook, read again when it changed in this replica or
+// every DiscoverInterval (changes made through another replica).
+func (s *sender) webhook(ctx context.Context) (*model.Webhook, error) {
+	if s.hook != nil && !s.stale.Load() && time.Since(s.hookAt) < s.d.cfg.DiscoverInterval {
+		return s.hook, nil
+	}
+	s.stale.Store(false)
+	w, err := s.d.store.GetWebhook(ctx, s.id)
+	if err != nil {
+		return nil, err
+	}
+	s.hook, s.hookAt = w, time.Now()
+	return w, nil
 }
 
 func (s *sender) poke() {
@@ -221,6 +249,7 @@ func (s *sender) run(ctx context.Context) {
 	log := s.d.log.WithField("webhook_id", s.id)
 	failures := 0
 	for ctx.Err() == nil {
+		started := time.Now()
 		next, err := s.step(ctx)
 		if errors.Is(err, errStop) {
 			return
@@ -249,13 +278,21 @@ func (s *sender) run(ctx context.Context) {
 		case <-t.C:
 		}
 		t.Stop()
+		if rest := s.d.cfg.MinStep - time.Since(started); rest > 0 {
+			t := time.NewTimer(rest)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
 	}
 }
 
 // step sends what is due and returns when the next thing is due (zero: at once).
 func (s *sender) step(ctx context.Context) (time.Time, error) {
 	cfg, st := &s.d.cfg, s.d.store
-	w, err := st.GetWebhook(ctx, s.id)
+	w, err := s.webhook(ctx)
 	if model.IsKind(err, model.KindNotFound) {
 		return time.Time{}, errStop
 	}
@@ -352,7 +389,10 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 			sends = append(sends, &send{rec: r, item: it})
 		}
 	}
-	if len(sends) == 0 && len(due) == 0 && pos.Bucket == q.Pos.Bucket && len(pos.Seen) == len(q.Pos.Seen) {
+	if len(sends) == 0 && len(due) == 0 && pos == q.Pos {
+		if later.IsZero() {
+			later = now.Add(cfg.PollInterval) // idle: poll the feed again then
+		}
 		return later, nil
 	}
 
@@ -473,10 +513,12 @@ func (s *sender) attempt(ctx context.Context, w *model.Webhook, sends []*send, n
 // less a random part of up to half (jitter, so receivers coming back are not hit
 // by every sender at once).
 func backoff(n int, lo, hi time.Duration) time.Duration {
-	d := hi
-	if n < 40 {
-		d = min(lo<<(n-1), hi)
+	lo, hi = max(lo, time.Millisecond), max(hi, time.Millisecond)
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
 	}
+	d = min(d, hi)
 	return d - time.Duration(rand.Int64N(int64(d/2)+1))
 }
 

@@ -89,6 +89,7 @@ type ComplexityRoot struct {
 		ArtifactID           func(childComplexity int) int
 		At                   func(childComplexity int) int
 		CorrelationID        func(childComplexity int) int
+		Cursor               func(childComplexity int) int
 		Digest               func(childComplexity int) int
 		FromState            func(childComplexity int) int
 		Kind                 func(childComplexity int) int
@@ -360,6 +361,8 @@ type AuditEventResolver interface {
 	PromotionEnvironment(ctx context.Context, obj *model.AuditEvent) (*string, error)
 
 	Reason(ctx context.Context, obj *model.AuditEvent) (*string, error)
+
+	Cursor(ctx context.Context, obj *model.AuditEvent) (*string, error)
 }
 type EvidenceResolver interface {
 	Detail(ctx context.Context, obj *model.Evidence) (*string, error)
@@ -645,6 +648,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.CorrelationID(childComplexity), true
+	case "AuditEvent.cursor":
+		if e.ComplexityRoot.AuditEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Cursor(childComplexity), true
 	case "AuditEvent.digest":
 		if e.ComplexityRoot.AuditEvent.Digest == nil {
 			break
@@ -2643,6 +2652,11 @@ extend input ChannelPolicyInput {
 "Addition (round 2): an arbitrary JSON value (CloudEvent data, provenance fragments)."
 scalar JSON
 
+extend type AuditEvent {
+  "Addition: the event's cursor, as auditEvents returns it, on events from artifactEvents and auditEvents (null elsewhere): resubscribe with artifactEvents(after: cursor) to miss nothing."
+  cursor: String
+}
+
 extend type Query {
   "Webhooks of a project (project_admin). Secrets are never returned here."
   webhooks(project: String!): [Webhook!]!
@@ -2655,6 +2669,7 @@ extend type Mutation {
   createWebhook(project: String!, input: WebhookInput!): WebhookWithSecret!
   "Changes a webhook (project_admin). Activating it again clears disabledReason; it then receives the events written from then on."
   updateWebhook(id: ID!, input: WebhookInput!): Webhook!
+  "Deletes a webhook (project_admin): nothing more is sent to it; its changes stay in the project trail."
   deleteWebhook(id: ID!): Boolean!
   "A new signing secret; the previous one keeps signing (a second signature) for 24 h."
   rotateWebhookSecret(id: ID!): WebhookWithSecret!
@@ -2676,46 +2691,82 @@ is POSTed to url as a CloudEvents 1.0 structured JSON body
 webhook-timestamp, webhook-signature).
 """
 type Webhook {
+  "Opaque id (wh_...)."
   id: ID!
+  "The project whose events it receives."
   project: String!
+  "Where deliveries are POSTed (http or https)."
   url: String!
   "Audit actions delivered; empty means all."
   actions: [String!]!
+  "False: nothing is sent (set by updateWebhook, or by a 410 answer)."
   active: Boolean!
+  "Why the service disabled it (a 410 answer); null when active or disabled by an admin."
   disabledReason: String
+  "Subject of the token that created it."
   createdBy: String!
+  "When it was created."
   createdAt: Time!
 }
 
+"A webhook with its signing secret, returned only by createWebhook and rotateWebhookSecret."
 type WebhookWithSecret {
+  "The webhook."
   webhook: Webhook!
   "whsec_ followed by base64."
   secret: String!
 }
 
+"What a webhook receives."
 input WebhookInput {
+  "Destination: http or https; loopback, private and link-local addresses only when listed in the server's WEBHOOK_ALLOWED_HOSTS."
   url: String!
+  "Audit actions to deliver (for example app_artifact.promote); empty or null means all."
   actions: [String!]
+  "False stops deliveries; true again resumes them with the events written from then on."
   active: Boolean = true
 }
 
+"One event's delivery to one webhook, with the outcome of its latest attempt."
 type WebhookDelivery {
+  "Opaque id (the webhook's id and the delivery's number); also its cursor."
   id: ID!
+  "The webhook it goes to."
   webhookId: ID!
   "The CloudEvent id (stable across attempts)."
   eventId: String!
+  "The audit action of the event."
   action: String!
+  "Where the delivery stands."
   status: DeliveryStatus!
+  "Attempts made so far (redeliveries included)."
   attempts: Int!
+  "HTTP status of the latest answer; null when there was none (timeout, refused connection)."
   lastStatusCode: Int
+  "Why the latest attempt failed; null after a success."
   lastError: String
+  "When the next attempt is due (FAILED)."
   nextAttemptAt: Time
+  "When the receiver accepted it."
   deliveredAt: Time
+  "When the delivery was first attempted."
   createdAt: Time!
 }
 
-type WebhookDeliveryEdge { cursor: String! node: WebhookDelivery! }
-type WebhookDeliveryConnection { edges: [WebhookDeliveryEdge!]! pageInfo: PageInfo! }
+"One delivery of a page."
+type WebhookDeliveryEdge {
+  "Pass as after for the next page."
+  cursor: String!
+  "The delivery."
+  node: WebhookDelivery!
+}
+"A page of a webhook's deliveries, newest first."
+type WebhookDeliveryConnection {
+  "The deliveries of the page."
+  edges: [WebhookDeliveryEdge!]!
+  "Whether more follow, and the cursor to continue from."
+  pageInfo: PageInfo!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2826,6 +2877,8 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_verification(ctx, field)
 	case "policyVersion":
 		return ec.fieldContext_AuditEvent_policyVersion(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AuditEvent_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
@@ -5084,6 +5137,29 @@ func (ec *executionContext) _AuditEvent_policyVersion(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_AuditEvent_policyVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().Cursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, true, true, "String")
 }
 
 func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *AuditEventConnection) (ret graphql.Marshaler) {
@@ -11798,6 +11874,12 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "cursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_cursor(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -260,6 +260,9 @@ type AuditEvent struct {
 	// decides (deprecate, retire, revoke) and for events stored before versions
 	// were recorded.
 	PolicyVersion *int
+	// Cursor is the event's cursor (model.Cursor encoded) where it was read from
+	// its project's feed (artifactEvents); empty elsewhere. Not stored.
+	Cursor string
 }
 
 // Artifact is one immutable digest registered in one project.

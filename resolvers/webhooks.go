@@ -146,3 +146,8 @@ func (r mutationResolver) RedeliverWebhookEvent(ctx context.Context, deliveryID 
 	}
 	return r.Service.RedeliverWebhookEvent(ctx, rq, deliveryID)
 }
+
+// Cursor is the event's cursor where it was read from the feed.
+func (auditEventResolver) Cursor(_ context.Context, e *model.AuditEvent) (*string, error) {
+	return str(e.Cursor), nil
+}

@@ -20,10 +20,12 @@ import (
 
 // serverProcess is the server binary running as its own process.
 type serverProcess struct {
-	cmd  *exec.Cmd
-	URL  string
-	logs *tailBuffer
-	exit chan error
+	cmd *exec.Cmd
+	URL string
+	// EngineURI is the embedded engine's address ("" on MongoDB).
+	EngineURI string
+	logs      *tailBuffer
+	exit      chan error
 }
 
 // tailBuffer keeps the last lines a process logged, for failure messages.
@@ -72,10 +74,12 @@ func startProcess(t *testing.T, bin, dataDir string, env ...string) *serverProce
 			line := sc.Text()
 			p.logs.add(line)
 			var entry struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+				Msg       string `json:"msg"`
+				Addr      string `json:"addr"`
+				EngineURI string `json:"engine_uri"`
 			}
 			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "server ready" {
+				p.EngineURI = entry.EngineURI
 				select {
 				case ready <- entry.Addr:
 				default:

@@ -145,6 +145,9 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 		fields["playground"] = "http://" + displayAddr(addr) + "/"
 	}
 	fields["board"] = "http://" + displayAddr(addr) + "/board"
+	if uri := st.EngineURI(); uri != "" {
+		fields["engine_uri"] = uri // loopback only: a second process may share the database
+	}
 	log.WithFields(fields).Info("server ready")
 	if showBanner(log.Out, st.Embedded()) {
 		writeBanner(log.Out, cfg, addr, st.Embedded())

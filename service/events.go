@@ -299,7 +299,18 @@ func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project, afte
 	}
 	var replay []FeedEvent
 	if cursor != nil {
-		if replay, err = s.replay(ctx, project, *cursor); err != nil {
+		if cursor.Feed != nil {
+			// Everything written after the cursor's event, in the order of writing.
+			replay, _, err = s.broker.feed.FeedSince(ctx, project, FeedPos{Bucket: cursor.Feed.Bucket, Index: cursor.Feed.Index}.next(), MaxReplay+1)
+			if err == nil && len(replay) > MaxReplay {
+				err = model.BadInput("after", "more than %d events were written after this cursor; read them with auditEvents and subscribe with a newer cursor", MaxReplay)
+			}
+		} else {
+			// A cursor without a feed position: the events after it in auditEvents
+			// order.
+			replay, err = s.replay(ctx, project, *cursor)
+		}
+		if err != nil {
 			s.broker.remove(project, sub)
 			return nil, err
 		}
@@ -328,7 +339,8 @@ func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project, afte
 		replayed := make(map[FeedKey]bool, len(replay))
 		for i := range replay {
 			replayed[replay[i].Key] = true
-			if !emit(&replay[i].Event) {
+			ev := withCursor(replay[i])
+			if !emit(&ev) {
 				return
 			}
 		}
@@ -341,7 +353,8 @@ func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project, afte
 				if replayed[ev.Key] {
 					continue
 				}
-				if !emit(&ev.Event) {
+				live := withCursor(ev)
+				if !emit(&live) {
 					return
 				}
 			case <-ctx.Done():
@@ -352,6 +365,15 @@ func (s *Service) SubscribeEvents(ctx context.Context, rq Request, project, afte
 		}
 	}()
 	return out, nil
+}
+
+// withCursor is the event of e with its cursor (when e was read from the feed).
+func withCursor(e FeedEvent) model.AuditEvent {
+	ev := e.Event
+	if e.Key.Seq >= 0 {
+		ev.Cursor = e.Cursor().Encode()
+	}
+	return ev
 }
 
 // replay returns the project's feed events after cursor c, oldest first.
@@ -371,7 +393,11 @@ func (s *Service) replay(ctx context.Context, project string, c model.Cursor) ([
 				done = true
 				break
 			}
-			out = append(out, FeedEvent{Key: k, Event: it.Event})
+			fe := FeedEvent{Key: k, Event: it.Event}
+			if it.Feed != nil {
+				fe.Pos = FeedPos{Bucket: it.Feed.Bucket, Index: it.Feed.Index}
+			}
+			out = append(out, fe)
 			if len(out) > MaxReplay {
 				return nil, model.BadInput("after", "more than %d events were written after this cursor; read them with auditEvents and subscribe with a newer cursor", MaxReplay)
 			}

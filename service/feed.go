@@ -15,17 +15,27 @@ type FeedKey struct {
 }
 
 // FeedPos is a position in a project's audit feed in the order the events were
-// written (see store/feedwalk.go): the bucket being read and the keys of its
-// events already read.
+// written (see store/feedwalk.go): every event of the buckets before Bucket and the
+// first Index events of bucket Bucket come before it.
 type FeedPos struct {
-	Bucket int       `bson:"n"`
-	Seen   []FeedKey `bson:"s"`
+	Bucket int `bson:"n"`
+	Index  int `bson:"i"`
 }
 
-// FeedEvent is one event of the feed with its key.
+// next is the position right after the event at p.
+func (p FeedPos) next() FeedPos { return FeedPos{Bucket: p.Bucket, Index: p.Index + 1} }
+
+// FeedEvent is one event of the feed with its key and its position.
 type FeedEvent struct {
 	Key   FeedKey
+	Pos   FeedPos
 	Event model.AuditEvent
+}
+
+// Cursor is the event's cursor: its key (auditEvents order) and its position in
+// the feed (artifactEvents resumes right after it).
+func (e FeedEvent) Cursor() model.Cursor {
+	return model.Cursor{At: e.Event.At, ID: e.Key.ID, Seq: e.Key.Seq, Feed: &model.FeedPosition{Bucket: e.Pos.Bucket, Index: e.Pos.Index}}
 }
 
 // Feed reads a project's audit feed in the order of writing: the record every

@@ -7,13 +7,16 @@ package store
 //
 // The feed (audit.go, projections.go) is a head feed:<p> holding the open bucket's
 // events in the order they were appended and the ranges of the sealed buckets; a
-// bucket is sealed as exactly the entries its head held (sorted by key). So a
-// position in the order of writing is (bucket n, the keys of bucket n read so far):
-// the events after it are bucket n's other events, every event of the buckets
-// sealed after n, and the head's. Reading from a position costs one _id look-up
-// (the head) plus one per bucket sealed since. A position names at most one
-// bucket's keys (feedBucketCap, a little more when a write appended several events
-// at once), so it stays small enough to be persisted (a webhook's cursor).
+// bucket is sealed as exactly the entries its head held, in the same order. So an
+// event's position in the order of writing is (bucket n, index i in bucket n), and
+// it never changes; the events after a position are the rest of its bucket, the
+// buckets sealed after it and the head's. Reading from a position costs one _id
+// look-up (the head) plus one per bucket sealed since.
+//
+// A rebuild or a bulk load (RebuildProjections, InsertArtifactsBulk) lays the feed
+// out again in time order: positions taken before it may then name other events
+// (a webhook may receive some events again or miss some; the position of a
+// subscription is re-read when it resumes). Neither runs while the server serves.
 
 import (
 	"context"
@@ -36,34 +39,24 @@ func (s *Store) FeedEnd(ctx context.Context, project string) (FeedPos, error) {
 	if _, err := s.loadProj(ctx, feedHeadID(project), &h); err != nil {
 		return FeedPos{}, err
 	}
-	pos := FeedPos{Bucket: h.Open, Seen: make([]FeedKey, 0, len(h.Entries))}
-	for _, e := range h.Entries {
-		pos.Seen = append(pos.Seen, FeedKey{At: e.At, ID: e.ArtifactID, Seq: e.Seq})
-	}
-	return pos, nil
+	return FeedPos{Bucket: h.Open, Index: len(h.Entries)}, nil
 }
 
-// FeedSince returns up to limit events of project's feed written after pos (limit
-// <= 0: all), in the order of writing (within a sealed bucket, by key), and the
-// position after them. A position beyond the feed (the feed was rebuilt) is moved
-// to the feed's end.
+// FeedSince returns up to limit events of project's feed from position pos on
+// (limit <= 0: all), in the order of writing, and the position after them. A
+// position beyond the feed (the feed was rebuilt) is moved to the feed's end.
 func (s *Store) FeedSince(ctx context.Context, project string, pos FeedPos, limit int) ([]FeedEvent, FeedPos, error) {
 	headID := feedHeadID(project)
 	var h logHead[feedEntry]
 	if _, err := s.loadProj(ctx, headID, &h); err != nil {
 		return nil, pos, err
 	}
-	if pos.Bucket > h.Open {
+	if pos.Bucket > h.Open || (pos.Bucket == h.Open && pos.Index > len(h.Entries)) {
 		s.logFor(ctx).WithField("project", project).Warn("feed position beyond the feed (rebuilt?); continuing from its end")
-		end, err := s.FeedEnd(ctx, project)
-		return nil, end, err
+		return nil, FeedPos{Bucket: h.Open, Index: len(h.Entries)}, nil
 	}
 	var out []FeedEvent
-	seen := map[FeedKey]bool{}
-	for _, k := range pos.Seen {
-		seen[k] = true
-	}
-	next := FeedPos{Bucket: pos.Bucket, Seen: append([]FeedKey(nil), pos.Seen...)}
+	next := pos
 	for n := pos.Bucket; n <= h.Open; n++ {
 		entries := h.Entries
 		if n < h.Open {
@@ -73,24 +66,30 @@ func (s *Store) FeedSince(ctx context.Context, project string, pos FeedPos, limi
 			}
 		}
 		if n != next.Bucket {
-			next, seen = FeedPos{Bucket: n}, map[FeedKey]bool{}
+			next = FeedPos{Bucket: n}
 		}
-		for _, e := range entries {
-			k := FeedKey{At: e.At, ID: e.ArtifactID, Seq: e.Seq}
-			if seen[k] {
-				continue
-			}
+		for i := next.Index; i < len(entries); i++ {
 			if limit > 0 && len(out) >= limit {
 				return out, next, nil
 			}
+			e := entries[i]
 			ev, err := e.event()
 			if err != nil {
 				return nil, pos, err
 			}
-			out = append(out, FeedEvent{Key: k, Event: ev})
-			seen[k] = true
-			next.Seen = append(next.Seen, k)
+			out = append(out, FeedEvent{Key: FeedKey{At: e.At, ID: e.ArtifactID, Seq: e.Seq}, Pos: FeedPos{Bucket: n, Index: i}, Event: ev})
+			next.Index = i + 1
 		}
 	}
 	return out, next, nil
+}
+
+// EngineURI is the MongoDB URI of the embedded engine ("" on MongoDB): another
+// server process may use it as its MONGODB_URI to share this database (tests of
+// several replicas).
+func (s *Store) EngineURI() string {
+	if s.embedded == nil {
+		return ""
+	}
+	return s.embedded.uri
 }

@@ -375,9 +375,6 @@ func (s *Store) UpdateQueue(ctx context.Context, webhookID, project string, fn f
 		if q.Pending == nil {
 			q.Pending = []DeliveryItem{}
 		}
-		if q.Pos.Seen == nil {
-			q.Pos.Seen = []FeedKey{}
-		}
 		return fn(q)
 	})
 }
