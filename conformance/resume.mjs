@@ -40,15 +40,17 @@ async function write(i) {
 
 const phase1 = [], phase2 = [];
 let last = start;
-const a = subscribe(wsA, start, (ev) => { phase1.push(ev.artifactId); last = ev.cursor; });
+let gone = false; // the first dashboard ignores what arrives after it decided to leave
+const a = subscribe(wsA, start, (ev) => { if (gone) return; phase1.push(ev.artifactId); last = ev.cursor; });
 await sleep(300);
 // Writes run in 4 concurrent chains for the whole test.
 let next = 0;
 const chains = Array.from({ length: 4 }, async () => { while (next < writes) { await write(next++); } });
 const all = Promise.all(chains);
 while (phase1.length < Math.floor(writes / 3)) await sleep(5);
-await a.client.dispose(); // the dashboard goes away mid-stream...
+gone = true;
 const resumeFrom = last;
+await a.client.dispose(); // the dashboard goes away mid-stream...
 const b = subscribe(wsB, resumeFrom, (ev) => phase2.push(ev.artifactId)); // ...and comes back elsewhere
 await all;
 for (let i = 0; i < 200 && phase1.length + phase2.length < writes; i++) await sleep(50);
