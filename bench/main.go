@@ -7,6 +7,7 @@
 //	go run ./bench -artifacts 1000 -soak 10m
 //	go run ./bench -hostile 1000          # memory under a flood of distinct large documents
 //	go run ./bench -rederive 10000        # trust re-derivation of one project after a policy tightening
+//	go run ./bench -webhooks 1000         # webhook delivery throughput and its cost to mutations
 //
 // Every load loop is bounded in requests and in time, and speaks to loopback only.
 // See BENCHMARKS.md for the design and the results.
@@ -49,6 +50,7 @@ type options struct {
 	Hostile     int
 	ServerBin   string
 	Rederive    int
+	Webhooks    int
 }
 
 func main() {
@@ -73,6 +75,7 @@ func main() {
 	flag.StringVar(&o.Render, "render", "", "instead of running: rewrite the Markdown report (to stdout and -out) from a run saved with -json")
 	flag.IntVar(&o.Hostile, "hostile", 0, "instead of the benchmark: send this many distinct ~40 KB documents without a token, then as many with one, and report the server's memory")
 	flag.IntVar(&o.Rederive, "rederive", 0, "instead of the benchmark: seed this many artifacts into one project, tighten its policy and report how long the trust re-derivation takes and deployable's latency during it")
+	flag.IntVar(&o.Webhooks, "webhooks", 0, "instead of the benchmark: send this many registrations with no webhook, then with 3 webhooks to a fast loopback receiver, and report the mutation latency of each and how long the deliveries took")
 	flag.StringVar(&o.ServerBin, "server-bin", "", "measure this server binary instead of building ./server (e.g. an older build, for a before/after)")
 	flag.Parse()
 	var err error
@@ -161,6 +164,8 @@ func run(ctx context.Context, o options, args []string) error {
 		return runHostile(ctx, o, bin, work)
 	case o.Rederive > 0:
 		return runRederive(ctx, o, bin, work)
+	case o.Webhooks > 0:
+		return runWebhooks(ctx, o, bin, work)
 	case o.Soak > 0:
 		if err := runSoak(ctx, o, bin, work, rep); err != nil {
 			return err

@@ -77,7 +77,7 @@ func freeLoopbackPort() (string, error) {
 // startServer runs bin on the embedded engine in dataDir, listening on loopback, and
 // waits until /readyz answers. Its log (LOG_LEVEL logLevel, JSON, one access line
 // per request at info) goes to logPath.
-func startServer(bin, dataDir, logPath, logLevel string) (*serverProc, error) {
+func startServer(bin, dataDir, logPath, logLevel string, env ...string) (*serverProc, error) {
 	addr, err := freeLoopbackPort()
 	if err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func startServer(bin, dataDir, logPath, logLevel string) (*serverProc, error) {
 	}
 	cmd := exec.Command(bin, "-listen-addr", addr, "-data-dir", dataDir, "-log-level", logLevel, "-playground", "false")
 	// Only what the server needs: no MONGODB_URI (embedded engine), the HS256 secret.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "JWT_HS256_SECRET=" + benchSecret, "LOG_FORMAT=json"}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "JWT_HS256_SECRET=" + benchSecret, "LOG_FORMAT=json"}, env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()

@@ -359,3 +359,37 @@ type Viewer struct {
 	// Roles per project, from the token's roles claim.
 	Roles []ProjectRoles `json:"roles"`
 }
+
+// A page of a webhook's deliveries, newest first.
+type WebhookDeliveryConnection struct {
+	// The deliveries of the page.
+	Edges []WebhookDeliveryEdge `json:"edges"`
+	// Whether more follow, and the cursor to continue from.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// One delivery of a page.
+type WebhookDeliveryEdge struct {
+	// Pass as after for the next page.
+	Cursor string `json:"cursor"`
+	// The delivery.
+	Node *model.WebhookDelivery `json:"node"`
+}
+
+// What a webhook receives.
+type WebhookInput struct {
+	// Destination: http or https; loopback, private and link-local addresses only when listed in the server's WEBHOOK_ALLOWED_HOSTS.
+	URL string `json:"url"`
+	// Audit actions to deliver (for example app_artifact.promote); empty or null means all.
+	Actions []string `json:"actions,omitempty"`
+	// False stops deliveries; true again resumes them with the events written from then on.
+	Active *bool `json:"active,omitempty"`
+}
+
+// A webhook with its signing secret, returned only by createWebhook and rotateWebhookSecret.
+type WebhookWithSecret struct {
+	// The webhook.
+	Webhook *model.Webhook `json:"webhook"`
+	// whsec_ followed by base64.
+	Secret string `json:"secret"`
+}

@@ -270,6 +270,9 @@ type AuditEvent struct {
 	BreakGlass    bool
 	Justification string
 	Ticket        string
+	// Cursor is the event's cursor (model.Cursor encoded) where it was read from
+	// its project's feed (artifactEvents); empty elsewhere. Not stored.
+	Cursor string
 }
 
 // Artifact is one immutable digest registered in one project.

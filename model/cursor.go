@@ -20,11 +20,24 @@ type Cursor struct {
 	At  time.Time
 	ID  string
 	Seq int
+	// Feed is, for an audit event read from its project's feed, its position
+	// there in the order of writing (artifactEvents resumes right after it).
+	Feed *FeedPosition
+}
+
+// FeedPosition is an event's place in its project's audit feed: its bucket and
+// its index there.
+type FeedPosition struct {
+	Bucket int
+	Index  int
 }
 
 // Encode makes the opaque cursor string.
 func (c Cursor) Encode() string {
 	raw := strconv.FormatInt(c.At.UnixNano(), 10) + "|" + c.ID + "|" + strconv.Itoa(c.Seq)
+	if c.Feed != nil {
+		raw += "|" + strconv.Itoa(c.Feed.Bucket) + "|" + strconv.Itoa(c.Feed.Index)
+	}
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
@@ -39,8 +52,17 @@ func DecodeCursor(s string) (Cursor, error) {
 		return Cursor{}, bad
 	}
 	parts := strings.Split(string(raw), "|")
-	if len(parts) != 3 {
+	if len(parts) != 3 && len(parts) != 5 {
 		return Cursor{}, bad
+	}
+	var feed *FeedPosition
+	if len(parts) == 5 {
+		b, err1 := strconv.Atoi(parts[3])
+		i, err2 := strconv.Atoi(parts[4])
+		if err1 != nil || err2 != nil || b < 0 || i < 0 {
+			return Cursor{}, bad
+		}
+		feed = &FeedPosition{Bucket: b, Index: i}
 	}
 	ns, err := strconv.ParseInt(parts[0], 10, 64)
 	if err != nil || ns < 0 {
@@ -59,7 +81,7 @@ func DecodeCursor(s string) (Cursor, error) {
 			return Cursor{}, bad
 		}
 	}
-	return Cursor{At: time.Unix(0, ns).UTC(), ID: id, Seq: seq}, nil
+	return Cursor{At: time.Unix(0, ns).UTC(), ID: id, Seq: seq, Feed: feed}, nil
 }
 
 // PageSize validates a requested page size: nil means the default, negative is

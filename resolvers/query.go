@@ -149,7 +149,8 @@ func auditConnection(page service.AuditPage) *graph.AuditEventConnection {
 	conn := &graph.AuditEventConnection{Edges: make([]graph.AuditEventEdge, 0, len(page.Items)), PageInfo: &graph.PageInfo{HasNextPage: page.HasNext}}
 	for i := range page.Items {
 		e := &page.Items[i]
-		c := model.Cursor{At: e.Event.At, ID: e.Event.ArtifactID, Seq: e.Seq}.Encode()
+		c := model.Cursor{At: e.Event.At, ID: e.Event.ArtifactID, Seq: e.Seq, Feed: e.Feed}.Encode()
+		e.Event.Cursor = c
 		conn.Edges = append(conn.Edges, graph.AuditEventEdge{Cursor: c, Node: &e.Event})
 		conn.PageInfo.EndCursor = &c
 	}

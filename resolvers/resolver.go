@@ -173,12 +173,12 @@ var _ graph.SubscriptionResolver = subscriptionResolver{}
 
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return subscriptionResolver{r} }
 
-func (r subscriptionResolver) ArtifactEvents(ctx context.Context, project string) (<-chan *model.AuditEvent, error) {
+func (r subscriptionResolver) ArtifactEvents(ctx context.Context, project string, after *string) (<-chan *model.AuditEvent, error) {
 	rq, err := request(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.Service.SubscribeEvents(ctx, rq, project)
+	return r.Service.SubscribeEvents(ctx, rq, project, deref(after))
 }
 
 type policyDenialResolver struct{ *Resolver }

@@ -107,6 +107,17 @@ func matrixOps() []matrixOp {
 			[]string{uUNA, uFOR, uFOR, uOK, uFOR, uOK, uNF, uFOR, uNF}},
 		{"query trustedKeys", `{ trustedKeys(project: "payments", includeRevoked: true) { id } }`, "", none, reads(uUNA, uFOR, uFOR)},
 		{"query trustReevaluation", `{ trustReevaluation(project: "payments") { reason artifactsDone } }`, "", none, reads(uUNA, uFOR, uFOR)},
+		// Webhooks: project_admin only. Operations on a webhook id look it up first;
+		// an unknown id is NOT_FOUND for everyone with a token.
+		{"query webhooks", `{ webhooks(project: "payments") { id } }`, "", none, []string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
+		{"mutation createWebhook", `mutation { createWebhook(project: "payments", input: {url: "https://93.184.215.14/hook"}) { webhook { id } } }`, "", none,
+			[]string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},
+		{"query webhookDeliveries", `{ webhookDeliveries(webhookId: "wh_unknown") { edges { cursor } } }`, "", none, []string{uUNA, uNF, uNF, uNF, uNF, uNF, uNF, uNF, uNF}},
+		{"mutation updateWebhook", `mutation { updateWebhook(id: "wh_unknown", input: {url: "https://93.184.215.14/hook"}) { id } }`, "", none, []string{uUNA, uNF, uNF, uNF, uNF, uNF, uNF, uNF, uNF}},
+		{"mutation deleteWebhook", `mutation { deleteWebhook(id: "wh_unknown") }`, "", none, []string{uUNA, uNF, uNF, uNF, uNF, uNF, uNF, uNF, uNF}},
+		{"mutation rotateWebhookSecret", `mutation { rotateWebhookSecret(id: "wh_unknown") { secret } }`, "", none, []string{uUNA, uNF, uNF, uNF, uNF, uNF, uNF, uNF, uNF}},
+		{"mutation redeliverWebhookEvent", `mutation { redeliverWebhookEvent(deliveryId: "wh_unknown:0") { id } }`, "", none, []string{uUNA, uNF, uNF, uNF, uNF, uNF, uNF, uNF, uNF}},
+
 		{"mutation addTrustedKey", `mutation($in: TrustedKeyInput!) { addTrustedKey(project: "payments", input: $in) { id } }`, "", func(artifactJSON) map[string]any {
 			return map[string]any{"in": map[string]any{"publicKeyPem": matrixKeyPEM(), "checks": []string{"ATTESTATION"}}}
 		}, []string{uUNA, uFOR, uFOR, uFOR, uFOR, uOK, uFOR, uFOR, uFOR}},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/artifact-trust/control-plane/delivery"
 )
 
 // Config is the server's configuration. Every field is an environment variable and
@@ -51,6 +53,11 @@ type Config struct {
 	PolicyFloorFile string
 	// now, when set, replaces the service's wall clock (tests).
 	now func() time.Time
+	// WebhookAllowedHosts may be webhook destinations although they are (or
+	// resolve to) loopback, private or link-local addresses.
+	WebhookAllowedHosts []string
+	// Delivery tunes webhook delivery (no flag: tests shorten its timings).
+	Delivery delivery.Config
 }
 
 // Bounds of configuration values.
@@ -113,6 +120,7 @@ func parseConfig(args []string) (Config, error) {
 	wsPerConn := fs.String("ws-max-subscriptions-per-connection", getenv("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "100"), "live subscriptions one websocket connection may hold (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
 	wsPerSubject := fs.String("ws-max-subscriptions-per-subject", getenv("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT", "500"), "live subscriptions one token subject may hold on this replica, over all its connections (WS_MAX_SUBSCRIPTIONS_PER_SUBJECT)")
 	fs.StringVar(&c.PolicyFloorFile, "policy-floor-file", getenv("POLICY_FLOOR_FILE", ""), "JSON file of per-channel minimums no project policy may go below; a file that does not parse stops the server (POLICY_FLOOR_FILE)")
+	allowedHosts := fs.String("webhook-allowed-hosts", getenv("WEBHOOK_ALLOWED_HOSTS", ""), "comma-separated host names or IP addresses webhooks may reach although loopback, private or link-local (WEBHOOK_ALLOWED_HOSTS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -170,6 +178,14 @@ func parseConfig(args []string) (Config, error) {
 				return c, errors.New("CORS_ALLOWED_ORIGINS must name origins; * is not accepted for an API that takes bearer tokens")
 			}
 			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
+		}
+	}
+	for _, h := range strings.Split(*allowedHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			if strings.ContainsAny(h, "/ @?#") {
+				return c, fmt.Errorf("WEBHOOK_ALLOWED_HOSTS must list host names or IP addresses, not %q", h)
+			}
+			c.WebhookAllowedHosts = append(c.WebhookAllowedHosts, h)
 		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {

@@ -155,22 +155,6 @@ func TestSchemaServesTheWholeCoreContract(t *testing.T) {
 // missing or differs, and when a listed item has come to be served (drop it here),
 // so the list only shrinks.
 var round2Pending = map[string]string{
-	"DeliveryStatus":                     "issue 12 (events)",
-	"JSON":                               "issue 12 (events)",
-	"Mutation.createWebhook":             "issue 12 (events)",
-	"Mutation.deleteWebhook":             "issue 12 (events)",
-	"Mutation.redeliverWebhookEvent":     "issue 12 (events)",
-	"Mutation.rotateWebhookSecret":       "issue 12 (events)",
-	"Mutation.updateWebhook":             "issue 12 (events)",
-	"Query.webhookDeliveries":            "issue 12 (events)",
-	"Query.webhooks":                     "issue 12 (events)",
-	"Subscription.artifactEvents(after)": "issue 12 (events)",
-	"Webhook":                            "issue 12 (events)",
-	"WebhookDelivery":                    "issue 12 (events)",
-	"WebhookDeliveryConnection":          "issue 12 (events)",
-	"WebhookDeliveryEdge":                "issue 12 (events)",
-	"WebhookInput":                       "issue 12 (events)",
-	"WebhookWithSecret":                  "issue 12 (events)",
 }
 
 // TestSchemaServesTheRound2Contract checks the core contract with the round-2

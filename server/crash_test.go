@@ -20,10 +20,12 @@ import (
 
 // serverProcess is the server binary running as its own process.
 type serverProcess struct {
-	cmd  *exec.Cmd
-	URL  string
-	logs *tailBuffer
-	exit chan error
+	cmd *exec.Cmd
+	URL string
+	// EngineURI is the embedded engine's address ("" on MongoDB).
+	EngineURI string
+	logs      *tailBuffer
+	exit      chan error
 }
 
 // tailBuffer keeps the last lines a process logged, for failure messages.
@@ -49,12 +51,13 @@ func (b *tailBuffer) String() string {
 
 // startProcess starts bin on dataDir (embedded engine) and waits for its "server
 // ready" log line, which carries the address it listens on.
-func startProcess(t *testing.T, bin, dataDir string) *serverProcess {
+func startProcess(t *testing.T, bin, dataDir string, env ...string) *serverProcess {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"LISTEN_ADDR=127.0.0.1:0", "DATA_DIR="+dataDir, "JWT_HS256_SECRET="+testSecret,
 		"LOG_FORMAT=json", "LOG_LEVEL=info", "MONGODB_URI=", "PLAYGROUND=false")
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -71,10 +74,12 @@ func startProcess(t *testing.T, bin, dataDir string) *serverProcess {
 			line := sc.Text()
 			p.logs.add(line)
 			var entry struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+				Msg       string `json:"msg"`
+				Addr      string `json:"addr"`
+				EngineURI string `json:"engine_uri"`
 			}
 			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "server ready" {
+				p.EngineURI = entry.EngineURI
 				select {
 				case ready <- entry.Addr:
 				default:

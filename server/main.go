@@ -19,9 +19,11 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/artifact-trust/control-plane/auth"
+	"github.com/artifact-trust/control-plane/delivery"
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 	"github.com/artifact-trust/control-plane/store"
+	"github.com/artifact-trust/control-plane/webhook"
 )
 
 func main() {
@@ -74,6 +76,11 @@ func newLogger(cfg Config) *logrus.Logger {
 	return log
 }
 
+// feedPollInterval is how often a replica reads a project's audit feed for the
+// live subscriptions (events written through another replica; its own writes are
+// read at once).
+const feedPollInterval = 250 * time.Millisecond
+
 // run serves until ctx ends, then shuts down gracefully: it stops accepting, lets
 // in-flight requests finish, and closes the database. ready, when not nil, receives
 // the listening address once the server accepts connections.
@@ -102,10 +109,27 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	}()
 
 	m := newMetrics()
-	broker := service.NewBroker()
+	// Live subscriptions and webhooks read the audit feed, which every replica's
+	// writes reach, so they see every event whatever replica wrote it.
+	broker := service.NewFeedBroker(st, feedPollInterval)
 	m.watchSubscribers(broker.Total)
 	m.watchOutbox(st.Repairs)
-	opts := []service.Option{service.WithObserver(m), service.WithBroker(broker), service.WithTokenLeeway(cfg.JWTLeeway)}
+	guard := webhook.NewGuard(cfg.WebhookAllowedHosts)
+	dispatcher := delivery.New(st, webhook.NewClient(guard), logrus.NewEntry(log), cfg.Delivery)
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	dispatchDone := make(chan struct{})
+	go func() { defer close(dispatchDone); dispatcher.Run(dispatchCtx) }()
+	defer func() { stopDispatch(); <-dispatchDone }() // before the database closes
+	opts := []service.Option{
+		service.WithObserver(m), service.WithBroker(broker), service.WithObserver(dispatcher),
+		service.WithTokenLeeway(cfg.JWTLeeway),
+		service.WithWebhooks(service.Webhooks{
+			Store:    st,
+			CheckURL: func(ctx context.Context, u string) error { return guard.CheckURL(ctx, u, nil) },
+			Changed:  dispatcher.Changed,
+			RetryFor: dispatcher.RetryFor(),
+		}),
+	}
 	if !st.Embedded() {
 		// Other replicas may change a policy while this one decides under it.
 		opts = append(opts, service.WithPolicyRecheck(policyRaceReporter(log, m.reg)))
@@ -153,6 +177,9 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 		fields["playground"] = "http://" + displayAddr(addr) + "/"
 	}
 	fields["board"] = "http://" + displayAddr(addr) + "/board"
+	if uri := st.EngineURI(); uri != "" {
+		fields["engine_uri"] = uri // loopback only: a second process may share the database
+	}
 	log.WithFields(fields).Info("server ready")
 	if showBanner(log.Out, st.Embedded()) {
 		writeBanner(log.Out, cfg, addr, st.Embedded())

@@ -42,6 +42,8 @@ type Service struct {
 	floor model.Floor
 	// reeval runs the background trust re-derivations (rederive.go).
 	reeval *reevaluator
+	// webhooks, when set, serves the webhook operations (webhooks.go).
+	webhooks *Webhooks
 }
 
 // Option configures a Service.

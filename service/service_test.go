@@ -229,7 +229,10 @@ func (r *recordingObserver) Denied(_ string, classes []string) {
 
 func TestBrokerDropsASubscriberThatFallsBehindInsteadOfBlockingWriters(t *testing.T) {
 	b := NewBroker()
-	sub := b.add("payments")
+	sub, err := b.add(context.Background(), "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ev := model.AuditEvent{Project: "payments", Action: model.ActionVerify}
 	done := make(chan struct{})
 	go func() {
@@ -272,7 +275,7 @@ func TestSubscriptionEndsWhenTheTokenExpires(t *testing.T) {
 	b := NewBroker()
 	svc := New(newMemStore(), WithBroker(b))
 	viewer := model.Actor{Subject: "vic", Roles: map[string][]model.Role{"payments": {model.RoleViewer}}, ExpiresAt: time.Now().Add(100 * time.Millisecond)}
-	ch, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments")
+	ch, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +290,7 @@ func TestSubscriptionEndsWhenTheTokenExpires(t *testing.T) {
 	if b.Total() != 0 {
 		t.Fatalf("%d subscribers left", b.Total())
 	}
-	if _, err := svc.SubscribeEvents(context.Background(), Request{Actor: model.Actor{Subject: "otto", Roles: map[string][]model.Role{"billing": {model.RoleViewer}}}}, "payments"); !model.IsKind(err, model.KindForbidden) {
+	if _, err := svc.SubscribeEvents(context.Background(), Request{Actor: model.Actor{Subject: "otto", Roles: map[string][]model.Role{"billing": {model.RoleViewer}}}}, "payments", ""); !model.IsKind(err, model.KindForbidden) {
 		t.Fatalf("another project's viewer: %v", err)
 	}
 }
@@ -321,7 +324,7 @@ func TestSubscriptionInsideTheTokenLeewayDeliversEventsUntilTheLeewayEnds(t *tes
 	svc := New(newMemStore(), WithBroker(b), WithTokenLeeway(1500*time.Millisecond))
 	// The token expired a second ago: the verifier still accepts it (leeway 1.5 s).
 	viewer := model.Actor{Subject: "vic", Roles: map[string][]model.Role{"payments": {model.RoleViewer}}, ExpiresAt: time.Now().Add(-time.Second)}
-	ch, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments")
+	ch, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +354,7 @@ func TestSubscribeWithACredentialPastItsLeewayIsUnauthenticated(t *testing.T) {
 	b := NewBroker()
 	svc := New(newMemStore(), WithBroker(b), WithTokenLeeway(5*time.Second))
 	viewer := model.Actor{Subject: "vic", Roles: map[string][]model.Role{"payments": {model.RoleViewer}}, ExpiresAt: time.Now().Add(-6 * time.Second)}
-	if _, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments"); !model.IsKind(err, model.KindUnauthenticated) {
+	if _, err := svc.SubscribeEvents(context.Background(), Request{Actor: viewer}, "payments", ""); !model.IsKind(err, model.KindUnauthenticated) {
 		t.Fatalf("expired credential: %v, want UNAUTHENTICATED", err)
 	}
 	if b.Total() != 0 {

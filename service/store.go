@@ -164,6 +164,8 @@ type AuditQuery struct {
 type AuditEntry struct {
 	Event model.AuditEvent
 	Seq   int
+	// Feed is the event's position in its project's feed, when it was read there.
+	Feed *model.FeedPosition
 }
 
 // AuditPage is one page of audit events.

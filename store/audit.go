@@ -23,6 +23,16 @@ type feedEntry struct {
 	At         int64    `bson:"t"` // Unix ms
 	ArtifactID string   `bson:"a"`
 	Event      bson.Raw `bson:"e"`
+	// pos is where a reader found the entry in the feed (not stored).
+	pos *model.FeedPosition `bson:"-"`
+}
+
+// placed sets the feed position of entries read from bucket n.
+func placed(es []feedEntry, n int) []feedEntry {
+	for i := range es {
+		es[i].pos = &model.FeedPosition{Bucket: n, Index: i}
+	}
+	return es
 }
 
 func (e feedEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID, Seq: e.Seq} }
@@ -90,8 +100,11 @@ func (s *Store) AuditEvents(ctx context.Context, q service.AuditQuery) (service.
 	if err != nil || ver == 0 {
 		return page, err
 	}
-	load := func(n int) ([]feedEntry, error) { return loadBucket[feedEntry](ctx, s, bucketID(headID, n)) }
-	it := newNewestIter(h.Entries, h.Sealed, load, feedBelow(q.After))
+	load := func(n int) ([]feedEntry, error) {
+		es, err := loadBucket[feedEntry](ctx, s, bucketID(headID, n))
+		return placed(es, n), err
+	}
+	it := newNewestIter(placed(h.Entries, h.Open), h.Sealed, load, feedBelow(q.After))
 	for len(page.Items) <= q.First {
 		e, ok, err := it.next()
 		if err != nil {
@@ -104,7 +117,7 @@ func (s *Store) AuditEvents(ctx context.Context, q service.AuditQuery) (service.
 		if err != nil {
 			return page, err
 		}
-		entry := service.AuditEntry{Event: ev, Seq: e.Seq}
+		entry := service.AuditEntry{Event: ev, Seq: e.Seq, Feed: e.pos}
 		if auditMatches(entry, entry.Event.ArtifactID, q.Filter) {
 			page.Items = append(page.Items, entry)
 		}

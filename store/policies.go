@@ -123,7 +123,11 @@ func (s *Store) PolicyChangeCount(ctx context.Context, project string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	n := len(model.KeyChanges(keys))
+	hooks, err := s.webhookChanges(ctx, project)
+	if err != nil {
+		return 0, err
+	}
+	n := len(model.KeyChanges(keys)) + len(hooks)
 	d, err := s.policyTrail(ctx, project)
 	if d == nil || err != nil {
 		return n, err
@@ -136,7 +140,8 @@ func (s *Store) PolicyChangeCount(ctx context.Context, project string) (int, err
 //
 // The trusted key changes (project.key_added, project.key_revoked) are read from
 // the project's key document (keys.go) and merged in by time; of equal times,
-// policy changes come first among the older entries.
+// policy changes come first among the older entries. The webhook changes
+// (project.webhook) are read from the project's webhooks (webhooks.go) the same way.
 func (s *Store) PolicyChanges(ctx context.Context, project string) ([]model.PolicyChange, error) {
 	keys, _, err := s.TrustedKeys(ctx, project)
 	if err != nil {
@@ -154,6 +159,11 @@ func (s *Store) PolicyChanges(ctx context.Context, project string) ([]model.Poli
 		}
 	}
 	all = append(all, model.KeyChanges(keys)...)
+	hooks, err := s.webhookChanges(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	all = append(all, hooks...)
 	// Oldest first, stable, then reversed: newest first.
 	slices.SortStableFunc(all, func(a, b model.PolicyChange) int { return a.At.Compare(b.At) })
 	slices.Reverse(all)

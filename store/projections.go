@@ -587,7 +587,9 @@ func sealLog[E keyed](ctx context.Context, s *Store, headID, project, typ string
 			return err
 		}
 		n := h.Open
-		sortByKeyAsc(h.Entries)
+		// The bucket keeps the order of writing (not sorted): a position in the
+		// feed, (bucket, index), stays valid when its bucket is sealed
+		// (feedwalk.go). Readers sort what they read.
 		if _, err := s.writeSealed(ctx, bucketID(headID, n), project, typ+"-bucket", bucketData[E]{Entries: h.Entries}, ver); err != nil {
 			return err
 		}

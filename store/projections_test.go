@@ -427,6 +427,9 @@ func auditPagesOf(t *testing.T, s *Store, project string, f service.AuditFilter,
 		if len(p.Items) > size || (p.HasNext && len(p.Items) != size) {
 			t.Fatalf("page of %d, size %d, hasNext %v", len(p.Items), size, p.HasNext)
 		}
+		for i := range p.Items {
+			p.Items[i].Feed = nil // feed positions are checked by the feed walk tests
+		}
 		out = append(out, p.Items...)
 		if !p.HasNext {
 			if out == nil {

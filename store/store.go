@@ -49,7 +49,7 @@ const (
 )
 
 // collections are created at start (with their _id indexes on the embedded engine).
-var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection, reevaluationsCollection}
+var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection, reevaluationsCollection, webhooksCollection, deliveriesCollection}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -92,7 +92,10 @@ type Store struct {
 	envelopes *mongo.Collection
 	// reevaluations holds one trust re-derivation job per project (reevaluations.go).
 	reevaluations *mongo.Collection
-	log           *logrus.Entry
+	// webhookDocs and deliveries hold the webhooks and their delivery state (webhooks.go).
+	webhookDocs *mongo.Collection
+	deliveries  *mongo.Collection
+	log         *logrus.Entry
 
 	// embedded is set when the store runs its own FerretDB.
 	embedded *embeddedEngine
@@ -181,6 +184,8 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	s.keys = s.db.Collection(keysCollection)
 	s.envelopes = s.db.Collection(envelopesCollection)
 	s.reevaluations = s.db.Collection(reevaluationsCollection)
+	s.webhookDocs = s.db.Collection(webhooksCollection)
+	s.deliveries = s.db.Collection(deliveriesCollection)
 
 	if err := s.setup(ctx, cfg.Database); err != nil {
 		_ = s.Close(context.WithoutCancel(ctx))

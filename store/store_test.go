@@ -649,6 +649,9 @@ func auditPages(t *testing.T, s *Store, f service.AuditFilter, size int) []servi
 		if len(p.Items) > size || (p.HasNext && len(p.Items) != size) {
 			t.Fatalf("page of %d, size %d, hasNext %v", len(p.Items), size, p.HasNext)
 		}
+		for i := range p.Items {
+			p.Items[i].Feed = nil // feed positions are checked by the feed walk tests
+		}
 		out = append(out, p.Items...)
 		if !p.HasNext {
 			return out

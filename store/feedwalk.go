@@ -1,0 +1,95 @@
+package store
+
+// Walking the audit feed in the order it was written, for the live subscriptions
+// and the webhook deliveries (which, on several replicas, must see every event
+// whatever replica wrote it: they poll the feed, the one record every replica's
+// writes reach through the outbox).
+//
+// The feed (audit.go, projections.go) is a head feed:<p> holding the open bucket's
+// events in the order they were appended and the ranges of the sealed buckets; a
+// bucket is sealed as exactly the entries its head held, in the same order. So an
+// event's position in the order of writing is (bucket n, index i in bucket n), and
+// it never changes; the events after a position are the rest of its bucket, the
+// buckets sealed after it and the head's. Reading from a position costs one _id
+// look-up (the head) plus one per bucket sealed since.
+//
+// A rebuild or a bulk load (RebuildProjections, InsertArtifactsBulk) lays the feed
+// out again in time order: positions taken before it may then name other events
+// (a webhook may receive some events again or miss some; the position of a
+// subscription is re-read when it resumes). Neither runs while the server serves.
+
+import (
+	"context"
+
+	"github.com/artifact-trust/control-plane/service"
+)
+
+// FeedKey, FeedPos and FeedEvent are the service's (service/feed.go).
+type (
+	FeedKey   = service.FeedKey
+	FeedPos   = service.FeedPos
+	FeedEvent = service.FeedEvent
+)
+
+var _ service.Feed = (*Store)(nil)
+
+// FeedEnd returns the position after every event of project's feed now.
+func (s *Store) FeedEnd(ctx context.Context, project string) (FeedPos, error) {
+	var h logHead[feedEntry]
+	if _, err := s.loadProj(ctx, feedHeadID(project), &h); err != nil {
+		return FeedPos{}, err
+	}
+	return FeedPos{Bucket: h.Open, Index: len(h.Entries)}, nil
+}
+
+// FeedSince returns up to limit events of project's feed from position pos on
+// (limit <= 0: all), in the order of writing, and the position after them. A
+// position beyond the feed (the feed was rebuilt) is moved to the feed's end.
+func (s *Store) FeedSince(ctx context.Context, project string, pos FeedPos, limit int) ([]FeedEvent, FeedPos, error) {
+	headID := feedHeadID(project)
+	var h logHead[feedEntry]
+	if _, err := s.loadProj(ctx, headID, &h); err != nil {
+		return nil, pos, err
+	}
+	if pos.Bucket > h.Open || (pos.Bucket == h.Open && pos.Index > len(h.Entries)) {
+		s.logFor(ctx).WithField("project", project).Warn("feed position beyond the feed (rebuilt?); continuing from its end")
+		return nil, FeedPos{Bucket: h.Open, Index: len(h.Entries)}, nil
+	}
+	var out []FeedEvent
+	next := pos
+	for n := pos.Bucket; n <= h.Open; n++ {
+		entries := h.Entries
+		if n < h.Open {
+			var err error
+			if entries, err = loadBucket[feedEntry](ctx, s, bucketID(headID, n)); err != nil {
+				return nil, pos, err
+			}
+		}
+		if n != next.Bucket {
+			next = FeedPos{Bucket: n}
+		}
+		for i := next.Index; i < len(entries); i++ {
+			if limit > 0 && len(out) >= limit {
+				return out, next, nil
+			}
+			e := entries[i]
+			ev, err := e.event()
+			if err != nil {
+				return nil, pos, err
+			}
+			out = append(out, FeedEvent{Key: FeedKey{At: e.At, ID: e.ArtifactID, Seq: e.Seq}, Pos: FeedPos{Bucket: n, Index: i}, Event: ev})
+			next.Index = i + 1
+		}
+	}
+	return out, next, nil
+}
+
+// EngineURI is the MongoDB URI of the embedded engine ("" on MongoDB): another
+// server process may use it as its MONGODB_URI to share this database (tests of
+// several replicas).
+func (s *Store) EngineURI() string {
+	if s.embedded == nil {
+		return ""
+	}
+	return s.embedded.uri
+}
