@@ -311,9 +311,12 @@ type Artifact struct {
 	// Approvals holds the latest approval decision of each approver per channel and
 	// target environment (at most MaxApprovalsPerArtifact).
 	Approvals []Approval
-	Version   int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// TrustEpoch counts the changes of the artifact's trust (its state or any
+	// check's record); approvals given under an older epoch are void.
+	TrustEpoch int
+	Version    int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // AuditLen is the length of the artifact's whole audit trail.

@@ -117,12 +117,13 @@ func ApplyEvidence(a Artifact, p *Policy, format EvidenceFormat, envelopeSHA256,
 		})
 		checks = append(checks, fmt.Sprintf("%s %s", j.Check, j.Result))
 	}
-	from := a.TrustState
+	from, key := a.TrustState, a.TrustKey()
 	a.Evidence = evs
 	a.Verification = MergeVerification(a.Verification, records)
 	// Records resting only on revoked keys count as no result (trust.go).
 	a.Verification, _, _ = DeriveRecords(&a, p, actor.Subject, now)
 	a.TrustState = TrustFromRecords(a.Verification, p)
+	a.noteTrustChange(key)
 	ev := a.Event(ActionEvidence, actor, correlationID, fmt.Sprintf("%s evidence %.12s: %s", format, envelopeSHA256, strings.Join(checks, ", ")), now)
 	ev.FromState, ev.ToState = string(from), string(a.TrustState)
 	ev.Verification = records

@@ -75,9 +75,15 @@ type Approval struct {
 	ExpiresAt     time.Time
 	PolicyVersion int
 	CorrelationID string
-	// TrustKey is the artifact's TrustKey when the decision was taken; an approval
-	// is void once the artifact's trust no longer has that key.
-	TrustKey string
+	// TrustKey and TrustEpoch are the artifact's when the decision was taken; an
+	// approval is void once the artifact's trust changed (its epoch moved on), even
+	// if it came back to what it was.
+	TrustKey   string
+	TrustEpoch int
+	// Roles are the roles the approver held in the project when deciding (nil for
+	// decisions stored before they were recorded). A decision counts only while one
+	// of them is among the channel's current approverRoles.
+	Roles []Role
 }
 
 // Registrant is the subject that registered a: RegisteredBy, or for artifacts
@@ -106,10 +112,50 @@ func (a *Artifact) TrustKey() string {
 	return hex.EncodeToString(h[:12])
 }
 
-// Live reports whether an approval counts at now for an artifact whose trust has
-// key trustKey: APPROVED, not expired, and given under the same trust.
-func (ap Approval) Live(trustKey string, now time.Time) bool {
-	return ap.Decision == DecisionApproved && now.Before(ap.ExpiresAt) && ap.TrustKey == trustKey
+// noteTrustChange moves a's trust epoch on when its TrustKey differs from before
+// (the key before the change): every function that changes an artifact's trust
+// state or check records calls it, so an approval given before is void for good,
+// even when the trust later comes back to what it was.
+func (a *Artifact) noteTrustChange(before string) {
+	if a.TrustKey() != before {
+		a.TrustEpoch++
+	}
+}
+
+// Live reports whether an approval counts at now for artifact a under channel
+// policy cp: APPROVED, unexpired, given under a's current trust, by an approver
+// whose role then is among cp's approverRoles now.
+func (ap Approval) Live(a *Artifact, cp ChannelPolicy, now time.Time) bool {
+	return ap.Decision == DecisionApproved && now.Before(ap.Expiry(cp)) && ap.underTrustOf(a) && ap.Stands(cp)
+}
+
+// Expiry is when an approval stops counting under channel policy cp: when it was
+// given to expire, or sooner when cp's approvalValiditySeconds is now shorter (a
+// longer one set later does not extend it).
+func (ap Approval) Expiry(cp ChannelPolicy) time.Time {
+	if capped := ap.DecidedAt.Add(time.Duration(cp.ApprovalValiditySeconds) * time.Second); capped.Before(ap.ExpiresAt) {
+		return capped
+	}
+	return ap.ExpiresAt
+}
+
+func (ap Approval) underTrustOf(a *Artifact) bool {
+	return ap.TrustKey == a.TrustKey() && ap.TrustEpoch == a.TrustEpoch
+}
+
+// Stands reports whether the decision's approver held, when deciding, one of cp's
+// current approverRoles: an approval or rejection by a role the policy no longer
+// lists counts for nothing.
+func (ap Approval) Stands(cp ChannelPolicy) bool {
+	if ap.Roles == nil {
+		return true // decided before roles were recorded
+	}
+	for _, r := range ap.Roles {
+		if contains(cp.ApproverRoles, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // ApprovalRequest is an approvePromotion or rejectPromotion.
@@ -184,7 +230,6 @@ func Decide(a Artifact, p *Policy, actor Actor, req ApprovalRequest, correlation
 	if req.Decision == DecisionApproved && cp.ForbidSelfApproval && a.Registrant() != "" && a.Registrant() == actor.Subject {
 		return a, Approval{}, Errorf(KindForbidden, "%s registered artifact %s; with forbidSelfApproval the registrant's approval never counts for %s, so another approver must approve it", actor.Subject, a.ID, req.Channel)
 	}
-	key := a.TrustKey()
 	idx := -1
 	for i, ap := range a.Approvals {
 		if ap.DecidedBy == actor.Subject && ap.Channel == req.Channel && ap.TargetEnvironment == req.TargetEnvironment {
@@ -194,7 +239,7 @@ func Decide(a Artifact, p *Policy, actor Actor, req ApprovalRequest, correlation
 	}
 	if idx >= 0 {
 		cur := a.Approvals[idx]
-		if cur.Decision == req.Decision && (cur.Decision == DecisionRejected || cur.Live(key, now)) {
+		if cur.Decision == req.Decision && ((cur.Decision == DecisionRejected && cur.Stands(cp)) || cur.Live(&a, cp, now)) {
 			return a, cur, ErrUnchanged
 		}
 	}
@@ -202,7 +247,8 @@ func Decide(a Artifact, p *Policy, actor Actor, req ApprovalRequest, correlation
 		ArtifactID: a.ID, Channel: req.Channel, TargetEnvironment: req.TargetEnvironment, Decision: req.Decision,
 		DecidedBy: actor.Subject, DecidedAt: now, Comment: req.Comment,
 		ExpiresAt:     now.Add(time.Duration(cp.ApprovalValiditySeconds) * time.Second),
-		PolicyVersion: p.Version, CorrelationID: correlationID, TrustKey: key,
+		PolicyVersion: p.Version, CorrelationID: correlationID, TrustKey: a.TrustKey(), TrustEpoch: a.TrustEpoch,
+		Roles: actor.RolesIn(a.Project),
 	}
 	approvals := append([]Approval(nil), a.Approvals...)
 	if idx >= 0 {
@@ -212,7 +258,7 @@ func Decide(a Artifact, p *Policy, actor Actor, req ApprovalRequest, correlation
 		// Approvals that no longer count make room; rejections never do.
 		kept := approvals[:0:0]
 		for _, x := range approvals {
-			if x.Decision == DecisionRejected || x.Live(key, now) {
+			if x.Decision == DecisionRejected || x.Live(&a, p.Channel(x.Channel), now) {
 				kept = append(kept, x)
 			}
 		}
@@ -239,15 +285,17 @@ func Decide(a Artifact, p *Policy, actor Actor, req ApprovalRequest, correlation
 // approvers whose latest decision is a rejection. With forbidSelfApproval neither
 // the registrant's nor the promoter's approval counts.
 func ApprovalsFor(a *Artifact, cp ChannelPolicy, promoter string, c Channel, env string, now time.Time) (counted, rejectedBy []string) {
-	key, registrant := a.TrustKey(), a.Registrant()
+	registrant := a.Registrant()
 	for _, ap := range a.Approvals {
 		if ap.Channel != c || ap.TargetEnvironment != env {
 			continue
 		}
 		switch {
 		case ap.Decision == DecisionRejected:
-			rejectedBy = append(rejectedBy, ap.DecidedBy)
-		case !ap.Live(key, now):
+			if ap.Stands(cp) {
+				rejectedBy = append(rejectedBy, ap.DecidedBy)
+			}
+		case !ap.Live(a, cp, now):
 		case cp.ForbidSelfApproval && (ap.DecidedBy == promoter || (registrant != "" && ap.DecidedBy == registrant)):
 		default:
 			counted = append(counted, ap.DecidedBy)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -310,7 +311,7 @@ func TestDecideAnswersBadApprovalsClearly(t *testing.T) {
 		if err != ErrUnchanged {
 			t.Fatalf("err = %v, want ErrUnchanged", err)
 		}
-		if second != first || len(twice.Approvals) != 1 || len(twice.Audit) != len(once.Audit) {
+		if !reflect.DeepEqual(second, first) || len(twice.Approvals) != 1 || len(twice.Audit) != len(once.Audit) {
 			t.Errorf("second approval %+v changed something (first %+v)", second, first)
 		}
 		// An expired approval is refreshed: a new decision and event.
@@ -559,4 +560,103 @@ func BenchmarkEvaluatePromotion(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestAnApprovalVoidedByATrustChangeStaysVoidWhenTrustComesBack: trust that
+// changes and then returns to what it was (a check failing then passing again, or
+// a policy tightened then loosened and re-derived both times) does not revive an
+// approval given before: the artifact's trust epoch only moves forward.
+func TestAnApprovalVoidedByATrustChangeStaysVoidWhenTrustComesBack(t *testing.T) {
+	p := govPolicy()
+	soaked := t0.Add(25 * time.Hour)
+	verifier := user("val", inProject(RoleVerifier))
+	verify := func(a Artifact, r CheckResult, at time.Time) Artifact {
+		t.Helper()
+		out, err := Verify(a, &p, []VerificationRecord{{Check: CheckSignature, Result: r}}, verifier, "c", "", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	claimed := verify(stagedArt(t), ResultPassed, t0)
+	two := approve(t, approve(t, claimed, &p, approverA, "eu-1", soaked), &p, approverB, "eu-1", soaked)
+	req := PromotionRequest{Channel: ChannelProd, TargetEnvironment: "eu-1", At: soaked.Add(time.Hour)}
+	if got := checkApprovals(&two, p.Channel(ChannelProd), prodAdmin, req); len(got) != 0 {
+		t.Fatalf("before any change: %q", got)
+	}
+	// SIGNATURE fails, then passes again: the records and trust are what they were
+	// when the approvals were given.
+	back := verify(verify(two, ResultFailed, soaked), ResultPassed, soaked.Add(time.Minute))
+	if back.TrustState != TrustVerified || back.TrustKey() != two.TrustKey() {
+		t.Fatalf("setup: trust %s, key %s want %s", back.TrustState, back.TrustKey(), two.TrustKey())
+	}
+	if got := checkApprovals(&back, p.Channel(ChannelProd), prodAdmin, req); len(got) == 0 {
+		t.Error("an approval voided by a failed check counts again after the check passed")
+	}
+
+	// Through re-derivation: the source falls out of the allowlist, then back in.
+	tight := p
+	tight.AllowedSources = []string{"registry.example.com/elsewhere/"}
+	tight.Version = p.Version + 1
+	loose := p
+	loose.Version = p.Version + 2
+	down, changed := Rederive(two, &tight, prodAdmin, "c", "policy version 2", soaked)
+	if !changed || down.TrustState != TrustFailedVerification {
+		t.Fatalf("tightening: %v %s", changed, down.TrustState)
+	}
+	up, changed := Rederive(down, &loose, prodAdmin, "c", "policy version 3", soaked.Add(time.Minute))
+	if !changed || up.TrustState != TrustVerified {
+		t.Fatalf("loosening: %v %s", changed, up.TrustState)
+	}
+	if got := checkApprovals(&up, loose.Channel(ChannelProd), prodAdmin, req); len(got) == 0 {
+		t.Error("an approval voided by a re-derivation counts again after trust was re-derived back")
+	}
+	// A fresh approval after the change counts.
+	again := approve(t, approve(t, up, &loose, approverA, "eu-1", soaked.Add(2*time.Minute)), &loose, approverB, "eu-1", soaked.Add(2*time.Minute))
+	if got := checkApprovals(&again, loose.Channel(ChannelProd), prodAdmin, req); len(got) != 0 {
+		t.Errorf("approvals given after the change: %q", got)
+	}
+}
+
+// TestApprovalsFollowTheCurrentApproverRolesAndValidity: an approval or rejection
+// counts only while its approver's role (when deciding) is among the channel's
+// current approverRoles, and a shorter approvalValiditySeconds set later shortens
+// approvals already given (a longer one does not extend them).
+func TestApprovalsFollowTheCurrentApproverRolesAndValidity(t *testing.T) {
+	p := govPolicy()
+	soaked := t0.Add(25 * time.Hour)
+	two := approve(t, approve(t, stagedArt(t), &p, approverA, "eu-1", soaked), &p, approverB, "eu-1", soaked)
+	req := PromotionRequest{Channel: ChannelProd, TargetEnvironment: "eu-1", At: soaked.Add(time.Hour)}
+	with := func(change func(cp *ChannelPolicy)) ChannelPolicy {
+		q := p
+		q.Channels = append([]ChannelPolicy(nil), p.Channels...)
+		for i := range q.Channels {
+			if q.Channels[i].Channel == ChannelProd {
+				change(&q.Channels[i])
+			}
+		}
+		return q.Channel(ChannelProd)
+	}
+	// frank approved as PROMOTER; the policy now lists PROJECT_ADMIN only.
+	adminsOnly := with(func(cp *ChannelPolicy) { cp.ApproverRoles = []Role{RoleProjectAdmin} })
+	wantReasons(t, checkApprovals(&two, adminsOnly, prodAdmin, req), -1, "it has 1 (erin)")
+	// Validity cut to one minute: both approvals, an hour old, no longer count.
+	short := with(func(cp *ChannelPolicy) { cp.ApprovalValiditySeconds = 60 })
+	wantReasons(t, checkApprovals(&two, short, prodAdmin, req), -1, "it has none")
+	// A longer validity does not extend them past the one they were given.
+	long := with(func(cp *ChannelPolicy) { cp.ApprovalValiditySeconds = 30 * 24 * 3600 })
+	late := req
+	late.At = soaked.Add(8 * 24 * time.Hour)
+	wantReasons(t, checkApprovals(&two, long, prodAdmin, late), -1, "it has none")
+	// A rejection by a role the policy no longer lists stops blocking.
+	rejected, _, err := Decide(two, &p, approverB, ApprovalRequest{Channel: ChannelProd, TargetEnvironment: "eu-1", Decision: DecisionRejected}, "c", soaked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReasons(t, checkApprovals(&rejected, p.Channel(ChannelProd), prodAdmin, req), -1, "frank rejected")
+	for _, r := range checkApprovals(&rejected, adminsOnly, prodAdmin, req) {
+		if strings.Contains(r, "rejected") {
+			t.Errorf("a rejection by a role no longer among approverRoles still blocks: %q", r)
+		}
+	}
 }

@@ -230,11 +230,12 @@ func Verify(a Artifact, p *Policy, submitted []VerificationRecord, actor Actor, 
 		stamped = append(stamped, r)
 	}
 	updates := append(BaselineResults(&a, p, actor.Subject, now), stamped...)
-	from := a.TrustState
+	from, key := a.TrustState, a.TrustKey()
 	a.Verification = MergeVerification(a.Verification, updates)
 	// Records resting only on revoked keys count as no result (trust.go).
 	a.Verification, _, _ = DeriveRecords(&a, p, actor.Subject, now)
 	a.TrustState = TrustFromRecords(a.Verification, p)
+	a.noteTrustChange(key)
 	ev := a.Event(ActionVerify, actor, correlationID, reason, now)
 	ev.FromState, ev.ToState = string(from), string(a.TrustState)
 	ev.Verification = updates
@@ -255,6 +256,7 @@ func Revoke(a Artifact, actor Actor, correlationID, reason string, now time.Time
 	ev := a.Event(ActionRevoke, actor, correlationID, reason, now)
 	ev.FromState, ev.ToState = string(a.TrustState), string(TrustRevoked)
 	a.TrustState = TrustRevoked
+	a.TrustEpoch++
 	a.Audit = append(append([]AuditEvent(nil), a.Audit...), ev)
 	a.UpdatedAt = now
 	return a, nil

@@ -151,8 +151,9 @@ func Rederive(a Artifact, p *Policy, actor Actor, correlationID, reason string, 
 	if trust == a.TrustState {
 		return a, false
 	}
-	from := a.TrustState
+	from, key := a.TrustState, a.TrustKey()
 	a.Verification, a.TrustState = records, trust
+	a.noteTrustChange(key)
 	ev := a.Event(ActionVerify, actor, correlationID, reason, now)
 	ev.FromState, ev.ToState = string(from), string(trust)
 	ev.Verification = updates

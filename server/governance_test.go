@@ -368,3 +368,42 @@ func TestPolicyFloorRefusesWeakerPoliciesRaisesStoredOnesAndStopsOnABadFile(t *t
 		t.Errorf("a floor that does not parse: %v", err)
 	}
 }
+
+// TestAnApprovalVoidedByATrustChangeDoesNotCountAgainOverHTTP: TEST needs one
+// approval; an approval given while SIGNATURE had passed is void once SIGNATURE
+// fails, and stays void after it passes again (the stored trust epoch moved on),
+// until the approver approves again.
+func TestAnApprovalVoidedByATrustChangeDoesNotCountAgainOverHTTP(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	const project = "shop"
+	admin := token(t, "ada", project+":project_admin", project+":publisher", project+":verifier", project+":promoter")
+	approver := token(t, "appr", project+":project_admin")
+	ts.MustDo(admin, governancePolicy, map[string]any{"p": project, "in": map[string]any{
+		"allowedSourceTypes": []string{"OCI_REGISTRY"}, "allowedSources": []string{"registry.example.com/shop/"},
+		"allowNonOci": false, "strictProgression": true,
+		"channels": []map[string]any{{"channel": "TEST", "requiredTrust": "VERIFIED", "requiredChecks": []string{}, "promoterRoles": []string{"PROJECT_ADMIN"},
+			"requiredApprovals": 1, "approverRoles": []string{"PROJECT_ADMIN"}}},
+	}}, nil)
+	a := ts.register(admin, project, 1, nil)
+	verify := func(result string) {
+		t.Helper()
+		ts.MustDo(admin, `mutation($id: ID!, $r: CheckResult!) { verifyArtifact(input: {artifactId: $id, results: [{check: SIGNATURE, result: $r}]}) { trustState } }`,
+			map[string]any{"id": a.ID, "r": result}, nil)
+	}
+	verify("PASSED")
+	ts.promote(admin, a.ID, "DEV", "")
+	target := map[string]any{"artifactId": a.ID, "channel": "TEST"}
+	ts.MustDo(approver, approveMutation, map[string]any{"in": target}, nil)
+	if d := ts.evaluate(admin, target); !d.Allowed {
+		t.Fatalf("with the approval: %+v", d)
+	}
+	verify("FAILED")
+	verify("PASSED")
+	if d := ts.evaluate(admin, target); d.Allowed || !hasReason(d.Reasons, "it has none") {
+		t.Fatalf("after the trust changed and came back, the old approval counts: %+v", d)
+	}
+	ts.MustDo(approver, approveMutation, map[string]any{"in": target}, nil)
+	if d := ts.evaluate(admin, target); !d.Allowed {
+		t.Fatalf("approved again: %+v", d)
+	}
+}

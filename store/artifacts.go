@@ -151,6 +151,7 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 		{Key: "verification", Value: mapSlice(after.Verification, toVerificationDoc)},
 		{Key: "evidence", Value: mapSlice(after.Evidence, toEvidenceDoc)},
 		{Key: "approvals", Value: mapSlice(after.Approvals, toApprovalDoc)},
+		{Key: "trustEpoch", Value: int64(after.TrustEpoch)},
 		{Key: "updatedAt", Value: ms(after.UpdatedAt)},
 		{Key: "version", Value: int64(next)},
 		{Key: "tags", Value: nonNil(after.Tags)},

@@ -47,6 +47,9 @@ type artifactDoc struct {
 	// Approvals holds the latest approval decision per approver, channel and
 	// environment (at most model.MaxApprovalsPerArtifact).
 	Approvals []approvalDoc `bson:"approvals,omitempty"`
+	// TrustEpoch counts the artifact's trust changes (model.Artifact.TrustEpoch);
+	// absent (0) until the first.
+	TrustEpoch int64 `bson:"trustEpoch,omitempty"`
 }
 
 type approvalDoc struct {
@@ -60,13 +63,16 @@ type approvalDoc struct {
 	PolicyVersion     int64                  `bson:"policyVersion"`
 	CorrelationID     string                 `bson:"correlationId"`
 	TrustKey          string                 `bson:"trustKey"`
+	TrustEpoch        int64                  `bson:"trustEpoch,omitempty"`
+	// Roles is absent in decisions stored before roles were recorded.
+	Roles []model.Role `bson:"roles,omitempty"`
 }
 
 func toApprovalDoc(a model.Approval) approvalDoc {
 	return approvalDoc{
 		Channel: a.Channel, TargetEnvironment: a.TargetEnvironment, Decision: a.Decision, DecidedBy: a.DecidedBy,
 		DecidedAt: ms(a.DecidedAt), Comment: a.Comment, ExpiresAt: ms(a.ExpiresAt), PolicyVersion: int64(a.PolicyVersion),
-		CorrelationID: a.CorrelationID, TrustKey: a.TrustKey,
+		CorrelationID: a.CorrelationID, TrustKey: a.TrustKey, TrustEpoch: int64(a.TrustEpoch), Roles: a.Roles,
 	}
 }
 
@@ -74,7 +80,7 @@ func (d approvalDoc) model(artifactID string) model.Approval {
 	return model.Approval{
 		ArtifactID: artifactID, Channel: d.Channel, TargetEnvironment: d.TargetEnvironment, Decision: d.Decision, DecidedBy: d.DecidedBy,
 		DecidedAt: d.DecidedAt.UTC(), Comment: d.Comment, ExpiresAt: d.ExpiresAt.UTC(), PolicyVersion: int(d.PolicyVersion),
-		CorrelationID: d.CorrelationID, TrustKey: d.TrustKey,
+		CorrelationID: d.CorrelationID, TrustKey: d.TrustKey, TrustEpoch: int(d.TrustEpoch), Roles: d.Roles,
 	}
 }
 
@@ -314,6 +320,7 @@ func toArtifactDoc(a *model.Artifact) artifactDoc {
 		d.Evidence = mapSlice(a.Evidence, toEvidenceDoc)
 	}
 	d.RegisteredBy = a.RegisteredBy
+	d.TrustEpoch = int64(a.TrustEpoch)
 	if len(a.Approvals) > 0 {
 		d.Approvals = mapSlice(a.Approvals, toApprovalDoc)
 	}
@@ -345,6 +352,7 @@ func (d *artifactDoc) model() *model.Artifact {
 	}
 	a.Evidence = mapSlice(d.Evidence, evidenceDoc.model)
 	a.RegisteredBy = d.RegisteredBy
+	a.TrustEpoch = int(d.TrustEpoch)
 	if len(d.Approvals) > 0 {
 		a.Approvals = make([]model.Approval, len(d.Approvals))
 		for i, ad := range d.Approvals {

@@ -137,9 +137,11 @@ func TestGetRoundTripsEveryField(t *testing.T) {
 				BreakGlass: true, Justification: "CVE fix", Ticket: "INC-1"},
 		},
 		RegisteredBy: "ci-release",
+		TrustEpoch:   3,
 		Approvals: []model.Approval{
 			{Channel: model.ChannelProd, TargetEnvironment: "eu-1", Decision: model.DecisionApproved, DecidedBy: "erin", DecidedAt: t0.Add(5 * time.Minute),
-				Comment: "ok", ExpiresAt: t0.Add(time.Hour), PolicyVersion: 2, CorrelationID: "c-a", TrustKey: "k"},
+				Comment: "ok", ExpiresAt: t0.Add(time.Hour), PolicyVersion: 2, CorrelationID: "c-a", TrustKey: "k", TrustEpoch: 3,
+				Roles: []model.Role{model.RoleProjectAdmin, model.RolePromoter}},
 			{Channel: model.ChannelProd, Decision: model.DecisionRejected, DecidedBy: "frank", DecidedAt: t0.Add(5 * time.Minute), ExpiresAt: t0.Add(time.Hour), CorrelationID: "c-r"},
 		},
 		Version:   1,
