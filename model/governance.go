@@ -667,6 +667,9 @@ func NewFreeze(in FreezeRequest, actor Actor, now time.Time) (Freeze, error) {
 	if err := printable("reason", in.Reason, MaxReasonLength, true); err != nil {
 		return Freeze{}, err
 	}
+	if strings.TrimSpace(in.Reason) == "" {
+		return Freeze{}, BadInput("reason", "must say why promotions are frozen, not only spaces")
+	}
 	f := Freeze{Channels: channels, Reason: in.Reason, FrozenBy: actor.Subject, FrozenAt: now}
 	if in.Until != nil {
 		u := in.Until.UTC().Truncate(time.Millisecond)

@@ -418,6 +418,8 @@ func TestNewFreezeRefusesAnEndInThePastOrFarAhead(t *testing.T) {
 	wantBadInput(t, err, "until", "days ahead")
 	_, err = NewFreeze(FreezeRequest{Reason: "  \n"}, admin, t0)
 	wantBadInput(t, err, "reason")
+	_, err = NewFreeze(FreezeRequest{Reason: "   "}, admin, t0)
+	wantBadInput(t, err, "reason", "not only spaces")
 	_, err = NewFreeze(FreezeRequest{Reason: "x", Channels: []Channel{"QA"}}, admin, t0)
 	wantBadInput(t, err, "channels")
 	f, err := NewFreeze(FreezeRequest{Reason: "incident", Until: &ok, Channels: []Channel{ChannelProd, ChannelProd}}, admin, t0)

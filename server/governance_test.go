@@ -407,3 +407,35 @@ func TestAnApprovalVoidedByATrustChangeDoesNotCountAgainOverHTTP(t *testing.T) {
 		t.Fatalf("approved again: %+v", d)
 	}
 }
+
+// TestFreezeUntilThatIsNoTimeIsBadInput: an until that is not an RFC 3339
+// date-time (a word, a number, an impossible date) is BAD_USER_INPUT naming the
+// expected form, never INTERNAL, and freezes nothing.
+func TestFreezeUntilThatIsNoTimeIsBadInput(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	admin := token(t, "ada", "shop:project_admin")
+	for _, until := range []any{"tomorrow", 5, "2026-13-01T00:00:00Z", "+275760-09-13T00:00:00Z", ""} {
+		e := ts.ErrCode(admin, `mutation($u: Time) { freezePromotions(project: "shop", reason: "x", until: $u) { version } }`, map[string]any{"u": until})
+		if e.Code() != "BAD_USER_INPUT" || !strings.Contains(e.Message, "RFC 3339") {
+			t.Errorf("until %#v: %s %q", until, e.Code(), e.Message)
+		}
+		e = ts.ErrCode(admin, fmt.Sprintf(`mutation { freezePromotions(project: "shop", reason: "x", until: %s) { version } }`, graphQLLiteral(until)), nil)
+		if e.Code() != "BAD_USER_INPUT" {
+			t.Errorf("until %#v inline: %s %q", until, e.Code(), e.Message)
+		}
+	}
+	var pol struct {
+		ProjectPolicy struct{ Freeze *struct{ Reason string } }
+	}
+	ts.MustDo(admin, `{ projectPolicy(project: "shop") { freeze { reason } } }`, nil, &pol)
+	if pol.ProjectPolicy.Freeze != nil {
+		t.Fatalf("a refused freeze froze: %+v", pol.ProjectPolicy.Freeze)
+	}
+}
+
+func graphQLLiteral(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprint(v)
+}
