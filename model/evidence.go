@@ -83,22 +83,31 @@ func (a *Artifact) EvidenceFor(envelopeSHA256 string) []Evidence {
 	return out
 }
 
-// ApplyEvidence records the judgements of one envelope on a: one Evidence and one
-// VERIFIED verification record per judgement, trust derived again, and one
-// app_artifact.evidence event. A REVOKED artifact takes no evidence.
-func ApplyEvidence(a Artifact, p *Policy, format EvidenceFormat, envelopeSHA256, predicateType string, judgements []Judgement, actor Actor, correlationID string, now time.Time) (Artifact, error) {
+// TakesEvidence reports why a can take no more evidence: it is REVOKED, or it
+// holds MaxEvidencePerArtifact envelopes already. Nil when it can.
+func (a *Artifact) TakesEvidence() error {
 	if a.TrustState == TrustRevoked {
-		return a, Errorf(KindInvalidTransition, "artifact %s is REVOKED; a revoked artifact takes no evidence", a.ID)
-	}
-	if len(judgements) == 0 {
-		return a, Errorf(KindInternal, "evidence decided no check")
+		return Errorf(KindInvalidTransition, "artifact %s is REVOKED; a revoked artifact takes no evidence", a.ID)
 	}
 	envelopes := map[string]bool{}
 	for _, e := range a.Evidence {
 		envelopes[e.EnvelopeSHA256] = true
 	}
 	if len(envelopes) >= MaxEvidencePerArtifact {
-		return a, BadInput("artifactId", "artifact %s already holds %d evidence envelopes, the most one artifact keeps", a.ID, len(envelopes))
+		return BadInput("artifactId", "artifact %s already holds %d evidence envelopes, the most one artifact keeps", a.ID, len(envelopes))
+	}
+	return nil
+}
+
+// ApplyEvidence records the judgements of one envelope on a: one Evidence and one
+// VERIFIED verification record per judgement, trust derived again, and one
+// app_artifact.evidence event. A REVOKED artifact takes no evidence.
+func ApplyEvidence(a Artifact, p *Policy, format EvidenceFormat, envelopeSHA256, predicateType string, judgements []Judgement, actor Actor, correlationID string, now time.Time) (Artifact, error) {
+	if err := a.TakesEvidence(); err != nil {
+		return a, err
+	}
+	if len(judgements) == 0 {
+		return a, Errorf(KindInternal, "evidence decided no check")
 	}
 	evs := append([]Evidence(nil), a.Evidence...)
 	var records []VerificationRecord

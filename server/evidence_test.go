@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -606,5 +607,51 @@ func TestSubmitEvidenceAbuseBatteryGetsItsAnswerAndChangesNothingElse(t *testing
 				t.Fatalf("something else changed:\nbefore %+v\nafter  %+v", before, after)
 			}
 		})
+	}
+}
+
+// storedEnvelopes counts the raw evidence envelopes the embedded engine on
+// dataDir keeps (the "envelopes" collection), through a connection of its own.
+func storedEnvelopes(t *testing.T, dataDir string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(dataDir, "artifact_trust.sqlite"))+"?_pragma=busy_timeout(10000)&mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var table string
+	if err := db.QueryRow(`SELECT table_name FROM "_ferretdb_collections" WHERE name = 'envelopes'`).Scan(&table); err != nil {
+		t.Fatalf("envelopes table: %v", err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM "` + table + `"`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestRefusedEvidenceKeepsNoEnvelope: evidence refused because the artifact is
+// REVOKED keeps nothing, not even its raw envelope, however many distinct
+// envelopes are sent; accepted evidence keeps its one.
+func TestRefusedEvidenceKeepsNoEnvelope(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, dir)
+	admin := token(t, "ada", "payments:project_admin", "payments:verifier", "payments:publisher")
+	key := newEvidenceKey(t)
+	ts.addKey(admin, "payments", key.pem, "ATTESTATION")
+	kept := ts.register(admin, "payments", 1, nil)
+	if _, r := ts.submitEvidence(admin, map[string]any{"artifactId": kept.ID, "dsseEnvelope": key.envelope(t, kept.Digest, "https://example.com/p/v1", map[string]any{})}); len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	revoked := ts.register(admin, "payments", 2, nil)
+	ts.MustDo(admin, `mutation($id: ID!) { revokeArtifact(id: $id, reason: "compromised") { id } }`, map[string]any{"id": revoked.ID}, nil)
+	for i := range 5 {
+		env := key.envelope(t, revoked.Digest, "https://example.com/p/v1", map[string]any{"n": i})
+		if _, r := ts.submitEvidence(admin, map[string]any{"artifactId": revoked.ID, "dsseEnvelope": env}); len(r.Errors) == 0 || r.Errors[0].Code() != "INVALID_TRANSITION" {
+			t.Fatalf("evidence for a REVOKED artifact: %+v", r.Errors)
+		}
+	}
+	if n := storedEnvelopes(t, dir); n != 1 {
+		t.Fatalf("%d envelopes kept, want the accepted one only", n)
 	}
 }

@@ -43,10 +43,18 @@ func (s *Service) SubmitEvidence(ctx context.Context, rq Request, id string, sub
 	if ev := a.EvidenceFor(parsed.EnvelopeSHA256); len(ev) > 0 {
 		return a, ev, nil
 	}
+	// Refusals the artifact as loaded already decides keep nothing, not even the
+	// envelope.
+	if err := a.TakesEvidence(); err != nil {
+		return nil, nil, err
+	}
 	keys, _, err := s.store.TrustedKeys(ctx, a.Project)
 	if err != nil {
 		return nil, nil, err
 	}
+	// The envelope is kept before the evidence that names it, so recorded evidence
+	// can always be judged again; when the evidence is not recorded after all, the
+	// envelope goes too.
 	if err := s.store.PutEnvelope(ctx, a, parsed.Format, parsed.EnvelopeSHA256, parsed.Raw, s.clock()); err != nil {
 		return nil, nil, err
 	}
@@ -63,6 +71,9 @@ func (s *Service) SubmitEvidence(ctx context.Context, rq Request, id string, sub
 			return nil, nil, err
 		}
 	} else if err != nil {
+		// Best effort: an envelope left behind (the engine refused the delete too)
+		// names no evidence and is overwritten when the same envelope comes again.
+		_ = s.store.DeleteEnvelope(context.WithoutCancel(ctx), a, parsed.EnvelopeSHA256)
 		return nil, nil, err
 	}
 	return after, after.EvidenceFor(parsed.EnvelopeSHA256), nil

@@ -79,6 +79,9 @@ type Store interface {
 	// PutEnvelope keeps the raw evidence envelope with that SHA-256 submitted for
 	// a (idempotent by address).
 	PutEnvelope(ctx context.Context, a *model.Artifact, format model.EvidenceFormat, sha string, raw []byte, at time.Time) error
+	// DeleteEnvelope removes that envelope unless a holds evidence from it (the
+	// envelope of a submission that was refused after it was kept).
+	DeleteEnvelope(ctx context.Context, a *model.Artifact, sha string) error
 
 	// Reevaluation returns project's trust re-derivation job; nil when none ever ran.
 	Reevaluation(ctx context.Context, project string) (*ReevaluationState, error)
