@@ -199,3 +199,19 @@ type WebhookDelivery struct {
 	// Event is the audit event delivered.
 	Event AuditEvent
 }
+
+// ShownURL is a webhook URL as the project trail shows it, to every role of the
+// project: scheme, host and path only. The query and any user information are
+// left out (a receiver may take its own token there) and marked "?…".
+func ShownURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	hidden := u.RawQuery != "" || u.User != nil || u.Fragment != ""
+	u.RawQuery, u.User, u.Fragment, u.RawFragment, u.ForceQuery = "", nil, "", "", false
+	if hidden {
+		return u.String() + "?…"
+	}
+	return u.String()
+}

@@ -197,8 +197,11 @@ func TestWebhookAdministrationShowsTheSecretOnceAuditsEveryChangeAndRefusesUnsaf
 	if upd.UpdateWebhook.Active || upd.UpdateWebhook.URL != "http://127.0.0.1:10/hook" || len(upd.UpdateWebhook.Actions) != 0 {
 		t.Fatalf("updated: %+v", upd.UpdateWebhook)
 	}
-	if e := ts.ErrCode(c.outsider, `mutation($id: ID!) { deleteWebhook(id: $id) }`, map[string]any{"id": w.ID}); e.Code() != "FORBIDDEN" {
+	if e := ts.ErrCode(c.outsider, `mutation($id: ID!) { deleteWebhook(id: $id) }`, map[string]any{"id": w.ID}); e.Code() != "NOT_FOUND" {
 		t.Fatalf("outsider delete: %s", e.Code())
+	}
+	if e := ts.ErrCode(c.viewer, `mutation($id: ID!) { deleteWebhook(id: $id) }`, map[string]any{"id": w.ID}); e.Code() != "FORBIDDEN" {
+		t.Fatalf("viewer delete: %s", e.Code())
 	}
 	ts.MustDo(c.admin, `mutation($id: ID!) { deleteWebhook(id: $id) }`, map[string]any{"id": w.ID}, nil)
 	if hooks := ts.webhooks(c.admin, "payments"); len(hooks) != 0 {
@@ -437,5 +440,31 @@ func TestWebhookDeliveryMatrix(t *testing.T) {
 	}
 	if got := rc.got("/registrations"); len(got) != 1 || !strings.Contains(got[0].Body, "app_artifact.register") {
 		t.Errorf("the register-only webhook received %d requests", len(got))
+	}
+}
+
+// TestWebhooksOfAnotherProjectAreNotFoundAndTheTrailHidesURLSecrets: an admin of
+// another project gets NOT_FOUND for a webhook id, as for an unknown one (which
+// project holds it is not told), and no name is resolved for it; a viewer
+// reading the project trail sees the webhook's scheme, host and path, never the
+// query or user information a receiver may keep its token in.
+func TestWebhooksOfAnotherProjectAreNotFoundAndTheTrailHidesURLSecrets(t *testing.T) {
+	ts := startServer(t, t.TempDir(), func(c *Config) { c.WebhookAllowedHosts = []string{"127.0.0.1"} })
+	c := newCast(t)
+	w, _ := ts.createWebhook(c.admin, "payments", "http://127.0.0.1:9/hook?token=RECEIVER-SECRET-123", nil)
+	for name, q := range map[string]string{
+		"updateWebhook":       `mutation($id: ID!) { updateWebhook(id: $id, input: {url: "http://127.0.0.1:9/other"}) { id } }`,
+		"deleteWebhook":       `mutation($id: ID!) { deleteWebhook(id: $id) }`,
+		"rotateWebhookSecret": `mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }`,
+		"webhookDeliveries":   `query($id: ID!) { webhookDeliveries(webhookId: $id) { edges { cursor } } }`,
+	} {
+		e := ts.ErrCode(c.outsider, q, map[string]any{"id": w.ID})
+		if e.Code() != "NOT_FOUND" || strings.Contains(e.Message, "payments") {
+			t.Errorf("%s by another project's admin: %s %q", name, e.Code(), e.Message)
+		}
+	}
+	raw := ts.DoPath(GraphQLPath, c.viewer, `{ projectPolicyHistory(project: "payments") { action reason } }`)
+	if strings.Contains(raw, "RECEIVER-SECRET-123") || !strings.Contains(raw, "http://127.0.0.1:9/hook?…") {
+		t.Fatalf("the trail a viewer reads: %s", raw)
 	}
 }

@@ -133,7 +133,7 @@ func (s *Service) CreateWebhook(ctx context.Context, rq Request, project string,
 		ID: newWebhookID(), Project: project, URL: url, Actions: actions, Active: active,
 		CreatedBy: rq.Actor.Subject, CreatedAt: now, UpdatedAt: now, Secret: model.NewWebhookSecret(),
 	}
-	ch, err := s.webhookChange(ctx, rq, project, "created "+w.ID+" "+url)
+	ch, err := s.webhookChange(ctx, rq, project, "created "+w.ID+" "+model.ShownURL(url))
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +157,11 @@ func (s *Service) loadWebhook(ctx context.Context, rq Request, id string) (*Webh
 	w, err := wh.Store.GetWebhook(ctx, id)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !rq.Actor.CanRead(w.Project) {
+		// Like an artifact: another project's webhook is not found, and which
+		// project holds it is not told.
+		return nil, nil, model.Errorf(model.KindNotFound, "webhook %s not found", id)
 	}
 	if err := requireAdmin(rq.Actor, w.Project); err != nil {
 		return nil, nil, err
@@ -205,7 +210,9 @@ func (s *Service) UpdateWebhook(ctx context.Context, rq Request, id string, in m
 	if err != nil {
 		return nil, err
 	}
-	wh, err := s.webhookStore()
+	// The caller's rights first: a name is resolved only for an admin of the
+	// webhook's project.
+	wh, _, err := s.loadWebhook(ctx, rq, id)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +226,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, rq Request, id string, in m
 		if active {
 			w.DisabledReason = ""
 		}
-		return "updated " + w.ID + " " + url + " active=" + strconv.FormatBool(active), nil
+		return "updated " + w.ID + " " + model.ShownURL(url) + " active=" + strconv.FormatBool(active), nil
 	})
 	if err != nil {
 		return nil, err
@@ -278,6 +285,9 @@ func (s *Service) WebhookDeliveries(ctx context.Context, rq Request, id string, 
 	w, err := wh.Store.GetWebhook(ctx, id)
 	if err != nil {
 		return DeliveryPage{}, err
+	}
+	if !rq.Actor.CanRead(w.Project) {
+		return DeliveryPage{}, model.Errorf(model.KindNotFound, "webhook %s not found", id)
 	}
 	if err := requireAdmin(rq.Actor, w.Project); err != nil {
 		return DeliveryPage{}, err
