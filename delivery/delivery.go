@@ -106,9 +106,14 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	senders map[string]*sender // by webhook id
-	ctx     context.Context
-	wg      sync.WaitGroup
-	wake    chan struct{}
+	// hooks are every project's webhooks (deleted ones too) as last listed, for
+	// the project.webhook entries of the trail; heads caches each project's trail
+	// for a moment, read once for all its senders.
+	hooks map[string][]*model.Webhook
+	heads map[string]cachedHead
+	ctx   context.Context
+	wg    sync.WaitGroup
+	wake  chan struct{}
 }
 
 var _ service.Observer = (*Dispatcher)(nil)
@@ -121,6 +126,7 @@ func New(st *store.Store, client *webhook.Client, log *logrus.Entry, cfg Config)
 	return &Dispatcher{
 		cfg: cfg, store: st, client: client, log: log.WithField("component", "webhooks"),
 		owner: hex.EncodeToString(b[:]), now: time.Now, senders: map[string]*sender{}, wake: make(chan struct{}, 1),
+		hooks: map[string][]*model.Webhook{}, heads: map[string]cachedHead{},
 	}
 }
 
@@ -180,7 +186,7 @@ func (d *Dispatcher) Committed(events []model.AuditEvent) {
 func (d *Dispatcher) Denied(string, []string) {}
 
 func (d *Dispatcher) discover(ctx context.Context) {
-	hooks, err := d.store.Webhooks(ctx, "", false)
+	hooks, err := d.store.Webhooks(ctx, "", true)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.WithError(err).Warn("listing webhooks failed; retrying")
@@ -189,8 +195,13 @@ func (d *Dispatcher) discover(ctx context.Context) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	byProject := map[string][]*model.Webhook{}
 	for _, w := range hooks {
-		if !w.Active || d.senders[w.ID] != nil {
+		byProject[w.Project] = append(byProject[w.Project], w)
+	}
+	d.hooks = byProject
+	for _, w := range hooks {
+		if w.Deleted || !w.Active || d.senders[w.ID] != nil {
 			continue
 		}
 		s := &sender{d: d, id: w.ID, project: w.Project, wake: make(chan struct{}, 1)}
@@ -204,6 +215,32 @@ func (d *Dispatcher) discover(ctx context.Context) {
 			d.mu.Unlock()
 		}()
 	}
+}
+
+type cachedHead struct {
+	head *store.TrailHead
+	at   time.Time
+}
+
+// trailHead returns project's trail, read at most once per MinStep/2 for all the
+// project's senders, with the webhooks as last listed.
+func (d *Dispatcher) trailHead(ctx context.Context, project string) (*store.TrailHead, error) {
+	d.mu.Lock()
+	c, ok := d.heads[project]
+	hooks := d.hooks[project]
+	d.mu.Unlock()
+	if ok && time.Since(c.at) < d.cfg.MinStep/2 {
+		return c.head, nil
+	}
+	at := time.Now()
+	h, err := d.store.TrailHead(ctx, project, hooks)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.heads[project] = cachedHead{head: h, at: at}
+	d.mu.Unlock()
+	return h, nil
 }
 
 // sender sends one webhook's deliveries.
@@ -336,14 +373,28 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 		}
 	}
 
-	// The events written since the queue's position, and the retries due.
+	// The events written since the queue's position (the feed's and the trail's),
+	// and the retries due.
 	var fresh []store.FeedEvent
-	pos := q.Pos
-	if len(q.Pending) < cfg.MaxPending {
+	var changes []store.TrailEvent
+	pos, tpos := q.Pos, q.Trail
+	read := len(q.Pending) < cfg.MaxPending
+	if read {
 		if fresh, pos, err = st.FeedSince(ctx, s.project, q.Pos, cfg.Batch); err != nil {
 			return time.Time{}, err
 		}
+		head, err := s.d.trailHead(ctx, s.project)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !q.TrailStarted {
+			// A queue placed before the trail was delivered: from its end on.
+			tpos = head.End(store.TrailPos{})
+		} else if changes, tpos, err = st.TrailSince(ctx, head, q.Trail); err != nil {
+			return time.Time{}, err
+		}
 	}
+	trailMoved := read && (!q.TrailStarted || !tpos.Equal(q.Trail))
 	more := len(fresh) == cfg.Batch
 	var due []store.DeliveryItem
 	var later time.Time
@@ -372,6 +423,17 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 		}, item: store.DeliveryItem{Seq: nextSeq, Next: now, Until: now.Add(cfg.RetryFor)}})
 		nextSeq++
 	}
+	for _, te := range changes {
+		if !w.Wants(te.Change.Action) {
+			continue
+		}
+		c := te.Change
+		sends = append(sends, &send{rec: &model.WebhookDelivery{
+			ID: store.DeliveryID(s.id, nextSeq), WebhookID: s.id, Project: s.project, Seq: nextSeq,
+			EventID: te.ID, Action: c.Action, Status: model.DeliveryPending, CreatedAt: now, Change: &c,
+		}, item: store.DeliveryItem{Seq: nextSeq, Next: now, Until: now.Add(cfg.RetryFor)}})
+		nextSeq++
+	}
 	if len(due) > 0 {
 		seqs := make([]int, len(due))
 		for i, it := range due {
@@ -389,7 +451,7 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 			sends = append(sends, &send{rec: r, item: it})
 		}
 	}
-	if len(sends) == 0 && len(due) == 0 && pos == q.Pos {
+	if len(sends) == 0 && len(due) == 0 && pos == q.Pos && !trailMoved {
 		if later.IsZero() {
 			later = now.Add(cfg.PollInterval) // idle: poll the feed again then
 		}
@@ -415,6 +477,9 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 			return false, nil
 		}
 		cur.Pos, cur.NextSeq = pos, max(cur.NextSeq, nextSeq)
+		if read {
+			cur.Trail, cur.TrailStarted = tpos, true
+		}
 		done := map[int]bool{}
 		for _, it := range due {
 			done[it.Seq] = true
@@ -474,7 +539,7 @@ func (s *sender) attempt(ctx context.Context, w *model.Webhook, sends []*send, n
 			defer wg.Done()
 			defer func() { <-sem }()
 			r := sd.rec
-			body, err := webhook.CloudEvent(r.Event, r.EventID)
+			body, err := webhook.Body(r)
 			var res webhook.Result
 			if err != nil {
 				res = webhook.Result{Err: errors.New("the event could not be encoded")}

@@ -117,10 +117,11 @@ func (d webhookDoc) model() *model.Webhook {
 }
 
 // InsertWebhook stores a new webhook (version 1), its delivery queue first, placed
-// at the end of the project's feed: it receives the events written from then on.
+// at the end of the project's feed and trail (its own creation counts as taken): it
+// receives the events written from then on.
 func (s *Store) InsertWebhook(ctx context.Context, w *model.Webhook) error {
 	w.Version = 1
-	if err := s.RestartQueue(ctx, w.ID, w.Project); err != nil {
+	if err := s.placeQueue(ctx, w.ID, w.Project, w); err != nil {
 		return err
 	}
 	if _, err := s.webhookDocs.InsertOne(ctx, toWebhookDoc(w)); err != nil {
@@ -248,6 +249,11 @@ type DeliveryQueue struct {
 	// Started is set once Pos has been placed (at the feed's end when the webhook
 	// was created or activated).
 	Started bool `bson:"started"`
+	// Trail is the position in the project's trail (trailwalk.go), placed with
+	// Pos (TrailStarted; queues placed before the trail was delivered are placed
+	// at its end when first sent).
+	Trail        TrailPos `bson:"trail"`
+	TrailStarted bool     `bson:"trailStarted"`
 	// NextSeq is the number of the next delivery.
 	NextSeq int            `bson:"nextSeq"`
 	Pending []DeliveryItem `bson:"pending"`
@@ -391,6 +397,21 @@ type deliveryRecord struct {
 	DeliveredAt    time.Time `bson:"delivered,omitempty"`
 	CreatedAt      time.Time `bson:"created"`
 	Event          auditDoc  `bson:"event"`
+	// Change is the project trail entry delivered (Event is then empty).
+	Change *trailChangeDoc `bson:"change,omitempty"`
+}
+
+// trailChangeDoc is a delivered project trail entry.
+type trailChangeDoc struct {
+	Action        string          `bson:"action"`
+	Actor         string          `bson:"actor"`
+	ActorType     model.ActorType `bson:"actorType"`
+	FromVersion   int64           `bson:"fromVersion"`
+	ToVersion     int64           `bson:"toVersion"`
+	CorrelationID string          `bson:"correlationId"`
+	At            time.Time       `bson:"at"`
+	KeyID         string          `bson:"keyId,omitempty"`
+	Reason        string          `bson:"reason,omitempty"`
 }
 
 type deliveryBucket struct {
@@ -400,7 +421,15 @@ type deliveryBucket struct {
 func toRecord(d *model.WebhookDelivery) deliveryRecord {
 	r := deliveryRecord{
 		Seq: d.Seq, EventID: d.EventID, Action: d.Action, Status: string(d.Status), Attempts: d.Attempts,
-		LastStatusCode: d.LastStatusCode, LastError: d.LastError, CreatedAt: ms(d.CreatedAt), Event: toAuditDoc(d.Event),
+		LastStatusCode: d.LastStatusCode, LastError: d.LastError, CreatedAt: ms(d.CreatedAt),
+	}
+	if c := d.Change; c != nil {
+		r.Change = &trailChangeDoc{
+			Action: c.Action, Actor: c.Actor, ActorType: c.ActorType, FromVersion: int64(c.FromVersion), ToVersion: int64(c.ToVersion),
+			CorrelationID: c.CorrelationID, At: ms(c.At), KeyID: c.KeyID, Reason: c.Reason,
+		}
+	} else {
+		r.Event = toAuditDoc(d.Event)
 	}
 	if !d.NextAttemptAt.IsZero() {
 		r.NextAttemptAt = ms(d.NextAttemptAt)
@@ -415,7 +444,15 @@ func (r deliveryRecord) model(webhookID, project string) *model.WebhookDelivery 
 	d := &model.WebhookDelivery{
 		ID: DeliveryID(webhookID, r.Seq), WebhookID: webhookID, Project: project, Seq: r.Seq, EventID: r.EventID,
 		Action: r.Action, Status: model.DeliveryStatus(r.Status), Attempts: r.Attempts, LastStatusCode: r.LastStatusCode,
-		LastError: r.LastError, CreatedAt: r.CreatedAt.UTC(), Event: r.Event.model(),
+		LastError: r.LastError, CreatedAt: r.CreatedAt.UTC(),
+	}
+	if c := r.Change; c != nil {
+		d.Change = &model.PolicyChange{
+			Action: c.Action, Project: project, Actor: c.Actor, ActorType: c.ActorType, FromVersion: int(c.FromVersion),
+			ToVersion: int(c.ToVersion), CorrelationID: c.CorrelationID, At: c.At.UTC(), KeyID: c.KeyID, Reason: c.Reason,
+		}
+	} else {
+		d.Event = r.Event.model()
 	}
 	if !r.NextAttemptAt.IsZero() {
 		d.NextAttemptAt = r.NextAttemptAt.UTC()
@@ -482,14 +519,25 @@ func (s *Store) GetDeliveries(ctx context.Context, webhookID, project string, se
 	return out, nil
 }
 
-// RestartQueue places a webhook's queue at the end of its project's feed.
+// RestartQueue places a webhook's queue at the end of its project's feed and trail.
 func (s *Store) RestartQueue(ctx context.Context, webhookID, project string) error {
+	return s.placeQueue(ctx, webhookID, project, nil)
+}
+
+// placeQueue places a webhook's queue at the end of its project's feed and trail;
+// self is the webhook when it is not stored yet.
+func (s *Store) placeQueue(ctx context.Context, webhookID, project string, self *model.Webhook) error {
 	end, err := s.FeedEnd(ctx, project)
+	if err != nil {
+		return err
+	}
+	trail, err := s.trailEndFor(ctx, project, self)
 	if err != nil {
 		return err
 	}
 	return s.UpdateQueue(ctx, webhookID, project, func(q *DeliveryQueue) (bool, error) {
 		q.Pos, q.Started = end, true
+		q.Trail, q.TrailStarted = trail, true
 		return true, nil
 	})
 }
