@@ -95,10 +95,27 @@ func (c *Config) defaults() {
 	}
 }
 
+// Store is what delivery needs from persistence (*store.Store).
+type Store interface {
+	Webhooks(ctx context.Context, project string, includeDeleted bool) ([]*model.Webhook, error)
+	GetWebhook(ctx context.Context, id string) (*model.Webhook, error)
+	PutWebhook(ctx context.Context, w *model.Webhook) error
+	LoadQueue(ctx context.Context, webhookID string) (store.DeliveryQueue, error)
+	UpdateQueue(ctx context.Context, webhookID, project string, fn func(q *store.DeliveryQueue) (bool, error)) error
+	FeedEnd(ctx context.Context, project string) (store.FeedPos, error)
+	FeedSince(ctx context.Context, project string, pos store.FeedPos, limit int) ([]store.FeedEvent, store.FeedPos, error)
+	TrailHead(ctx context.Context, project string, hooks []*model.Webhook) (*store.TrailHead, error)
+	TrailSince(ctx context.Context, h *store.TrailHead, pos store.TrailPos) ([]store.TrailEvent, store.TrailPos, error)
+	GetDeliveries(ctx context.Context, webhookID, project string, seqs []int) (map[int]*model.WebhookDelivery, error)
+	PutDeliveries(ctx context.Context, webhookID, project string, ds []*model.WebhookDelivery) error
+}
+
+var _ Store = (*store.Store)(nil)
+
 // Dispatcher runs one sender per active webhook.
 type Dispatcher struct {
 	cfg    Config
-	store  *store.Store
+	store  Store
 	client *webhook.Client
 	log    *logrus.Entry
 	owner  string
@@ -119,7 +136,7 @@ type Dispatcher struct {
 var _ service.Observer = (*Dispatcher)(nil)
 
 // New makes a dispatcher; Run starts it.
-func New(st *store.Store, client *webhook.Client, log *logrus.Entry, cfg Config) *Dispatcher {
+func New(st Store, client *webhook.Client, log *logrus.Entry, cfg Config) *Dispatcher {
 	cfg.defaults()
 	var b [6]byte
 	_, _ = crand.Read(b[:])
@@ -255,6 +272,8 @@ type sender struct {
 	hook   *model.Webhook
 	hookAt time.Time
 	stale  atomic.Bool
+	// unsaved is the outcome of a step that could not be recorded yet.
+	unsaved *outcome
 }
 
 // webhook returns the webhook, read again when it changed in this replica or
@@ -329,6 +348,12 @@ func (s *sender) run(ctx context.Context) {
 // step sends what is due and returns when the next thing is due (zero: at once).
 func (s *sender) step(ctx context.Context) (time.Time, error) {
 	cfg, st := &s.d.cfg, s.d.store
+	if s.unsaved != nil {
+		if done, err := s.finish(ctx, s.unsaved); done || err != nil {
+			return time.Time{}, err
+		}
+		return time.Time{}, nil // recorded: go on at once
+	}
 	w, err := s.webhook(ctx)
 	if model.IsKind(err, model.KindNotFound) {
 		return time.Time{}, errStop
@@ -458,52 +483,10 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 		return later, nil
 	}
 
-	gone := s.attempt(ctx, w, sends, now)
-
-	// Records first, then the queue: a crash in between sends again.
-	recs := make([]*model.WebhookDelivery, len(sends))
-	for i, sd := range sends {
-		recs[i] = sd.rec
-	}
-	if len(recs) > 0 {
-		if err := st.PutDeliveries(ctx, s.id, s.project, recs); err != nil {
-			return time.Time{}, err
-		}
-	}
-	lost := false
-	err = st.UpdateQueue(ctx, s.id, s.project, func(cur *store.DeliveryQueue) (bool, error) {
-		if cur.LeaseOwner != s.d.owner {
-			lost = true
-			return false, nil
-		}
-		cur.Pos, cur.NextSeq = pos, max(cur.NextSeq, nextSeq)
-		if read {
-			cur.Trail, cur.TrailStarted = tpos, true
-		}
-		done := map[int]bool{}
-		for _, it := range due {
-			done[it.Seq] = true
-		}
-		cur.Pending = slices.DeleteFunc(cur.Pending, func(it store.DeliveryItem) bool { return done[it.Seq] })
-		for _, sd := range sends {
-			if sd.rec.Status == model.DeliveryFailed || sd.rec.Status == model.DeliveryPending {
-				cur.Pending = append(cur.Pending, store.DeliveryItem{Seq: sd.rec.Seq, Next: sd.rec.NextAttemptAt, Until: sd.item.Until})
-			}
-		}
-		cur.LeaseUntil = s.d.now().Add(cfg.Lease)
-		return true, nil
-	})
-	if err != nil {
+	out := &outcome{sends: sends, due: due, pos: pos, tpos: tpos, read: read, nextSeq: nextSeq}
+	out.gone = s.attempt(ctx, w, sends, now)
+	if done, err := s.finish(ctx, out); done || err != nil {
 		return time.Time{}, err
-	}
-	if lost {
-		return time.Time{}, errStop
-	}
-	if gone {
-		if err := s.disable(ctx, "the receiver answered 410 Gone"); err != nil {
-			return time.Time{}, err
-		}
-		return time.Time{}, errStop
 	}
 	if more {
 		return time.Time{}, nil
@@ -522,6 +505,80 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 type send struct {
 	rec  *model.WebhookDelivery
 	item store.DeliveryItem
+}
+
+// outcome is what a step sent, to be recorded: the delivery records, then the
+// queue (its positions, its next number, the retries still to make).
+type outcome struct {
+	sends   []*send
+	due     []store.DeliveryItem
+	pos     store.FeedPos
+	tpos    store.TrailPos
+	read    bool // the feed and the trail were read (pos, tpos moved)
+	nextSeq int
+	gone    bool // the receiver answered 410
+}
+
+// finish records out; until that succeeds, the sender's next steps only try to
+// record it again (they do not send: the attempts made are not sent again before
+// their backoff because a database write failed). done reports that the sender
+// stops (errStop) or that nothing else is to be done in this step.
+func (s *sender) finish(ctx context.Context, out *outcome) (done bool, err error) {
+	s.unsaved = out
+	lost, err := s.record(ctx, out)
+	if err != nil {
+		return true, err
+	}
+	s.unsaved = nil
+	if lost {
+		return true, errStop
+	}
+	if out.gone {
+		if err := s.disable(ctx, "the receiver answered 410 Gone"); err != nil {
+			return true, err
+		}
+		return true, errStop
+	}
+	return false, nil
+}
+
+// record writes the delivery records of out, then its queue (records first: a
+// crash in between sends again). lost: another replica holds the lease.
+func (s *sender) record(ctx context.Context, out *outcome) (lost bool, err error) {
+	cfg, st := &s.d.cfg, s.d.store
+	recs := make([]*model.WebhookDelivery, len(out.sends))
+	for i, sd := range out.sends {
+		recs[i] = sd.rec
+	}
+	if len(recs) > 0 {
+		if err := st.PutDeliveries(ctx, s.id, s.project, recs); err != nil {
+			return false, err
+		}
+	}
+	err = st.UpdateQueue(ctx, s.id, s.project, func(cur *store.DeliveryQueue) (bool, error) {
+		if cur.LeaseOwner != s.d.owner {
+			lost = true
+			return false, nil
+		}
+		lost = false
+		cur.Pos, cur.NextSeq = out.pos, max(cur.NextSeq, out.nextSeq)
+		if out.read {
+			cur.Trail, cur.TrailStarted = out.tpos, true
+		}
+		done := map[int]bool{}
+		for _, it := range out.due {
+			done[it.Seq] = true
+		}
+		cur.Pending = slices.DeleteFunc(cur.Pending, func(it store.DeliveryItem) bool { return done[it.Seq] })
+		for _, sd := range out.sends {
+			if sd.rec.Status == model.DeliveryFailed || sd.rec.Status == model.DeliveryPending {
+				cur.Pending = append(cur.Pending, store.DeliveryItem{Seq: sd.rec.Seq, Next: sd.rec.NextAttemptAt, Until: sd.item.Until})
+			}
+		}
+		cur.LeaseUntil = s.d.now().Add(cfg.Lease)
+		return true, nil
+	})
+	return lost, err
 }
 
 // attempt sends each delivery once, a few at a time, and records the outcome in
