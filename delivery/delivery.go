@@ -17,6 +17,26 @@
 // and one _id look-up of the feed head per poll, which the embedded engine serves
 // cheaply.
 //
+// The project trail (project.policy, project.freeze, project.unfreeze,
+// project.key_added, project.key_revoked, project.webhook) is not in the feed: its
+// entries are written in the same document write as the changes they record (the
+// policy, key and webhook documents, append-only, each entry with a number that never
+// changes), so they are already as durable as the feed. Rather than copying them
+// into a per-project log (which, without transactions, would need an outbox of its
+// own), a sender walks them as a second source (store/trailwalk.go) with a second
+// position in the same queue document, moved in the same write as the feed's: the
+// same crash discipline, the same stable ids (named after the entry). The trail is
+// read once per MinStep/2 for all of a project's senders, with the webhooks as the
+// dispatcher last listed them (every DiscoverInterval, at once after a local
+// change).
+//
+// A sender whose queue write fails keeps the step's outcome and records it before
+// it sends anything else, so a failing database does not turn the retry loop into
+// one attempt per step regardless of the backoff. A webhook that stops sending
+// (inactive, disabled by a 410, deleted) leaves no retry queued: its sender (and the
+// service, when an admin made the change) makes them DEAD, or deletes a deleted
+// webhook's queue and records.
+//
 // Several replicas: each webhook is sent by the replica holding the lease in its
 // queue document (renewed with every write of the queue, taken over when it
 // expires), so replicas do not double-send on purpose. Every replica polls the feed
@@ -108,6 +128,8 @@ type Store interface {
 	TrailSince(ctx context.Context, h *store.TrailHead, pos store.TrailPos) ([]store.TrailEvent, store.TrailPos, error)
 	GetDeliveries(ctx context.Context, webhookID, project string, seqs []int) (map[int]*model.WebhookDelivery, error)
 	PutDeliveries(ctx context.Context, webhookID, project string, ds []*model.WebhookDelivery) error
+	RetireQueue(ctx context.Context, webhookID, project, reason string) (int, error)
+	PurgeDeliveries(ctx context.Context, webhookID string) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -362,7 +384,7 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if w.Deleted || !w.Active {
-		return time.Time{}, errStop
+		return time.Time{}, s.retire(ctx, w)
 	}
 	now := s.d.now()
 	q, err := st.LoadQueue(ctx, s.id)
@@ -537,6 +559,9 @@ func (s *sender) finish(ctx context.Context, out *outcome) (done bool, err error
 		if err := s.disable(ctx, "the receiver answered 410 Gone"); err != nil {
 			return true, err
 		}
+		if _, err := s.d.store.RetireQueue(ctx, s.id, s.project, service.ReasonWebhookGone); err != nil {
+			return true, err
+		}
 		return true, errStop
 	}
 	return false, nil
@@ -642,6 +667,26 @@ func backoff(n int, lo, hi time.Duration) time.Duration {
 	}
 	d = min(d, hi)
 	return d - time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// retire ends what a webhook that no longer sends left queued: a deleted one's
+// queue and records are deleted, an inactive one's retries are DEAD. errStop once
+// done.
+func (s *sender) retire(ctx context.Context, w *model.Webhook) error {
+	if w.Deleted {
+		if err := s.d.store.PurgeDeliveries(ctx, s.id); err != nil {
+			return err
+		}
+		return errStop
+	}
+	reason := service.ReasonWebhookDeactivated
+	if w.DisabledReason != "" {
+		reason = service.ReasonWebhookGone
+	}
+	if _, err := s.d.store.RetireQueue(ctx, s.id, s.project, reason); err != nil {
+		return err
+	}
+	return errStop
 }
 
 // disable marks the webhook inactive with reason.

@@ -130,3 +130,60 @@ func TestASenderWhoseQueueWriteFailsDoesNotSendAgainBeforeTheBackoff(t *testing.
 		t.Fatalf("delivery record %+v, want one FAILED attempt of the policy change", r)
 	}
 }
+
+// TestTheSenderOfADeletedWebhookDeletesItsQueueAndRecords: records and a queued
+// retry written after the webhook was deleted (by a sender still running, here or
+// on another replica) are deleted by that sender once it sees the deletion.
+func TestTheSenderOfADeletedWebhookDeletesItsQueueAndRecords(t *testing.T) {
+	st := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer rc.Close()
+	now := time.Now().UTC()
+	hook := &model.Webhook{ID: "wh_del", Project: "p", URL: rc.URL + "/hook", Active: true, Secret: model.NewWebhookSecret(), CreatedAt: now, UpdatedAt: now}
+	if err := st.InsertWebhook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	d := New(st, webhook.NewClient(webhook.NewGuard([]string{"127.0.0.1"})), logrus.NewEntry(log), Config{
+		PollInterval: 10 * time.Millisecond, DiscoverInterval: time.Hour, MinStep: 10 * time.Millisecond,
+	})
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the sender to hold the lease", func() bool {
+		q, err := st.LoadQueue(ctx, hook.ID)
+		return err == nil && q.LeaseOwner != ""
+	})
+
+	// Records (two buckets) and a retry, then the deletion.
+	var recs []*model.WebhookDelivery
+	for _, n := range []int{0, 1, 70} {
+		recs = append(recs, &model.WebhookDelivery{ID: store.DeliveryID(hook.ID, n), WebhookID: hook.ID, Project: "p", Seq: n, EventID: "e", Action: "app_artifact.register", Status: model.DeliveryFailed, CreatedAt: now})
+	}
+	if err := st.PutDeliveries(ctx, hook.ID, "p", recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdateQueue(ctx, hook.ID, "p", func(q *store.DeliveryQueue) (bool, error) {
+		q.NextSeq = 71
+		q.Pending = append(q.Pending, store.DeliveryItem{Seq: 70, Next: now.Add(time.Hour), Until: now.Add(2 * time.Hour)})
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hook.Deleted, hook.Active = true, false
+	if err := st.PutWebhook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	d.Changed(hook.ID)
+	waitFor(t, "the queue deleted", func() bool {
+		q, err := st.LoadQueue(ctx, hook.ID)
+		return err == nil && q.Version == 0
+	})
+	left, err := st.GetDeliveries(ctx, hook.ID, "p", []int{0, 1, 70})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("records left: %v %v", left, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -197,5 +198,98 @@ func TestWebhooksReceiveProjectTrailEventsFilteredByTheirActions(t *testing.T) {
 			!strings.HasSuffix(v.Event.Type, v.Event.Data["action"].(string)) {
 			t.Errorf("delivery %d: %s", i, line)
 		}
+	}
+}
+
+// TestRetriesOfAWebhookThatStopsSendingEndDeadAndADeletedWebhooksDeliveriesGo:
+// the retries queued for a webhook end DEAD, naming why, when the webhook is
+// deactivated or disabled by a 410 (redelivery is refused until it is active
+// again, then sends); a deleted webhook's deliveries are gone (NOT_FOUND).
+func TestRetriesOfAWebhookThatStopsSendingEndDeadAndADeletedWebhooksDeliveriesGo(t *testing.T) {
+	ts := startServer(t, t.TempDir(), fastDelivery, func(c *Config) { c.Delivery.RetryFor = time.Hour })
+	c := newCast(t)
+	allowRegistry(t, ts, c, nil)
+	rc := newReceiver(t)
+	var offFixed atomic.Bool
+	events := []string{"app_artifact.register", "app_artifact.verify"}
+	off, _ := ts.createWebhook(c.admin, "payments", rc.on("/off", func(_ int, w http.ResponseWriter) {
+		if !offFixed.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}), events)
+	del, _ := ts.createWebhook(c.admin, "payments", rc.on("/del", func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) }), events)
+	// gone: the registration fails (retried), the verification answers 410.
+	var goneRegID string
+	gone, _ := ts.createWebhook(c.admin, "payments", rc.on("/gone", func(n int, w http.ResponseWriter) {
+		if strings.Contains(rc.got("/gone")[n-1].Body, `"app_artifact.register"`) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusGone)
+	}), events)
+
+	a := ts.register(c.publisher, "payments", 1, nil)
+	failing := func(id string) bool {
+		ds := ts.deliveries(c.admin, id)
+		return len(ds) == 1 && ds[0].Status == "FAILED" && ds[0].NextAttemptAt != nil
+	}
+	eventually(t, 10*time.Second, "a failed delivery waiting for its retry at each webhook", func() bool {
+		return failing(off.ID) && failing(del.ID) && failing(gone.ID)
+	})
+	goneRegID = ts.deliveries(c.admin, gone.ID)[0].ID
+
+	// Deactivated: the queued retry is DEAD at once, naming why.
+	ts.MustDo(c.admin, `mutation($id: ID!, $in: WebhookInput!) { updateWebhook(id: $id, input: $in) { id } }`,
+		map[string]any{"id": off.ID, "in": map[string]any{"url": rc.URL + "/off", "actions": events, "active": false}}, nil)
+	ds := ts.deliveries(c.admin, off.ID)
+	if len(ds) != 1 || ds[0].Status != "DEAD" || ds[0].LastError == nil || !strings.Contains(*ds[0].LastError, "deactivated") || ds[0].NextAttemptAt != nil {
+		t.Fatalf("deactivated webhook's delivery: %+v", ds)
+	}
+	redeliver := `mutation($id: ID!) { redeliverWebhookEvent(deliveryId: $id) { id status } }`
+	if e := ts.ErrCode(c.admin, redeliver, map[string]any{"id": ds[0].ID}); e.Code() != "INVALID_TRANSITION" {
+		t.Fatalf("redelivering to an inactive webhook: %s %s", e.Code(), e.Message)
+	}
+	// Active again (and the receiver fixed): redelivery sends it.
+	offFixed.Store(true)
+	ts.MustDo(c.admin, `mutation($id: ID!, $in: WebhookInput!) { updateWebhook(id: $id, input: $in) { id } }`,
+		map[string]any{"id": off.ID, "in": map[string]any{"url": rc.URL + "/off", "actions": events, "active": true}}, nil)
+	ts.MustDo(c.admin, redeliver, map[string]any{"id": ds[0].ID}, nil)
+	eventually(t, 10*time.Second, "the redelivery after reactivation", func() bool {
+		ds := ts.deliveries(c.admin, off.ID)
+		return len(ds) == 1 && ds[0].Status == "DELIVERED"
+	})
+
+	// 410: the webhook is disabled and the registration's queued retry is DEAD.
+	ts.verify(c.verifier, a.ID, "SIGNATURE=PASSED")
+	eventually(t, 10*time.Second, "the 410 disabling the webhook", func() bool {
+		for _, h := range ts.webhooks(c.admin, "payments") {
+			if h.ID == gone.ID {
+				return !h.Active
+			}
+		}
+		return false
+	})
+	// (The sender disables the webhook, then ends its retries.)
+	eventually(t, 10*time.Second, "the disabled webhook's retries ended", func() bool {
+		for _, d := range ts.deliveries(c.admin, gone.ID) {
+			if d.Status != "DEAD" {
+				return false
+			}
+		}
+		return true
+	})
+	for _, d := range ts.deliveries(c.admin, gone.ID) {
+		if d.Status != "DEAD" || d.NextAttemptAt != nil {
+			t.Errorf("disabled webhook's delivery %+v", d)
+		}
+		if d.ID == goneRegID && (d.LastError == nil || !strings.Contains(*d.LastError, "410")) {
+			t.Errorf("the retried registration: %+v, want DEAD naming the 410", d)
+		}
+	}
+
+	// Deleted: its deliveries are gone.
+	ts.MustDo(c.admin, `mutation($id: ID!) { deleteWebhook(id: $id) }`, map[string]any{"id": del.ID}, nil)
+	if e := ts.ErrCode(c.admin, `query($id: ID!) { webhookDeliveries(webhookId: $id) { edges { node { id } } } }`, map[string]any{"id": del.ID}); e.Code() != "NOT_FOUND" {
+		t.Fatalf("deliveries of a deleted webhook: %s %s", e.Code(), e.Message)
 	}
 }

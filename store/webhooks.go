@@ -601,3 +601,65 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhookID, project string
 	}
 	return page, nil
 }
+
+// RetireQueue ends the retries queued for a webhook that no longer sends (made
+// inactive, or disabled by a 410): every queued delivery not delivered yet becomes
+// DEAD with reason as its last error, and the queue keeps no retry. It returns how
+// many it ended. Idempotent; redeliverWebhookEvent sends one again once the webhook
+// is active.
+func (s *Store) RetireQueue(ctx context.Context, webhookID, project, reason string) (int, error) {
+	q, err := s.LoadQueue(ctx, webhookID)
+	if err != nil || len(q.Pending) == 0 {
+		return 0, err
+	}
+	seqs := make([]int, len(q.Pending))
+	for i, it := range q.Pending {
+		seqs[i] = it.Seq
+	}
+	recs, err := s.GetDeliveries(ctx, webhookID, project, seqs)
+	if err != nil {
+		return 0, err
+	}
+	var dead []*model.WebhookDelivery
+	for _, n := range seqs {
+		if r := recs[n]; r != nil && r.Status != model.DeliveryDelivered && r.Status != model.DeliveryDead {
+			r.Status, r.LastError, r.NextAttemptAt = model.DeliveryDead, reason, time.Time{}
+			dead = append(dead, r)
+		}
+	}
+	if len(dead) > 0 {
+		if err := s.PutDeliveries(ctx, webhookID, project, dead); err != nil {
+			return 0, err
+		}
+	}
+	retired := map[int]bool{}
+	for _, n := range seqs {
+		retired[n] = true
+	}
+	err = s.UpdateQueue(ctx, webhookID, project, func(q *DeliveryQueue) (bool, error) {
+		q.Pending = slices.DeleteFunc(q.Pending, func(it DeliveryItem) bool { return retired[it.Seq] })
+		return true, nil
+	})
+	return len(dead), err
+}
+
+// PurgeDeliveries deletes a deleted webhook's delivery queue and records (one _id
+// delete per bucket of deliveryBucketCap deliveries). Idempotent.
+func (s *Store) PurgeDeliveries(ctx context.Context, webhookID string) error {
+	q, err := s.LoadQueue(ctx, webhookID)
+	if err != nil {
+		return err
+	}
+	// Records up to a batch beyond the queue's next number may have been left by
+	// a sender that stopped before it moved the queue on.
+	last := (q.NextSeq + 2*deliveryBucketCap) / deliveryBucketCap
+	for k := 0; k <= last; k++ {
+		if _, err := s.deliveries.DeleteOne(ctx, bson.D{{Key: "_id", Value: deliveryBucketID(webhookID, k)}}); err != nil {
+			return mapErr(err, "delete deliveries")
+		}
+	}
+	if _, err := s.deliveries.DeleteOne(ctx, bson.D{{Key: "_id", Value: queueID(webhookID)}}); err != nil {
+		return mapErr(err, "delete delivery queue")
+	}
+	return nil
+}
