@@ -3391,7 +3391,7 @@ extend type AuditEvent {
 extend type Query {
   "Webhooks of a project (project_admin). Secrets are never returned here."
   webhooks(project: String!): [Webhook!]!
-  "Delivery attempts of a webhook, newest first (project_admin). A deleted webhook's deliveries are deleted with it: NOT_FOUND."
+  "Delivery attempts of a webhook, newest first (project_admin). A deleted webhook's deliveries are deleted with it: NOT_FOUND. One page reads at most 1,024 deliveries: with a status that matches few of them a page may hold fewer than first, even none, with hasNextPage true; pass its endCursor as after to read on."
   webhookDeliveries(webhookId: ID!, status: DeliveryStatus, first: Int = 50, after: String): WebhookDeliveryConnection!
 }
 

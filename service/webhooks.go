@@ -48,6 +48,9 @@ const (
 type DeliveryPage struct {
 	Items   []*model.WebhookDelivery
 	HasNext bool
+	// EndCursor, when set, is where the next page reads on (a page cut short by
+	// the bound on what one page reads); otherwise the last item's id.
+	EndCursor string
 }
 
 // Webhooks configures the webhook operations.

@@ -569,9 +569,16 @@ func (s *Store) Redeliver(ctx context.Context, webhookID, project string, seq in
 	return d, err
 }
 
+// MaxDeliveryScan bounds the bucket documents one page of a webhook's deliveries
+// reads (16 buckets: 1,024 deliveries), so a status that matches few deliveries
+// does not read a long history in one request.
+const MaxDeliveryScan = 16
+
 // WebhookDeliveries returns up to first deliveries of a webhook with status (""
 // any), newest first, numbered below before (-1: from the newest). It reads one
-// bucket document per deliveryBucketCap deliveries it passes.
+// bucket document per deliveryBucketCap deliveries it passes, at most
+// MaxDeliveryScan: when it stops there with deliveries left below, the page (maybe
+// short, maybe empty) has HasNext and an EndCursor where the next page reads on.
 func (s *Store) WebhookDeliveries(ctx context.Context, webhookID, project string, status model.DeliveryStatus, first, before int) (service.DeliveryPage, error) {
 	page := service.DeliveryPage{Items: []*model.WebhookDelivery{}}
 	q, err := s.LoadQueue(ctx, webhookID)
@@ -582,7 +589,14 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhookID, project string
 	if before >= 0 {
 		top = min(top, before-1)
 	}
+	scanned := 0
 	for k := top / deliveryBucketCap; top >= 0 && k >= 0; k-- {
+		if scanned == MaxDeliveryScan {
+			// Read on below bucket k+1 with the next page.
+			page.HasNext, page.EndCursor = true, DeliveryID(webhookID, (k+1)*deliveryBucketCap)
+			return page, nil
+		}
+		scanned++
 		var b deliveryBucket
 		if _, err := s.loadVersioned(ctx, deliveryBucketID(webhookID, k), &b); err != nil {
 			return page, err
