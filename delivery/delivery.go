@@ -17,6 +17,26 @@
 // and one _id look-up of the feed head per poll, which the embedded engine serves
 // cheaply.
 //
+// The project trail (project.policy, project.freeze, project.unfreeze,
+// project.key_added, project.key_revoked, project.webhook) is not in the feed: its
+// entries are written in the same document write as the changes they record (the
+// policy, key and webhook documents, append-only, each entry with a number that never
+// changes), so they are already as durable as the feed. Rather than copying them
+// into a per-project log (which, without transactions, would need an outbox of its
+// own), a sender walks them as a second source (store/trailwalk.go) with a second
+// position in the same queue document, moved in the same write as the feed's: the
+// same crash discipline, the same stable ids (named after the entry). The trail is
+// read once per MinStep/2 for all of a project's senders, with the webhooks as the
+// dispatcher last listed them (every DiscoverInterval, at once after a local
+// change).
+//
+// A sender whose queue write fails keeps the step's outcome and records it before
+// it sends anything else, so a failing database does not turn the retry loop into
+// one attempt per step regardless of the backoff. A webhook that stops sending
+// (inactive, disabled by a 410, deleted) leaves no retry queued: its sender (and the
+// service, when an admin made the change) makes them DEAD, or deletes a deleted
+// webhook's queue and records.
+//
 // Several replicas: each webhook is sent by the replica holding the lease in its
 // queue document (renewed with every write of the queue, taken over when it
 // expires), so replicas do not double-send on purpose. Every replica polls the feed
@@ -95,10 +115,29 @@ func (c *Config) defaults() {
 	}
 }
 
+// Store is what delivery needs from persistence (*store.Store).
+type Store interface {
+	Webhooks(ctx context.Context, project string, includeDeleted bool) ([]*model.Webhook, error)
+	GetWebhook(ctx context.Context, id string) (*model.Webhook, error)
+	PutWebhook(ctx context.Context, w *model.Webhook) error
+	LoadQueue(ctx context.Context, webhookID string) (store.DeliveryQueue, error)
+	UpdateQueue(ctx context.Context, webhookID, project string, fn func(q *store.DeliveryQueue) (bool, error)) error
+	FeedEnd(ctx context.Context, project string) (store.FeedPos, error)
+	FeedSince(ctx context.Context, project string, pos store.FeedPos, limit int) ([]store.FeedEvent, store.FeedPos, error)
+	TrailHead(ctx context.Context, project string, hooks []*model.Webhook) (*store.TrailHead, error)
+	TrailSince(ctx context.Context, h *store.TrailHead, pos store.TrailPos) ([]store.TrailEvent, store.TrailPos, error)
+	GetDeliveries(ctx context.Context, webhookID, project string, seqs []int) (map[int]*model.WebhookDelivery, error)
+	PutDeliveries(ctx context.Context, webhookID, project string, ds []*model.WebhookDelivery) error
+	RetireQueue(ctx context.Context, webhookID, project, reason string) (int, error)
+	PurgeDeliveries(ctx context.Context, webhookID string) error
+}
+
+var _ Store = (*store.Store)(nil)
+
 // Dispatcher runs one sender per active webhook.
 type Dispatcher struct {
 	cfg    Config
-	store  *store.Store
+	store  Store
 	client *webhook.Client
 	log    *logrus.Entry
 	owner  string
@@ -106,21 +145,27 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	senders map[string]*sender // by webhook id
-	ctx     context.Context
-	wg      sync.WaitGroup
-	wake    chan struct{}
+	// hooks are every project's webhooks (deleted ones too) as last listed, for
+	// the project.webhook entries of the trail; heads caches each project's trail
+	// for a moment, read once for all its senders.
+	hooks map[string][]*model.Webhook
+	heads map[string]cachedHead
+	ctx   context.Context
+	wg    sync.WaitGroup
+	wake  chan struct{}
 }
 
 var _ service.Observer = (*Dispatcher)(nil)
 
 // New makes a dispatcher; Run starts it.
-func New(st *store.Store, client *webhook.Client, log *logrus.Entry, cfg Config) *Dispatcher {
+func New(st Store, client *webhook.Client, log *logrus.Entry, cfg Config) *Dispatcher {
 	cfg.defaults()
 	var b [6]byte
 	_, _ = crand.Read(b[:])
 	return &Dispatcher{
 		cfg: cfg, store: st, client: client, log: log.WithField("component", "webhooks"),
 		owner: hex.EncodeToString(b[:]), now: time.Now, senders: map[string]*sender{}, wake: make(chan struct{}, 1),
+		hooks: map[string][]*model.Webhook{}, heads: map[string]cachedHead{},
 	}
 }
 
@@ -180,7 +225,7 @@ func (d *Dispatcher) Committed(events []model.AuditEvent) {
 func (d *Dispatcher) Denied(string, []string) {}
 
 func (d *Dispatcher) discover(ctx context.Context) {
-	hooks, err := d.store.Webhooks(ctx, "", false)
+	hooks, err := d.store.Webhooks(ctx, "", true)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.WithError(err).Warn("listing webhooks failed; retrying")
@@ -189,8 +234,13 @@ func (d *Dispatcher) discover(ctx context.Context) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	byProject := map[string][]*model.Webhook{}
 	for _, w := range hooks {
-		if !w.Active || d.senders[w.ID] != nil {
+		byProject[w.Project] = append(byProject[w.Project], w)
+	}
+	d.hooks = byProject
+	for _, w := range hooks {
+		if w.Deleted || !w.Active || d.senders[w.ID] != nil {
 			continue
 		}
 		s := &sender{d: d, id: w.ID, project: w.Project, wake: make(chan struct{}, 1)}
@@ -206,6 +256,32 @@ func (d *Dispatcher) discover(ctx context.Context) {
 	}
 }
 
+type cachedHead struct {
+	head *store.TrailHead
+	at   time.Time
+}
+
+// trailHead returns project's trail, read at most once per MinStep/2 for all the
+// project's senders, with the webhooks as last listed.
+func (d *Dispatcher) trailHead(ctx context.Context, project string) (*store.TrailHead, error) {
+	d.mu.Lock()
+	c, ok := d.heads[project]
+	hooks := d.hooks[project]
+	d.mu.Unlock()
+	if ok && time.Since(c.at) < d.cfg.MinStep/2 {
+		return c.head, nil
+	}
+	at := time.Now()
+	h, err := d.store.TrailHead(ctx, project, hooks)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.heads[project] = cachedHead{head: h, at: at}
+	d.mu.Unlock()
+	return h, nil
+}
+
 // sender sends one webhook's deliveries.
 type sender struct {
 	d       *Dispatcher
@@ -218,6 +294,8 @@ type sender struct {
 	hook   *model.Webhook
 	hookAt time.Time
 	stale  atomic.Bool
+	// unsaved is the outcome of a step that could not be recorded yet.
+	unsaved *outcome
 }
 
 // webhook returns the webhook, read again when it changed in this replica or
@@ -292,6 +370,12 @@ func (s *sender) run(ctx context.Context) {
 // step sends what is due and returns when the next thing is due (zero: at once).
 func (s *sender) step(ctx context.Context) (time.Time, error) {
 	cfg, st := &s.d.cfg, s.d.store
+	if s.unsaved != nil {
+		if done, err := s.finish(ctx, s.unsaved); done || err != nil {
+			return time.Time{}, err
+		}
+		return time.Time{}, nil // recorded: go on at once
+	}
 	w, err := s.webhook(ctx)
 	if model.IsKind(err, model.KindNotFound) {
 		return time.Time{}, errStop
@@ -300,7 +384,7 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if w.Deleted || !w.Active {
-		return time.Time{}, errStop
+		return time.Time{}, s.retire(ctx, w)
 	}
 	now := s.d.now()
 	q, err := st.LoadQueue(ctx, s.id)
@@ -336,14 +420,28 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 		}
 	}
 
-	// The events written since the queue's position, and the retries due.
+	// The events written since the queue's position (the feed's and the trail's),
+	// and the retries due.
 	var fresh []store.FeedEvent
-	pos := q.Pos
-	if len(q.Pending) < cfg.MaxPending {
+	var changes []store.TrailEvent
+	pos, tpos := q.Pos, q.Trail
+	read := len(q.Pending) < cfg.MaxPending
+	if read {
 		if fresh, pos, err = st.FeedSince(ctx, s.project, q.Pos, cfg.Batch); err != nil {
 			return time.Time{}, err
 		}
+		head, err := s.d.trailHead(ctx, s.project)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !q.TrailStarted {
+			// A queue placed before the trail was delivered: from its end on.
+			tpos = head.End(store.TrailPos{})
+		} else if changes, tpos, err = st.TrailSince(ctx, head, q.Trail); err != nil {
+			return time.Time{}, err
+		}
 	}
+	trailMoved := read && (!q.TrailStarted || !tpos.Equal(q.Trail))
 	more := len(fresh) == cfg.Batch
 	var due []store.DeliveryItem
 	var later time.Time
@@ -372,6 +470,17 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 		}, item: store.DeliveryItem{Seq: nextSeq, Next: now, Until: now.Add(cfg.RetryFor)}})
 		nextSeq++
 	}
+	for _, te := range changes {
+		if !w.Wants(te.Change.Action) {
+			continue
+		}
+		c := te.Change
+		sends = append(sends, &send{rec: &model.WebhookDelivery{
+			ID: store.DeliveryID(s.id, nextSeq), WebhookID: s.id, Project: s.project, Seq: nextSeq,
+			EventID: te.ID, Action: c.Action, Status: model.DeliveryPending, CreatedAt: now, Change: &c,
+		}, item: store.DeliveryItem{Seq: nextSeq, Next: now, Until: now.Add(cfg.RetryFor)}})
+		nextSeq++
+	}
 	if len(due) > 0 {
 		seqs := make([]int, len(due))
 		for i, it := range due {
@@ -389,56 +498,17 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 			sends = append(sends, &send{rec: r, item: it})
 		}
 	}
-	if len(sends) == 0 && len(due) == 0 && pos == q.Pos {
+	if len(sends) == 0 && len(due) == 0 && pos == q.Pos && !trailMoved {
 		if later.IsZero() {
 			later = now.Add(cfg.PollInterval) // idle: poll the feed again then
 		}
 		return later, nil
 	}
 
-	gone := s.attempt(ctx, w, sends, now)
-
-	// Records first, then the queue: a crash in between sends again.
-	recs := make([]*model.WebhookDelivery, len(sends))
-	for i, sd := range sends {
-		recs[i] = sd.rec
-	}
-	if len(recs) > 0 {
-		if err := st.PutDeliveries(ctx, s.id, s.project, recs); err != nil {
-			return time.Time{}, err
-		}
-	}
-	lost := false
-	err = st.UpdateQueue(ctx, s.id, s.project, func(cur *store.DeliveryQueue) (bool, error) {
-		if cur.LeaseOwner != s.d.owner {
-			lost = true
-			return false, nil
-		}
-		cur.Pos, cur.NextSeq = pos, max(cur.NextSeq, nextSeq)
-		done := map[int]bool{}
-		for _, it := range due {
-			done[it.Seq] = true
-		}
-		cur.Pending = slices.DeleteFunc(cur.Pending, func(it store.DeliveryItem) bool { return done[it.Seq] })
-		for _, sd := range sends {
-			if sd.rec.Status == model.DeliveryFailed || sd.rec.Status == model.DeliveryPending {
-				cur.Pending = append(cur.Pending, store.DeliveryItem{Seq: sd.rec.Seq, Next: sd.rec.NextAttemptAt, Until: sd.item.Until})
-			}
-		}
-		cur.LeaseUntil = s.d.now().Add(cfg.Lease)
-		return true, nil
-	})
-	if err != nil {
+	out := &outcome{sends: sends, due: due, pos: pos, tpos: tpos, read: read, nextSeq: nextSeq}
+	out.gone = s.attempt(ctx, w, sends, now)
+	if done, err := s.finish(ctx, out); done || err != nil {
 		return time.Time{}, err
-	}
-	if lost {
-		return time.Time{}, errStop
-	}
-	if gone {
-		if err := s.disable(ctx, "the receiver answered 410 Gone"); err != nil {
-			return time.Time{}, err
-		}
-		return time.Time{}, errStop
 	}
 	if more {
 		return time.Time{}, nil
@@ -459,6 +529,83 @@ type send struct {
 	item store.DeliveryItem
 }
 
+// outcome is what a step sent, to be recorded: the delivery records, then the
+// queue (its positions, its next number, the retries still to make).
+type outcome struct {
+	sends   []*send
+	due     []store.DeliveryItem
+	pos     store.FeedPos
+	tpos    store.TrailPos
+	read    bool // the feed and the trail were read (pos, tpos moved)
+	nextSeq int
+	gone    bool // the receiver answered 410
+}
+
+// finish records out; until that succeeds, the sender's next steps only try to
+// record it again (they do not send: the attempts made are not sent again before
+// their backoff because a database write failed). done reports that the sender
+// stops (errStop) or that nothing else is to be done in this step.
+func (s *sender) finish(ctx context.Context, out *outcome) (done bool, err error) {
+	s.unsaved = out
+	lost, err := s.record(ctx, out)
+	if err != nil {
+		return true, err
+	}
+	s.unsaved = nil
+	if lost {
+		return true, errStop
+	}
+	if out.gone {
+		if err := s.disable(ctx, "the receiver answered 410 Gone"); err != nil {
+			return true, err
+		}
+		if _, err := s.d.store.RetireQueue(ctx, s.id, s.project, service.ReasonWebhookGone); err != nil {
+			return true, err
+		}
+		return true, errStop
+	}
+	return false, nil
+}
+
+// record writes the delivery records of out, then its queue (records first: a
+// crash in between sends again). lost: another replica holds the lease.
+func (s *sender) record(ctx context.Context, out *outcome) (lost bool, err error) {
+	cfg, st := &s.d.cfg, s.d.store
+	recs := make([]*model.WebhookDelivery, len(out.sends))
+	for i, sd := range out.sends {
+		recs[i] = sd.rec
+	}
+	if len(recs) > 0 {
+		if err := st.PutDeliveries(ctx, s.id, s.project, recs); err != nil {
+			return false, err
+		}
+	}
+	err = st.UpdateQueue(ctx, s.id, s.project, func(cur *store.DeliveryQueue) (bool, error) {
+		if cur.LeaseOwner != s.d.owner {
+			lost = true
+			return false, nil
+		}
+		lost = false
+		cur.Pos, cur.NextSeq = out.pos, max(cur.NextSeq, out.nextSeq)
+		if out.read {
+			cur.Trail, cur.TrailStarted = out.tpos, true
+		}
+		done := map[int]bool{}
+		for _, it := range out.due {
+			done[it.Seq] = true
+		}
+		cur.Pending = slices.DeleteFunc(cur.Pending, func(it store.DeliveryItem) bool { return done[it.Seq] })
+		for _, sd := range out.sends {
+			if sd.rec.Status == model.DeliveryFailed || sd.rec.Status == model.DeliveryPending {
+				cur.Pending = append(cur.Pending, store.DeliveryItem{Seq: sd.rec.Seq, Next: sd.rec.NextAttemptAt, Until: sd.item.Until})
+			}
+		}
+		cur.LeaseUntil = s.d.now().Add(cfg.Lease)
+		return true, nil
+	})
+	return lost, err
+}
+
 // attempt sends each delivery once, a few at a time, and records the outcome in
 // its record; it reports whether the receiver answered 410.
 func (s *sender) attempt(ctx context.Context, w *model.Webhook, sends []*send, now time.Time) (gone bool) {
@@ -474,7 +621,7 @@ func (s *sender) attempt(ctx context.Context, w *model.Webhook, sends []*send, n
 			defer wg.Done()
 			defer func() { <-sem }()
 			r := sd.rec
-			body, err := webhook.CloudEvent(r.Event, r.EventID)
+			body, err := webhook.Body(r)
 			var res webhook.Result
 			if err != nil {
 				res = webhook.Result{Err: errors.New("the event could not be encoded")}
@@ -520,6 +667,26 @@ func backoff(n int, lo, hi time.Duration) time.Duration {
 	}
 	d = min(d, hi)
 	return d - time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// retire ends what a webhook that no longer sends left queued: a deleted one's
+// queue and records are deleted, an inactive one's retries are DEAD. errStop once
+// done.
+func (s *sender) retire(ctx context.Context, w *model.Webhook) error {
+	if w.Deleted {
+		if err := s.d.store.PurgeDeliveries(ctx, s.id); err != nil {
+			return err
+		}
+		return errStop
+	}
+	reason := service.ReasonWebhookDeactivated
+	if w.DisabledReason != "" {
+		reason = service.ReasonWebhookGone
+	}
+	if _, err := s.d.store.RetireQueue(ctx, s.id, s.project, reason); err != nil {
+		return err
+	}
+	return errStop
 }
 
 // disable marks the webhook inactive with reason.

@@ -3392,27 +3392,28 @@ extend type AuditEvent {
 extend type Query {
   "Webhooks of a project (project_admin). Secrets are never returned here."
   webhooks(project: String!): [Webhook!]!
-  "Delivery attempts of a webhook, newest first (project_admin)."
+  "Delivery attempts of a webhook, newest first (project_admin). A deleted webhook's deliveries are deleted with it: NOT_FOUND. One page reads at most 1,024 deliveries: with a status that matches few of them a page may hold fewer than first, even none, with hasNextPage true; pass its endCursor as after to read on."
   webhookDeliveries(webhookId: ID!, status: DeliveryStatus, first: Int = 50, after: String): WebhookDeliveryConnection!
 }
 
 extend type Mutation {
   "Returns the webhook with its secret (shown only here and on rotation)."
   createWebhook(project: String!, input: WebhookInput!): WebhookWithSecret!
-  "Changes a webhook (project_admin). Activating it again clears disabledReason; it then receives the events written from then on."
+  "Changes a webhook (project_admin). Deactivating it ends its queued retries: they are DEAD at once, lastError saying so. Activating it again clears disabledReason; it then receives the events written from then on (redeliverWebhookEvent sends an earlier one again)."
   updateWebhook(id: ID!, input: WebhookInput!): Webhook!
-  "Deletes a webhook (project_admin): nothing more is sent to it; its changes stay in the project trail."
+  "Deletes a webhook (project_admin): nothing more is sent to it, its queued retries end and its deliveries are deleted; its changes stay in the project trail."
   deleteWebhook(id: ID!): Boolean!
   "A new signing secret; the previous one keeps signing (a second signature) for 24 h."
   rotateWebhookSecret(id: ID!): WebhookWithSecret!
-  "Sends a delivery again (same event id), whatever its status."
+  "Sends a delivery again (same event id), whatever its status, with a new retry period. INVALID_TRANSITION while the webhook is inactive (activate it first)."
   redeliverWebhookEvent(deliveryId: ID!): WebhookDelivery!
 }
 
 """
 PENDING: not attempted yet, or sent again on request. DELIVERED: the receiver answered
 2xx. FAILED: the latest attempt failed; another is due at nextAttemptAt. DEAD: no more
-attempts (retried for 24 h, the receiver answered 410, or the webhook was deleted).
+attempts: retried for 24 h, or the webhook stopped sending while it was queued (it was
+deactivated, or disabled by a 410 answer; lastError says which).
 """
 enum DeliveryStatus { PENDING DELIVERED FAILED DEAD }
 
@@ -3420,7 +3421,10 @@ enum DeliveryStatus { PENDING DELIVERED FAILED DEAD }
 A project's event destination. Every audit event of the project whose action it wants
 is POSTed to url as a CloudEvents 1.0 structured JSON body
 (application/cloudevents+json), signed per Standard Webhooks (webhook-id,
-webhook-timestamp, webhook-signature).
+webhook-timestamp, webhook-signature): its artifacts' events (subject: the digest; data:
+the AuditEvent) and its trail's (project.policy, project.freeze, project.unfreeze,
+project.key_added, project.key_revoked, project.webhook: no subject; data: the
+PolicyChange).
 """
 type Webhook {
   "Opaque id (wh_...)."
@@ -3431,7 +3435,7 @@ type Webhook {
   url: String!
   "Audit actions delivered; empty means all."
   actions: [String!]!
-  "False: nothing is sent (set by updateWebhook, or by a 410 answer)."
+  "False: nothing is sent, and the retries queued when it turned false are DEAD (set by updateWebhook, or by a 410 answer)."
   active: Boolean!
   "Why the service disabled it (a 410 answer); null when active or disabled by an admin."
   disabledReason: String
@@ -3455,7 +3459,7 @@ input WebhookInput {
   url: String!
   "Audit actions to deliver (for example app_artifact.promote); empty or null means all."
   actions: [String!]
-  "False stops deliveries; true again resumes them with the events written from then on."
+  "False stops deliveries (queued retries end DEAD); true again resumes them with the events written from then on."
   active: Boolean = true
 }
 
@@ -3465,7 +3469,7 @@ type WebhookDelivery {
   id: ID!
   "The webhook it goes to."
   webhookId: ID!
-  "The CloudEvent id (stable across attempts)."
+  "The CloudEvent id (stable across attempts): <artifactId>.<n> for an artifact event, project/<project>/... naming the change for a trail event."
   eventId: String!
   "The audit action of the event."
   action: String!

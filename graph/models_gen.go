@@ -382,7 +382,7 @@ type WebhookInput struct {
 	URL string `json:"url"`
 	// Audit actions to deliver (for example app_artifact.promote); empty or null means all.
 	Actions []string `json:"actions,omitempty"`
-	// False stops deliveries; true again resumes them with the events written from then on.
+	// False stops deliveries (queued retries end DEAD); true again resumes them with the events written from then on.
 	Active *bool `json:"active,omitempty"`
 }
 

@@ -196,8 +196,10 @@ type WebhookDelivery struct {
 	NextAttemptAt  time.Time
 	DeliveredAt    time.Time
 	CreatedAt      time.Time
-	// Event is the audit event delivered.
-	Event AuditEvent
+	// Event is the audit event delivered, or Change the project trail entry
+	// (project.policy, project.key_added, ...) when it is not nil.
+	Event  AuditEvent
+	Change *PolicyChange
 }
 
 // ShownURL is a webhook URL as the project trail shows it, to every role of the

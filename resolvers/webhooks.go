@@ -96,6 +96,10 @@ func deliveryConnection(page service.DeliveryPage) *graph.WebhookDeliveryConnect
 		conn.Edges = append(conn.Edges, graph.WebhookDeliveryEdge{Cursor: c, Node: d})
 		conn.PageInfo.EndCursor = &c
 	}
+	if page.EndCursor != "" {
+		c := page.EndCursor
+		conn.PageInfo.EndCursor = &c
+	}
 	return conn
 }
 

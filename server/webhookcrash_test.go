@@ -14,10 +14,12 @@ import (
 	"time"
 )
 
-// TestWebhookDeliveriesSurviveKill9 registers artifacts under load with a webhook
-// whose receiver is slow, so deliveries are pending, kills the server with SIGKILL,
-// restarts it on the same DATA_DIR and waits: every acknowledged event reaches the
-// receiver (duplicates allowed, with the same webhook-id), none is lost.
+// TestWebhookDeliveriesSurviveKill9 registers artifacts under load, and freezes and
+// unfreezes the project's promotions (project trail events), with a webhook whose
+// receiver is slow, so deliveries are pending, kills the server with SIGKILL,
+// restarts it on the same DATA_DIR and waits: every acknowledged event, of the
+// artifacts and of the trail, reaches the receiver (duplicates allowed, with the
+// same webhook-id), none is lost.
 func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the server and kills it")
@@ -57,6 +59,7 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 		sent, acked atomic.Int64
 		idsMu       sync.Mutex
 		ackedIDs    []string
+		trailAcked  int
 		dead        atomic.Bool
 		wg          sync.WaitGroup
 	)
@@ -86,6 +89,37 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 			}
 		}()
 	}
+	// Trail events: each acknowledged freeze or unfreeze made policy version v,
+	// the policy trail's entry v-1.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ctx.Err() == nil && !dead.Load(); n++ {
+			op := `mutation { freezePromotions(project: "crash", reason: "crash test") { version } }`
+			if n%2 == 1 {
+				op = `mutation { unfreezePromotions(project: "crash", reason: "crash test") { version } }`
+			}
+			sent.Add(1)
+			data, errs, terr := client.do(admin, fmt.Sprintf("freeze-%d", n), op, nil)
+			if terr != nil {
+				dead.Store(true)
+				return
+			}
+			var out map[string]struct{ Version int }
+			if len(errs) == 0 && json.Unmarshal(data, &out) == nil {
+				for _, p := range out {
+					if p.Version > 0 {
+						acked.Add(1)
+						idsMu.Lock()
+						ackedIDs = append(ackedIDs, fmt.Sprintf("project/crash/policy/%d", p.Version-1))
+						trailAcked++
+						idsMu.Unlock()
+					}
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for acked.Load() < 200 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -123,8 +157,11 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 	distinct := len(received)
 	mu.Unlock()
 	lost := missing()
-	t.Logf("sent %d, acknowledged %d, delivered before the kill %d, delivered in all %d distinct (%d requests), duplicates %d, lost %d",
-		sent.Load(), len(ackedIDs), atKill, distinct, requests.Load(), dups, len(lost))
+	t.Logf("sent %d, acknowledged %d (%d of them trail events), delivered before the kill %d, delivered in all %d distinct (%d requests), duplicates %d, lost %d",
+		sent.Load(), len(ackedIDs), trailAcked, atKill, distinct, requests.Load(), dups, len(lost))
+	if trailAcked == 0 {
+		t.Fatal("no freeze or unfreeze was acknowledged before the kill")
+	}
 	if len(lost) > 0 {
 		t.Fatalf("%d acknowledged events never delivered, e.g. %v", len(lost), lost[:min(5, len(lost))])
 	}

@@ -257,15 +257,18 @@ func TestWebhookDeliveryMatrix(t *testing.T) {
 		w, s := ts.createWebhook(c.admin, "payments", rc.on("/"+name, f), actions)
 		hooks[name], secrets[name] = w.ID, s
 	}
-	add("ok", ok200, nil)
+	// The artifact events only: the project trail's (project.webhook as these
+	// webhooks are created, ...) have their own test.
+	artifactEvents := []string{"app_artifact.register", "app_artifact.verify"}
+	add("ok", ok200, artifactEvents)
 	add("registrations", ok200, []string{"app_artifact.register"})
 	add("flaky", func(n int, w http.ResponseWriter) {
 		if n <= 2 {
 			w.WriteHeader(http.StatusInternalServerError)
 		}
-	}, nil)
+	}, artifactEvents)
 	add("dead", func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) }, []string{"app_artifact.register"})
-	add("gone", func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) }, nil)
+	add("gone", func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) }, artifactEvents)
 	add("redirect", func(_ int, w http.ResponseWriter) {
 		w.Header().Set("Location", rc.URL+"/redirect-target")
 		w.WriteHeader(http.StatusFound)

@@ -31,12 +31,26 @@ type WebhookStore interface {
 	// Redeliver queues delivery seq of a webhook to be sent again now (with a new
 	// retry period) and returns it.
 	Redeliver(ctx context.Context, webhookID, project string, seq int, now time.Time, retryFor time.Duration) (*model.WebhookDelivery, error)
+	// RetireQueue makes the deliveries queued for a webhook DEAD with reason (it
+	// no longer sends) and empties its queue of retries.
+	RetireQueue(ctx context.Context, webhookID, project, reason string) (int, error)
+	// PurgeDeliveries deletes a deleted webhook's queue and delivery records.
+	PurgeDeliveries(ctx context.Context, webhookID string) error
 }
+
+// Reasons given to the deliveries a webhook that stops sending leaves queued.
+const (
+	ReasonWebhookDeactivated = "not sent: the webhook was deactivated"
+	ReasonWebhookGone        = "not sent: the webhook was disabled (the receiver answered 410 Gone)"
+)
 
 // DeliveryPage is a page of a webhook's deliveries, newest first.
 type DeliveryPage struct {
 	Items   []*model.WebhookDelivery
 	HasNext bool
+	// EndCursor, when set, is where the next page reads on (a page cut short by
+	// the bound on what one page reads); otherwise the last item's id.
+	EndCursor string
 }
 
 // Webhooks configures the webhook operations.
@@ -219,9 +233,9 @@ func (s *Service) UpdateWebhook(ctx context.Context, rq Request, id string, in m
 	if err := wh.CheckURL(ctx, url); err != nil {
 		return nil, err
 	}
-	var restart bool
+	var restart, stop bool
 	w, err := s.changeWebhook(ctx, rq, id, func(w *model.Webhook) (string, error) {
-		restart = active && !w.Active
+		restart, stop = active && !w.Active, !active && w.Active
 		w.URL, w.Actions, w.Active = url, actions, active
 		if active {
 			w.DisabledReason = ""
@@ -237,16 +251,32 @@ func (s *Service) UpdateWebhook(ctx context.Context, rq Request, id string, in m
 		}
 		s.webhookChanged(w.ID)
 	}
+	if stop {
+		// Its queued retries end now (its sender ends them too, should it have
+		// queued one more meanwhile).
+		if _, err := wh.Store.RetireQueue(ctx, w.ID, w.Project, ReasonWebhookDeactivated); err != nil {
+			return nil, err
+		}
+	}
 	return w, nil
 }
 
-// DeleteWebhook deletes a webhook (project_admin): nothing more is sent to it.
+// DeleteWebhook deletes a webhook (project_admin): nothing more is sent to it, and
+// its delivery queue and records are deleted (the webhook stays, without secrets,
+// for the project trail).
 func (s *Service) DeleteWebhook(ctx context.Context, rq Request, id string) (bool, error) {
-	_, err := s.changeWebhook(ctx, rq, id, func(w *model.Webhook) (string, error) {
+	w, err := s.changeWebhook(ctx, rq, id, func(w *model.Webhook) (string, error) {
 		w.Deleted, w.Active, w.Secret, w.Previous, w.PreviousUntil = true, false, "", "", time.Time{}
 		return "deleted " + w.ID, nil
 	})
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	// Its sender purges them too, should it have written one more meanwhile.
+	if err := s.webhooks.Store.PurgeDeliveries(ctx, w.ID); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // RotateWebhookSecret gives a webhook a new signing secret (project_admin) and
@@ -292,6 +322,9 @@ func (s *Service) WebhookDeliveries(ctx context.Context, rq Request, id string, 
 	if err := requireAdmin(rq.Actor, w.Project); err != nil {
 		return DeliveryPage{}, err
 	}
+	if w.Deleted {
+		return DeliveryPage{}, model.Errorf(model.KindNotFound, "webhook %s not found", id)
+	}
 	return wh.Store.WebhookDeliveries(ctx, id, w.Project, status, n, before)
 }
 
@@ -305,6 +338,9 @@ func (s *Service) RedeliverWebhookEvent(ctx context.Context, rq Request, deliver
 	wh, w, err := s.loadWebhook(ctx, rq, wid)
 	if err != nil {
 		return nil, err
+	}
+	if !w.Active {
+		return nil, model.Errorf(model.KindInvalidTransition, "webhook %s is inactive: activate it (updateWebhook) before sending a delivery again", w.ID)
 	}
 	d, err := wh.Store.Redeliver(ctx, w.ID, w.Project, seq, s.clock(), wh.RetryFor)
 	if err != nil {

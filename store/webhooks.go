@@ -117,10 +117,11 @@ func (d webhookDoc) model() *model.Webhook {
 }
 
 // InsertWebhook stores a new webhook (version 1), its delivery queue first, placed
-// at the end of the project's feed: it receives the events written from then on.
+// at the end of the project's feed and trail (its own creation counts as taken): it
+// receives the events written from then on.
 func (s *Store) InsertWebhook(ctx context.Context, w *model.Webhook) error {
 	w.Version = 1
-	if err := s.RestartQueue(ctx, w.ID, w.Project); err != nil {
+	if err := s.placeQueue(ctx, w.ID, w.Project, w); err != nil {
 		return err
 	}
 	if _, err := s.webhookDocs.InsertOne(ctx, toWebhookDoc(w)); err != nil {
@@ -248,6 +249,11 @@ type DeliveryQueue struct {
 	// Started is set once Pos has been placed (at the feed's end when the webhook
 	// was created or activated).
 	Started bool `bson:"started"`
+	// Trail is the position in the project's trail (trailwalk.go), placed with
+	// Pos (TrailStarted; queues placed before the trail was delivered are placed
+	// at its end when first sent).
+	Trail        TrailPos `bson:"trail"`
+	TrailStarted bool     `bson:"trailStarted"`
 	// NextSeq is the number of the next delivery.
 	NextSeq int            `bson:"nextSeq"`
 	Pending []DeliveryItem `bson:"pending"`
@@ -391,6 +397,21 @@ type deliveryRecord struct {
 	DeliveredAt    time.Time `bson:"delivered,omitempty"`
 	CreatedAt      time.Time `bson:"created"`
 	Event          auditDoc  `bson:"event"`
+	// Change is the project trail entry delivered (Event is then empty).
+	Change *trailChangeDoc `bson:"change,omitempty"`
+}
+
+// trailChangeDoc is a delivered project trail entry.
+type trailChangeDoc struct {
+	Action        string          `bson:"action"`
+	Actor         string          `bson:"actor"`
+	ActorType     model.ActorType `bson:"actorType"`
+	FromVersion   int64           `bson:"fromVersion"`
+	ToVersion     int64           `bson:"toVersion"`
+	CorrelationID string          `bson:"correlationId"`
+	At            time.Time       `bson:"at"`
+	KeyID         string          `bson:"keyId,omitempty"`
+	Reason        string          `bson:"reason,omitempty"`
 }
 
 type deliveryBucket struct {
@@ -400,7 +421,15 @@ type deliveryBucket struct {
 func toRecord(d *model.WebhookDelivery) deliveryRecord {
 	r := deliveryRecord{
 		Seq: d.Seq, EventID: d.EventID, Action: d.Action, Status: string(d.Status), Attempts: d.Attempts,
-		LastStatusCode: d.LastStatusCode, LastError: d.LastError, CreatedAt: ms(d.CreatedAt), Event: toAuditDoc(d.Event),
+		LastStatusCode: d.LastStatusCode, LastError: d.LastError, CreatedAt: ms(d.CreatedAt),
+	}
+	if c := d.Change; c != nil {
+		r.Change = &trailChangeDoc{
+			Action: c.Action, Actor: c.Actor, ActorType: c.ActorType, FromVersion: int64(c.FromVersion), ToVersion: int64(c.ToVersion),
+			CorrelationID: c.CorrelationID, At: ms(c.At), KeyID: c.KeyID, Reason: c.Reason,
+		}
+	} else {
+		r.Event = toAuditDoc(d.Event)
 	}
 	if !d.NextAttemptAt.IsZero() {
 		r.NextAttemptAt = ms(d.NextAttemptAt)
@@ -415,7 +444,15 @@ func (r deliveryRecord) model(webhookID, project string) *model.WebhookDelivery 
 	d := &model.WebhookDelivery{
 		ID: DeliveryID(webhookID, r.Seq), WebhookID: webhookID, Project: project, Seq: r.Seq, EventID: r.EventID,
 		Action: r.Action, Status: model.DeliveryStatus(r.Status), Attempts: r.Attempts, LastStatusCode: r.LastStatusCode,
-		LastError: r.LastError, CreatedAt: r.CreatedAt.UTC(), Event: r.Event.model(),
+		LastError: r.LastError, CreatedAt: r.CreatedAt.UTC(),
+	}
+	if c := r.Change; c != nil {
+		d.Change = &model.PolicyChange{
+			Action: c.Action, Project: project, Actor: c.Actor, ActorType: c.ActorType, FromVersion: int(c.FromVersion),
+			ToVersion: int(c.ToVersion), CorrelationID: c.CorrelationID, At: c.At.UTC(), KeyID: c.KeyID, Reason: c.Reason,
+		}
+	} else {
+		d.Event = r.Event.model()
 	}
 	if !r.NextAttemptAt.IsZero() {
 		d.NextAttemptAt = r.NextAttemptAt.UTC()
@@ -482,14 +519,25 @@ func (s *Store) GetDeliveries(ctx context.Context, webhookID, project string, se
 	return out, nil
 }
 
-// RestartQueue places a webhook's queue at the end of its project's feed.
+// RestartQueue places a webhook's queue at the end of its project's feed and trail.
 func (s *Store) RestartQueue(ctx context.Context, webhookID, project string) error {
+	return s.placeQueue(ctx, webhookID, project, nil)
+}
+
+// placeQueue places a webhook's queue at the end of its project's feed and trail;
+// self is the webhook when it is not stored yet.
+func (s *Store) placeQueue(ctx context.Context, webhookID, project string, self *model.Webhook) error {
 	end, err := s.FeedEnd(ctx, project)
+	if err != nil {
+		return err
+	}
+	trail, err := s.trailEndFor(ctx, project, self)
 	if err != nil {
 		return err
 	}
 	return s.UpdateQueue(ctx, webhookID, project, func(q *DeliveryQueue) (bool, error) {
 		q.Pos, q.Started = end, true
+		q.Trail, q.TrailStarted = trail, true
 		return true, nil
 	})
 }
@@ -521,9 +569,16 @@ func (s *Store) Redeliver(ctx context.Context, webhookID, project string, seq in
 	return d, err
 }
 
+// MaxDeliveryScan bounds the bucket documents one page of a webhook's deliveries
+// reads (16 buckets: 1,024 deliveries), so a status that matches few deliveries
+// does not read a long history in one request.
+const MaxDeliveryScan = 16
+
 // WebhookDeliveries returns up to first deliveries of a webhook with status (""
 // any), newest first, numbered below before (-1: from the newest). It reads one
-// bucket document per deliveryBucketCap deliveries it passes.
+// bucket document per deliveryBucketCap deliveries it passes, at most
+// MaxDeliveryScan: when it stops there with deliveries left below, the page (maybe
+// short, maybe empty) has HasNext and an EndCursor where the next page reads on.
 func (s *Store) WebhookDeliveries(ctx context.Context, webhookID, project string, status model.DeliveryStatus, first, before int) (service.DeliveryPage, error) {
 	page := service.DeliveryPage{Items: []*model.WebhookDelivery{}}
 	q, err := s.LoadQueue(ctx, webhookID)
@@ -534,7 +589,14 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhookID, project string
 	if before >= 0 {
 		top = min(top, before-1)
 	}
+	scanned := 0
 	for k := top / deliveryBucketCap; top >= 0 && k >= 0; k-- {
+		if scanned == MaxDeliveryScan {
+			// Read on below bucket k+1 with the next page.
+			page.HasNext, page.EndCursor = true, DeliveryID(webhookID, (k+1)*deliveryBucketCap)
+			return page, nil
+		}
+		scanned++
 		var b deliveryBucket
 		if _, err := s.loadVersioned(ctx, deliveryBucketID(webhookID, k), &b); err != nil {
 			return page, err
@@ -552,4 +614,66 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhookID, project string
 		}
 	}
 	return page, nil
+}
+
+// RetireQueue ends the retries queued for a webhook that no longer sends (made
+// inactive, or disabled by a 410): every queued delivery not delivered yet becomes
+// DEAD with reason as its last error, and the queue keeps no retry. It returns how
+// many it ended. Idempotent; redeliverWebhookEvent sends one again once the webhook
+// is active.
+func (s *Store) RetireQueue(ctx context.Context, webhookID, project, reason string) (int, error) {
+	q, err := s.LoadQueue(ctx, webhookID)
+	if err != nil || len(q.Pending) == 0 {
+		return 0, err
+	}
+	seqs := make([]int, len(q.Pending))
+	for i, it := range q.Pending {
+		seqs[i] = it.Seq
+	}
+	recs, err := s.GetDeliveries(ctx, webhookID, project, seqs)
+	if err != nil {
+		return 0, err
+	}
+	var dead []*model.WebhookDelivery
+	for _, n := range seqs {
+		if r := recs[n]; r != nil && r.Status != model.DeliveryDelivered && r.Status != model.DeliveryDead {
+			r.Status, r.LastError, r.NextAttemptAt = model.DeliveryDead, reason, time.Time{}
+			dead = append(dead, r)
+		}
+	}
+	if len(dead) > 0 {
+		if err := s.PutDeliveries(ctx, webhookID, project, dead); err != nil {
+			return 0, err
+		}
+	}
+	retired := map[int]bool{}
+	for _, n := range seqs {
+		retired[n] = true
+	}
+	err = s.UpdateQueue(ctx, webhookID, project, func(q *DeliveryQueue) (bool, error) {
+		q.Pending = slices.DeleteFunc(q.Pending, func(it DeliveryItem) bool { return retired[it.Seq] })
+		return true, nil
+	})
+	return len(dead), err
+}
+
+// PurgeDeliveries deletes a deleted webhook's delivery queue and records (one _id
+// delete per bucket of deliveryBucketCap deliveries). Idempotent.
+func (s *Store) PurgeDeliveries(ctx context.Context, webhookID string) error {
+	q, err := s.LoadQueue(ctx, webhookID)
+	if err != nil {
+		return err
+	}
+	// Records up to a batch beyond the queue's next number may have been left by
+	// a sender that stopped before it moved the queue on.
+	last := (q.NextSeq + 2*deliveryBucketCap) / deliveryBucketCap
+	for k := 0; k <= last; k++ {
+		if _, err := s.deliveries.DeleteOne(ctx, bson.D{{Key: "_id", Value: deliveryBucketID(webhookID, k)}}); err != nil {
+			return mapErr(err, "delete deliveries")
+		}
+	}
+	if _, err := s.deliveries.DeleteOne(ctx, bson.D{{Key: "_id", Value: queueID(webhookID)}}); err != nil {
+		return mapErr(err, "delete delivery queue")
+	}
+	return nil
 }

@@ -294,26 +294,63 @@ func EventID(e model.AuditEvent, seq int) string {
 // CloudEvent is the structured JSON body of an audit event (CloudEvents 1.0).
 // id is its EventID.
 func CloudEvent(e model.AuditEvent, id string) ([]byte, error) {
+	return envelope(id, e.Project, e.Action, e.Digest, e.At, dataOf(e))
+}
+
+// ChangeEvent is the structured JSON body of a project trail entry (project.policy,
+// project.key_added, project.key_revoked, project.freeze, project.unfreeze,
+// project.webhook): data is the change as the API's PolicyChange type shows it, and
+// there is no subject (no digest). id is its stable trail id.
+func ChangeEvent(c model.PolicyChange, id string) ([]byte, error) {
+	return envelope(id, c.Project, c.Action, "", c.At, changeData{
+		Action: c.Action, Project: c.Project, Actor: c.Actor, ActorType: c.ActorType, FromVersion: c.FromVersion,
+		ToVersion: c.ToVersion, CorrelationID: c.CorrelationID, At: c.At.UTC(), KeyID: c.KeyID, Reason: c.Reason,
+	})
+}
+
+// Body is the CloudEvent of a delivery: of its trail entry or of its audit event.
+func Body(d *model.WebhookDelivery) ([]byte, error) {
+	if d.Change != nil {
+		return ChangeEvent(*d.Change, d.EventID)
+	}
+	return CloudEvent(d.Event, d.EventID)
+}
+
+func envelope(id, project, action, subject string, at time.Time, data any) ([]byte, error) {
 	ce := struct {
-		SpecVersion     string    `json:"specversion"`
-		ID              string    `json:"id"`
-		Source          string    `json:"source"`
-		Type            string    `json:"type"`
-		Subject         string    `json:"subject,omitempty"`
-		Time            string    `json:"time"`
-		DataContentType string    `json:"datacontenttype"`
-		Data            eventData `json:"data"`
+		SpecVersion     string `json:"specversion"`
+		ID              string `json:"id"`
+		Source          string `json:"source"`
+		Type            string `json:"type"`
+		Subject         string `json:"subject,omitempty"`
+		Time            string `json:"time"`
+		DataContentType string `json:"datacontenttype"`
+		Data            any    `json:"data"`
 	}{
 		SpecVersion:     "1.0",
 		ID:              id,
-		Source:          "/projects/" + url.PathEscape(e.Project),
-		Type:            TypePrefix + e.Action,
-		Subject:         e.Digest,
-		Time:            e.At.UTC().Format(time.RFC3339Nano),
+		Source:          "/projects/" + url.PathEscape(project),
+		Type:            TypePrefix + action,
+		Subject:         subject,
+		Time:            at.UTC().Format(time.RFC3339Nano),
 		DataContentType: "application/json",
-		Data:            dataOf(e),
+		Data:            data,
 	}
 	return json.Marshal(ce)
+}
+
+// changeData is a project trail entry as the API's PolicyChange type shows it.
+type changeData struct {
+	Action        string          `json:"action"`
+	Project       string          `json:"project"`
+	Actor         string          `json:"actor"`
+	ActorType     model.ActorType `json:"actorType"`
+	FromVersion   int             `json:"fromVersion"`
+	ToVersion     int             `json:"toVersion"`
+	CorrelationID string          `json:"correlationId"`
+	At            time.Time       `json:"at"`
+	KeyID         string          `json:"keyId,omitempty"`
+	Reason        string          `json:"reason,omitempty"`
 }
 
 // eventData is the event as the API's AuditEvent type shows it.
