@@ -63,7 +63,7 @@ type ApprovalFields struct {
 	DecidedAt time.Time `json:"decidedAt"`
 	// The approver's comment.
 	Comment *string `json:"comment"`
-	// When an approval stops counting (decidedAt plus the channel's approvalValiditySeconds). An approval also stops counting when the artifact's trust state or any check result changes. A rejection does not expire: it blocks until the same subject approves again.
+	// When an approval stops counting (decidedAt plus the channel's approvalValiditySeconds when it was given; a shorter validity set later makes it sooner). An approval also stops counting, for good, when the artifact's trust state or any check result changes, and while its approver's role is no longer among the channel's approverRoles. A rejection does not expire: it blocks until the same subject approves again, or until the approver's role is no longer among approverRoles.
 	ExpiresAt time.Time `json:"expiresAt"`
 	// Version of the project policy it was given under.
 	PolicyVersion int `json:"policyVersion"`
