@@ -161,7 +161,7 @@ func (h *history) run(t testing.TB, s *Store, registrations, changes int) {
 }
 
 // ---------------------------------------------------------------------------------
-// Comparison with the scan oracle and the pure model rules.
+// Comparison with the in-memory oracle and the pure model rules.
 
 // listFilters covers no filter, each single-field kind (answered from the counts),
 // tags and combinations (answered by scanning the buckets).
@@ -194,9 +194,10 @@ func checkProjectionsLight(t *testing.T, s *Store) {
 func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.ArtifactFilter, auditFilters []service.AuditFilter) {
 	t.Helper()
 	ctx := context.Background()
+	o := loadOracle(t, s)
 	for _, project := range append(histProjects, "nobody") {
 		for _, f := range listFilters {
-			want := oracleFind(t, s, oracleArtifactFilter(project, f), 0)
+			want := o.find(project, f)
 			for _, size := range []int{3, 20} {
 				got, total := listPages(t, s, project, f, size)
 				if total != len(want) || !reflect.DeepEqual(ids(got), ids(want)) {
@@ -218,7 +219,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 				if err != nil {
 					t.Fatal(err)
 				}
-				if w := oracleListArtifacts(t, s, q); !reflect.DeepEqual(got, w) {
+				if w := o.listArtifacts(q); !reflect.DeepEqual(got, w) {
 					t.Fatalf("%s list %+v after %s:\n got %v %v %d\nwant %v %v %d", project, f, mid.ID, ids(got.Items), got.HasNext, got.TotalCount, ids(w.Items), w.HasNext, w.TotalCount)
 				}
 			}
@@ -229,7 +230,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 		}
 
 		for _, f := range auditFilters {
-			want := oracleAuditEvents(t, s, service.AuditQuery{Project: project, Filter: f, First: 1 << 30}).Items
+			want := o.auditEvents(service.AuditQuery{Project: project, Filter: f, First: 1 << 30}).Items
 			for _, size := range []int{7, 50} {
 				if got := auditPagesOf(t, s, project, f, size); !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s audit %+v by %d:\n got %d %v\nwant %d %v", project, f, size, len(got), keys(got), len(want), keys(want))
@@ -237,14 +238,15 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 			}
 		}
 		// The artifactId filter reads the artifact's own trail.
-		for _, a := range oracleFind(t, s, bson.D{{Key: "project", Value: project}}, 3) {
+		newest := o.find(project, service.ArtifactFilter{})
+		for _, a := range newest[:min(3, len(newest))] {
 			for _, f := range []service.AuditFilter{{ArtifactID: a.ID}, {ArtifactID: a.ID, Action: model.ActionPromote}} {
-				want := oracleAuditEvents(t, s, service.AuditQuery{Project: project, Filter: f, First: 1 << 30}).Items
+				want := o.auditEvents(service.AuditQuery{Project: project, Filter: f, First: 1 << 30}).Items
 				if got := auditPagesOf(t, s, project, f, 2); !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s audit %+v:\n got %v\nwant %v", project, f, keys(got), keys(want))
 				}
 			}
-			other := oracleAuditEvents(t, s, service.AuditQuery{Project: "elsewhere", Filter: service.AuditFilter{ArtifactID: a.ID}, First: 10})
+			other := o.auditEvents(service.AuditQuery{Project: "elsewhere", Filter: service.AuditFilter{ArtifactID: a.ID}, First: 10})
 			if got := auditPagesOf(t, s, "elsewhere", service.AuditFilter{ArtifactID: a.ID}, 10); len(got) != 0 || len(other.Items) != 0 {
 				t.Fatalf("another project's artifact leaks into the feed: %d", len(got))
 			}
@@ -252,7 +254,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 
 		for pi, policy := range deployPolicies(project) {
 			for _, c := range model.Channels {
-				promoted := oraclePromotedArtifacts(t, s, project, c)
+				promoted := o.promotedArtifacts(project, c)
 				for _, env := range histEnvs {
 					want, wantOK := model.PickDeployable(promoted, policy, c, env)
 					got, gotOK := deployable(t, s, project, policy, c, env)
@@ -283,7 +285,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, want := model.ChannelStatus(arts), model.ChannelStatus(oraclePromotedArtifacts(t, s, project, ""))
+		got, want := model.ChannelStatus(arts), model.ChannelStatus(o.promotedArtifacts(project, ""))
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s channel status:\n got %v\nwant %v", project, placements(got), placements(want))
 		}

@@ -531,11 +531,12 @@ func TestListArtifactsPaginationAndFilters(t *testing.T) {
 	}
 }
 
-// TestPromotedArtifactsOracle checks the scan oracle the projection tests compare
-// against.
+// TestPromotedArtifactsOracle checks the in-memory oracle the projection tests
+// compare against, on artifacts whose answers are known independently.
 func TestPromotedArtifactsOracle(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	all := seedList(t, s)
+	o := loadOracle(t, s)
 	var want []*model.Artifact
 	for _, a := range all {
 		if len(a.Promotions) > 0 {
@@ -543,13 +544,42 @@ func TestPromotedArtifactsOracle(t *testing.T) {
 		}
 	}
 	for _, ch := range []model.Channel{"", model.ChannelDev} {
-		got := oraclePromotedArtifacts(t, s, "payments", ch)
+		got := o.promotedArtifacts("payments", ch)
 		if len(want) == 0 || !reflect.DeepEqual(ids(got), ids(want)) {
 			t.Fatalf("channel %q:\n got %v\nwant %v", ch, ids(got), ids(want))
 		}
 	}
-	if got := oraclePromotedArtifacts(t, s, "payments", model.ChannelTest); len(got) != 0 {
+	if got := o.promotedArtifacts("payments", model.ChannelTest); len(got) != 0 {
 		t.Fatalf("TEST: %d", len(got))
+	}
+
+	if got := o.find("payments", service.ArtifactFilter{}); !reflect.DeepEqual(got, all) {
+		t.Fatalf("every artifact, newest first:\n got %v\nwant %v", ids(got), ids(all))
+	}
+	if got := o.find("nobody", service.ArtifactFilter{}); got == nil || len(got) != 0 {
+		t.Fatalf("empty project: %v", got)
+	}
+	f := service.ArtifactFilter{Tag: "even", TrustState: model.TrustRevoked, Channel: model.ChannelDev}
+	var matching []*model.Artifact
+	for _, a := range all {
+		if contains(a.Tags, "even") && a.TrustState == model.TrustRevoked && a.PromotedInto(model.ChannelDev) {
+			matching = append(matching, a)
+		}
+	}
+	if got := o.find("payments", f); len(matching) < 2 || !reflect.DeepEqual(ids(got), ids(matching)) {
+		t.Fatalf("filter %+v:\n got %v\nwant %v", f, ids(got), ids(matching))
+	}
+	// all[4] shares its createdAt with all[5]: the page after it starts there.
+	if !all[4].CreatedAt.Equal(all[5].CreatedAt) {
+		t.Fatal("seedList no longer has createdAt ties")
+	}
+	p := o.listArtifacts(service.ArtifactQuery{Project: "payments", First: 2, After: &model.Cursor{At: all[4].CreatedAt, ID: all[4].ID}})
+	if !reflect.DeepEqual(ids(p.Items), ids(all[5:7])) || !p.HasNext || p.TotalCount != len(all) {
+		t.Fatalf("page after %s: %v hasNext %v total %d", all[4].ID, ids(p.Items), p.HasNext, p.TotalCount)
+	}
+	p = o.listArtifacts(service.ArtifactQuery{Project: "payments", First: 5, After: &model.Cursor{At: all[len(all)-3].CreatedAt, ID: all[len(all)-3].ID}})
+	if !reflect.DeepEqual(ids(p.Items), ids(all[len(all)-2:])) || p.HasNext {
+		t.Fatalf("last page: %v hasNext %v", ids(p.Items), p.HasNext)
 	}
 }
 
