@@ -135,6 +135,7 @@ func (f *deployFixture) wantDeployable(t *testing.T, what, want string, maxArtif
 // read all 120 before); an eligible artifact costs at most its bucket and itself;
 // loosening the policy brings the newest back. Every answer is model.PickDeployable's.
 func TestDeployableCostDoesNotGrowWithIneligiblePromotions(t *testing.T) {
+	t.Parallel()
 	const n = 120
 	f := newDeployFixture(t, n)
 	ctx := context.Background()
@@ -174,6 +175,7 @@ func TestDeployableCostDoesNotGrowWithIneligiblePromotions(t *testing.T) {
 // with the newest artifact that is deployable now, and the outbox replay brings the
 // facts up to date.
 func TestDeployableNeverAnswersWithARevokedArtifactWhoseFactsAreStale(t *testing.T) {
+	t.Parallel()
 	f := newDeployFixture(t, 20)
 	ctx := context.Background()
 	newest, next := f.ids[19], f.ids[18]
@@ -207,6 +209,7 @@ func TestDeployableNeverAnswersWithARevokedArtifactWhoseFactsAreStale(t *testing
 // open bucket and in sealed ones; also when the write in between was never applied
 // and the newer state has the facts the log still holds (A-B-A).
 func TestChanFactsNeverGoBackToAnOlderState(t *testing.T) {
+	t.Parallel()
 	f := newDeployFixture(t, 20)
 	ctx := context.Background()
 	p, err := f.svc.Policy(ctx, f.rq, "mass")
@@ -288,6 +291,7 @@ func (e oldChanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
 // a packed range list) gets them rebuilt at Open, with no leftover buckets, and
 // every read answers as the scans do.
 func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openCaps(t, dir, tinyCaps)
 	ctx := context.Background()
@@ -357,6 +361,7 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 // their promotions move to the overflow, then revokes them all: the entries of those
 // older promotions take the new facts too, so deployable loads no artifact.
 func TestDeployableLoadsNoArtifactAfterRevokingArtifactsPromotedIntoOneTargetAgainAndAgain(t *testing.T) {
+	t.Parallel()
 	const n = 3 // each one alone makes deployable load it when the fix is missing
 	f := newDeployFixture(t, n)
 	ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 // then through FerretDB's own explain, which runs EXPLAIN QUERY PLAN on the query it
 // builds for a find by _id.
 func TestEmbeddedIDIndexUsed(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)

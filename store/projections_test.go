@@ -494,6 +494,7 @@ func sealedCount(t *testing.T, s *Store, head string) int {
 // the scan-based implementation and the pure model rules answer. Applying every
 // artifact's projections again changes nothing, and a rebuild gives the same answers.
 func TestProjectionsMatchScans(t *testing.T) {
+	t.Parallel()
 	s := openCaps(t, t.TempDir(), tinyCaps)
 	h := newHistory(1)
 	h.run(t, s, 45, 160)
@@ -569,6 +570,7 @@ func TestProjectionsMatchScans(t *testing.T) {
 // the projections match the scans again. An entry whose write never happened is
 // dropped without effect.
 func TestProjectionsCrashRecovery(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openCaps(t, dir, tinyCaps)
 	h := newHistory(2)
@@ -608,6 +610,7 @@ func TestProjectionsCrashRecovery(t *testing.T) {
 // artifacts of one project at once; no list entry, audit event or promotion is lost
 // or doubled in the projections.
 func TestProjectionsConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	s := openCaps(t, t.TempDir(), tinyCaps)
 	ctx := context.Background()
 	const writers, perWriter, changes = 8, 4, 5
@@ -652,6 +655,7 @@ func TestProjectionsConcurrentWriters(t *testing.T) {
 // TestInsertArtifactsBulk: artifacts loaded in chunks with InsertArtifactsBulk are
 // served exactly as if written one by one, and later writes keep it so.
 func TestInsertArtifactsBulk(t *testing.T) {
+	t.Parallel()
 	s := openCaps(t, t.TempDir(), tinyCaps)
 	ctx := context.Background()
 	h := newHistory(3)
@@ -685,6 +689,7 @@ func TestInsertArtifactsBulk(t *testing.T) {
 // TestProjectionsMigration: a database written before the projections existed
 // (artifacts only) gets them built at Open.
 func TestProjectionsMigration(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openCaps(t, dir, tinyCaps)
 	ctx := context.Background()
@@ -714,6 +719,7 @@ func TestProjectionsMigration(t *testing.T) {
 // TestUpdateConflictLeavesNoOutbox: a refused write removes its outbox entry and
 // touches no projection.
 func TestUpdateConflictLeavesNoOutbox(t *testing.T) {
+	t.Parallel()
 	s := openCaps(t, t.TempDir(), tinyCaps)
 	ctx := context.Background()
 	h := newHistory(5)
@@ -740,6 +746,7 @@ func TestUpdateConflictLeavesNoOutbox(t *testing.T) {
 // MongoDB URI: version predicates in the update filters instead of the embedded
 // engine's locked read-then-write), against a FerretDB started by the test.
 func TestProjectionsMongoPath(t *testing.T) {
+	t.Parallel()
 	e, err := startEmbedded(t.TempDir(), testLog(t))
 	if err != nil {
 		t.Fatal(err)

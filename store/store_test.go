@@ -88,6 +88,7 @@ func wantKind(t *testing.T, err error, k model.ErrorKind) {
 var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))
 
 func TestInsertDuplicateIsConflict(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -110,6 +111,7 @@ func TestInsertDuplicateIsConflict(t *testing.T) {
 }
 
 func TestGetRoundTripsEveryField(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := &model.Artifact{
@@ -235,6 +237,7 @@ func normVerification(in []model.VerificationRecord) []model.VerificationRecord 
 }
 
 func TestUpdateArtifactAppendsAndBumpsVersion(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -294,6 +297,7 @@ func TestUpdateArtifactAppendsAndBumpsVersion(t *testing.T) {
 }
 
 func TestUpdateArtifactStaleVersionIsConflict(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -329,6 +333,7 @@ func TestUpdateArtifactStaleVersionIsConflict(t *testing.T) {
 // TestConcurrentUpdates races unserialized writers on one artifact: exactly
 // one writer wins each version and no event is lost or doubled.
 func TestConcurrentUpdates(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -473,6 +478,7 @@ func pageAll(t *testing.T, s *Store, f service.ArtifactFilter, size int) ([]*mod
 }
 
 func TestListArtifactsPaginationAndFilters(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	all := seedList(t, s)
 
@@ -534,6 +540,7 @@ func TestListArtifactsPaginationAndFilters(t *testing.T) {
 // TestPromotedArtifactsOracle checks the in-memory oracle the projection tests
 // compare against, on artifacts whose answers are known independently.
 func TestPromotedArtifactsOracle(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	all := seedList(t, s)
 	o := loadOracle(t, s)
@@ -584,6 +591,7 @@ func TestPromotedArtifactsOracle(t *testing.T) {
 }
 
 func TestAuditEvents(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	// Three artifacts whose events share timestamps, so ordering needs all three keys.
@@ -696,6 +704,7 @@ func auditPages(t *testing.T, s *Store, f service.AuditFilter, size int) []servi
 }
 
 func TestPolicies(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 
@@ -771,6 +780,7 @@ func TestPolicies(t *testing.T) {
 }
 
 func TestDataDirLockRefusesSecondOpen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	_, err := Open(context.Background(), Config{DataDir: dir}, nil)
@@ -788,6 +798,7 @@ func TestDataDirLockRefusesSecondOpen(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s := openTest(t, dir)
@@ -823,6 +834,7 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestUnavailableErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	if err := s.Close(context.Background()); err != nil {
