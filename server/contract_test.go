@@ -154,8 +154,7 @@ func TestSchemaServesTheWholeCoreContract(t *testing.T) {
 // the issue that builds it. The test below fails when an item not listed here is
 // missing or differs, and when a listed item has come to be served (drop it here),
 // so the list only shrinks.
-var round2Pending = map[string]string{
-}
+var round2Pending = map[string]string{}
 
 // TestSchemaServesTheRound2Contract checks the core contract with the round-2
 // extensions like the core one alone, except for the items still listed in

@@ -191,7 +191,9 @@ func TestSubmitEvidenceVerifiesSignaturesRecordsVerifiedRecordsAndIsIdempotent(t
 	// The audit feed lists it under its own action.
 	var feed struct {
 		AuditEvents struct {
-			Edges []struct{ Node struct{ Action, ArtifactID, CorrelationID string } }
+			Edges []struct {
+				Node struct{ Action, ArtifactID, CorrelationID string }
+			}
 		}
 	}
 	ts.MustDo(verifier, `{ auditEvents(project: "payments", filter: {action: "app_artifact.evidence"}) { edges { node { action artifactId correlationId } } } }`, nil, &feed)
