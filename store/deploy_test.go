@@ -195,7 +195,7 @@ func TestDeployableNeverAnswersWithARevokedArtifactWhoseFactsAreStale(t *testing
 	}
 	f.wantDeployable(t, "stale facts", next, 2, 2)
 
-	if _, err := f.s.ReplayOutbox(ctx, 0); err != nil {
+	if _, err := f.s.replayOutbox(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	if c := candidates(t, f.s, "mass", model.ChannelDev, "eu", p); len(c) == 0 || c[0] != next {
@@ -248,7 +248,7 @@ func TestChanFactsNeverGoBackToAnOlderState(t *testing.T) {
 		if !isCandidate(id) {
 			t.Fatalf("%s: the late write of version %d took the facts back after version %d", id, v1.Version, v2.Version)
 		}
-		if _, err := f.s.ReplayOutbox(ctx, 0); err != nil {
+		if _, err := f.s.replayOutbox(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 		if !isCandidate(id) {

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
@@ -859,5 +862,47 @@ func TestUnavailableErrors(t *testing.T) {
 	var me *model.Error
 	if e := mapErr(errors.New("boom"), "x"); !errors.As(e, &me) || me.Err == nil {
 		t.Fatalf("internal error does not wrap its cause: %#v", e)
+	}
+}
+
+// TestOpenDropsTheUnusedListIndex: nothing reads artifacts in (project, createdAt,
+// _id) order since the list read model, so a store creates only the unique
+// (project, digest) index, and Open drops the old list index from a database that
+// still has it.
+func TestOpenDropsTheUnusedListIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	indexNames := func(s *Store) []string {
+		t.Helper()
+		specs, err := s.artifacts.Indexes().ListSpecifications(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, sp := range specs {
+			names = append(names, sp.Name)
+		}
+		return names
+	}
+	s := openTest(t, dir)
+	if names := indexNames(s); contains(names, staleListIndex) || !contains(names, "project_digest_unique") {
+		t.Fatalf("indexes of a new store: %v", names)
+	}
+	if _, err := s.artifacts.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "project", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
+		Options: options.Index().SetName(staleListIndex),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if names := indexNames(s); !contains(names, staleListIndex) {
+		t.Fatalf("the old list index was not created: %v", names)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTest(t, dir)
+	if names := indexNames(s2); contains(names, staleListIndex) || !contains(names, "project_digest_unique") {
+		t.Fatalf("indexes after reopening a database with the old list index: %v", names)
 	}
 }

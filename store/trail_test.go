@@ -423,7 +423,7 @@ func TestOutboxReplayReadsEventsMovedOutSince(t *testing.T) {
 	if cur := s.mustGet(t, a.ID); cur.AuditFrom < 2 {
 		t.Fatalf("the lost write's event is still inline (audit from %d)", cur.AuditFrom)
 	}
-	if n, err := s.ReplayOutbox(ctx, 0); err != nil || n != 1 {
+	if n, err := s.replayOutbox(ctx, 0); err != nil || n != 1 {
 		t.Fatalf("replay: %d %v", n, err)
 	}
 	page, err := s.AuditEvents(ctx, service.AuditQuery{Project: "payments", First: 100, Filter: service.AuditFilter{CorrelationID: "lost"}})
