@@ -138,7 +138,7 @@ func BenchmarkRaw(b *testing.B) {
 	proj := f.raw.hasProjections(ctx)
 	for _, op := range rawOps {
 		b.Run(op.Name, func(b *testing.B) {
-			if (op.Projections && !proj) || (op.Legacy && proj) {
+			if op.Projections && !proj {
 				b.Skip("not on this store's design (read models present: ", proj, ")")
 			}
 			fn := op.Run(f.raw, f.n, "gobench-"+time.Now().Format("150405.000"))

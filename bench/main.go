@@ -281,7 +281,7 @@ func runPaired(ctx context.Context, o options, bin, apiDir, rawDir string, n int
 	runLabel := strconv.FormatInt(time.Now().UnixNano(), 36)
 	done := map[string]bool{}
 	measureRaw := func(op rawOp) error {
-		if e == nil || done[op.Name] || !selected(o, op.Name) || (op.Projections && !sr.ReadModels) || (op.Legacy && sr.ReadModels) {
+		if e == nil || done[op.Name] || !selected(o, op.Name) || (op.Projections && !sr.ReadModels) {
 			return nil
 		}
 		done[op.Name] = true

@@ -2,15 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
-	"github.com/gofrs/flock"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	mopts "go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -25,15 +19,7 @@ import (
 // in this process, on a loopback port) and sends the bare driver calls over the
 // same loopback wire protocol the server's store uses (store.Database()). Both are
 // open at once, so each API operation and its raw floor are measured back to back
-// under the same machine load. A store without Database() (before the read-model
-// rework) gets FerretDB started here the way store/embedded.go starts it, on a
-// DATA_DIR the store has already set up (its SQLite _id expression indexes are in
-// the file).
-
-// databaseExposer is the store's raw database handle, when it has one.
-type databaseExposer interface {
-	Database() *mongo.Database
-}
+// under the same machine load.
 
 // rawEngine is a driver connection to the embedded engine on one DATA_DIR.
 type rawEngine struct {
@@ -43,56 +29,12 @@ type rawEngine struct {
 }
 
 func openRawEngine(ctx context.Context, dataDir string) (*rawEngine, error) {
-	if _, ok := any((*store.Store)(nil)).(databaseExposer); ok {
-		st, err := store.Open(ctx, store.Config{DataDir: dataDir}, nil)
-		if err != nil {
-			return nil, err
-		}
-		db := any(st).(databaseExposer).Database()
-		return &rawEngine{db: db, how: "store.Open + store.Database() (embedded engine in this process)",
-			close: func() error { return st.Close(context.WithoutCancel(ctx)) }}, nil
-	}
-	abs, err := filepath.Abs(dataDir)
+	st, err := store.Open(ctx, store.Config{DataDir: dataDir}, nil)
 	if err != nil {
 		return nil, err
 	}
-	lock := flock.New(filepath.Join(abs, "LOCK"))
-	if ok, err := lock.TryLock(); err != nil || !ok {
-		return nil, fmt.Errorf("lock %s: %v (in use?)", abs, err)
-	}
-	fdb, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + filepath.ToSlash(abs) + "/",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
-	if err != nil {
-		_ = lock.Unlock()
-		return nil, err
-	}
-	fctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = fdb.Run(fctx) }()
-	client, err := mongo.Connect(mopts.Client().ApplyURI(fdb.MongoDBURI()).SetDirect(true).SetServerSelectionTimeout(10 * time.Second))
-	if err == nil {
-		err = client.Ping(ctx, nil)
-	}
-	stop := func() error {
-		var errs []error
-		if client != nil {
-			errs = append(errs, client.Disconnect(context.Background()))
-		}
-		cancel()
-		<-done
-		errs = append(errs, lock.Unlock())
-		return errors.Join(errs...)
-	}
-	if err != nil {
-		_ = stop()
-		return nil, err
-	}
-	return &rawEngine{db: client.Database(store.DefaultDatabase), how: "FerretDB v1.24.2 (SQLite) started by this program on the DATA_DIR, as store/embedded.go starts it",
-		close: stop}, nil
+	return &rawEngine{db: st.Database(), how: "store.Open + store.Database() (embedded engine in this process)",
+		close: func() error { return st.Close(context.WithoutCancel(ctx)) }}, nil
 }
 
 // rawOp is one raw driver measurement.
@@ -102,9 +44,7 @@ type rawOp struct {
 	// Projections marks the floors that read the store's per-project read models
 	// (collection "projections"); they are skipped on a store without them.
 	Projections bool
-	// Legacy marks the stand-in used on a store without read models.
-	Legacy bool
-	Run    func(e *rawEngine, n int, run string) opFunc
+	Run         func(e *rawEngine, n int, run string) opFunc
 }
 
 // hasProjections reports whether the store keeps per-project read models.
@@ -282,17 +222,6 @@ var rawOps = []rawOp{
 				return err
 			}
 			return e.findPolicy(ctx, projectOf(k))
-		}
-	}},
-	{Name: "raw findProjectDoc", Legacy: true, What: "one per-project document by _id (the policy; a stand-in on a store without read models)", Run: func(e *rawEngine, n int, _ string) opFunc {
-		return func(ctx context.Context, i int) error { return e.findPolicy(ctx, projectOf(i)) }
-	}},
-	{Name: "raw deployable floor", Legacy: true, What: "findPolicy + findArtifact (eligibility needs the policy, the answer the artifact)", Run: func(e *rawEngine, n int, _ string) opFunc {
-		return func(ctx context.Context, i int) error {
-			if err := e.findPolicy(ctx, projectOf(i)); err != nil {
-				return err
-			}
-			return e.findArtifact(ctx, idOf(spread(i, n)))
 		}
 	}},
 	{Name: "raw findListHead", Projections: true, What: "FindOne({_id: \"list:<p>\"}) of the list read model's head", Run: func(e *rawEngine, n int, _ string) opFunc {

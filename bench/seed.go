@@ -5,10 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/artifact-trust/control-plane/model"
@@ -176,23 +173,16 @@ func artifactIn(p string, i int, base time.Time, pol *model.Policy) (*model.Arti
 	return &a, nil
 }
 
-// bulkInserter is the store's bulk seeding path (InsertMany plus a rebuild of the
-// read models), when the store has it.
-type bulkInserter interface {
-	InsertArtifactsBulk(ctx context.Context, arts []*model.Artifact) error
-}
-
 // seedStats tells how a data set was seeded.
 type seedStats struct {
-	Path     string        // "bulk" or "store.InsertArtifact"
+	Path     string        // "store.InsertArtifactsBulk"
 	Duration time.Duration // artifacts and policies
 	Rate     float64       // artifacts per second
 }
 
 // seedStore opens the store on dataDir (embedded engine, in this process), writes
-// the 50 project policies and n artifacts, and closes it. It uses
-// store.InsertArtifactsBulk when the store has it, else InsertArtifact from
-// `workers` goroutines.
+// the 50 project policies and n artifacts (store.InsertArtifactsBulk, in batches),
+// and closes it.
 func seedStore(ctx context.Context, dataDir string, n int, base time.Time, logf func(string, ...any)) (seedStats, error) {
 	st, err := store.Open(ctx, store.Config{DataDir: dataDir}, nil)
 	if err != nil {
@@ -212,60 +202,23 @@ func seedStore(ctx context.Context, dataDir string, n int, base time.Time, logf 
 		}
 		policies[name] = &pol
 	}
-	stats := seedStats{}
-	if b, ok := any(st).(bulkInserter); ok {
-		stats.Path = "store.InsertArtifactsBulk"
-		const batch = 2000
-		arts := make([]*model.Artifact, 0, batch)
-		for i := 0; i < n; i++ {
-			a, err := artifactAt(i, base, policies[projectOf(i)])
-			if err != nil {
-				return stats, err
-			}
-			arts = append(arts, a)
-			if len(arts) == batch || i == n-1 {
-				if err := b.InsertArtifactsBulk(ctx, arts); err != nil {
-					return stats, fmt.Errorf("bulk insert: %w", err)
-				}
-				arts = arts[:0]
-				if (i+1)%10000 < batch {
-					logf("  seeded %d/%d (%.0f/s)", i+1, n, float64(i+1)/time.Since(start).Seconds())
-				}
-			}
-		}
-	} else {
-		stats.Path = "store.InsertArtifact (concurrent)"
-		workers := 2 * runtime.GOMAXPROCS(0)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		errs := make(chan error, workers)
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= n || ctx.Err() != nil {
-						return
-					}
-					a, err := artifactAt(i, base, policies[projectOf(i)])
-					if err == nil {
-						err = st.InsertArtifact(ctx, a)
-					}
-					if err != nil {
-						errs <- fmt.Errorf("artifact %d: %w", i, err)
-						return
-					}
-					if (i+1)%10000 == 0 {
-						logf("  seeded %d/%d (%.0f/s)", i+1, n, float64(i+1)/time.Since(start).Seconds())
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
+	stats := seedStats{Path: "store.InsertArtifactsBulk"}
+	const batch = 2000
+	arts := make([]*model.Artifact, 0, batch)
+	for i := 0; i < n; i++ {
+		a, err := artifactAt(i, base, policies[projectOf(i)])
+		if err != nil {
 			return stats, err
+		}
+		arts = append(arts, a)
+		if len(arts) == batch || i == n-1 {
+			if err := st.InsertArtifactsBulk(ctx, arts); err != nil {
+				return stats, fmt.Errorf("bulk insert: %w", err)
+			}
+			arts = arts[:0]
+			if (i+1)%10000 < batch {
+				logf("  seeded %d/%d (%.0f/s)", i+1, n, float64(i+1)/time.Since(start).Seconds())
+			}
 		}
 	}
 	stats.Duration = time.Since(start)

@@ -24,6 +24,7 @@ import (
 // the test adds is the address: LISTEN_ADDR and ARTIFACT_TRUST_URL name a free
 // loopback port instead of 8080, which may be taken on a shared machine.
 func TestReadmeWalkthroughsRunAsWritten(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("walk-throughs skipped in -short mode")
 	}

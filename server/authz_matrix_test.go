@@ -200,6 +200,7 @@ func outcome(r gqlResponse) string {
 // refused mutation leaves the artifact unchanged; an allowed one appends exactly
 // one audit event by the caller.
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	admin := token(t, "root-admin", "payments:project_admin", "payments:verifier", "billing:project_admin")
 	ts.MustDo(admin, `mutation($in: ProjectPolicyInput!) { setProjectPolicy(project: "payments", input: $in) { version } }`, map[string]any{"in": authzPolicy}, nil)

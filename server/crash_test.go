@@ -165,15 +165,12 @@ type sentMutation struct {
 // mutation is there with its audit event, nothing refused is, and every artifact
 // is internally consistent (no half-applied change).
 func TestCrashUnderWriteLoad(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the server and kills it")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "server")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := serverBinary(t)
 	dataDir := filepath.Join(dir, "data")
 	p := startProcess(t, bin, dataDir)
 	admin := token(t, "crash-admin", "crash:project_admin", "crash:publisher", "crash:verifier")

@@ -6,6 +6,7 @@ import "testing"
 // refused promotions take at most 20 places in recentDenials; the refusals of the
 // other subjects stay.
 func TestAViewersRefusalsLeaveTheOtherSubjectsRecentDenialsInPlace(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	a := ts.register(c.publisher, "payments", 1, nil)

@@ -13,6 +13,7 @@ import (
 // field audit is charged per event against the complexity limit, whatever length
 // the query's complexity assumed.
 func TestLongAuditTrailIsPagedWithAuditTrailAndAuditIsPricedByItsLength(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), func(c *Config) { c.ComplexityLimit = 200 })
 	c := newCast(t)
 	allowRegistry(t, ts, c, nil)

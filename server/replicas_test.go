@@ -22,6 +22,7 @@ import (
 // second with the cursor of the last event it received, and gets every event
 // exactly once over the two connections.
 func TestTwoReplicasShareEventsAndAReconnectingDashboardMissesNothing(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the server and runs two processes")
 	}
@@ -30,10 +31,7 @@ func TestTwoReplicasShareEventsAndAReconnectingDashboardMissesNothing(t *testing
 	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "graphql-ws"))
 	requireInstalled(t, "the graphql-ws client", "(cd conformance && npm ci)", nodeErr, modErr)
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "server")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := serverBinary(t)
 	env := []string{"WEBHOOK_ALLOWED_HOSTS=127.0.0.1"}
 	a := startProcess(t, bin, filepath.Join(tmp, "a"), env...)
 	if a.EngineURI == "" {

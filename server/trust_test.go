@@ -489,6 +489,7 @@ func TestPolicyIsValidatedVersionedAndAudited(t *testing.T) {
 // TestConcurrentWritersNeverLoseOrDoubleEvents races many writers on one artifact
 // through the real server.
 func TestConcurrentWritersNeverLoseOrDoubleEvents(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	a := ts.register(c.publisher, "payments", 1, nil)

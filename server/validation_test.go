@@ -46,6 +46,7 @@ type argumentCase struct {
 // naming the field and why, or, where the value is a valid free text or locator,
 // accepted as plain data.
 func TestEveryStringArgumentRefusesHostileInput(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	tok := token(t, "alice", "payments:project_admin", "payments:publisher", "payments:verifier", "payments:promoter")
 	n := 0

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -21,14 +20,12 @@ import (
 // artifacts and of the trail, reaches the receiver (duplicates allowed, with the
 // same webhook-id), none is lost.
 func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the server and kills it")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "server")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := serverBinary(t)
 	var mu sync.Mutex
 	received := map[string]int{}
 	var requests atomic.Int64

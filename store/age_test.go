@@ -37,6 +37,7 @@ func steppingClock(start time.Time) func() time.Time {
 // its size does not grow with the artifact's age, nor does the policy's with the
 // number of times it was set.
 func TestStoredDocumentsDoNotGrowWithAge(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	svc := service.New(s, service.WithClock(steppingClock(t0.Add(5000*time.Hour))))

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRecentDenialsKeepsTheNewestHundredNewestFirst(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	if got, err := s.RecentDenials(ctx, "payments", 10); err != nil || len(got) != 0 {
@@ -68,6 +69,7 @@ func TestRecentDenialsKeepsTheNewestHundredNewestFirst(t *testing.T) {
 }
 
 func TestOneSubjectsRefusalsCannotPushTheOthersOutOfRecentDenials(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

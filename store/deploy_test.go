@@ -135,6 +135,7 @@ func (f *deployFixture) wantDeployable(t *testing.T, what, want string, maxArtif
 // read all 120 before); an eligible artifact costs at most its bucket and itself;
 // loosening the policy brings the newest back. Every answer is model.PickDeployable's.
 func TestDeployableCostDoesNotGrowWithIneligiblePromotions(t *testing.T) {
+	t.Parallel()
 	const n = 120
 	f := newDeployFixture(t, n)
 	ctx := context.Background()
@@ -174,6 +175,7 @@ func TestDeployableCostDoesNotGrowWithIneligiblePromotions(t *testing.T) {
 // with the newest artifact that is deployable now, and the outbox replay brings the
 // facts up to date.
 func TestDeployableNeverAnswersWithARevokedArtifactWhoseFactsAreStale(t *testing.T) {
+	t.Parallel()
 	f := newDeployFixture(t, 20)
 	ctx := context.Background()
 	newest, next := f.ids[19], f.ids[18]
@@ -193,7 +195,7 @@ func TestDeployableNeverAnswersWithARevokedArtifactWhoseFactsAreStale(t *testing
 	}
 	f.wantDeployable(t, "stale facts", next, 2, 2)
 
-	if _, err := f.s.ReplayOutbox(ctx, 0); err != nil {
+	if _, err := f.s.replayOutbox(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	if c := candidates(t, f.s, "mass", model.ChannelDev, "eu", p); len(c) == 0 || c[0] != next {
@@ -207,6 +209,7 @@ func TestDeployableNeverAnswersWithARevokedArtifactWhoseFactsAreStale(t *testing
 // open bucket and in sealed ones; also when the write in between was never applied
 // and the newer state has the facts the log still holds (A-B-A).
 func TestChanFactsNeverGoBackToAnOlderState(t *testing.T) {
+	t.Parallel()
 	f := newDeployFixture(t, 20)
 	ctx := context.Background()
 	p, err := f.svc.Policy(ctx, f.rq, "mass")
@@ -245,7 +248,7 @@ func TestChanFactsNeverGoBackToAnOlderState(t *testing.T) {
 		if !isCandidate(id) {
 			t.Fatalf("%s: the late write of version %d took the facts back after version %d", id, v1.Version, v2.Version)
 		}
-		if _, err := f.s.ReplayOutbox(ctx, 0); err != nil {
+		if _, err := f.s.replayOutbox(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 		if !isCandidate(id) {
@@ -288,6 +291,7 @@ func (e oldChanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
 // a packed range list) gets them rebuilt at Open, with no leftover buckets, and
 // every read answers as the scans do.
 func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openCaps(t, dir, tinyCaps)
 	ctx := context.Background()
@@ -357,7 +361,8 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 // their promotions move to the overflow, then revokes them all: the entries of those
 // older promotions take the new facts too, so deployable loads no artifact.
 func TestDeployableLoadsNoArtifactAfterRevokingArtifactsPromotedIntoOneTargetAgainAndAgain(t *testing.T) {
-	const n = 20
+	t.Parallel()
+	const n = 3 // each one alone makes deployable load it when the fix is missing
 	f := newDeployFixture(t, n)
 	ctx := context.Background()
 	f.rq.Actor.Roles["mass"] = append(f.rq.Actor.Roles["mass"], model.RolePromoter)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/gofrs/flock"
@@ -44,6 +45,11 @@ type embeddedEngine struct {
 	done   chan struct{}
 }
 
+// ferretNewMu serializes ferretdb.New, which sets a package variable of FerretDB's
+// (version.Get().Package): two stores opening at once in one process (parallel
+// tests, a tool holding two stores) would race on it.
+var ferretNewMu sync.Mutex
+
 // startEmbedded locks dir and starts FerretDB (SQLite handler) on a loopback port.
 func startEmbedded(dir string, log *logrus.Entry) (*embeddedEngine, error) {
 	abs, err := filepath.Abs(dir)
@@ -62,6 +68,7 @@ func startEmbedded(dir string, log *logrus.Entry) (*embeddedEngine, error) {
 		return nil, fmt.Errorf("store: another server is using DATA_DIR %s", abs)
 	}
 
+	ferretNewMu.Lock() // see ferretNewMu
 	fdb, err := ferretdb.New(&ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:  "sqlite",
@@ -70,6 +77,7 @@ func startEmbedded(dir string, log *logrus.Entry) (*embeddedEngine, error) {
 		// FerretDB's default logging is very slow; only its errors reach our log.
 		Logger: slog.New(&slogToLogrus{log: log.WithField("component", "ferretdb")}),
 	})
+	ferretNewMu.Unlock()
 	if err != nil {
 		_ = lock.Unlock()
 		return nil, fmt.Errorf("store: start embedded FerretDB in %s: %w", abs, err)

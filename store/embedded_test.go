@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -16,6 +17,7 @@ import (
 // then through FerretDB's own explain, which runs EXPLAIN QUERY PLAN on the query it
 // builds for a find by _id.
 func TestEmbeddedIDIndexUsed(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -90,4 +92,41 @@ func explain(t *testing.T, db *sql.DB, q string, args ...any) string {
 		t.Fatal(err)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestStoresOpenConcurrentlyInOneProcess: several stores with their own DATA_DIR open
+// at once in one process (as parallel tests and tools do) and each serves its own
+// data. ferretdb.New sets a package variable of FerretDB's: the race detector (CI's
+// race stage) fails this test when those calls are not serialized.
+func TestStoresOpenConcurrentlyInOneProcess(t *testing.T) {
+	t.Parallel()
+	const n = 3
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = Open(context.Background(), Config{DataDir: t.TempDir()}, testLog(t))
+		}()
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Fatalf("Open %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { _ = s.Close(context.Background()) })
+	}
+	for i, s := range stores {
+		mustInsert(t, s, newArtifact("payments", fmt.Sprint(i), t0))
+	}
+	for i, s := range stores {
+		for j := range n {
+			_, err := s.GetArtifact(context.Background(), newArtifact("payments", fmt.Sprint(j), t0).ID)
+			if (err == nil) != (i == j) {
+				t.Fatalf("store %d, artifact of store %d: %v", i, j, err)
+			}
+		}
+	}
 }

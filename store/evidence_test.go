@@ -9,6 +9,7 @@ import (
 )
 
 func TestEnvelopesAreKeptByArtifactAndSHA256AndARetryOverwritesTheSameDocument(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	a := newArtifact("payments", "api", t0)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestPolicyGovernanceSettingsWindowsAndFreezeRoundTripAndOlderDocumentsReadDefaults(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	t0 := ms(t0)

@@ -28,6 +28,7 @@ func testTrustedKey(t *testing.T, project string, at time.Time) model.TrustedKey
 }
 
 func TestTrustedKeysRoundTripUnderAVersionPredicateAndJoinThePolicyTrail(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	t0 := t0.Truncate(time.Millisecond)
@@ -94,6 +95,7 @@ func TestTrustedKeysRoundTripUnderAVersionPredicateAndJoinThePolicyTrail(t *test
 }
 
 func TestPackedDeployFactsKeepWhichEvidenceChecksPassedOnVerifiedEvidence(t *testing.T) {
+	t.Parallel()
 	f := model.DeployFacts{
 		Trust:        model.TrustVerified,
 		Passed:       append(append([]model.Check(nil), model.BaselineChecks...), model.CheckSignature, model.CheckAttestation, model.CheckSourcePolicy),

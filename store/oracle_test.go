@@ -2,50 +2,36 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 )
 
-// The scan-based implementations the projections replaced, kept as test oracles:
-// they query the artifacts collection directly (O(collection) on the embedded engine).
+// The oracle the projections are compared with: what the scan-based implementations
+// they replaced answered, computed in memory from every stored artifact, read by one
+// scan of the artifacts collection. Its filters are plain Go over the stored fields,
+// written independently of the projections' code (a scan per answer costs
+// O(collection) on the embedded engine, and a check asks hundreds of questions).
 
-// oracleNewestFirst is the artifact list order: createdAt desc, _id desc.
-var oracleNewestFirst = bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}
-
-func oracleArtifactFilter(project string, f service.ArtifactFilter) bson.D {
-	q := bson.D{{Key: "project", Value: project}}
-	if f.TrustState != "" {
-		q = append(q, bson.E{Key: "trustState", Value: f.TrustState})
-	}
-	if f.LifecycleState != "" {
-		q = append(q, bson.E{Key: "lifecycleState", Value: f.LifecycleState})
-	}
-	if f.Kind != "" {
-		q = append(q, bson.E{Key: "kind", Value: f.Kind})
-	}
-	if f.Channel != "" {
-		q = append(q, oracleChannel(f.Channel))
-	}
-	if f.Tag != "" {
-		q = append(q, bson.E{Key: "tags", Value: f.Tag})
-	}
-	return q
+// oracle is a snapshot of the artifacts collection.
+type oracle struct {
+	// arts holds every artifact as stored (the document's inline part), in list
+	// order: newest first by createdAt, then _id descending.
+	arts []*model.Artifact
+	// full holds each artifact with its whole audit and promotion trails.
+	full map[string]*model.Artifact
 }
 
-func oracleFind(t testing.TB, s *Store, filter bson.D, limit int64) []*model.Artifact {
+// loadOracle reads every artifact once, with the overflow documents of its trails.
+func loadOracle(t testing.TB, s *Store) *oracle {
 	t.Helper()
 	ctx := context.Background()
-	opts := options.Find().SetSort(oracleNewestFirst)
-	if limit > 0 {
-		opts.SetLimit(limit)
-	}
-	cur, err := s.artifacts.Find(ctx, filter, opts)
+	cur, err := s.artifacts.Find(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,72 +39,112 @@ func oracleFind(t testing.TB, s *Store, filter bson.D, limit int64) []*model.Art
 	if err := cur.All(ctx, &docs); err != nil {
 		t.Fatal(err)
 	}
-	out := make([]*model.Artifact, len(docs))
+	o := &oracle{full: make(map[string]*model.Artifact, len(docs))}
 	for i := range docs {
-		out[i] = docs[i].model()
+		a := docs[i].model()
+		full, err := s.withHistory(ctx, a, 0, 0) // the whole trail
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.arts = append(o.arts, a)
+		o.full[a.ID] = full
+	}
+	sort.Slice(o.arts, func(i, j int) bool { return listedBefore(o.arts[i], o.arts[j]) })
+	return o
+}
+
+// listedBefore reports whether x comes before y in the artifact list order
+// (createdAt desc, _id desc; createdAt compared as stored, to the millisecond).
+func listedBefore(x, y *model.Artifact) bool {
+	if xa, ya := x.CreatedAt.UnixMilli(), y.CreatedAt.UnixMilli(); xa != ya {
+		return xa > ya
+	}
+	return x.ID > y.ID
+}
+
+// promotedInto reports whether a was promoted into c: a promotion held inline, or
+// the newest promotion of a (channel, environment) no longer inline.
+func promotedInto(a *model.Artifact, c model.Channel) bool {
+	for _, ps := range [][]model.Promotion{a.Promotions, a.PromotionTargets} {
+		for _, p := range ps {
+			if p.Channel == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// matches is the old list query: the project and every set field of f.
+func (f oracleFilter) matches(a *model.Artifact) bool {
+	return a.Project == f.project &&
+		(f.TrustState == "" || a.TrustState == f.TrustState) &&
+		(f.LifecycleState == "" || a.LifecycleState == f.LifecycleState) &&
+		(f.Kind == "" || a.Kind == f.Kind) &&
+		(f.Channel == "" || promotedInto(a, f.Channel)) &&
+		(f.Tag == "" || slices.Contains(a.Tags, f.Tag))
+}
+
+type oracleFilter struct {
+	project string
+	service.ArtifactFilter
+}
+
+// find returns the artifacts of project matching f, newest first (never nil).
+func (o *oracle) find(project string, f service.ArtifactFilter) []*model.Artifact {
+	out := []*model.Artifact{}
+	for _, a := range o.arts {
+		if (oracleFilter{project, f}).matches(a) {
+			out = append(out, a)
+		}
 	}
 	return out
 }
 
-// oracleChannel matches artifacts promoted into c: a promotion held inline, or the
-// newest promotion of a (channel, environment) no longer inline.
-func oracleChannel(c model.Channel) bson.E {
-	return bson.E{Key: "$and", Value: bson.A{bson.D{{Key: "$or", Value: bson.A{
-		bson.D{{Key: "promotions.channel", Value: c}},
-		bson.D{{Key: "promotionTargets.channel", Value: c}},
-	}}}}}
-}
-
-// oracleListArtifacts is the old ListArtifacts.
-func oracleListArtifacts(t testing.TB, s *Store, q service.ArtifactQuery) service.ArtifactPage {
-	t.Helper()
-	page := service.ArtifactPage{Items: []*model.Artifact{}}
-	filter := oracleArtifactFilter(q.Project, q.Filter)
-	total, err := s.artifacts.CountDocuments(context.Background(), filter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page.TotalCount = int(total)
+// listArtifacts is the old ListArtifacts.
+func (o *oracle) listArtifacts(q service.ArtifactQuery) service.ArtifactPage {
+	all := o.find(q.Project, q.Filter)
+	page := service.ArtifactPage{Items: []*model.Artifact{}, TotalCount: len(all)}
+	items := all
 	if q.After != nil {
-		at := q.After.At
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: at}}}},
-			bson.D{{Key: "createdAt", Value: at}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},
-		}})
+		at := q.After.At.UnixMilli()
+		items = nil
+		for _, a := range all {
+			if c := a.CreatedAt.UnixMilli(); c < at || (c == at && a.ID < q.After.ID) {
+				items = append(items, a)
+			}
+		}
 	}
-	docs := oracleFind(t, s, filter, int64(q.First)+1)
-	if len(docs) > q.First {
+	if len(items) > q.First {
 		page.HasNext = true
-		docs = docs[:q.First]
+		items = items[:q.First]
 	}
-	page.Items = docs
+	page.Items = append(page.Items, items...)
 	return page
 }
 
-// oraclePromotedArtifacts is the old PromotedArtifacts: every artifact of project
-// with at least one promotion (into channel, when set), newest first.
-func oraclePromotedArtifacts(t testing.TB, s *Store, project string, channel model.Channel) []*model.Artifact {
-	t.Helper()
-	filter := bson.D{{Key: "project", Value: project}}
-	if channel != "" {
-		filter = append(filter, oracleChannel(channel))
-	} else {
-		filter = append(filter, bson.E{Key: "promotions.0", Value: bson.D{{Key: "$exists", Value: true}}})
+// promotedArtifacts is the old PromotedArtifacts: every artifact of project with at
+// least one promotion (into channel, when set), newest first.
+func (o *oracle) promotedArtifacts(project string, channel model.Channel) []*model.Artifact {
+	out := []*model.Artifact{}
+	for _, a := range o.arts {
+		if a.Project == project && ((channel == "" && len(a.Promotions) > 0) || (channel != "" && promotedInto(a, channel))) {
+			out = append(out, a)
+		}
 	}
-	return oracleFind(t, s, filter, 0)
+	return out
 }
 
-// oracleAuditEvents is the old AuditEvents: every event of the project, flattened,
+// auditEvents is the old AuditEvents: every event of the project, flattened,
 // filtered, sorted and paged in Go.
-func oracleAuditEvents(t testing.TB, s *Store, q service.AuditQuery) service.AuditPage {
-	t.Helper()
+func (o *oracle) auditEvents(q service.AuditQuery) service.AuditPage {
 	page := service.AuditPage{Items: []service.AuditEntry{}}
 	var entries []service.AuditEntry
-	for _, a := range oracleFind(t, s, bson.D{{Key: "project", Value: q.Project}}, 0) {
-		a, err := s.withHistory(context.Background(), a, 0, 0) // the whole trail
-		if err != nil {
-			t.Fatal(err)
+	for _, stored := range o.arts {
+		if stored.Project != q.Project {
+			continue
 		}
+		a := o.full[stored.ID]
 		for seq := range a.Audit {
 			entry := service.AuditEntry{Event: auditOf(a, seq), Seq: seq}
 			if !auditMatches(entry, a.ID, q.Filter) || (q.After != nil && !auditAfter(entry, *q.After)) {

@@ -431,14 +431,14 @@ func (s *Store) repairPass(ctx context.Context, force bool) (int, error) {
 	return done, errors.Join(errs...)
 }
 
-// ReplayOutbox re-applies the projections of every outbox entry older than olderThan
+// replayOutbox re-applies the projections of every outbox entry older than olderThan
 // (0: every entry; only entries whose write cannot be in flight any more may be
 // replayed) and deletes it: when the artifact reached the entry's version the write
 // happened (and its projections are applied again, idempotently, from the artifact's
 // current state); otherwise it never will. It tries every entry, whatever the others
 // do, and returns how many it repaired and every failure; the entries that failed stay
 // with the repairer, which keeps trying.
-func (s *Store) ReplayOutbox(ctx context.Context, olderThan time.Duration) (int, error) {
+func (s *Store) replayOutbox(ctx context.Context, olderThan time.Duration) (int, error) {
 	err := s.sweep(ctx, olderThan)
 	s.repairs.scanned(olderThan, err)
 	if err != nil {

@@ -138,6 +138,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) t
 // starts, still degraded; and when the last refusal ends the store repairs them by
 // itself and is healthy again.
 func TestOutboxRepairsAsSoonAsWritesAreAcceptedAndPoisonedEntriesBlockNoOther(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	var poisoned []*model.Artifact

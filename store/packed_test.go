@@ -9,6 +9,7 @@ import (
 )
 
 func TestPackedTablesRoundTrip(t *testing.T) {
+	t.Parallel()
 	type heads struct {
 		R rangeList     `bson:"r"`
 		L listSummaries `bson:"l"`

@@ -14,6 +14,7 @@ import (
 // document written before versions were recorded: its promotions read as
 // model.PolicyVersionUnknown, its records and events as nil.
 func TestPolicyVersionsRoundTripAndOlderDocumentsReadAsUnrecorded(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	p := model.DefaultPolicy("payments")

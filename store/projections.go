@@ -5,7 +5,6 @@ package store
 //
 // Exported for the benchmark seeder and for operators (everything else is internal):
 //
-//	func (s *Store) Client() *mongo.Client       // the driver client (raw look-ups)
 //	func (s *Store) Database() *mongo.Database   // the database ("artifacts", "projections", ...)
 //	func (s *Store) InsertArtifactsBulk(ctx, []*model.Artifact) error
 //	    InsertMany of new artifacts (each keeps its Version, 0 becomes 1), then appends
@@ -17,11 +16,10 @@ package store
 //	    call RebuildProjections for them.
 //	func (s *Store) RebuildProjections(ctx, project string) error
 //	    Recomputes every projection of project ("" = every project) from a full scan
-//	    of the artifacts (O(collection) on the embedded engine). Used by repair, tests,
-//	    and after raw-driver inserts into "artifacts". Run it while nothing writes to
-//	    those projects (it excludes this process's writers, not other replicas').
-//	func (s *Store) ReplayOutbox(ctx, olderThan time.Duration) (int, error)
-//	    Re-applies the projections of writes that did not finish (see below).
+//	    of the artifacts (O(collection) on the embedded engine). Run by the server's
+//	    repair subcommand (`go run ./server repair`) and tests. Run it while nothing
+//	    writes to those projects (it excludes this process's writers, not other
+//	    replicas').
 //	func (s *Store) Repairs() RepairStatus
 //	func (s *Store) Degraded() error
 //	    The writes whose projections are not applied yet and how their repair goes
@@ -230,9 +228,6 @@ func chanHeadID(project string, c model.Channel, env string) string {
 // projects nor environments may contain '#' or ':' (model.ValidateProject and
 // ValidateEnvironment), so ids never collide.
 func bucketID(head string, n int) string { return head + "#" + strconv.Itoa(n) }
-
-// Client returns the driver client (for raw look-ups in benchmarks and tools).
-func (s *Store) Client() *mongo.Client { return s.client }
 
 // Database returns the store's database.
 func (s *Store) Database() *mongo.Database { return s.db }

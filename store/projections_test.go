@@ -161,7 +161,7 @@ func (h *history) run(t testing.TB, s *Store, registrations, changes int) {
 }
 
 // ---------------------------------------------------------------------------------
-// Comparison with the scan oracle and the pure model rules.
+// Comparison with the in-memory oracle and the pure model rules.
 
 // listFilters covers no filter, each single-field kind (answered from the counts),
 // tags and combinations (answered by scanning the buckets).
@@ -194,9 +194,10 @@ func checkProjectionsLight(t *testing.T, s *Store) {
 func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.ArtifactFilter, auditFilters []service.AuditFilter) {
 	t.Helper()
 	ctx := context.Background()
+	o := loadOracle(t, s)
 	for _, project := range append(histProjects, "nobody") {
 		for _, f := range listFilters {
-			want := oracleFind(t, s, oracleArtifactFilter(project, f), 0)
+			want := o.find(project, f)
 			for _, size := range []int{3, 20} {
 				got, total := listPages(t, s, project, f, size)
 				if total != len(want) || !reflect.DeepEqual(ids(got), ids(want)) {
@@ -218,7 +219,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 				if err != nil {
 					t.Fatal(err)
 				}
-				if w := oracleListArtifacts(t, s, q); !reflect.DeepEqual(got, w) {
+				if w := o.listArtifacts(q); !reflect.DeepEqual(got, w) {
 					t.Fatalf("%s list %+v after %s:\n got %v %v %d\nwant %v %v %d", project, f, mid.ID, ids(got.Items), got.HasNext, got.TotalCount, ids(w.Items), w.HasNext, w.TotalCount)
 				}
 			}
@@ -229,7 +230,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 		}
 
 		for _, f := range auditFilters {
-			want := oracleAuditEvents(t, s, service.AuditQuery{Project: project, Filter: f, First: 1 << 30}).Items
+			want := o.auditEvents(service.AuditQuery{Project: project, Filter: f, First: 1 << 30}).Items
 			for _, size := range []int{7, 50} {
 				if got := auditPagesOf(t, s, project, f, size); !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s audit %+v by %d:\n got %d %v\nwant %d %v", project, f, size, len(got), keys(got), len(want), keys(want))
@@ -237,14 +238,15 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 			}
 		}
 		// The artifactId filter reads the artifact's own trail.
-		for _, a := range oracleFind(t, s, bson.D{{Key: "project", Value: project}}, 3) {
+		newest := o.find(project, service.ArtifactFilter{})
+		for _, a := range newest[:min(3, len(newest))] {
 			for _, f := range []service.AuditFilter{{ArtifactID: a.ID}, {ArtifactID: a.ID, Action: model.ActionPromote}} {
-				want := oracleAuditEvents(t, s, service.AuditQuery{Project: project, Filter: f, First: 1 << 30}).Items
+				want := o.auditEvents(service.AuditQuery{Project: project, Filter: f, First: 1 << 30}).Items
 				if got := auditPagesOf(t, s, project, f, 2); !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s audit %+v:\n got %v\nwant %v", project, f, keys(got), keys(want))
 				}
 			}
-			other := oracleAuditEvents(t, s, service.AuditQuery{Project: "elsewhere", Filter: service.AuditFilter{ArtifactID: a.ID}, First: 10})
+			other := o.auditEvents(service.AuditQuery{Project: "elsewhere", Filter: service.AuditFilter{ArtifactID: a.ID}, First: 10})
 			if got := auditPagesOf(t, s, "elsewhere", service.AuditFilter{ArtifactID: a.ID}, 10); len(got) != 0 || len(other.Items) != 0 {
 				t.Fatalf("another project's artifact leaks into the feed: %d", len(got))
 			}
@@ -252,7 +254,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 
 		for pi, policy := range deployPolicies(project) {
 			for _, c := range model.Channels {
-				promoted := oraclePromotedArtifacts(t, s, project, c)
+				promoted := o.promotedArtifacts(project, c)
 				for _, env := range histEnvs {
 					want, wantOK := model.PickDeployable(promoted, policy, c, env)
 					got, gotOK := deployable(t, s, project, policy, c, env)
@@ -283,7 +285,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, want := model.ChannelStatus(arts), model.ChannelStatus(oraclePromotedArtifacts(t, s, project, ""))
+		got, want := model.ChannelStatus(arts), model.ChannelStatus(o.promotedArtifacts(project, ""))
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s channel status:\n got %v\nwant %v", project, placements(got), placements(want))
 		}
@@ -492,6 +494,7 @@ func sealedCount(t *testing.T, s *Store, head string) int {
 // the scan-based implementation and the pure model rules answer. Applying every
 // artifact's projections again changes nothing, and a rebuild gives the same answers.
 func TestProjectionsMatchScans(t *testing.T) {
+	t.Parallel()
 	s := openCaps(t, t.TempDir(), tinyCaps)
 	h := newHistory(1)
 	h.run(t, s, 45, 160)
@@ -567,6 +570,7 @@ func TestProjectionsMatchScans(t *testing.T) {
 // the projections match the scans again. An entry whose write never happened is
 // dropped without effect.
 func TestProjectionsCrashRecovery(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openCaps(t, dir, tinyCaps)
 	h := newHistory(2)
@@ -606,6 +610,7 @@ func TestProjectionsCrashRecovery(t *testing.T) {
 // artifacts of one project at once; no list entry, audit event or promotion is lost
 // or doubled in the projections.
 func TestProjectionsConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	s := openCaps(t, t.TempDir(), tinyCaps)
 	ctx := context.Background()
 	const writers, perWriter, changes = 8, 4, 5
@@ -650,6 +655,7 @@ func TestProjectionsConcurrentWriters(t *testing.T) {
 // TestInsertArtifactsBulk: artifacts loaded in chunks with InsertArtifactsBulk are
 // served exactly as if written one by one, and later writes keep it so.
 func TestInsertArtifactsBulk(t *testing.T) {
+	t.Parallel()
 	s := openCaps(t, t.TempDir(), tinyCaps)
 	ctx := context.Background()
 	h := newHistory(3)
@@ -683,6 +689,7 @@ func TestInsertArtifactsBulk(t *testing.T) {
 // TestProjectionsMigration: a database written before the projections existed
 // (artifacts only) gets them built at Open.
 func TestProjectionsMigration(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openCaps(t, dir, tinyCaps)
 	ctx := context.Background()
@@ -712,6 +719,7 @@ func TestProjectionsMigration(t *testing.T) {
 // TestUpdateConflictLeavesNoOutbox: a refused write removes its outbox entry and
 // touches no projection.
 func TestUpdateConflictLeavesNoOutbox(t *testing.T) {
+	t.Parallel()
 	s := openCaps(t, t.TempDir(), tinyCaps)
 	ctx := context.Background()
 	h := newHistory(5)
@@ -738,6 +746,7 @@ func TestUpdateConflictLeavesNoOutbox(t *testing.T) {
 // MongoDB URI: version predicates in the update filters instead of the embedded
 // engine's locked read-then-write), against a FerretDB started by the test.
 func TestProjectionsMongoPath(t *testing.T) {
+	t.Parallel()
 	e, err := startEmbedded(t.TempDir(), testLog(t))
 	if err != nil {
 		t.Fatal(err)

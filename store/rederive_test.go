@@ -209,6 +209,7 @@ func newRDSet(t *testing.T, n int) rdSet {
 }
 
 func TestPolicyTighteningStopsDeployableAtOnceAndStoredTrustFollowsWithOneEventPerChangedArtifact(t *testing.T) {
+	t.Parallel()
 	set := newRDSet(t, 9)
 	f := openRD(t, t.TempDir(), false)
 	f.seed(t, set.arts...)
@@ -304,6 +305,7 @@ func rdKey(t *testing.T) string {
 }
 
 func TestKeyRevocationMakesArtifactsRelyingOnItUnverifiedAtOnceAndInStoredStateAfterTheJob(t *testing.T) {
+	t.Parallel()
 	f := openRD(t, t.TempDir(), true)
 	ctx := context.Background()
 	var keys []*model.TrustedKey
@@ -377,6 +379,7 @@ func TestKeyRevocationMakesArtifactsRelyingOnItUnverifiedAtOnceAndInStoredStateA
 }
 
 func TestReevaluationResumesAfterACrashWithOneEventPerChangedArtifact(t *testing.T) {
+	t.Parallel()
 	set := newRDSet(t, 13)
 	dir := t.TempDir()
 	var crashed atomic.Bool
@@ -424,6 +427,7 @@ func TestReevaluationResumesAfterACrashWithOneEventPerChangedArtifact(t *testing
 }
 
 func TestNewerPolicyVersionSupersedesARunningReevaluation(t *testing.T) {
+	t.Parallel()
 	set := newRDSet(t, 13)
 	dir := t.TempDir()
 	f := openRD(t, dir, false)

@@ -3,11 +3,30 @@
 // embedded FerretDB v1 (SQLite handler, files in DataDir) inside the process and
 // speaks to it with the same driver code.
 //
-// Documents: `artifacts` (one per artifact, _id = model.ArtifactID(project, digest),
-// with the newest part of its audit trail and promotions embedded so every change
-// lands with its event in one single-document write) and `policies` (one per project,
-// _id = project, with the change that made its current version embedded). The older
-// parts of those trails are in `overflow` (trail.go), so no document grows with age.
+// Collections (every hot path addresses its documents by _id, the only look-up the
+// embedded engine makes cheap):
+//
+//	artifacts           one per artifact, _id = model.ArtifactID(project, digest),
+//	                    with the newest part of its audit trail and promotions
+//	                    embedded, so every change lands with its event in one
+//	                    single-document write
+//	policies            one per project (_id the project), with the change that made
+//	                    its current version embedded
+//	overflow            the older parts of those trails, a fixed number of entries per
+//	                    document, so no document grows with age (trail.go)
+//	projections         the per-project read models: artifact list, audit feed,
+//	                    channel logs and channel status, in buckets (projections.go)
+//	outbox              an entry per artifact write until its projections are applied
+//	                    (outbox.go)
+//	denials             a project's most recent refusals, _id the project (denials.go)
+//	keys                a project's trusted keys, _id the project (keys.go)
+//	envelopes           the evidence envelopes submitted for an artifact, by artifact
+//	                    and SHA-256 (evidence.go)
+//	reevaluations       a project's trust re-derivation job, _id the project
+//	                    (reevaluations.go)
+//	webhooks            one per webhook (webhooks.go)
+//	webhook_deliveries  each webhook's delivery queue and delivery records
+//	                    (webhooks.go)
 package store
 
 import (
@@ -50,6 +69,15 @@ const (
 
 // collections are created at start (with their _id indexes on the embedded engine).
 var collections = []string{artifactsCollection, policiesCollection, denialsCollection, projectionsCollection, outboxCollection, overflowCollection, keysCollection, envelopesCollection, reevaluationsCollection, webhooksCollection, deliveriesCollection}
+
+// staleListIndex is the artifacts index the scan-based lists used.
+const staleListIndex = "project_createdAt_id"
+
+// isIndexNotFound reports the server's IndexNotFound (code 27): the index is gone.
+func isIndexNotFound(err error) bool {
+	var se mongo.ServerError
+	return errors.As(err, &se) && se.HasErrorCode(27)
+}
 
 // Driver time bounds: an unreachable database fails fast as UNAVAILABLE instead of
 // hanging a request.
@@ -224,19 +252,17 @@ func (s *Store) setup(ctx context.Context, database string) error {
 	// One createIndexes call per index: FerretDB v1.24.2 panics (and drops the
 	// connection) when one call names two indexes that already exist
 	// (validateIndexesForCreation deletes from the slice it is ranging over).
-	for _, idx := range []mongo.IndexModel{
-		{
-			Keys:    bson.D{{Key: "project", Value: 1}, {Key: "digest", Value: 1}},
-			Options: options.Index().SetName("project_digest_unique").SetUnique(true),
-		},
-		{
-			Keys:    bson.D{{Key: "project", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
-			Options: options.Index().SetName("project_createdAt_id"),
-		},
-	} {
-		if _, err := s.artifacts.Indexes().CreateOne(ctx, idx); err != nil {
-			return fmt.Errorf("store: create index: %w", mapErr(err, "create index"))
-		}
+	if _, err := s.artifacts.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "project", Value: 1}, {Key: "digest", Value: 1}},
+		Options: options.Index().SetName("project_digest_unique").SetUnique(true),
+	}); err != nil {
+		return fmt.Errorf("store: create index: %w", mapErr(err, "create index"))
+	}
+	// Lists were once read by scanning artifacts in (project, createdAt, _id) order;
+	// the list read model replaced that, and nothing queries by it any more, so the
+	// index only cost every artifact write. Databases created before keep it: drop it.
+	if err := s.artifacts.Indexes().DropOne(ctx, staleListIndex); err != nil && !isIndexNotFound(err) {
+		return fmt.Errorf("store: drop index %s: %w", staleListIndex, mapErr(err, "drop index"))
 	}
 	if s.embedded != nil {
 		if err := s.embedded.createIDIndexes(ctx, database, collections); err != nil {
@@ -260,7 +286,7 @@ func (s *Store) startProjections(ctx context.Context) error {
 	if s.embedded != nil {
 		grace = 0
 	}
-	if _, err := s.ReplayOutbox(ctx, grace); err != nil {
+	if _, err := s.replayOutbox(ctx, grace); err != nil {
 		s.log.WithError(err).Error("outbox replay failed; starting degraded (readiness reports it) and repairing in the background")
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

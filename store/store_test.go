@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
@@ -88,6 +91,7 @@ func wantKind(t *testing.T, err error, k model.ErrorKind) {
 var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("CET", 3600))
 
 func TestInsertDuplicateIsConflict(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -110,6 +114,7 @@ func TestInsertDuplicateIsConflict(t *testing.T) {
 }
 
 func TestGetRoundTripsEveryField(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := &model.Artifact{
@@ -237,6 +242,7 @@ func normVerification(in []model.VerificationRecord) []model.VerificationRecord 
 }
 
 func TestUpdateArtifactAppendsAndBumpsVersion(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -296,6 +302,7 @@ func TestUpdateArtifactAppendsAndBumpsVersion(t *testing.T) {
 }
 
 func TestUpdateArtifactStaleVersionIsConflict(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -331,6 +338,7 @@ func TestUpdateArtifactStaleVersionIsConflict(t *testing.T) {
 // TestConcurrentUpdates races unserialized writers on one artifact: exactly
 // one writer wins each version and no event is lost or doubled.
 func TestConcurrentUpdates(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	a := newArtifact("payments", "api", t0)
@@ -475,6 +483,7 @@ func pageAll(t *testing.T, s *Store, f service.ArtifactFilter, size int) ([]*mod
 }
 
 func TestListArtifactsPaginationAndFilters(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	all := seedList(t, s)
 
@@ -533,11 +542,13 @@ func TestListArtifactsPaginationAndFilters(t *testing.T) {
 	}
 }
 
-// TestPromotedArtifactsOracle checks the scan oracle the projection tests compare
-// against.
+// TestPromotedArtifactsOracle checks the in-memory oracle the projection tests
+// compare against, on artifacts whose answers are known independently.
 func TestPromotedArtifactsOracle(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	all := seedList(t, s)
+	o := loadOracle(t, s)
 	var want []*model.Artifact
 	for _, a := range all {
 		if len(a.Promotions) > 0 {
@@ -545,17 +556,47 @@ func TestPromotedArtifactsOracle(t *testing.T) {
 		}
 	}
 	for _, ch := range []model.Channel{"", model.ChannelDev} {
-		got := oraclePromotedArtifacts(t, s, "payments", ch)
+		got := o.promotedArtifacts("payments", ch)
 		if len(want) == 0 || !reflect.DeepEqual(ids(got), ids(want)) {
 			t.Fatalf("channel %q:\n got %v\nwant %v", ch, ids(got), ids(want))
 		}
 	}
-	if got := oraclePromotedArtifacts(t, s, "payments", model.ChannelTest); len(got) != 0 {
+	if got := o.promotedArtifacts("payments", model.ChannelTest); len(got) != 0 {
 		t.Fatalf("TEST: %d", len(got))
+	}
+
+	if got := o.find("payments", service.ArtifactFilter{}); !reflect.DeepEqual(got, all) {
+		t.Fatalf("every artifact, newest first:\n got %v\nwant %v", ids(got), ids(all))
+	}
+	if got := o.find("nobody", service.ArtifactFilter{}); got == nil || len(got) != 0 {
+		t.Fatalf("empty project: %v", got)
+	}
+	f := service.ArtifactFilter{Tag: "even", TrustState: model.TrustRevoked, Channel: model.ChannelDev}
+	var matching []*model.Artifact
+	for _, a := range all {
+		if contains(a.Tags, "even") && a.TrustState == model.TrustRevoked && a.PromotedInto(model.ChannelDev) {
+			matching = append(matching, a)
+		}
+	}
+	if got := o.find("payments", f); len(matching) < 2 || !reflect.DeepEqual(ids(got), ids(matching)) {
+		t.Fatalf("filter %+v:\n got %v\nwant %v", f, ids(got), ids(matching))
+	}
+	// all[4] shares its createdAt with all[5]: the page after it starts there.
+	if !all[4].CreatedAt.Equal(all[5].CreatedAt) {
+		t.Fatal("seedList no longer has createdAt ties")
+	}
+	p := o.listArtifacts(service.ArtifactQuery{Project: "payments", First: 2, After: &model.Cursor{At: all[4].CreatedAt, ID: all[4].ID}})
+	if !reflect.DeepEqual(ids(p.Items), ids(all[5:7])) || !p.HasNext || p.TotalCount != len(all) {
+		t.Fatalf("page after %s: %v hasNext %v total %d", all[4].ID, ids(p.Items), p.HasNext, p.TotalCount)
+	}
+	p = o.listArtifacts(service.ArtifactQuery{Project: "payments", First: 5, After: &model.Cursor{At: all[len(all)-3].CreatedAt, ID: all[len(all)-3].ID}})
+	if !reflect.DeepEqual(ids(p.Items), ids(all[len(all)-2:])) || p.HasNext {
+		t.Fatalf("last page: %v hasNext %v", ids(p.Items), p.HasNext)
 	}
 }
 
 func TestAuditEvents(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 	// Three artifacts whose events share timestamps, so ordering needs all three keys.
@@ -668,6 +709,7 @@ func auditPages(t *testing.T, s *Store, f service.AuditFilter, size int) []servi
 }
 
 func TestPolicies(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, t.TempDir())
 	ctx := context.Background()
 
@@ -743,6 +785,7 @@ func TestPolicies(t *testing.T) {
 }
 
 func TestDataDirLockRefusesSecondOpen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	_, err := Open(context.Background(), Config{DataDir: dir}, nil)
@@ -760,6 +803,7 @@ func TestDataDirLockRefusesSecondOpen(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s := openTest(t, dir)
@@ -795,6 +839,7 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestUnavailableErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openTest(t, dir)
 	if err := s.Close(context.Background()); err != nil {
@@ -819,5 +864,47 @@ func TestUnavailableErrors(t *testing.T) {
 	var me *model.Error
 	if e := mapErr(errors.New("boom"), "x"); !errors.As(e, &me) || me.Err == nil {
 		t.Fatalf("internal error does not wrap its cause: %#v", e)
+	}
+}
+
+// TestOpenDropsTheUnusedListIndex: nothing reads artifacts in (project, createdAt,
+// _id) order since the list read model, so a store creates only the unique
+// (project, digest) index, and Open drops the old list index from a database that
+// still has it.
+func TestOpenDropsTheUnusedListIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	indexNames := func(s *Store) []string {
+		t.Helper()
+		specs, err := s.artifacts.Indexes().ListSpecifications(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, sp := range specs {
+			names = append(names, sp.Name)
+		}
+		return names
+	}
+	s := openTest(t, dir)
+	if names := indexNames(s); contains(names, staleListIndex) || !contains(names, "project_digest_unique") {
+		t.Fatalf("indexes of a new store: %v", names)
+	}
+	if _, err := s.artifacts.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "project", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}},
+		Options: options.Index().SetName(staleListIndex),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if names := indexNames(s); !contains(names, staleListIndex) {
+		t.Fatalf("the old list index was not created: %v", names)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTest(t, dir)
+	if names := indexNames(s2); contains(names, staleListIndex) || !contains(names, "project_digest_unique") {
+		t.Fatalf("indexes after reopening a database with the old list index: %v", names)
 	}
 }

@@ -40,6 +40,7 @@ func overflowDocs(t testing.TB, s *Store, sp trailSpec, owner string) []overflow
 // one an insert of the whole history makes, document for document, so an artifact
 // seeded in one insert is what years of writes would have produced.
 func TestTrailWrittenOneEventAtATimeIsLaidOutAsAWholeInsert(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	p := model.DefaultPolicy("aged")
 	p.AllowedSources = []string{"registry.example.com/"}
@@ -131,6 +132,7 @@ func (s *Store) mustGet(t testing.TB, id string) *model.Artifact {
 // the promotion rules (strict progression), deployable, channel status and list
 // filters still see promotions made thousands of events ago.
 func TestArtifactWithTenThousandEventsIsReadVerifiedAndPromotedFromABoundedDocument(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	svc := service.New(s, service.WithClock(steppingClock(t0.Add(20000*time.Hour))))
@@ -277,6 +279,7 @@ func TestArtifactWithTenThousandEventsIsReadVerifiedAndPromotedFromABoundedDocum
 // trail moves to overflow documents, and projectPolicyHistory still returns every
 // change, newest first.
 func TestPolicyAppliedThousandTimesKeepsItsDocumentSmall(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	const project, n = "governed", 1000
@@ -323,6 +326,7 @@ func TestPolicyAppliedThousandTimesKeepsItsDocumentSmall(t *testing.T) {
 // readers see every event once, and the next write fills the same slots without
 // duplicating anything.
 func TestSpillWithoutItsArtifactWriteLosesAndDuplicatesNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	p, err := model.NewPolicy("payments", agePolicy("payments", true))
@@ -395,6 +399,7 @@ func TestSpillWithoutItsArtifactWriteLosesAndDuplicatesNothing(t *testing.T) {
 // events in the overflow documents when later writes moved them out of the
 // artifact.
 func TestOutboxReplayReadsEventsMovedOutSince(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	svc := service.New(s, service.WithClock(steppingClock(t0)))
@@ -418,7 +423,7 @@ func TestOutboxReplayReadsEventsMovedOutSince(t *testing.T) {
 	if cur := s.mustGet(t, a.ID); cur.AuditFrom < 2 {
 		t.Fatalf("the lost write's event is still inline (audit from %d)", cur.AuditFrom)
 	}
-	if n, err := s.ReplayOutbox(ctx, 0); err != nil || n != 1 {
+	if n, err := s.replayOutbox(ctx, 0); err != nil || n != 1 {
 		t.Fatalf("replay: %d %v", n, err)
 	}
 	page, err := s.AuditEvents(ctx, service.AuditQuery{Project: "payments", First: 100, Filter: service.AuditFilter{CorrelationID: "lost"}})
@@ -430,6 +435,7 @@ func TestOutboxReplayReadsEventsMovedOutSince(t *testing.T) {
 // Documents written before trails were bounded hold every entry inline: they read
 // as they are, and the next write moves their older entries out.
 func TestDocumentsWrittenWhollyInlineAreBoundedByTheirNextWrite(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	svc := service.New(s, service.WithClock(steppingClock(t0.Add(1000*time.Hour))))
