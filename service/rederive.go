@@ -186,7 +186,7 @@ func (s *Service) reconcileReevaluation(ctx context.Context, project string) err
 	if err != nil {
 		return err
 	}
-	want := model.Reevaluation{Project: project, PolicyVersion: p.Version, RevokedKeys: len(p.RevokedKeys)}
+	want := model.Reevaluation{Project: project, PolicyVersion: p.Version, RevokedKeys: len(p.RevokedKeys), Inputs: p.TrustInputs()}
 	cur, err := s.store.Reevaluation(ctx, project)
 	if err != nil || (cur != nil && !want.Supersedes(&cur.Job)) || (cur == nil && p.Version == 0 && len(p.RevokedKeys) == 0) {
 		return err
@@ -240,12 +240,14 @@ func (s *Service) startReevaluation(ctx context.Context, job model.Reevaluation)
 	return model.Errorf(model.KindConflict, "the trust re-derivation of project %s is being changed concurrently", job.Project)
 }
 
-// changed records the re-derivation a change of project's trust inputs needs
-// (called by setProjectPolicy and revokeTrustedKey under the policy lock, after
-// their write). A failure to record it is caught up by the next sweep.
-func (s *Service) trustInputsChanged(ctx context.Context, rq Request, project string, p *model.Policy, revoked int, reason string) {
+// trustInputsChanged records the re-derivation a change of project's trust inputs
+// needs (called by setProjectPolicy and revokeTrustedKey under the policy lock,
+// after their write, with the decision policy that results: Policy.WithKeys).
+// A change that leaves the inputs as the current job's (Policy.TrustInputs)
+// records none. A failure to record it is caught up by the next sweep.
+func (s *Service) trustInputsChanged(ctx context.Context, rq Request, project string, p *model.Policy, reason string) {
 	_ = s.startReevaluation(context.WithoutCancel(ctx), model.Reevaluation{
-		Project: project, PolicyVersion: p.Version, RevokedKeys: revoked, Reason: reason,
+		Project: project, PolicyVersion: p.Version, RevokedKeys: len(p.RevokedKeys), Inputs: p.TrustInputs(), Reason: reason,
 		Actor: model.Actor{Subject: rq.Actor.Subject, Type: rq.Actor.Type}, CorrelationID: rq.CorrelationID,
 		StartedAt: s.clock(),
 	})
@@ -280,19 +282,59 @@ func (s *Service) runReevaluation(ctx context.Context, project string) error {
 }
 
 // reevaluate walks the job's project from its cursor, a list bucket at a time,
-// saving a checkpoint (and renewing the lease) after each.
+// saving a checkpoint (and renewing the lease) after each. It decides from the
+// deploy facts the list holds which artifacts' trust differs under the job's
+// inputs and loads and writes only those (and those whose facts the list may not
+// hold yet), a few at a time (reevaluateSome).
 func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 	job := &st.Job
 	for {
-		ids, sealed, total, err := s.store.ReevaluationBatch(ctx, job.Project, job.Cursor)
+		p, err := s.decisionPolicy(ctx, job.Project)
 		if err != nil {
 			return err
 		}
-		changed, err := s.reevaluateBatch(ctx, job, ids)
+		if !job.For(p) {
+			return errInputsMoved
+		}
+		entries, sealed, total, err := s.store.ReevaluationBatch(ctx, job.Project, job.Cursor)
 		if err != nil {
 			return err
 		}
-		job.Done += len(ids)
+		// A run of this part that stopped before its checkpoint wrote some of
+		// Pending: they are loaded again and counted when the job wrote them.
+		recount := map[string]bool{}
+		for _, id := range st.Pending {
+			recount[id] = true
+		}
+		var load []string
+		for _, e := range entries {
+			switch {
+			case recount[e.ID] || !e.Known:
+			case e.Facts.Trust == model.TrustRevoked:
+				continue
+			case e.Facts.Derive(p).Trust == e.Facts.Trust:
+				continue
+			}
+			load = append(load, e.ID)
+			delete(recount, e.ID)
+		}
+		for id := range recount {
+			load = append(load, id)
+		}
+		for _, e := range st.Pending {
+			recount[e] = true
+		}
+		changed := 0
+		for len(load) > 0 {
+			n := min(reevaluationBatch, len(load))
+			c, err := s.reevaluateSome(ctx, st, load[:n], recount)
+			changed += c
+			if err != nil {
+				return err
+			}
+			load = load[n:]
+		}
+		job.Done += len(entries)
 		job.Changed += changed
 		job.Total = max(total, job.Done)
 		last := job.Cursor >= sealed
@@ -302,6 +344,7 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 		} else {
 			job.Cursor++
 		}
+		st.Pending = nil
 		st.LeaseUntil = time.Now().Add(reevaluationLease)
 		if err := s.store.PutReevaluation(ctx, st); err != nil {
 			if model.IsKind(err, model.KindConflict) {
@@ -318,12 +361,20 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 	}
 }
 
-// reevaluateBatch brings the artifacts ids up to date with the job's inputs and
-// returns how many changed. It holds their locks and then the project's policy
-// shared (the order every mutation takes them in), so no decision and no policy
-// or key change interleaves with its writes, and writes only when the inputs read
-// under that lock are the job's.
-func (s *Service) reevaluateBatch(ctx context.Context, job *model.Reevaluation, ids []string) (int, error) {
+// reevaluationBatch is how many artifacts one step of a re-derivation locks,
+// loads and writes together: the locks are held, and mutations of those
+// artifacts and policy changes of the project wait, for one step only.
+const reevaluationBatch = 32
+
+// reevaluateSome brings the artifacts ids up to date with the job's inputs and
+// returns how many changed (and, of those in recount, how many a stopped run of
+// the job had changed). It holds their locks and then the project's policy shared
+// (the order every mutation takes them in), so no decision and no policy or key
+// change interleaves with its writes, and writes only when the inputs read under
+// that lock are the job's. The artifacts it is about to write are recorded in
+// the job first (Pending), then written in one batch (Store.UpdateArtifacts).
+func (s *Service) reevaluateSome(ctx context.Context, st *ReevaluationState, ids []string, recount map[string]bool) (int, error) {
+	job := &st.Job
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -343,34 +394,53 @@ func (s *Service) reevaluateBatch(ctx context.Context, job *model.Reevaluation, 
 	if err != nil {
 		return 0, err
 	}
-	if p.Version != job.PolicyVersion || len(p.RevokedKeys) != job.RevokedKeys {
+	if !job.For(p) {
 		return 0, errInputsMoved
+	}
+	// The inputs are those of the job's change: its events name that version
+	// (a later version with the same inputs, a freeze, changed nothing of them).
+	under := *p
+	under.Version = job.PolicyVersion
+	arts, err := s.store.GetArtifacts(ctx, ids)
+	if err != nil {
+		return 0, err
 	}
 	now := s.clock()
 	changed := 0
-	for _, id := range ids {
-		a, err := s.store.GetArtifact(ctx, id)
-		if model.IsKind(err, model.KindNotFound) {
-			continue
-		}
-		if err != nil {
-			return changed, err
-		}
-		after, ok := model.Rederive(*a, p, job.Actor, job.CorrelationID, job.Reason, now)
+	var changes []ArtifactChange
+	for _, a := range arts {
+		after, ok := model.Rederive(*a, &under, job.Actor, job.CorrelationID, job.Reason, now)
 		if !ok {
-			if changedBy(a, job) {
+			if recount[a.ID] && changedBy(a, job) {
 				changed++ // by this job, before a restart: counted once more here
 			}
 			continue
 		}
-		if err := s.store.UpdateArtifact(ctx, a, &after); err != nil {
-			return changed, err
-		}
-		after.Version = a.Version + 1
-		s.committed(a, &after)
-		changed++
+		changes = append(changes, ArtifactChange{Before: a, After: &after})
 	}
-	return changed, nil
+	if len(changes) == 0 {
+		return changed, nil
+	}
+	for _, c := range changes {
+		if !slices.Contains(st.Pending, c.Before.ID) {
+			st.Pending = append(st.Pending, c.Before.ID)
+		}
+	}
+	st.LeaseUntil = time.Now().Add(reevaluationLease)
+	if err := s.store.PutReevaluation(ctx, st); err != nil {
+		if model.IsKind(err, model.KindConflict) {
+			return changed, errSuperseded
+		}
+		return changed, err
+	}
+	err = s.store.UpdateArtifacts(ctx, changes)
+	for _, c := range changes {
+		if c.After.Version == c.Before.Version+1 {
+			s.committed(c.Before, c.After)
+			changed++
+		}
+	}
+	return changed, err
 }
 
 // changedBy reports whether a's newest event is job's (written by a run of it that

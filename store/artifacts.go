@@ -139,11 +139,51 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 	if err != nil {
 		return err
 	}
+	matched, err := s.writeArtifact(ctx, before, after)
+	var laid *layOutError
+	switch {
+	case errors.As(err, &laid):
+		s.closeOutbox(ctx, outboxID)
+		return laid.err
+	case err != nil:
+		return err // it may have landed: the outbox entry stays
+	case !matched:
+		s.closeOutbox(ctx, outboxID)
+		return s.staleVersion(ctx, before)
+	}
+	after.Version = next
+	if s.crashAfterWrite != nil && s.crashAfterWrite(after) {
+		return nil
+	}
+	s.project(withPriorFacts(ctx, before), after, before.AuditLen(), before.PromotionsLen(), outboxID)
+	return nil
+}
+
+// layOutError: the artifact write did not start (its overflow documents could not
+// be written).
+type layOutError struct{ err error }
+
+func (e *layOutError) Error() string { return e.err.Error() }
+
+// staleVersion is the error of a conditional write of before that matched nothing:
+// NOT_FOUND, the database failing, or a conflict.
+func (s *Store) staleVersion(ctx context.Context, before *model.Artifact) error {
+	if _, err := s.GetArtifact(ctx, before.ID); err != nil {
+		return err // NOT_FOUND, or the database failing
+	}
+	return model.Errorf(model.KindConflict, "artifact %s was changed by another request (version %d is no longer current); reload it and try again", before.ID, before.Version)
+}
+
+// writeArtifact writes after over before (version before.Version+1) with the
+// version predicate, and reports whether it matched. Its outbox entry is the
+// caller's. A *layOutError says nothing was written; any other error that the
+// write may have landed.
+func (s *Store) writeArtifact(ctx context.Context, before, after *model.Artifact) (bool, error) {
+	next := before.Version + 1
 	// Only entries before holds (stored, so committed) may move out.
 	doc, err := s.layOut(ctx, after, before.AuditLen(), before.PromotionsLen(), false)
 	if err != nil {
-		s.closeOutbox(ctx, outboxID)
-		return err
+		return false, &layOutError{err}
 	}
 	set := bson.D{
 		{Key: "lifecycleState", Value: after.LifecycleState},
@@ -177,24 +217,8 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 	if len(unset) > 0 {
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
-
 	matched, err := s.conditionalUpdate(ctx, s.artifacts, before.ID, int64(before.Version), update)
-	if err != nil {
-		return mapErr(err, "update artifact") // it may have landed: the outbox entry stays
-	}
-	if !matched {
-		s.closeOutbox(ctx, outboxID)
-		if _, err := s.GetArtifact(ctx, before.ID); err != nil {
-			return err // NOT_FOUND, or the database failing
-		}
-		return model.Errorf(model.KindConflict, "artifact %s was changed by another request (version %d is no longer current); reload it and try again", before.ID, before.Version)
-	}
-	after.Version = next
-	if s.crashAfterWrite != nil && s.crashAfterWrite(after) {
-		return nil
-	}
-	s.project(withPriorFacts(ctx, before), after, before.AuditLen(), before.PromotionsLen(), outboxID)
-	return nil
+	return matched, mapErr(err, "update artifact")
 }
 
 // ArtifactAudit returns the events of a's audit trail with sequence numbers in
