@@ -324,15 +324,9 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 		for _, e := range st.Pending {
 			recount[e] = true
 		}
-		changed := 0
-		for len(load) > 0 {
-			n := min(reevaluationBatch, len(load))
-			c, err := s.reevaluateSome(ctx, st, load[:n], recount)
-			changed += c
-			if err != nil {
-				return err
-			}
-			load = load[n:]
+		changed, err := s.reevaluateAll(ctx, st, load, recount)
+		if err != nil {
+			return err
 		}
 		job.Done += len(entries)
 		job.Changed += changed
@@ -363,8 +357,44 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 
 // reevaluationBatch is how many artifacts one step of a re-derivation locks,
 // loads and writes together: the locks are held, and mutations of those
-// artifacts and policy changes of the project wait, for one step only.
+// artifacts and policy changes of the project wait, for one step only. (Steps
+// run one at a time: on the embedded engine two at once took as long, the
+// engine's work per artifact being the bound, and made the API wait longer.)
 const reevaluationBatch = 32
+
+// reevaluateAll brings the artifacts ids of the part at the job's cursor up to
+// date with the job's inputs, reevaluationBatch at a time, and returns how many
+// changed. They are recorded in the job first (Pending): a run resumed after a
+// crash between the writes and the next checkpoint counts those it finds written
+// by the job.
+func (s *Service) reevaluateAll(ctx context.Context, st *ReevaluationState, ids []string, recount map[string]bool) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	for _, id := range ids {
+		if !slices.Contains(st.Pending, id) {
+			st.Pending = append(st.Pending, id)
+		}
+	}
+	st.LeaseUntil = time.Now().Add(reevaluationLease)
+	if err := s.store.PutReevaluation(ctx, st); err != nil {
+		if model.IsKind(err, model.KindConflict) {
+			return 0, errSuperseded
+		}
+		return 0, err
+	}
+	changed := 0
+	for len(ids) > 0 {
+		n := min(reevaluationBatch, len(ids))
+		c, err := s.reevaluateSome(ctx, &st.Job, ids[:n], recount)
+		changed += c
+		if err != nil {
+			return changed, err
+		}
+		ids = ids[n:]
+	}
+	return changed, nil
+}
 
 // reevaluateSome brings the artifacts ids up to date with the job's inputs and
 // returns how many changed (and, of those in recount, how many a stopped run of
@@ -373,8 +403,7 @@ const reevaluationBatch = 32
 // change interleaves with its writes, and writes only when the inputs read under
 // that lock are the job's. The artifacts it is about to write are recorded in
 // the job first (Pending), then written in one batch (Store.UpdateArtifacts).
-func (s *Service) reevaluateSome(ctx context.Context, st *ReevaluationState, ids []string, recount map[string]bool) (int, error) {
-	job := &st.Job
+func (s *Service) reevaluateSome(ctx context.Context, job *model.Reevaluation, ids []string, recount map[string]bool) (int, error) {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -401,39 +430,15 @@ func (s *Service) reevaluateSome(ctx context.Context, st *ReevaluationState, ids
 	// (a later version with the same inputs, a freeze, changed nothing of them).
 	under := *p
 	under.Version = job.PolicyVersion
-	arts, err := s.store.GetArtifacts(ctx, ids)
-	if err != nil {
-		return 0, err
-	}
 	now := s.clock()
 	changed := 0
-	var changes []ArtifactChange
-	for _, a := range arts {
+	changes, err := s.store.RewriteArtifacts(ctx, job.Project, ids, func(a *model.Artifact) (*model.Artifact, bool) {
 		after, ok := model.Rederive(*a, &under, job.Actor, job.CorrelationID, job.Reason, now)
-		if !ok {
-			if recount[a.ID] && changedBy(a, job) {
-				changed++ // by this job, before a restart: counted once more here
-			}
-			continue
+		if !ok && recount[a.ID] && changedBy(a, job) {
+			changed++ // by this job, before a restart: counted once more here
 		}
-		changes = append(changes, ArtifactChange{Before: a, After: &after})
-	}
-	if len(changes) == 0 {
-		return changed, nil
-	}
-	for _, c := range changes {
-		if !slices.Contains(st.Pending, c.Before.ID) {
-			st.Pending = append(st.Pending, c.Before.ID)
-		}
-	}
-	st.LeaseUntil = time.Now().Add(reevaluationLease)
-	if err := s.store.PutReevaluation(ctx, st); err != nil {
-		if model.IsKind(err, model.KindConflict) {
-			return changed, errSuperseded
-		}
-		return changed, err
-	}
-	err = s.store.UpdateArtifacts(ctx, changes)
+		return &after, ok
+	})
 	for _, c := range changes {
 		if c.After.Version == c.Before.Version+1 {
 			s.committed(c.Before, c.After)

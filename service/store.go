@@ -97,16 +97,15 @@ type Store interface {
 	// sealed parts, and how many artifacts it lists. An artifact with a write
 	// whose read models are not applied yet is not Known.
 	ReevaluationBatch(ctx context.Context, project string, part int) (entries []ReevaluationEntry, sealed, total int, err error)
-	// GetArtifacts loads the artifacts ids by id, in order; one that does not exist
-	// is left out.
-	GetArtifacts(ctx context.Context, ids []string) ([]*model.Artifact, error)
-	// UpdateArtifacts writes each change's After over its Before as UpdateArtifact
-	// does (conditional on Before.Version; After.Version is set on success), all of
-	// one project, with one outbox entry for the batch and the read models of the
-	// batch applied together. A change whose version no longer matches is left
-	// out (After.Version stays as it was) and reported as model.KindConflict once
-	// the others are written.
-	UpdateArtifacts(ctx context.Context, changes []ArtifactChange) error
+	// RewriteArtifacts loads the artifacts ids of project (one that does not exist
+	// is left out), calls rewrite with each, and writes the new states it returns
+	// (true) as UpdateArtifact would, each conditional on the version loaded and
+	// set to that version + 1, as one batch: one outbox entry for the batch, and
+	// the read models of the batch applied together. It returns the changes it
+	// tried; After.Version is set on those written. One whose version no longer
+	// matched is left out and reported as model.KindConflict once the others are
+	// written.
+	RewriteArtifacts(ctx context.Context, project string, ids []string, rewrite func(a *model.Artifact) (*model.Artifact, bool)) ([]ArtifactChange, error)
 
 	// AppendDenial records a refused mutation in its project's recent denials,
 	// keeping what model.KeepRecentDenials keeps.
@@ -208,7 +207,7 @@ type ReevaluationEntry struct {
 	Known bool
 }
 
-// ArtifactChange is one artifact write of a batch (Store.UpdateArtifacts).
+// ArtifactChange is one artifact write of a batch (Store.RewriteArtifacts).
 type ArtifactChange struct {
 	Before, After *model.Artifact
 }

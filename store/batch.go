@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -28,11 +29,8 @@ import (
 	"github.com/artifact-trust/control-plane/service"
 )
 
-// GetArtifacts loads the artifacts ids by _id, a few at a time, in order; one that
-// does not exist is left out.
-func (s *Store) GetArtifacts(ctx context.Context, ids []string) ([]*model.Artifact, error) {
-	return s.getArtifacts(ctx, ids)
-}
+// rewriteLoads bounds the artifact loads of a batch in flight at once.
+const rewriteLoads = 2
 
 // batchWrite is one artifact write of a batch whose read models are to be applied:
 // the artifact's new state, where its new audit events and promotions start, and
@@ -43,34 +41,89 @@ type batchWrite struct {
 	force                  bool
 }
 
-// UpdateArtifacts writes a batch of artifacts of one project (see service.Store and
-// the top of this file).
-func (s *Store) UpdateArtifacts(ctx context.Context, changes []service.ArtifactChange) error {
-	if len(changes) == 0 {
-		return nil
+// RewriteArtifacts loads the artifacts ids of project and writes a batch of the new
+// states rewrite returns for them (see service.Store and the top of this file).
+// Each write is conditional on the version loaded; on the embedded engine the
+// artifact's generation read before the load stands for the version read
+// (conditionalUpdateSince), so an artifact is read once, not twice.
+func (s *Store) RewriteArtifacts(ctx context.Context, project string, ids []string, rewrite func(a *model.Artifact) (*model.Artifact, bool)) ([]service.ArtifactChange, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	gens := make([]uint64, len(ids))
+	for i, id := range ids {
+		gens[i] = s.artifactGen(id)
 	}
-	project := changes[0].Before.Project
-	seen := map[string]bool{}
+	arts := make([]*model.Artifact, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, rewriteLoads)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			a, err := s.GetArtifact(ctx, id)
+			if !model.IsKind(err, model.KindNotFound) {
+				arts[i], errs[i] = a, err
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var changes []service.ArtifactChange
+	var since []uint64
+	for i, a := range arts {
+		if a == nil {
+			continue
+		}
+		if a.Project != project {
+			return nil, &model.Error{Kind: model.KindInternal, Message: fmt.Sprintf("store: RewriteArtifacts: artifact %s is not of project %s", a.ID, project)}
+		}
+		after, ok := rewrite(a)
+		if !ok {
+			continue
+		}
+		switch {
+		case after == nil || after.ID != a.ID || after.Project != a.Project:
+			return nil, &model.Error{Kind: model.KindInternal, Message: "store: RewriteArtifacts needs a new state of the same artifact"}
+		case after.AuditFrom != a.AuditFrom || after.PromotionsFrom != a.PromotionsFrom || len(after.Audit) < len(a.Audit) || len(after.Promotions) < len(a.Promotions):
+			return nil, &model.Error{Kind: model.KindInternal, Message: "store: RewriteArtifacts cannot remove audit events or promotions"}
+		}
+		changes = append(changes, service.ArtifactChange{Before: a, After: after})
+		since = append(since, gens[i])
+	}
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	return changes, s.writeBatch(ctx, project, changes, since)
+}
+
+// writeBatch writes changes (of project; since[i]: the generation changes[i].Before
+// was loaded at) under one outbox entry, then applies their read models together.
+func (s *Store) writeBatch(ctx context.Context, project string, changes []service.ArtifactChange, since []uint64) error {
 	items := make([]outboxItem, 0, len(changes))
 	for _, c := range changes {
-		b, a := c.Before, c.After
-		switch {
-		case b == nil || a == nil || b.ID == "" || b.ID != a.ID || b.Project != project || seen[b.ID]:
-			return &model.Error{Kind: model.KindInternal, Message: "store: UpdateArtifacts needs before and after of distinct artifacts of one project"}
-		case a.AuditFrom != b.AuditFrom || a.PromotionsFrom != b.PromotionsFrom || len(a.Audit) < len(b.Audit) || len(a.Promotions) < len(b.Promotions):
-			return &model.Error{Kind: model.KindInternal, Message: "store: UpdateArtifacts cannot remove audit events or promotions"}
-		}
-		seen[b.ID] = true
-		items = append(items, outboxItem{ArtifactID: b.ID, Version: int64(b.Version + 1), FromSeq: b.AuditLen(), FromPromotion: b.PromotionsLen()})
+		items = append(items, outboxItem{ArtifactID: c.Before.ID, Version: int64(c.Before.Version + 1), FromSeq: c.Before.AuditLen(), FromPromotion: c.Before.PromotionsLen()})
 	}
 	e, err := s.openBatchOutbox(ctx, project, items)
 	if err != nil {
 		return err
 	}
+	// Each write is conditional on the version loaded (conditionalUpdateSince:
+	// the generation read before the load, moved on by this batch's own earlier
+	// writes of the same counter, stands for it).
+	own := map[uint32]uint64{}
 	var written []batchWrite
 	var stale []*model.Artifact
-	for _, c := range changes {
-		matched, err := s.writeArtifact(ctx, c.Before, c.After)
+	for i, c := range changes {
+		k := artifactGenIndex(c.Before.ID)
+		gen := since[i] + own[k]
+		matched, err := s.writeArtifactSince(ctx, c.Before, c.After, &gen)
+		own[k]++
 		var laid *layOutError
 		if errors.As(err, &laid) && len(written) == 0 {
 			s.closeOutbox(ctx, e.ID) // nothing written
@@ -83,6 +136,9 @@ func (s *Store) UpdateArtifacts(ctx context.Context, changes []service.ArtifactC
 			if perr := s.applyBatchProjections(context.WithoutCancel(ctx), project, written); perr != nil {
 				s.logFor(ctx).WithError(perr).WithField("outbox", e.ID).Error("projections of a failed batch not updated; the outbox sweep repairs them")
 			}
+			if laid != nil {
+				return laid.err
+			}
 			return err
 		}
 		if !matched {
@@ -93,7 +149,7 @@ func (s *Store) UpdateArtifacts(ctx context.Context, changes []service.ArtifactC
 		written = append(written, batchWrite{a: c.After, fromSeq: c.Before.AuditLen(), fromPromotion: c.Before.PromotionsLen(),
 			force: !factsOfArtifact(c.Before).equal(factsOfArtifact(c.After))})
 		if s.crashAfterWrite != nil && s.crashAfterWrite(c.After) {
-			return nil
+			return nil // as if the process died here: the outbox entry stays
 		}
 	}
 	if len(written) == 0 {
