@@ -10,12 +10,24 @@ package service
 // artifacts a list bucket at a time. Every artifact (not REVOKED) whose trust
 // derived under the current inputs differs from its stored trust state gets the
 // derived records and trust and one app_artifact.verify event with the actor,
-// correlation id and reason of the change, through the normal conditional artifact
-// write (so trail, audit feed, lists, channel logs and outbox follow).
+// correlation id and reason of the change, through conditional artifact writes
+// (so trail, audit feed, lists, channel logs and outbox follow).
 //
+//   - Cheap where nothing changes: the list entries hold each artifact's deploy
+//     facts, so the trust derived under the job's inputs is compared with the
+//     stored one from the bucket alone; only the artifacts whose trust differs
+//     (and those with a write whose read models are not applied yet) are loaded,
+//     reevaluationBatch at a time, and written in one batch
+//     (Store.RewriteArtifacts: one read and one conditional write per artifact,
+//     one outbox entry and grouped read-model writes per batch).
+//   - Keyed on the inputs: a job is for a fingerprint of what trust depends on
+//     (model.Policy.TrustInputs), so a freeze or a governance-only policy change
+//     starts none.
 //   - Resumable: the job's cursor is the next list bucket; it is saved after every
 //     bucket, so a restart redoes at most one bucket (a redone artifact is up to
-//     date already and changes nothing, so no event is written twice).
+//     date already and changes nothing, so no event is written twice). The
+//     artifacts of a bucket about to be written are recorded in the job first
+//     (Pending), so the redo counts those the stopped run changed.
 //   - Superseded: a later change replaces the job (new inputs, cursor 0); the
 //     runner notices at its next checkpoint (the job's version moved) and starts
 //     over under the newer inputs. A runner only writes while the inputs it reads
@@ -26,8 +38,8 @@ package service
 //     lease ran out (at once on the embedded engine, where no other process can
 //     hold it: its lease is left over from a process that died).
 //   - Not lost: a process that stored a change and died before recording its job
-//     is caught up by the sweep, which compares each project's policy version and
-//     revoked keys with its job (at start and every reevaluationSweep).
+//     is caught up by the sweep, which compares each project's trust inputs with
+//     its job's (at start and every reevaluationSweep).
 
 import (
 	"context"
