@@ -29,9 +29,6 @@ import (
 	"github.com/artifact-trust/control-plane/service"
 )
 
-// rewriteLoads bounds the artifact loads of a batch in flight at once.
-const rewriteLoads = 2
-
 // batchWrite is one artifact write of a batch whose read models are to be applied:
 // the artifact's new state, where its new audit events and promotions start, and
 // whether its deploy facts changed (or may have).
@@ -56,7 +53,7 @@ func (s *Store) RewriteArtifacts(ctx context.Context, project string, ids []stri
 	}
 	arts := make([]*model.Artifact, len(ids))
 	errs := make([]error, len(ids))
-	sem := make(chan struct{}, rewriteLoads)
+	sem := make(chan struct{}, loadConcurrency)
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		sem <- struct{}{}
