@@ -105,7 +105,16 @@ func runRederive(ctx context.Context, o options, bin, work string) error {
 		}
 		return d, out.Deployable.Digest, err
 	}
-	var rest []time.Duration
+	registered := 0
+	register := func() (time.Duration, error) {
+		registered++
+		in := map[string]any{"project": rederiveProject, "digest": digestFor(fmt.Sprintf("rederive-registered-%d", registered)),
+			"kind": "OCI_IMAGE", "sourceType": "OCI_REGISTRY", "source": "registry.example.com/" + rederiveProject + "/svc-new"}
+		t := time.Now()
+		err := c.do(ctx, mRegister, map[string]any{"in": in}, nil)
+		return time.Since(t), err
+	}
+	var rest, restMut []time.Duration
 	digest := ""
 	for i := 0; i < 300; i++ {
 		d, dg, err := deployable()
@@ -113,6 +122,13 @@ func runRederive(ctx context.Context, o options, bin, work string) error {
 			return err
 		}
 		rest, digest = append(rest, d), dg
+		if i%10 == 0 {
+			d, err := register()
+			if err != nil {
+				return fmt.Errorf("register: %w", err)
+			}
+			restMut = append(restMut, d)
+		}
 	}
 	if digest == "" {
 		return fmt.Errorf("nothing deployable from PROD/eu-west before the tightening")
@@ -131,15 +147,23 @@ func runRederive(ctx context.Context, o options, bin, work string) error {
 		return fmt.Errorf("tighten: %w", err)
 	}
 	tightened := time.Now()
-	var during []time.Duration
+	var during, duringMut []time.Duration
 	var answered []string
+	mutErrs := 0
 	last, err := wait(fmt.Sprintf("policy version %d", changed.SetProjectPolicy.Version), func() {
-		// 20 deployable queries between two progress polls.
+		// 20 deployable queries and 2 registrations between two progress polls.
 		for i := 0; i < 20; i++ {
 			d, dg, err := deployable()
 			if err == nil {
 				during = append(during, d)
 				answered = append(answered, dg)
+			}
+			if i%10 == 0 {
+				if d, err := register(); err == nil {
+					duringMut = append(duringMut, d)
+				} else {
+					mutErrs++
+				}
 			}
 		}
 	})
@@ -159,7 +183,9 @@ func runRederive(ctx context.Context, o options, bin, work string) error {
 	fmt.Printf("- deployable(PROD, eu-west) at rest: p50 %s, p95 %s (n=%d)\n", msStr(pctOf(rest, 50)), msStr(pctOf(rest, 95)), len(rest))
 	fmt.Printf("- deployable during the re-derivation: p50 %s, p95 %s, max %s (n=%d); answers naming a digest after the tightening: %d (want 0)\n",
 		msStr(pctOf(during, 50)), msStr(pctOf(during, 95)), msStr(pctOf(during, 100)), len(during), stale)
-	fmt.Printf("- the first walk, under the seeded policy (nothing to change): %d artifacts\n", first.ArtifactsDone)
+	fmt.Printf("- registerArtifact into the project at rest: p50 %s, p95 %s (n=%d); during the re-derivation: p50 %s, p95 %s, max %s (n=%d, %d failed)\n",
+		msStr(pctOf(restMut, 50)), msStr(pctOf(restMut, 95)), len(restMut), msStr(pctOf(duringMut, 50)), msStr(pctOf(duringMut, 95)), msStr(pctOf(duringMut, 100)), len(duringMut), mutErrs)
+	fmt.Printf("- the first walk, under the seeded policy (nothing to change): %d artifacts in %s\n", first.ArtifactsDone, first.FinishedAt.Sub(first.StartedAt).Round(time.Millisecond))
 	m := machineInfo()
 	fmt.Printf("- machine: %d CPUs (%s), %s, %s %s\n", m.NumCPU, m.Model, m.MemTotal, m.Go, m.OS)
 	return nil

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -262,10 +264,13 @@ func trustDrift(f, d DeployFacts, p *Policy) string {
 type Reevaluation struct {
 	Project string
 	// PolicyVersion and RevokedKeys (how many of the project's keys are revoked)
-	// identify the inputs it brings the stored trust up to date with; a change
-	// that moves either supersedes it.
+	// are those of the change it brings the stored trust up to date with, Inputs
+	// the fingerprint of the trust inputs that change made (Policy.TrustInputs).
+	// A later change that alters the inputs supersedes it; one that leaves them as
+	// they are (a freeze, a governance-only policy change) does not.
 	PolicyVersion int
 	RevokedKeys   int
+	Inputs        string
 	// Reason names the change ("policy version 7", "key 3f2a... revoked"); Actor
 	// and CorrelationID are the change's. They go into every event it writes.
 	Reason        string
@@ -281,9 +286,59 @@ type Reevaluation struct {
 	Changed int
 }
 
-// Supersedes reports whether r is for newer inputs than old (a later change).
+// Supersedes reports whether r is for other inputs than old and from a later
+// change. A job recorded without a fingerprint (before there were any) is
+// superseded by any later change, as by one with other inputs.
 func (r *Reevaluation) Supersedes(old *Reevaluation) bool {
-	return old == nil || r.PolicyVersion > old.PolicyVersion || r.RevokedKeys > old.RevokedKeys
+	if old == nil {
+		return true
+	}
+	later := r.PolicyVersion > old.PolicyVersion || r.RevokedKeys > old.RevokedKeys
+	return later && (old.Inputs == "" || r.Inputs != old.Inputs)
+}
+
+// For reports whether r brings the stored trust up to date with the inputs of p
+// (a decision policy: Policy.WithKeys). For a job recorded without a fingerprint
+// that is p's policy version and revoked key count being r's.
+func (r *Reevaluation) For(p *Policy) bool {
+	if r.Inputs == "" {
+		return p.Version == r.PolicyVersion && len(p.RevokedKeys) == r.RevokedKeys
+	}
+	return p.TrustInputs() == r.Inputs
+}
+
+// TrustInputs fingerprints what the trust of every artifact under p depends on
+// (see the top of this file): the allowedSources prefixes, the project's
+// requiredChecks and the revoked trusted keys, each as a set. Two policies with
+// the same fingerprint derive the same trust for every artifact, so a change
+// that leaves it as it was (a freeze, approvals, promoters, channel rules, a
+// key added) needs no re-derivation. Channel rules (requireVerifiedEvidence,
+// requiredTrust, channel requiredChecks) are read by decisions at decision time
+// and never stored in an artifact; provenance rules judge evidence when it is
+// submitted, never again.
+func (p *Policy) TrustInputs() string {
+	set := func(xs []string) []string {
+		out := slices.Clone(xs)
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	var sources, checks []string
+	for _, s := range p.AllowedSources {
+		if s != "" {
+			sources = append(sources, s)
+		}
+	}
+	for _, c := range p.RequiredChecks {
+		checks = append(checks, string(c))
+	}
+	h := sha256.New()
+	for _, part := range [][]string{set(sources), set(checks), set(p.RevokedKeys)} {
+		for _, x := range part {
+			fmt.Fprintf(h, "%d:%s,", len(x), x)
+		}
+		h.Write([]byte{';'})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // RevokedKeyCount counts the revoked keys among keys.

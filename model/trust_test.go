@@ -234,3 +234,59 @@ func TestTrustDriftNamesNothingWhenTrustAgrees(t *testing.T) {
 		t.Error(s)
 	}
 }
+
+func TestTrustInputsFingerprintOnlyWhatTrustDependsOn(t *testing.T) {
+	base := allowlistPolicy()
+	base.AllowedSources = []string{"registry.example.com/a/", "registry.example.com/b/"}
+	base.RequiredChecks = []Check{CheckSignature}
+	fp := base.TrustInputs()
+
+	same := base
+	same.AllowedSources = []string{"registry.example.com/b/", "", "registry.example.com/a/", "registry.example.com/a/"}
+	same.Version = 9
+	same.Channels = nil
+	same.Freeze = &Freeze{Reason: "release week"}
+	if same.TrustInputs() != fp {
+		t.Error("order, duplicates, the version, channels or a freeze changed the fingerprint")
+	}
+	for name, change := range map[string]func(p *Policy){
+		"a source":         func(p *Policy) { p.AllowedSources = []string{"registry.example.com/a/"} },
+		"a required check": func(p *Policy) { p.RequiredChecks = []Check{CheckSignature, CheckAttestation} },
+		"a revoked key":    func(p *Policy) { p.RevokedKeys = []string{"k1"} },
+		"a moved boundary": func(p *Policy) { p.AllowedSources = []string{"registry.example.com/a/registry.example.com/b/"} },
+	} {
+		p := base
+		change(&p)
+		if p.TrustInputs() == fp {
+			t.Errorf("%s left the fingerprint as it was", name)
+		}
+	}
+}
+
+func TestReevaluationIsSupersededOnlyByALaterChangeOfItsInputs(t *testing.T) {
+	old := &Reevaluation{PolicyVersion: 3, RevokedKeys: 1, Inputs: "a"}
+	for _, tc := range []struct {
+		r    Reevaluation
+		want bool
+	}{
+		{Reevaluation{PolicyVersion: 4, RevokedKeys: 1, Inputs: "b"}, true},
+		{Reevaluation{PolicyVersion: 3, RevokedKeys: 2, Inputs: "b"}, true},
+		{Reevaluation{PolicyVersion: 4, RevokedKeys: 1, Inputs: "a"}, false}, // a freeze
+		{Reevaluation{PolicyVersion: 3, RevokedKeys: 1, Inputs: "b"}, false},
+	} {
+		if got := tc.r.Supersedes(old); got != tc.want {
+			t.Errorf("%+v supersedes: %v, want %v", tc.r, got, tc.want)
+		}
+	}
+	// A job recorded before fingerprints: any later change supersedes it, and it
+	// is for the inputs of its own version.
+	legacy := &Reevaluation{PolicyVersion: 3, RevokedKeys: 1}
+	if !(&Reevaluation{PolicyVersion: 4, RevokedKeys: 1, Inputs: "a"}).Supersedes(legacy) || (&Reevaluation{PolicyVersion: 3, RevokedKeys: 1, Inputs: "a"}).Supersedes(legacy) {
+		t.Error("legacy job")
+	}
+	p := allowlistPolicy()
+	p.Version, p.RevokedKeys = 3, []string{"k"}
+	if !legacy.For(&p) || (&Reevaluation{Inputs: "x"}).For(&p) || !(&Reevaluation{Inputs: p.TrustInputs()}).For(&p) {
+		t.Error("For")
+	}
+}

@@ -85,7 +85,7 @@ func (s *Service) RevokeTrustedKey(ctx context.Context, rq Request, project, key
 		return nil, err
 	}
 	// Stored trust catches up with the revocation in the background (rederive.go).
-	s.trustInputsChanged(ctx, rq, project, policy, model.RevokedKeyCount(after), model.KeyRevokedReason(out.ID))
+	s.trustInputsChanged(ctx, rq, project, policy.WithKeys(after), model.KeyRevokedReason(out.ID))
 	return &out, nil
 }
 

@@ -83,7 +83,7 @@ func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in 
 	}
 	// Stored trust catches up with the new version in the background (rederive.go).
 	if keys, _, err := s.store.TrustedKeys(ctx, project); err == nil {
-		s.trustInputsChanged(ctx, rq, project, &next, model.RevokedKeyCount(keys), model.PolicyReason(next.Version))
+		s.trustInputsChanged(ctx, rq, project, next.WithKeys(keys), model.PolicyReason(next.Version))
 	}
 	return &next, nil
 }

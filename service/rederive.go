@@ -10,12 +10,24 @@ package service
 // artifacts a list bucket at a time. Every artifact (not REVOKED) whose trust
 // derived under the current inputs differs from its stored trust state gets the
 // derived records and trust and one app_artifact.verify event with the actor,
-// correlation id and reason of the change, through the normal conditional artifact
-// write (so trail, audit feed, lists, channel logs and outbox follow).
+// correlation id and reason of the change, through conditional artifact writes
+// (so trail, audit feed, lists, channel logs and outbox follow).
 //
+//   - Cheap where nothing changes: the list entries hold each artifact's deploy
+//     facts, so the trust derived under the job's inputs is compared with the
+//     stored one from the bucket alone; only the artifacts whose trust differs
+//     (and those with a write whose read models are not applied yet) are loaded,
+//     reevaluationBatch at a time, and written in one batch
+//     (Store.RewriteArtifacts: one read and one conditional write per artifact,
+//     one outbox entry and grouped read-model writes per batch).
+//   - Keyed on the inputs: a job is for a fingerprint of what trust depends on
+//     (model.Policy.TrustInputs), so a freeze or a governance-only policy change
+//     starts none.
 //   - Resumable: the job's cursor is the next list bucket; it is saved after every
 //     bucket, so a restart redoes at most one bucket (a redone artifact is up to
-//     date already and changes nothing, so no event is written twice).
+//     date already and changes nothing, so no event is written twice). The
+//     artifacts of a bucket about to be written are recorded in the job first
+//     (Pending), so the redo counts those the stopped run changed.
 //   - Superseded: a later change replaces the job (new inputs, cursor 0); the
 //     runner notices at its next checkpoint (the job's version moved) and starts
 //     over under the newer inputs. A runner only writes while the inputs it reads
@@ -26,8 +38,8 @@ package service
 //     lease ran out (at once on the embedded engine, where no other process can
 //     hold it: its lease is left over from a process that died).
 //   - Not lost: a process that stored a change and died before recording its job
-//     is caught up by the sweep, which compares each project's policy version and
-//     revoked keys with its job (at start and every reevaluationSweep).
+//     is caught up by the sweep, which compares each project's trust inputs with
+//     its job's (at start and every reevaluationSweep).
 
 import (
 	"context"
@@ -186,7 +198,7 @@ func (s *Service) reconcileReevaluation(ctx context.Context, project string) err
 	if err != nil {
 		return err
 	}
-	want := model.Reevaluation{Project: project, PolicyVersion: p.Version, RevokedKeys: len(p.RevokedKeys)}
+	want := model.Reevaluation{Project: project, PolicyVersion: p.Version, RevokedKeys: len(p.RevokedKeys), Inputs: p.TrustInputs()}
 	cur, err := s.store.Reevaluation(ctx, project)
 	if err != nil || (cur != nil && !want.Supersedes(&cur.Job)) || (cur == nil && p.Version == 0 && len(p.RevokedKeys) == 0) {
 		return err
@@ -240,12 +252,14 @@ func (s *Service) startReevaluation(ctx context.Context, job model.Reevaluation)
 	return model.Errorf(model.KindConflict, "the trust re-derivation of project %s is being changed concurrently", job.Project)
 }
 
-// changed records the re-derivation a change of project's trust inputs needs
-// (called by setProjectPolicy and revokeTrustedKey under the policy lock, after
-// their write). A failure to record it is caught up by the next sweep.
-func (s *Service) trustInputsChanged(ctx context.Context, rq Request, project string, p *model.Policy, revoked int, reason string) {
+// trustInputsChanged records the re-derivation a change of project's trust inputs
+// needs (called by setProjectPolicy and revokeTrustedKey under the policy lock,
+// after their write, with the decision policy that results: Policy.WithKeys).
+// A change that leaves the inputs as the current job's (Policy.TrustInputs)
+// records none. A failure to record it is caught up by the next sweep.
+func (s *Service) trustInputsChanged(ctx context.Context, rq Request, project string, p *model.Policy, reason string) {
 	_ = s.startReevaluation(context.WithoutCancel(ctx), model.Reevaluation{
-		Project: project, PolicyVersion: p.Version, RevokedKeys: revoked, Reason: reason,
+		Project: project, PolicyVersion: p.Version, RevokedKeys: len(p.RevokedKeys), Inputs: p.TrustInputs(), Reason: reason,
 		Actor: model.Actor{Subject: rq.Actor.Subject, Type: rq.Actor.Type}, CorrelationID: rq.CorrelationID,
 		StartedAt: s.clock(),
 	})
@@ -280,19 +294,53 @@ func (s *Service) runReevaluation(ctx context.Context, project string) error {
 }
 
 // reevaluate walks the job's project from its cursor, a list bucket at a time,
-// saving a checkpoint (and renewing the lease) after each.
+// saving a checkpoint (and renewing the lease) after each. It decides from the
+// deploy facts the list holds which artifacts' trust differs under the job's
+// inputs and loads and writes only those (and those whose facts the list may not
+// hold yet), a few at a time (reevaluateSome).
 func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 	job := &st.Job
 	for {
-		ids, sealed, total, err := s.store.ReevaluationBatch(ctx, job.Project, job.Cursor)
+		p, err := s.decisionPolicy(ctx, job.Project)
 		if err != nil {
 			return err
 		}
-		changed, err := s.reevaluateBatch(ctx, job, ids)
+		if !job.For(p) {
+			return errInputsMoved
+		}
+		entries, sealed, total, err := s.store.ReevaluationBatch(ctx, job.Project, job.Cursor)
 		if err != nil {
 			return err
 		}
-		job.Done += len(ids)
+		// A run of this part that stopped before its checkpoint wrote some of
+		// Pending: they are loaded again and counted when the job wrote them.
+		recount := map[string]bool{}
+		for _, id := range st.Pending {
+			recount[id] = true
+		}
+		var load []string
+		for _, e := range entries {
+			switch {
+			case recount[e.ID] || !e.Known:
+			case e.Facts.Trust == model.TrustRevoked:
+				continue
+			case e.Facts.Derive(p).Trust == e.Facts.Trust:
+				continue
+			}
+			load = append(load, e.ID)
+			delete(recount, e.ID)
+		}
+		for id := range recount {
+			load = append(load, id)
+		}
+		for _, e := range st.Pending {
+			recount[e] = true
+		}
+		changed, err := s.reevaluateAll(ctx, st, load, recount)
+		if err != nil {
+			return err
+		}
+		job.Done += len(entries)
 		job.Changed += changed
 		job.Total = max(total, job.Done)
 		last := job.Cursor >= sealed
@@ -302,6 +350,7 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 		} else {
 			job.Cursor++
 		}
+		st.Pending = nil
 		st.LeaseUntil = time.Now().Add(reevaluationLease)
 		if err := s.store.PutReevaluation(ctx, st); err != nil {
 			if model.IsKind(err, model.KindConflict) {
@@ -318,12 +367,55 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 	}
 }
 
-// reevaluateBatch brings the artifacts ids up to date with the job's inputs and
-// returns how many changed. It holds their locks and then the project's policy
-// shared (the order every mutation takes them in), so no decision and no policy
-// or key change interleaves with its writes, and writes only when the inputs read
-// under that lock are the job's.
-func (s *Service) reevaluateBatch(ctx context.Context, job *model.Reevaluation, ids []string) (int, error) {
+// reevaluationBatch is how many artifacts one step of a re-derivation locks,
+// loads and writes together: the locks are held, and mutations of those
+// artifacts and policy changes of the project wait, for one step only. (Steps
+// run one at a time: on the embedded engine two at once took as long, the
+// engine's work per artifact being the bound, and made the API wait longer.)
+const reevaluationBatch = 32
+
+// reevaluateAll brings the artifacts ids of the part at the job's cursor up to
+// date with the job's inputs, reevaluationBatch at a time, and returns how many
+// changed. They are recorded in the job first (Pending): a run resumed after a
+// crash between the writes and the next checkpoint counts those it finds written
+// by the job.
+func (s *Service) reevaluateAll(ctx context.Context, st *ReevaluationState, ids []string, recount map[string]bool) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	for _, id := range ids {
+		if !slices.Contains(st.Pending, id) {
+			st.Pending = append(st.Pending, id)
+		}
+	}
+	st.LeaseUntil = time.Now().Add(reevaluationLease)
+	if err := s.store.PutReevaluation(ctx, st); err != nil {
+		if model.IsKind(err, model.KindConflict) {
+			return 0, errSuperseded
+		}
+		return 0, err
+	}
+	changed := 0
+	for len(ids) > 0 {
+		n := min(reevaluationBatch, len(ids))
+		c, err := s.reevaluateSome(ctx, &st.Job, ids[:n], recount)
+		changed += c
+		if err != nil {
+			return changed, err
+		}
+		ids = ids[n:]
+	}
+	return changed, nil
+}
+
+// reevaluateSome brings the artifacts ids up to date with the job's inputs and
+// returns how many changed (and, of those in recount, how many a stopped run of
+// the job had changed). It holds their locks and then the project's policy shared
+// (the order every mutation takes them in), so no decision and no policy or key
+// change interleaves with its writes, and writes only when the inputs read under
+// that lock are the job's. The artifacts it is about to write are recorded in
+// the job first (Pending), then written in one batch (Store.UpdateArtifacts).
+func (s *Service) reevaluateSome(ctx context.Context, job *model.Reevaluation, ids []string, recount map[string]bool) (int, error) {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -343,34 +435,29 @@ func (s *Service) reevaluateBatch(ctx context.Context, job *model.Reevaluation, 
 	if err != nil {
 		return 0, err
 	}
-	if p.Version != job.PolicyVersion || len(p.RevokedKeys) != job.RevokedKeys {
+	if !job.For(p) {
 		return 0, errInputsMoved
 	}
+	// The inputs are those of the job's change: its events name that version
+	// (a later version with the same inputs, a freeze, changed nothing of them).
+	under := *p
+	under.Version = job.PolicyVersion
 	now := s.clock()
 	changed := 0
-	for _, id := range ids {
-		a, err := s.store.GetArtifact(ctx, id)
-		if model.IsKind(err, model.KindNotFound) {
-			continue
+	changes, err := s.store.RewriteArtifacts(ctx, job.Project, ids, func(a *model.Artifact) (*model.Artifact, bool) {
+		after, ok := model.Rederive(*a, &under, job.Actor, job.CorrelationID, job.Reason, now)
+		if !ok && recount[a.ID] && changedBy(a, job) {
+			changed++ // by this job, before a restart: counted once more here
 		}
-		if err != nil {
-			return changed, err
+		return &after, ok
+	})
+	for _, c := range changes {
+		if c.After.Version == c.Before.Version+1 {
+			s.committed(c.Before, c.After)
+			changed++
 		}
-		after, ok := model.Rederive(*a, p, job.Actor, job.CorrelationID, job.Reason, now)
-		if !ok {
-			if changedBy(a, job) {
-				changed++ // by this job, before a restart: counted once more here
-			}
-			continue
-		}
-		if err := s.store.UpdateArtifact(ctx, a, &after); err != nil {
-			return changed, err
-		}
-		after.Version = a.Version + 1
-		s.committed(a, &after)
-		changed++
 	}
-	return changed, nil
+	return changed, err
 }
 
 // changedBy reports whether a's newest event is job's (written by a run of it that

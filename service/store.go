@@ -93,10 +93,22 @@ type Store interface {
 	UnfinishedReevaluations(ctx context.Context) ([]*ReevaluationState, error)
 	// TrustInputProjects returns the projects with a stored policy or trusted keys.
 	TrustInputProjects(ctx context.Context) ([]string, error)
-	// ReevaluationBatch returns the artifact ids of part `part` of project's
-	// artifact list (parts below sealed are fixed once sealed; part sealed is the
-	// open rest), the number of sealed parts, and how many artifacts it lists.
-	ReevaluationBatch(ctx context.Context, project string, part int) (ids []string, sealed, total int, err error)
+	// ReevaluationBatch returns the artifacts of part `part` of project's artifact
+	// list with their deploy facts as the list holds them (parts below sealed are
+	// fixed once sealed; part sealed is the open rest, and with it every artifact
+	// of project whose latest write has not reached the list yet), the number of
+	// sealed parts, and how many artifacts it lists. An artifact with a write
+	// whose read models are not applied yet is not Known.
+	ReevaluationBatch(ctx context.Context, project string, part int) (entries []ReevaluationEntry, sealed, total int, err error)
+	// RewriteArtifacts loads the artifacts ids of project (one that does not exist
+	// is left out), calls rewrite with each, and writes the new states it returns
+	// (true) as UpdateArtifact would, each conditional on the version loaded and
+	// set to that version + 1, as one batch: one outbox entry for the batch, and
+	// the read models of the batch applied together. It returns the changes it
+	// tried; After.Version is set on those written. One whose version no longer
+	// matched is left out and reported as model.KindConflict once the others are
+	// written.
+	RewriteArtifacts(ctx context.Context, project string, ids []string, rewrite func(a *model.Artifact) (*model.Artifact, bool)) ([]ArtifactChange, error)
 
 	// AppendDenial records a refused mutation in its project's recent denials,
 	// keeping what model.KeepRecentDenials keeps.
@@ -178,10 +190,27 @@ type AuditPage struct {
 }
 
 // ReevaluationState is a project's trust re-derivation job as stored: the job, the
-// lease of the process running it, and the document version.
+// lease of the process running it, and the document version. Pending holds the
+// artifacts of the part at the job's cursor that a run is writing (recorded
+// before the writes): a run resumed after a crash counts those it finds written
+// by the job among the changed ones.
 type ReevaluationState struct {
 	Job        model.Reevaluation
 	LeaseOwner string
 	LeaseUntil time.Time
 	Version    int64
+	Pending    []string
+}
+
+// ReevaluationEntry is an artifact of a project's list as the trust re-derivation
+// reads it: its id and, when Known, its deploy facts as of its latest write.
+type ReevaluationEntry struct {
+	ID    string
+	Facts model.DeployFacts
+	Known bool
+}
+
+// ArtifactChange is one artifact write of a batch (Store.RewriteArtifacts).
+type ArtifactChange struct {
+	Before, After *model.Artifact
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -139,11 +140,57 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 	if err != nil {
 		return err
 	}
+	matched, err := s.writeArtifact(ctx, before, after)
+	var laid *layOutError
+	switch {
+	case errors.As(err, &laid):
+		s.closeOutbox(ctx, outboxID)
+		return laid.err
+	case err != nil:
+		return err // it may have landed: the outbox entry stays
+	case !matched:
+		s.closeOutbox(ctx, outboxID)
+		return s.staleVersion(ctx, before)
+	}
+	after.Version = next
+	if s.crashAfterWrite != nil && s.crashAfterWrite(after) {
+		return nil
+	}
+	s.project(withPriorFacts(ctx, before), after, before.AuditLen(), before.PromotionsLen(), outboxID)
+	return nil
+}
+
+// layOutError: the artifact write did not start (its overflow documents could not
+// be written).
+type layOutError struct{ err error }
+
+func (e *layOutError) Error() string { return e.err.Error() }
+
+// staleVersion is the error of a conditional write of before that matched nothing:
+// NOT_FOUND, the database failing, or a conflict.
+func (s *Store) staleVersion(ctx context.Context, before *model.Artifact) error {
+	if _, err := s.GetArtifact(ctx, before.ID); err != nil {
+		return err // NOT_FOUND, or the database failing
+	}
+	return model.Errorf(model.KindConflict, "artifact %s was changed by another request (version %d is no longer current); reload it and try again", before.ID, before.Version)
+}
+
+// writeArtifact writes after over before (version before.Version+1) with the
+// version predicate, and reports whether it matched. Its outbox entry is the
+// caller's. A *layOutError says nothing was written; any other error that the
+// write may have landed.
+func (s *Store) writeArtifact(ctx context.Context, before, after *model.Artifact) (bool, error) {
+	return s.writeArtifactSince(ctx, before, after, nil)
+}
+
+// writeArtifactSince is writeArtifact of a before loaded at generation *since
+// (conditionalUpdateSince).
+func (s *Store) writeArtifactSince(ctx context.Context, before, after *model.Artifact, since *uint64) (bool, error) {
+	next := before.Version + 1
 	// Only entries before holds (stored, so committed) may move out.
 	doc, err := s.layOut(ctx, after, before.AuditLen(), before.PromotionsLen(), false)
 	if err != nil {
-		s.closeOutbox(ctx, outboxID)
-		return err
+		return false, &layOutError{err}
 	}
 	set := bson.D{
 		{Key: "lifecycleState", Value: after.LifecycleState},
@@ -178,24 +225,8 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 	if len(unset) > 0 {
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
-
-	matched, err := s.conditionalUpdate(ctx, s.artifacts, before.ID, int64(before.Version), update)
-	if err != nil {
-		return mapErr(err, "update artifact") // it may have landed: the outbox entry stays
-	}
-	if !matched {
-		s.closeOutbox(ctx, outboxID)
-		if _, err := s.GetArtifact(ctx, before.ID); err != nil {
-			return err // NOT_FOUND, or the database failing
-		}
-		return model.Errorf(model.KindConflict, "artifact %s was changed by another request (version %d is no longer current); reload it and try again", before.ID, before.Version)
-	}
-	after.Version = next
-	if s.crashAfterWrite != nil && s.crashAfterWrite(after) {
-		return nil
-	}
-	s.project(withPriorFacts(ctx, before), after, before.AuditLen(), before.PromotionsLen(), outboxID)
-	return nil
+	matched, err := s.conditionalUpdateSince(ctx, s.artifacts, before.ID, int64(before.Version), update, since)
+	return matched, mapErr(err, "update artifact")
 }
 
 // ArtifactAudit returns the events of a's audit trail with sequence numbers in
@@ -250,11 +281,29 @@ func (s *Store) withHistory(ctx context.Context, a *model.Artifact, auditFrom, p
 // reads the version by _id and writes by _id, both indexed, under the write lock.
 // This is atomic because the DATA_DIR lock ensures this process is the only writer.
 func (s *Store) conditionalUpdate(ctx context.Context, coll *mongo.Collection, id string, version int64, update bson.D) (bool, error) {
+	return s.conditionalUpdateSince(ctx, coll, id, version, update, nil)
+}
+
+// conditionalUpdateSince is conditionalUpdate of an artifact loaded by this process
+// when the generation of its id was *since (artifactGen): on the embedded engine,
+// when no artifact of that generation was written since, the document is still the
+// one loaded, at version, and the version is not read again.
+func (s *Store) conditionalUpdateSince(ctx context.Context, coll *mongo.Collection, id string, version int64, update bson.D, since *uint64) (bool, error) {
 	unlock := s.writeLocks.lock(coll.Name() + "\x00" + id)
 	defer unlock()
+	if coll == s.artifacts {
+		defer s.artifactWritten(id)
+	}
 	byID := bson.D{{Key: "_id", Value: id}}
 	if s.embedded == nil {
 		res, err := coll.UpdateOne(ctx, append(byID, bson.E{Key: "version", Value: version}), update)
+		if err != nil {
+			return false, err
+		}
+		return res.MatchedCount == 1, nil
+	}
+	if since != nil && coll == s.artifacts && *since == s.artifactGen(id) {
+		res, err := coll.UpdateOne(ctx, byID, update)
 		if err != nil {
 			return false, err
 		}
@@ -278,3 +327,25 @@ func (s *Store) conditionalUpdate(ctx context.Context, coll *mongo.Collection, i
 	}
 	return res.MatchedCount == 1, nil
 }
+
+// Artifact generations. On the embedded engine this process is the only writer,
+// and every write of an existing artifact document goes through
+// conditionalUpdateSince, which moves the generation of the document's id (one of
+// artifactGens counters, by hash) after it. So an artifact loaded after reading
+// its generation g is still as loaded, at the version loaded, as long as its
+// generation is still g: its conditional write needs no second read of the
+// version (a batch of re-derived artifacts saves one find per artifact). Another
+// write hashing to the same counter only makes the write read the version again.
+const artifactGens = 256
+
+func artifactGenIndex(id string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum32() % artifactGens
+}
+
+// artifactGen is the generation of id (see above).
+func (s *Store) artifactGen(id string) uint64 { return s.gens[artifactGenIndex(id)].Load() }
+
+// artifactWritten moves the generation of id on (after a write of it).
+func (s *Store) artifactWritten(id string) { s.gens[artifactGenIndex(id)].Add(1) }

@@ -291,6 +291,22 @@ func factsUnchanged(ctx context.Context, a *model.Artifact) bool {
 // the promotions from index from are looked at. Idempotent.
 func (s *Store) applyChanLogs(ctx context.Context, a *model.Artifact, from int) error {
 	force := !factsUnchanged(ctx, a)
+	byChan, keys, err := s.chanEntriesOf(ctx, a, from, force)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.applyChanLog(ctx, a.Project, chanHeadID(a.Project, k.Channel, k.Env), byChan[k], force); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// chanEntriesOf returns the chan log entries a write of a sets, by log (keys in
+// the order first met): those of its promotions from index from, or with force
+// (the write changed a's facts, or may have) those of all its promotions.
+func (s *Store) chanEntriesOf(ctx context.Context, a *model.Artifact, from int, force bool) (map[chanKey][]chanEntry, []chanKey, error) {
 	from = min(max(from, 0), len(a.Promotions))
 	prs := a.Promotions[from:]
 	if force {
@@ -303,7 +319,7 @@ func (s *Store) applyChanLogs(ctx context.Context, a *model.Artifact, from int) 
 		if a.PromotionsFrom > 0 {
 			older, err := s.ArtifactPromotions(ctx, a, 0, a.PromotionsFrom)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			prs = append(older, a.Promotions...)
 		}
@@ -320,12 +336,7 @@ func (s *Store) applyChanLogs(ctx context.Context, a *model.Artifact, from int) 
 			byChan[k] = append(byChan[k], e)
 		}
 	}
-	for _, k := range keys {
-		if err := s.applyChanLog(ctx, a.Project, chanHeadID(a.Project, k.Channel, k.Env), byChan[k], force); err != nil {
-			return err
-		}
-	}
-	return nil
+	return byChan, keys, nil
 }
 
 // setFacts sets the facts of entry cur from e (both of one promotion; e from the
@@ -388,19 +399,42 @@ func (s *Store) applyChanLog(ctx context.Context, project, headID string, es []c
 		if err != nil {
 			return err
 		}
-		var missing []chanEntry
-	next:
+		// The sealed buckets that may hold them, newest first, each read and
+		// written once for all the entries it may hold.
+		var buckets []int
 		for _, p := range look {
 			for _, n := range p.buckets {
-				found, err := s.setSealedChanEntry(ctx, project, headID, n, p.e, force, seen[n])
-				if err != nil {
-					return err
-				}
-				if found {
-					continue next
+				if !slices.Contains(buckets, n) {
+					buckets = append(buckets, n)
 				}
 			}
-			missing = append(missing, p.e)
+		}
+		slices.Sort(buckets)
+		slices.Reverse(buckets)
+		located := map[logKey]bool{}
+		for _, n := range buckets {
+			var in []chanEntry
+			for _, p := range look {
+				if !located[p.e.key()] && slices.Contains(p.buckets, n) {
+					in = append(in, p.e)
+				}
+			}
+			if len(in) == 0 {
+				continue
+			}
+			found, err := s.setSealedChanEntries(ctx, project, headID, n, in, force, seen[n])
+			if err != nil {
+				return err
+			}
+			for k := range found {
+				located[k] = true
+			}
+		}
+		var missing []chanEntry
+		for _, p := range look {
+			if !located[p.e.key()] {
+				missing = append(missing, p.e)
+			}
 		}
 		if len(missing) > 0 {
 			// In no sealed bucket: append them, unless a seal since moved things (then
@@ -436,32 +470,44 @@ func (s *Store) applyChanLog(ctx context.Context, project, headID string, es []c
 	return model.Errorf(model.KindConflict, "projection %s is being written concurrently", headID)
 }
 
-// setSealedChanEntry sets e in sealed bucket n of the log headed by headID if it is
-// there, and then brings the head's summary of that bucket up to the bucket's
-// version (seen: the version the head recorded when the caller read it), unless
-// this change left the bucket's distinct facts as they were: then the summary of
-// the last version that changed them is still right (every writer that changes
-// them and every replay writes it, never below the version already recorded).
-func (s *Store) setSealedChanEntry(ctx context.Context, project, headID string, n int, e chanEntry, force bool, seen int64) (bool, error) {
-	found, neutral := false, false
+// setSealedChanEntries sets those of es that are in sealed bucket n of the log
+// headed by headID (in one write of the bucket) and returns their keys; then it
+// brings the head's summary of that bucket up to the bucket's version (seen: the
+// version the head recorded when the caller read it), unless this change left the
+// bucket's distinct facts as they were: then the summary of the last version that
+// changed them is still right (every writer that changes them and every replay
+// writes it, never below the version already recorded).
+func (s *Store) setSealedChanEntries(ctx context.Context, project, headID string, n int, es []chanEntry, force bool, seen int64) (map[logKey]bool, error) {
+	var found map[logKey]bool
+	neutral := false
 	var facts []storedFacts
 	bver, err := update(ctx, s, bucketID(headID, n), project, "chan-bucket", func(b *bucketData[chanEntry], ver int64) (bool, error) {
-		found, neutral = false, false
-		i := indexOfChanEntry(b.Entries, e.key())
-		if ver == 0 || i < 0 {
+		found, neutral = map[logKey]bool{}, false
+		if ver == 0 {
 			return false, nil
 		}
-		found = true
-		before, old := summarize(b.Entries), b.Entries[i].facts()
-		changed := setFacts(&b.Entries[i], e, force)
+		before := summarize(b.Entries)
+		changed, versionOnly := false, false
+		for _, e := range es {
+			i := indexOfChanEntry(b.Entries, e.key())
+			if i < 0 {
+				continue
+			}
+			found[e.key()] = true
+			old := b.Entries[i].facts()
+			if setFacts(&b.Entries[i], e, force) {
+				changed = true
+				versionOnly = versionOnly || b.Entries[i].facts().equal(old)
+			}
+		}
 		facts = summarize(b.Entries)
 		// A change of facts that leaves the distinct facts alone is neutral; a
 		// version recorded alone (force) is not, so that the head follows at once
 		// and applying the same state again changes nothing.
-		neutral = changed && !b.Entries[i].facts().equal(old) && equalSummaries(before, facts)
+		neutral = changed && !versionOnly && equalSummaries(before, facts)
 		return changed, nil
 	})
-	if err != nil || !found || neutral || bver <= seen {
+	if err != nil || len(found) == 0 || neutral || bver <= seen {
 		return found, err
 	}
 	_, err = update(ctx, s, headID, project, "chan", func(h *chanHead, _ int64) (bool, error) {
@@ -471,7 +517,7 @@ func (s *Store) setSealedChanEntry(ctx context.Context, project, headID string, 
 		h.Sealed[n].Ver, h.Sealed[n].Facts = bver, facts
 		return true, nil
 	})
-	return true, err
+	return found, err
 }
 
 // sealChanLog moves a full open bucket into sealed bucket Open (see sealLog).

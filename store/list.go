@@ -17,6 +17,10 @@ import (
 // T, L or K) and the channels the artifact was ever promoted into as bits 12-15
 // (model.Channels order; others in XChannels). Half the bytes and a third of the
 // decoding work of the plain struct, on every list read and write.
+//
+// F, Src and Keys are the artifact's deploy facts (storedFacts, chanlog.go): the
+// trust re-derivation tells from them, a bucket at a time, which artifacts'
+// trust differs under the current policy and loads only those.
 type listEntry struct {
 	ID        string          `bson:"i"`
 	CreatedAt int64           `bson:"c"` // Unix ms
@@ -27,6 +31,14 @@ type listEntry struct {
 	L         string          `bson:"l,omitempty"`
 	K         string          `bson:"k,omitempty"`
 	XChannels []model.Channel `bson:"x,omitempty"`
+	F         int64           `bson:"f"`
+	Src       string          `bson:"o,omitempty"`
+	Keys      [][]string      `bson:"y,omitempty"`
+}
+
+// facts returns the deploy facts e holds; false when they cannot be told from it.
+func (e *listEntry) facts() (model.DeployFacts, bool) {
+	return unpackFacts(storedFacts{F: e.F, S: e.Src, K: e.Keys}, false)
 }
 
 func (e listEntry) key() logKey { return logKey{At: e.CreatedAt, ID: e.ID} }
@@ -59,6 +71,8 @@ func listEntryOf(a *model.Artifact) listEntry {
 	if len(a.Tags) > 0 {
 		e.Tags = append([]string(nil), a.Tags...)
 	}
+	f := factsOfArtifact(a)
+	e.F, e.Src, e.Keys = f.F, f.S, f.K
 	for _, p := range a.NewestPromotions() {
 		if i := indexOf(model.Channels, p.Channel); i >= 0 && i < 4 {
 			e.Codes |= 1 << (channelShift + i)

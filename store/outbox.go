@@ -78,6 +78,29 @@ type outboxDoc struct {
 	FromSeq       int       `bson:"fromSeq"`
 	FromPromotion int       `bson:"fromPromotion"`
 	At            time.Time `bson:"at"`
+	// Items, set instead of ArtifactID, are the writes of a batch of artifacts
+	// of Project (UpdateArtifacts, batch.go).
+	Items []outboxItem `bson:"items,omitempty"`
+}
+
+// outboxItem is one artifact write of a batch outbox entry.
+type outboxItem struct {
+	ArtifactID    string `bson:"a"`
+	Version       int64  `bson:"v"`
+	FromSeq       int    `bson:"s"`
+	FromPromotion int    `bson:"p"`
+}
+
+// artifactIDs returns the artifacts whose writes e records.
+func (e *outboxDoc) artifactIDs() []string {
+	if len(e.Items) == 0 {
+		return []string{e.ArtifactID}
+	}
+	out := make([]string, len(e.Items))
+	for i, it := range e.Items {
+		out[i] = it.ArtifactID
+	}
+	return out
 }
 
 // openOutbox records that the artifact is about to be written at version (with
@@ -376,6 +399,13 @@ func (s *Store) sweep(ctx context.Context, olderThan time.Duration) error {
 // it reached e's version (else the write never happened) and deletes e. Only entries
 // whose write cannot be in flight any more are repaired (see the top of this file).
 func (s *Store) repairEntry(ctx context.Context, e outboxDoc) error {
+	if len(e.Items) > 0 {
+		if err := s.repairBatch(ctx, e); err != nil {
+			return err
+		}
+		_, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: e.ID}})
+		return mapErr(err, "delete outbox")
+	}
 	a, err := s.GetArtifact(ctx, e.ArtifactID)
 	switch {
 	case model.IsKind(err, model.KindNotFound):

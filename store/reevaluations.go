@@ -38,6 +38,8 @@ type reevaluationDoc struct {
 	Changed       int64           `bson:"changed"`
 	LeaseOwner    string          `bson:"leaseOwner,omitempty"`
 	LeaseUntil    time.Time       `bson:"leaseUntil"`
+	Inputs        string          `bson:"inputs,omitempty"`
+	Pending       []string        `bson:"pending,omitempty"`
 }
 
 func toReevaluationDoc(st *service.ReevaluationState) reevaluationDoc {
@@ -46,7 +48,7 @@ func toReevaluationDoc(st *service.ReevaluationState) reevaluationDoc {
 		ID: r.Project, PolicyVersion: int64(r.PolicyVersion), RevokedKeys: int64(r.RevokedKeys), Reason: r.Reason,
 		Actor: r.Actor.Subject, ActorType: r.Actor.Type, CorrelationID: r.CorrelationID, StartedAt: ms(r.StartedAt),
 		Cursor: int64(r.Cursor), Total: int64(r.Total), Done: int64(r.Done), Changed: int64(r.Changed),
-		LeaseOwner: st.LeaseOwner, LeaseUntil: ms(st.LeaseUntil),
+		LeaseOwner: st.LeaseOwner, LeaseUntil: ms(st.LeaseUntil), Inputs: r.Inputs, Pending: st.Pending,
 	}
 	if r.FinishedAt != nil {
 		t := ms(*r.FinishedAt)
@@ -60,9 +62,9 @@ func (d *reevaluationDoc) state() *service.ReevaluationState {
 		Job: model.Reevaluation{
 			Project: d.ID, PolicyVersion: int(d.PolicyVersion), RevokedKeys: int(d.RevokedKeys), Reason: d.Reason,
 			Actor: model.Actor{Subject: d.Actor, Type: d.ActorType}, CorrelationID: d.CorrelationID, StartedAt: d.StartedAt.UTC(),
-			Cursor: int(d.Cursor), Total: int(d.Total), Done: int(d.Done), Changed: int(d.Changed),
+			Cursor: int(d.Cursor), Total: int(d.Total), Done: int(d.Done), Changed: int(d.Changed), Inputs: d.Inputs,
 		},
-		LeaseOwner: d.LeaseOwner, LeaseUntil: d.LeaseUntil.UTC(), Version: d.Version,
+		LeaseOwner: d.LeaseOwner, LeaseUntil: d.LeaseUntil.UTC(), Version: d.Version, Pending: d.Pending,
 	}
 	if d.FinishedAt != nil {
 		t := d.FinishedAt.UTC()
@@ -120,6 +122,12 @@ func (s *Store) PutReevaluation(ctx context.Context, st *service.ReevaluationSta
 	}
 	if doc.FinishedAt == nil {
 		unset = append(unset, bson.E{Key: "finishedAt", Value: ""})
+	}
+	if doc.Inputs == "" {
+		unset = append(unset, bson.E{Key: "inputs", Value: ""})
+	}
+	if len(doc.Pending) == 0 {
+		unset = append(unset, bson.E{Key: "pending", Value: ""})
 	}
 	update := bson.D{{Key: "$set", Value: set}}
 	if len(unset) > 0 {
@@ -187,13 +195,24 @@ func (s *Store) TrustInputProjects(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// ReevaluationBatch returns the ids of the artifacts in part `part` of project's
-// artifact list (part n < sealed is sealed list bucket n; part sealed is the open
-// bucket), the number of sealed parts, and the artifacts the list holds in all.
-// Sealed buckets only ever grow in number, and an artifact's entry never leaves
-// its bucket, so walking parts 0, 1, ... until the open one meets every artifact
-// listed when the walk began at least once.
-func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int) (ids []string, sealed, total int, err error) {
+// ReevaluationBatch returns the artifacts in part `part` of project's artifact list
+// with the deploy facts their entries hold (part n < sealed is sealed list bucket
+// n; part sealed is the open bucket), the number of sealed parts, and the
+// artifacts the list holds in all. Sealed buckets only ever grow in number, and an
+// artifact's entry never leaves its bucket, so walking parts 0, 1, ... until the
+// open one meets every artifact listed when the walk began at least once.
+//
+// An entry is behind its artifact only while a write of it has not reached the
+// read models, and every such write has an outbox entry from before its artifact
+// write until after its read models are applied. The outbox is read first, so an
+// artifact whose entry is behind when the list is read is among those it names:
+// they are returned not Known (the job loads them), and with the open part also
+// those not in it (a registration not in the list yet).
+func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int) (entries []service.ReevaluationEntry, sealed, total int, err error) {
+	pending, err := s.pendingWrites(ctx, project)
+	if err != nil {
+		return nil, 0, 0, err
+	}
 	var h listHead
 	if _, err := s.loadProj(ctx, listHeadID(project), &h); err != nil {
 		return nil, 0, 0, err
@@ -208,8 +227,19 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 			return nil, 0, 0, err
 		}
 	}
-	for _, e := range es {
-		ids = append(ids, e.ID)
+	for i := range es {
+		e := &es[i]
+		out := service.ReevaluationEntry{ID: e.ID}
+		if !pending[e.ID] {
+			out.Facts, out.Known = e.facts()
+		}
+		delete(pending, e.ID)
+		entries = append(entries, out)
 	}
-	return ids, len(h.Sealed), total, nil
+	if part >= len(h.Sealed) {
+		for _, id := range sortedKeys(pending) {
+			entries = append(entries, service.ReevaluationEntry{ID: id})
+		}
+	}
+	return entries, len(h.Sealed), total, nil
 }

@@ -36,6 +36,7 @@ import (
 	"hash/fnv"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -132,6 +133,8 @@ type Store struct {
 	// embedded engine's conditional update is read-then-write). Callers that need
 	// read-modify-write serialization (the service) hold their own locks first.
 	writeLocks stripes
+	// gens are the artifact generations (artifacts.go, artifactGen).
+	gens [artifactGens]atomic.Uint64
 	// denialLocks serialize the appenders of a project's recent denials (around
 	// their conditional write, which takes writeLocks).
 	denialLocks stripes

@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/service"
+)
+
+// The re-derivation decides from the deploy facts the list holds, writes changed
+// artifacts in batches (RewriteArtifacts, batch.go) and runs only when the trust
+// inputs change (model.Policy.TrustInputs).
+
+// listed counts the artifacts the list read model holds with trust state ts.
+func (f *rdFixture) listed(t *testing.T, ts model.TrustState) int {
+	t.Helper()
+	page, err := f.svc.Artifacts(context.Background(), rdAdmin, rdProject, service.ArtifactFilter{TrustState: ts}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page.TotalCount
+}
+
+func (f *rdFixture) outboxLen(t *testing.T) int {
+	t.Helper()
+	n, err := f.s.outbox.CountDocuments(context.Background(), map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}
+
+func TestBatchRewriteStoppedBetweenItsArtifactWritesIsRepairedFromItsOutboxEntry(t *testing.T) {
+	set := newRDSet(t, 4)
+	f := openRD(t, t.TempDir(), false)
+	f.seed(t, set.arts...)
+	tight := f.setPolicy(t, "corr-tighten", keepPrefix)
+	p := tight.WithKeys(nil)
+	writes := 0
+	f.s.crashAfterWrite = func(*model.Artifact) bool { writes++; return writes == 2 }
+	actor := model.Actor{Subject: "carol", Type: model.ActorUser}
+	changes, err := f.s.RewriteArtifacts(context.Background(), rdProject, set.changing, func(a *model.Artifact) (*model.Artifact, bool) {
+		after, ok := model.Rederive(*a, p, actor, "corr-tighten", "policy version 2", t0.Add(time.Hour))
+		return &after, ok
+	})
+	if err != nil || len(changes) != len(set.changing) {
+		t.Fatalf("%d changes, %v", len(changes), err)
+	}
+	// Stopped after the second artifact write: two artifacts written, no read
+	// model follows yet, the batch's outbox entry stays.
+	failed := 0
+	for _, id := range set.changing {
+		if f.trust(t, id) == model.TrustFailedVerification {
+			failed++
+		}
+	}
+	if failed != 2 || f.listed(t, model.TrustFailedVerification) != 0 || len(f.events(t, "corr-tighten")) != 0 || f.outboxLen(t) != 1 {
+		t.Fatalf("after the stop: %d written, %d listed, %d with events, %d outbox entries", failed, f.listed(t, model.TrustFailedVerification), len(f.events(t, "corr-tighten")), f.outboxLen(t))
+	}
+	// The next start repairs it: the read models show exactly what was written.
+	f.close()
+	f = openRD(t, f.dir, false)
+	evs := f.events(t, "corr-tighten")
+	if n := f.listed(t, model.TrustFailedVerification); n != 2 || len(evs) != 2 || f.outboxLen(t) != 0 {
+		t.Fatalf("after the repair: %d listed FAILED_VERIFICATION, events %v, %d outbox entries", n, evs, f.outboxLen(t))
+	}
+	for id, e := range evs {
+		if f.trust(t, id) != model.TrustFailedVerification || len(e) != 1 || e[0].ToState != "FAILED_VERIFICATION" {
+			t.Fatalf("%s: stored %s, events %+v", id, f.trust(t, id), e)
+		}
+	}
+	// Deployable skips them from their chan log facts; the newest kept one is the
+	// answer (the unwritten ones are skipped by the decision itself).
+	if got := f.deployable(t); got != set.kept[1] {
+		t.Fatalf("deployable %q, want %q", got, set.kept[1])
+	}
+}
+
+func TestBatchRewriteOfAnArtifactWrittenSinceItsLoadIsAConflictAndWritesNothingOverIt(t *testing.T) {
+	set := newRDSet(t, 2)
+	f := openRD(t, t.TempDir(), false)
+	f.seed(t, set.arts...)
+	tight := f.setPolicy(t, "corr-tighten", keepPrefix)
+	p := tight.WithKeys(nil)
+	ctx := context.Background()
+	target := set.changing[0]
+	changes, err := f.s.RewriteArtifacts(ctx, rdProject, []string{target}, func(a *model.Artifact) (*model.Artifact, bool) {
+		// Another write of it lands between the load and the batch's write.
+		if _, err := f.svc.Deprecate(ctx, rdAdmin, target, "superseded"); err != nil {
+			t.Fatal(err)
+		}
+		after, ok := model.Rederive(*a, p, model.Actor{Subject: "carol"}, "corr-tighten", "policy version 2", t0.Add(time.Hour))
+		return &after, ok
+	})
+	if !model.IsKind(err, model.KindConflict) || len(changes) != 1 || changes[0].After.Version != changes[0].Before.Version {
+		t.Fatalf("got %v, %+v", err, changes)
+	}
+	a, err := f.s.GetArtifact(ctx, target)
+	if err != nil || a.LifecycleState != model.LifecycleDeprecated || a.TrustState != model.TrustVerified {
+		t.Fatalf("the other write was overwritten: %+v %v", a, err)
+	}
+}
+
+func TestReevaluationStoppedInsideABatchResumesWithOneEventPerChangedArtifactAndExactCounts(t *testing.T) {
+	set := newRDSet(t, 13)
+	dir := t.TempDir()
+	f := openRD(t, dir, false)
+	f.seed(t, set.arts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := f.svc.RunReevaluations(ctx)
+	f.waitFor(t, "policy version 1")
+	// The tightening's third write is the last thing the process does.
+	var writes atomic.Int32
+	f.s.crashAfterWrite = func(a *model.Artifact) bool {
+		if a.Audit[len(a.Audit)-1].CorrelationID == "corr-tighten" && writes.Add(1) == 3 {
+			cancel()
+			return true
+		}
+		return writes.Load() > 3
+	}
+	f.setPolicy(t, "corr-tighten", keepPrefix)
+	wait()
+	f.s.crashAfterWrite = nil
+	r, err := f.svc.TrustReevaluation(context.Background(), rdAdmin, rdProject)
+	if err != nil || r.Reason != "policy version 2" || r.FinishedAt != nil {
+		t.Fatalf("after the stop: %+v %v", r, err)
+	}
+	f.close()
+
+	f = openRD(t, dir, true)
+	job := f.waitFor(t, "policy version 2")
+	if job.Done != len(set.arts) || job.Changed != len(set.changing) {
+		t.Fatalf("resumed job %+v, want %d done, %d changed", job, len(set.arts), len(set.changing))
+	}
+	evs := f.events(t, "corr-tighten")
+	for _, id := range set.changing {
+		if len(evs[id]) != 1 || f.trust(t, id) != model.TrustFailedVerification {
+			t.Fatalf("%s: %d events, stored %s", id, len(evs[id]), f.trust(t, id))
+		}
+	}
+	if len(evs) != len(set.changing) || f.listed(t, model.TrustFailedVerification) != len(set.changing) {
+		t.Fatalf("events for %d artifacts, %d listed FAILED_VERIFICATION, want %d", len(evs), f.listed(t, model.TrustFailedVerification), len(set.changing))
+	}
+}
+
+func TestFreezeAndGovernanceOnlyPolicyChangesStartNoReevaluation(t *testing.T) {
+	set := newRDSet(t, 3)
+	dir := t.TempDir()
+	f := openRD(t, dir, true)
+	f.seed(t, set.arts...)
+	first := f.waitFor(t, "policy version 1")
+	ctx := context.Background()
+	if _, err := f.svc.Freeze(ctx, rdAdmin, rdProject, model.FreezeRequest{Reason: "release week"}); err != nil {
+		t.Fatal(err)
+	}
+	in := rdPolicy("registry.example.com/")
+	in.Channels[0].PromoterSubjects = []string{"bob"} // governance only
+	p, err := f.svc.SetPolicy(ctx, rdAdmin, rdProject, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Version != 3 {
+		t.Fatalf("policy version %d", p.Version)
+	}
+	// A restart reconciles every project's job with its inputs: still none new.
+	f.close()
+	f = openRD(t, dir, true)
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err := f.svc.TrustReevaluation(ctx, rdAdmin, rdProject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.PolicyVersion != 1 || r.Reason != "policy version 1" || !r.StartedAt.Equal(first.StartedAt) || r.FinishedAt == nil {
+			t.Fatalf("a change of no trust input started a re-derivation: %+v", r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A change of an input still does.
+	tight := f.setPolicy(t, "corr-tighten", keepPrefix)
+	if job := f.waitFor(t, fmt.Sprintf("policy version %d", tight.Version)); job.Changed != len(set.changing) {
+		t.Fatalf("tightening after the freeze: %+v", job)
+	}
+}
+
+func TestReevaluationLoadsOnlyTheArtifactsWhoseTrustChanges(t *testing.T) {
+	set := newRDSet(t, 9)
+	counter := &commandCounter{}
+	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), caps: bucketCaps{list: 4, feed: 16, chans: 4}, monitor: counter.monitor()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &rdFixture{s: s, svc: service.New(s), stop: func() {}}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := f.svc.RunReevaluations(ctx)
+	f.stop = func() { cancel(); wait() }
+	t.Cleanup(f.close)
+	f.seed(t, set.arts...)
+	f.waitFor(t, "policy version 1")
+
+	// Another allowedSources list that still allows every source: a walk that
+	// changes nothing reads the list, never an artifact.
+	var same *model.Policy
+	none := counter.during(func() {
+		same = f.setPolicy(t, "corr-same", "registry.example.com/", "quay.io/other/")
+		f.waitFor(t, fmt.Sprintf("policy version %d", same.Version))
+	})
+	if none["find artifacts"] != 0 || none["update artifacts"] != 0 {
+		t.Fatalf("a walk that changes nothing sent %v", none)
+	}
+	// A tightening: each changed artifact read once and written once.
+	var tight *model.Policy
+	all := counter.during(func() {
+		tight = f.setPolicy(t, "corr-tighten", keepPrefix)
+		f.waitFor(t, fmt.Sprintf("policy version %d", tight.Version))
+	})
+	if all["find artifacts"] != len(set.changing) || all["update artifacts"] != len(set.changing) {
+		t.Fatalf("the tightening changed %d artifacts with %v", len(set.changing), all)
+	}
+	if n := f.listed(t, model.TrustFailedVerification); n != len(set.changing) {
+		t.Fatalf("%d listed FAILED_VERIFICATION", n)
+	}
+}
