@@ -30,6 +30,10 @@ const (
 	closeForbidden    = 4403
 )
 
+// expirySlack is how close to the credential's end a subscription stream may end
+// and still be taken as ended by it.
+const expirySlack = time.Second
+
 // Subscription limits used when the configuration leaves them unset.
 const (
 	defaultWSMaxSubscriptionsPerConnection = 100
@@ -470,9 +474,13 @@ func (ws *websocketSessions) aroundOperations(ctx context.Context, next graphql.
 		resp := responses(ctx)
 		if resp == nil {
 			release()
-			if s.expired(time.Now()) {
-				// The stream ended with the credential: close with 4401 before
-				// gqlgen would report a normal completion.
+			// The stream ended with the credential: close with 4401 before gqlgen
+			// would report a normal completion. The service ends the stream by a
+			// timer of its own set for the same instant, which may fire a moment
+			// before this session's clock reads that instant (each timer measures
+			// its own duration from the wall clock), hence the slack: the
+			// connection closes then anyway.
+			if s.expired(time.Now().Add(expirySlack)) {
 				s.close(closeUnauthorized, "token expired")
 			}
 			return nil
