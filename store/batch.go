@@ -330,13 +330,7 @@ func (s *Store) applyListBatch(ctx context.Context, project string, es []listEnt
 					}
 					continue
 				}
-				var in []int
-				for n := len(h.Sealed) - 1; n >= 0; n-- {
-					if h.Sealed[n].Range.contains(e.CreatedAt) {
-						in = append(in, n)
-					}
-				}
-				if len(in) > 0 {
+				if in := holding(h.Sealed, e.CreatedAt); len(in) > 0 {
 					look = append(look, located{e, in}) // look there first, outside this lock
 					continue
 				}
@@ -348,16 +342,11 @@ func (s *Store) applyListBatch(ctx context.Context, project string, es []listEnt
 		if err != nil {
 			return err
 		}
-		var buckets []int
+		var lists [][]int
 		for _, l := range look {
-			for _, n := range l.buckets {
-				if !slices.Contains(buckets, n) {
-					buckets = append(buckets, n)
-				}
-			}
+			lists = append(lists, l.buckets)
 		}
-		slices.Sort(buckets)
-		slices.Reverse(buckets)
+		buckets := newestFirst(lists...)
 		found := map[string]bool{}
 		type bucketCounts struct {
 			n      int

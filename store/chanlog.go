@@ -380,13 +380,7 @@ func (s *Store) applyChanLog(ctx context.Context, project, headID string, es []c
 					changed = setFacts(&h.Entries[i], e, force) || changed
 					continue
 				}
-				var in []int
-				for n := len(h.Sealed) - 1; n >= 0; n-- {
-					if h.Sealed[n].Range.contains(e.At) {
-						in = append(in, n)
-					}
-				}
-				if len(in) > 0 {
+				if in := holding(h.Sealed, e.At); len(in) > 0 {
 					look = append(look, pending{e, in}) // look there first, outside this lock
 					continue
 				}
@@ -401,16 +395,11 @@ func (s *Store) applyChanLog(ctx context.Context, project, headID string, es []c
 		}
 		// The sealed buckets that may hold them, newest first, each read and
 		// written once for all the entries it may hold.
-		var buckets []int
+		var lists [][]int
 		for _, p := range look {
-			for _, n := range p.buckets {
-				if !slices.Contains(buckets, n) {
-					buckets = append(buckets, n)
-				}
-			}
+			lists = append(lists, p.buckets)
 		}
-		slices.Sort(buckets)
-		slices.Reverse(buckets)
+		buckets := newestFirst(lists...)
 		located := map[logKey]bool{}
 		for _, n := range buckets {
 			var in []chanEntry

@@ -250,12 +250,7 @@ func (s *Store) applyList(ctx context.Context, project string, e listEntry) erro
 			// A sealed bucket whose createdAt range holds e may hold it: look there
 			// first (outside this lock). A new artifact is newer than every sealed
 			// bucket, so it is appended right away.
-			for n := len(h.Sealed) - 1; n >= 0; n-- {
-				if h.Sealed[n].Range.contains(e.CreatedAt) {
-					candidates = append(candidates, n)
-				}
-			}
-			if len(candidates) > 0 {
+			if candidates = holding(h.Sealed, e.CreatedAt); len(candidates) > 0 {
 				return false, nil
 			}
 			h.Entries = append(h.Entries, e)

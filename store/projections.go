@@ -114,6 +114,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -411,6 +412,40 @@ type logRange struct {
 }
 
 func (r logRange) contains(at int64) bool { return r.Min <= at && at <= r.Max }
+
+// sealedBucket is a head's summary of one of its sealed buckets.
+type sealedBucket interface{ span() logRange }
+
+func (b listSealed) span() logRange { return b.Range }
+func (b chanSealed) span() logRange { return b.Range }
+
+// holding returns the sealed buckets (indexes into sealed) whose range holds the
+// entry time at, newest first: where an entry not in the open bucket may be.
+func holding[S sealedBucket](sealed []S, at int64) []int {
+	var in []int
+	for n := len(sealed) - 1; n >= 0; n-- {
+		if sealed[n].span().contains(at) {
+			in = append(in, n)
+		}
+	}
+	return in
+}
+
+// newestFirst returns the distinct buckets of lists, newest (highest) first, so
+// a batch reads and writes each sealed bucket it may touch once.
+func newestFirst(lists ...[]int) []int {
+	var buckets []int
+	for _, l := range lists {
+		for _, n := range l {
+			if !slices.Contains(buckets, n) {
+				buckets = append(buckets, n)
+			}
+		}
+	}
+	slices.Sort(buckets)
+	slices.Reverse(buckets)
+	return buckets
+}
 
 func rangeOf[E keyed](es []E) logRange {
 	r := logRange{Min: es[0].key().At, Max: es[0].key().At}
