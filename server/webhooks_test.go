@@ -395,23 +395,7 @@ func TestWebhookDeliveryMatrix(t *testing.T) {
 		r.Secrets = []string{secrets["registrations"]}
 		batch = append(batch, r)
 	}
-	file := filepath.Join(t.TempDir(), "deliveries.json")
-	raw, _ := json.Marshal(batch)
-	if err := os.WriteFile(file, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, "webhooks.mjs", file)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("webhooks.mjs: %v\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(batch) {
-		t.Fatalf("%d results for %d deliveries:\n%s", len(lines), len(batch), out)
-	}
+	lines := verifyWithNPM(t, node, dir, batch)
 	for i, line := range lines {
 		var v struct {
 			ID              string   `json:"id"`
@@ -470,4 +454,30 @@ func TestWebhooksOfAnotherProjectAreNotFoundAndTheTrailHidesURLSecrets(t *testin
 	if strings.Contains(raw, "RECEIVER-SECRET-123") || !strings.Contains(raw, "http://127.0.0.1:9/hook?…") {
 		t.Fatalf("the trail a viewer reads: %s", raw)
 	}
+}
+
+// verifyWithNPM runs conformance/webhooks.mjs (node, in dir) on the captured
+// deliveries, which checks each one's signatures with the npm standardwebhooks
+// package and parses its body with the npm cloudevents package, and returns its
+// one JSON line per delivery.
+func verifyWithNPM(t *testing.T, node, dir string, batch []capturedRequest) []string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "deliveries.json")
+	raw, _ := json.Marshal(batch)
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "webhooks.mjs", file)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("webhooks.mjs: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(batch) {
+		t.Fatalf("%d results for %d deliveries:\n%s", len(lines), len(batch), out)
+	}
+	return lines
 }

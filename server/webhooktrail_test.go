@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -163,23 +162,7 @@ func TestWebhooksReceiveProjectTrailEventsFilteredByTheirActions(t *testing.T) {
 		r.Secrets = []string{keysSecret}
 		batch = append(batch, r)
 	}
-	file := filepath.Join(t.TempDir(), "deliveries.json")
-	raw, _ := json.Marshal(batch)
-	if err := os.WriteFile(file, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, "webhooks.mjs", file)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("webhooks.mjs: %v\n%s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(batch) {
-		t.Fatalf("%d results for %d deliveries:\n%s", len(lines), len(batch), out)
-	}
+	lines := verifyWithNPM(t, node, dir, batch)
 	for i, line := range lines {
 		var v struct {
 			Verified []int    `json:"verified"`
