@@ -31,7 +31,7 @@ func (s *Service) Register(ctx context.Context, rq Request, in model.RegisterInp
 		return nil, err
 	}
 	// The policy stays at the version read here until the registration is written.
-	unlockPolicy, err := s.policyLocks.share(ctx, in.Project)
+	unlockPolicy, err := s.policyLocks.RLock(ctx, in.Project)
 	if err != nil {
 		return nil, err
 	}

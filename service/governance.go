@@ -155,7 +155,7 @@ func (s *Service) Unfreeze(ctx context.Context, rq Request, project, reason stri
 // changeFreeze stores the stored policy with the freeze next returns as a new
 // version, audited as action with reason.
 func (s *Service) changeFreeze(ctx context.Context, rq Request, project, action, reason string, next func(cur *model.Policy, now time.Time) (*model.Freeze, error)) (*model.Policy, error) {
-	unlock, err := s.policyLocks.exclusive(ctx, project)
+	unlock, err := s.policyLocks.Lock(ctx, project)
 	if err != nil {
 		return nil, err
 	}

@@ -68,7 +68,7 @@ func (s *Service) RevokeTrustedKey(ctx context.Context, rq Request, project, key
 	}
 	// Exclusive, as a policy change: every decision taken under the key is written
 	// before the revocation is stored, and every later one sees it.
-	unlock, err := s.policyLocks.exclusive(ctx, project)
+	unlock, err := s.policyLocks.Lock(ctx, project)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s *Service) RevokeTrustedKey(ctx context.Context, rq Request, project, key
 // it changed them, serialized per project in the process and retried when another
 // writer won the version race.
 func (s *Service) changeKeys(ctx context.Context, project string, rule func(keys []model.TrustedKey, p *model.Policy) ([]model.TrustedKey, bool, error)) error {
-	unlock, err := s.locks.lock(ctx, "keys\x00"+project)
+	unlock, err := s.locks.Lock(ctx, "keys\x00"+project)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func (s *Service) SetPolicy(ctx context.Context, rq Request, project string, in 
 	}
 	// Exclusive: no decision reads the policy while it changes, and every decision
 	// taken under the current version is written before the new one is stored.
-	unlock, err := s.policyLocks.exclusive(ctx, project)
+	unlock, err := s.policyLocks.Lock(ctx, project)
 	if err != nil {
 		return nil, err
 	}

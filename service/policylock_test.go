@@ -30,18 +30,18 @@ func TestPolicyChangeWaitsForDecisionsAndLaterDecisionsWaitForIt(t *testing.T) {
 	l := newPolicyLocks()
 	ctx := context.Background()
 	share := func(p string) func(context.Context) (func(), error) {
-		return func(ctx context.Context) (func(), error) { return l.share(ctx, p) }
+		return func(ctx context.Context) (func(), error) { return l.RLock(ctx, p) }
 	}
 	exclusive := func(p string) func(context.Context) (func(), error) {
-		return func(ctx context.Context) (func(), error) { return l.exclusive(ctx, p) }
+		return func(ctx context.Context) (func(), error) { return l.Lock(ctx, p) }
 	}
 
 	// Decisions of one project share its policy.
-	d1, err := l.share(ctx, "payments")
+	d1, err := l.RLock(ctx, "payments")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := l.share(ctx, "payments")
+	d2, err := l.RLock(ctx, "payments")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestPolicyChangeWaitsForDecisionsAndLaterDecisionsWaitForIt(t *testing.T) {
 	// decide under the new version), while the ones in flight finish.
 	changed := make(chan func())
 	go func() {
-		unlock, err := l.exclusive(ctx, "payments")
+		unlock, err := l.Lock(ctx, "payments")
 		if err != nil {
 			t.Error(err)
 		}
@@ -80,7 +80,7 @@ func TestPolicyChangeWaitsForDecisionsAndLaterDecisionsWaitForIt(t *testing.T) {
 	if waitsFor(t, share("payments")) {
 		t.Fatal("the policy stayed locked after the change")
 	}
-	if n := len(l.locks); n != 0 {
+	if n := l.Len(); n != 0 {
 		t.Fatalf("%d policy locks left after release", n)
 	}
 }

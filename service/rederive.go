@@ -420,13 +420,13 @@ func (s *Service) reevaluateSome(ctx context.Context, job *model.Reevaluation, i
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	for _, id := range ids {
-		unlock, err := s.locks.lock(ctx, id)
+		unlock, err := s.locks.Lock(ctx, id)
 		if err != nil {
 			return 0, err
 		}
 		defer unlock()
 	}
-	unlockPolicy, err := s.policyLocks.share(ctx, job.Project)
+	unlockPolicy, err := s.policyLocks.RLock(ctx, job.Project)
 	if err != nil {
 		return 0, err
 	}

@@ -4,10 +4,10 @@ package service
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/artifact-trust/control-plane/evidence"
+	"github.com/artifact-trust/control-plane/internal/keylock"
 	"github.com/artifact-trust/control-plane/model"
 )
 
@@ -21,10 +21,26 @@ type Request struct {
 type Service struct {
 	store Store
 	now   func() time.Time
-	locks *keyedLocks
-	// policyLocks hold a project's policy stable while a decision under it is
-	// written (policylock.go).
-	policyLocks *policyLocks
+	// locks serialize writes to one artifact (or one project's keys or webhooks)
+	// inside the process. The embedded engine has no atomic conditional update, so
+	// the version predicate alone cannot be relied on there; on MongoDB they spare
+	// the loser of a race a wasted round trip. A waiter gives up when its request's
+	// deadline passes (keylock).
+	locks *keylock.Locks
+	// policyLocks hold each project's policy stable from the moment a decision
+	// reads it to the moment the decision's write lands. Decisions (register,
+	// verify, promote and every other artifact mutation) hold their project's key
+	// shared (RLock); a policy change, a key change and a governance change hold it
+	// exclusively. So inside one process no decision taken under version v is
+	// written after version v+1 was stored, let alone acknowledged. Waiters are
+	// served in arrival order, so a waiting policy change is not starved by a
+	// stream of decisions: decisions that arrive after it wait for it and decide
+	// under the new version.
+	//
+	// Lock order: an artifact's lock (locks) before its project's policy lock;
+	// several artifacts' locks in ascending id order (reevaluateSome); nothing
+	// takes an artifact lock while holding a policy lock.
+	policyLocks *keylock.Locks
 	// policyRace, when set, makes every decision read its project's policy again
 	// after its write and receives the decisions that landed after the policy had
 	// moved on (see WithPolicyRecheck).
@@ -54,63 +70,20 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New builds a Service over store.
 func New(store Store, opts ...Option) *Service {
-	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: newKeyedLocks(), policyLocks: newPolicyLocks(), verifier: evidence.KeyVerifier{}, reeval: newReevaluator()}
+	s := &Service{store: store, now: time.Now, maxAttempts: 8, locks: keylock.New(nil), policyLocks: newPolicyLocks(), verifier: evidence.KeyVerifier{}, reeval: newReevaluator()}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
 }
 
+// newPolicyLocks returns the locks of the projects' policies (Service.policyLocks).
+func newPolicyLocks() *keylock.Locks {
+	return keylock.New(func(project string) string { return "the policy of project " + project })
+}
+
 // clock returns the current time at the precision the store keeps (milliseconds, UTC).
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
-
-// keyedLocks serializes writes to one artifact (or one policy) inside the process.
-// The embedded engine has no atomic conditional update, so the version predicate
-// alone cannot be relied on there; on MongoDB it spares the loser of a race a wasted
-// round trip. Each key has its own one-slot semaphore, created on demand and dropped
-// when nobody holds or waits for it, so unrelated keys never wait for each other and
-// a waiter gives up when its request's deadline passes.
-type keyedLocks struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	slot chan struct{}
-	refs int
-}
-
-func newKeyedLocks() *keyedLocks { return &keyedLocks{locks: map[string]*keyLock{}} }
-
-// lock waits for key until ctx ends.
-func (l *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
-	l.mu.Lock()
-	kl := l.locks[key]
-	if kl == nil {
-		kl = &keyLock{slot: make(chan struct{}, 1)}
-		l.locks[key] = kl
-	}
-	kl.refs++
-	l.mu.Unlock()
-	select {
-	case kl.slot <- struct{}{}:
-		return func() {
-			<-kl.slot
-			l.release(key, kl)
-		}, nil
-	case <-ctx.Done():
-		l.release(key, kl)
-		return nil, &model.Error{Kind: model.KindConflict, Message: "another change to the same object did not finish in time; retry", Err: ctx.Err()}
-	}
-}
-
-func (l *keyedLocks) release(key string, kl *keyLock) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if kl.refs--; kl.refs == 0 {
-		delete(l.locks, key)
-	}
-}
 
 // Ping reports whether the store answers.
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
@@ -285,7 +258,7 @@ func (s *Service) mutate(ctx context.Context, rq Request, operation, id string, 
 // policy and the keys' revocations cannot change between the decision and its
 // write), reads the policy and keys, decides and writes.
 func (s *Service) mutateOnce(ctx context.Context, rq Request, operation, id string, roles []model.Role, rule change) (*model.Artifact, error) {
-	unlock, err := s.locks.lock(ctx, id)
+	unlock, err := s.locks.Lock(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +271,7 @@ func (s *Service) mutateOnce(ctx context.Context, rq Request, operation, id stri
 	if err != nil {
 		return nil, err
 	}
-	unlockPolicy, err := s.policyLocks.share(ctx, before.Project)
+	unlockPolicy, err := s.policyLocks.RLock(ctx, before.Project)
 	if err != nil {
 		return nil, err
 	}

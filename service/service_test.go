@@ -257,7 +257,7 @@ func TestBrokerDropsASubscriberThatFallsBehindInsteadOfBlockingWriters(t *testin
 
 func TestWaitingForABusyArtifactEndsAtTheRequestDeadline(t *testing.T) {
 	svc, _, a := newTestService(t)
-	unlock, err := svc.locks.lock(context.Background(), a.ID)
+	unlock, err := svc.locks.Lock(context.Background(), a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,30 +292,6 @@ func TestSubscriptionEndsWhenTheTokenExpires(t *testing.T) {
 	}
 	if _, err := svc.SubscribeEvents(context.Background(), Request{Actor: model.Actor{Subject: "otto", Roles: map[string][]model.Role{"billing": {model.RoleViewer}}}}, "payments", ""); !model.IsKind(err, model.KindForbidden) {
 		t.Fatalf("another project's viewer: %v", err)
-	}
-}
-
-func TestLocksOfDifferentKeysNeverWaitForEachOtherAndAreDropped(t *testing.T) {
-	l := newKeyedLocks()
-	ctx := context.Background()
-	held := make([]func(), 0, 1000)
-	for i := 0; i < 1000; i++ {
-		unlock, err := l.lock(ctx, fmt.Sprintf("art_%d", i))
-		if err != nil {
-			t.Fatalf("key %d waited for another key: %v", i, err)
-		}
-		held = append(held, unlock)
-	}
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	if _, err := l.lock(short, "art_7"); !model.IsKind(err, model.KindConflict) {
-		t.Fatalf("a held key was granted twice: %v", err)
-	}
-	for _, unlock := range held {
-		unlock()
-	}
-	if n := len(l.locks); n != 0 {
-		t.Fatalf("%d locks left after release", n)
 	}
 }
 

@@ -130,7 +130,7 @@ func (s *Service) CreateWebhook(ctx context.Context, rq Request, project string,
 	if err := wh.CheckURL(ctx, url); err != nil {
 		return nil, err
 	}
-	unlock, err := s.locks.lock(ctx, "webhooks\x00"+project)
+	unlock, err := s.locks.Lock(ctx, "webhooks\x00"+project)
 	if err != nil {
 		return nil, err
 	}

@@ -289,8 +289,17 @@ func (s *Store) conditionalUpdate(ctx context.Context, coll *mongo.Collection, i
 // when no artifact of that generation was written since, the document is still the
 // one loaded, at version, and the version is not read again.
 func (s *Store) conditionalUpdateSince(ctx context.Context, coll *mongo.Collection, id string, version int64, update bson.D, since *uint64) (bool, error) {
-	unlock := s.writeLocks.lock(coll.Name() + "\x00" + id)
+	unlock, err := s.lockDoc(ctx, coll.Name(), id)
+	if err != nil {
+		return false, err
+	}
 	defer unlock()
+	return s.conditionalUpdateHeld(ctx, coll, id, version, update, since)
+}
+
+// conditionalUpdateHeld is conditionalUpdateSince for a caller that holds the
+// document's write lock (lockDoc) around a read-modify-write of its own.
+func (s *Store) conditionalUpdateHeld(ctx context.Context, coll *mongo.Collection, id string, version int64, update bson.D, since *uint64) (bool, error) {
 	if coll == s.artifacts {
 		defer s.artifactWritten(id)
 	}

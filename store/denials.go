@@ -52,11 +52,15 @@ func (d denialDoc) model(project string) model.Denial {
 // AppendDenial records a refusal in its project's recent-denials document, keeping
 // what model.KeepRecentDenials keeps (the newest model.MaxRecentDenials, at most
 // model.MaxRecentDenialsPerSubject of one subject). Appenders of one project are
-// serialized in the process; the write is conditional on the document's version
-// (conditionalUpdate), so an appender of another process that won the race makes
-// this one read again.
+// serialized in the process by the document's write lock, held from the read to
+// the write; the write is the store's conditional update on the document's
+// version (conditionalUpdateHeld), so an appender of another process that won the
+// race makes this one read again.
 func (s *Store) AppendDenial(ctx context.Context, d model.Denial) error {
-	unlock := s.denialLocks.lock(d.Project)
+	unlock, err := s.lockDoc(ctx, denialsCollection, d.Project)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	for attempt := 0; attempt < 3; attempt++ {
 		var cur denialsDoc
@@ -72,8 +76,8 @@ func (s *Store) AppendDenial(ctx context.Context, d model.Denial) error {
 			return mapErr(err, "get denials")
 		}
 		entries := model.KeepRecentDenials(append(cur.Entries, toDenialDoc(d)), func(e denialDoc) string { return e.Actor })
-		matched, err := s.conditionalUpdate(ctx, s.denials, d.Project, int64(cur.Version),
-			bson.D{{Key: "$set", Value: bson.D{{Key: "entries", Value: entries}, {Key: "version", Value: cur.Version + 1}}}})
+		matched, err := s.conditionalUpdateHeld(ctx, s.denials, d.Project, int64(cur.Version),
+			bson.D{{Key: "$set", Value: bson.D{{Key: "entries", Value: entries}, {Key: "version", Value: cur.Version + 1}}}}, nil)
 		if err != nil {
 			return mapErr(err, "update denials")
 		}

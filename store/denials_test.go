@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -45,6 +46,9 @@ func TestRecentDenialsKeepsTheNewestHundredNewestFirst(t *testing.T) {
 	}
 	if len(all) != model.MaxRecentDenials {
 		t.Fatalf("kept %d denials, want %d", len(all), model.MaxRecentDenials)
+	}
+	if n := s.writeLocks.Len(); n != 0 {
+		t.Fatalf("%d write locks left after the appends", n)
 	}
 	seen := map[string]bool{}
 	for _, d := range all {
@@ -101,5 +105,40 @@ func TestOneSubjectsRefusalsCannotPushTheOthersOutOfRecentDenials(t *testing.T) 
 	// The viewer's newest are kept, newest first, and the others follow.
 	if all[0].CorrelationID != "vic-99" || all[model.MaxRecentDenialsPerSubject-1].CorrelationID != "vic-80" || all[len(all)-1].CorrelationID != "ci-release-0" {
 		t.Fatalf("order %s ... %s ... %s", all[0].CorrelationID, all[model.MaxRecentDenialsPerSubject-1].CorrelationID, all[len(all)-1].CorrelationID)
+	}
+}
+
+// TestAppendDenialWaitsForTheDocumentsWriteLockUntilItsDeadline: an appender holds
+// the denials document's own write lock (the one every conditional write of the
+// document takes) from its read to its write, so it waits while another writer
+// holds it, gives up as CONFLICT when its context ends (the store's locks used to
+// wait without a context), and leaves no lock entry behind.
+func TestAppendDenialWaitsForTheDocumentsWriteLockUntilItsDeadline(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	d := model.Denial{Project: "payments", Operation: "promoteArtifact", Actor: "mallory", ActorType: model.ActorUser, At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	unlock, err := s.lockDoc(ctx, denialsCollection, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := s.AppendDenial(short, d); !model.IsKind(err, model.KindConflict) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("append while the document is locked: %v", err)
+	}
+	// Another project's document is not concerned.
+	if err := s.AppendDenial(ctx, model.Denial{Project: "billing", Operation: "promoteArtifact", Actor: "mallory", At: d.At}); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if err := s.AppendDenial(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.RecentDenials(ctx, "payments", 10); err != nil || len(got) != 1 {
+		t.Fatalf("recent denials: %v %v", got, err)
+	}
+	if n := s.writeLocks.Len(); n != 0 {
+		t.Fatalf("%d write locks left", n)
 	}
 }

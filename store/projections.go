@@ -104,8 +104,9 @@ package store
 // refusing each other at step 1.
 //
 // Writers of a projection document are serialized in the process by the store's
-// writeLocks and, across replicas on MongoDB, by the version predicate with a few
-// retries. No code path holds two of those locks at once.
+// writeLocks (one lock per document, keylock; a wait ends with the writer's context)
+// and, across replicas on MongoDB, by the version predicate with a few retries. No
+// code path holds two of those locks at once, so they cannot deadlock.
 
 import (
 	"bytes"
@@ -284,8 +285,8 @@ func (s *Store) putDocLocked(ctx context.Context, doc projDoc, ver int64) (bool,
 	return res.MatchedCount == 1, nil
 }
 
-func (s *Store) projLock(id string) func() {
-	return s.writeLocks.lock(projectionsCollection + "\x00" + id)
+func (s *Store) projLock(ctx context.Context, id string) (unlock func(), err error) {
+	return s.lockDoc(ctx, projectionsCollection, id)
 }
 
 // update is the read-modify-write of one projection document: under the document's
@@ -300,7 +301,10 @@ func update[T any](ctx context.Context, s *Store, id, project, typ string, fn fu
 				return 0, mapErr(err, "write projection")
 			}
 		}
-		unlock := s.projLock(id)
+		unlock, err := s.projLock(ctx, id)
+		if err != nil {
+			return 0, err
+		}
 		var cur T
 		ver, err := s.loadProj(ctx, id, &cur)
 		if err != nil {
@@ -341,12 +345,15 @@ func (s *Store) writeSealed(ctx context.Context, id, project, typ string, payloa
 func (s *Store) writeSealedDoc(ctx context.Context, doc projDoc) (int64, error) {
 	id, from := doc.ID, doc.From
 	for attempt := 0; attempt < projAttempts; attempt++ {
-		unlock := s.projLock(id)
+		unlock, err := s.projLock(ctx, id)
+		if err != nil {
+			return 0, err
+		}
 		var cur struct {
 			Version int64 `bson:"version"`
 			From    int64 `bson:"from"`
 		}
-		err := s.projections.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+		err = s.projections.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
 			options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}, {Key: "from", Value: 1}})).Decode(&cur)
 		switch {
 		case errors.Is(err, mongo.ErrNoDocuments):

@@ -33,7 +33,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -47,6 +46,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/artifact-trust/control-plane/correlation"
+	"github.com/artifact-trust/control-plane/internal/keylock"
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 )
@@ -130,14 +130,13 @@ type Store struct {
 	embedded *embeddedEngine
 
 	// writeLocks make each conditional write atomic inside the process (the
-	// embedded engine's conditional update is read-then-write). Callers that need
-	// read-modify-write serialization (the service) hold their own locks first.
-	writeLocks stripes
+	// embedded engine's conditional update is read-then-write), one key per
+	// document (lockDoc). Callers that need read-modify-write serialization of
+	// artifacts (the service) hold their own locks first. No code path holds two
+	// of them at once.
+	writeLocks *keylock.Locks
 	// gens are the artifact generations (artifacts.go, artifactGen).
 	gens [artifactGens]atomic.Uint64
-	// denialLocks serialize the appenders of a project's recent denials (around
-	// their conditional write, which takes writeLocks).
-	denialLocks stripes
 
 	// projMu: projection writers share it; RebuildProjections and InsertArtifactsBulk
 	// hold it exclusively.
@@ -169,7 +168,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	if cfg.Database == "" {
 		cfg.Database = DefaultDatabase
 	}
-	s := &Store{log: log.WithField("component", "store"), caps: defaultCaps, repairs: newRepairer()}
+	s := &Store{log: log.WithField("component", "store"), caps: defaultCaps, repairs: newRepairer(), writeLocks: keylock.New(nil)}
 	if cfg.caps != (bucketCaps{}) {
 		s.caps = cfg.caps
 	}
@@ -348,16 +347,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return mapErr(s.client.Ping(ctx, nil), "ping")
 }
 
-// stripes is a fixed set of mutexes addressed by key hash.
-type stripes [256]sync.Mutex
-
-func (st *stripes) lock(key string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	m := &st[h.Sum32()%uint32(len(st))]
-	m.Lock()
-	var once sync.Once
-	return func() { once.Do(m.Unlock) }
+// lockDoc takes the write lock of document id of collection coll (writeLocks)
+// until unlock, or fails when ctx ends first (KindConflict).
+func (s *Store) lockDoc(ctx context.Context, coll, id string) (unlock func(), err error) {
+	return s.writeLocks.Lock(ctx, coll+"\x00"+id)
 }
 
 // mapErr maps a driver error onto a model error. Errors are matched by type, code

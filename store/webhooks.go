@@ -149,12 +149,15 @@ func (s *Store) GetWebhook(ctx context.Context, id string) (*model.Webhook, erro
 // PutWebhook stores w as version w.Version+1 if the stored version is still
 // w.Version; otherwise model.KindConflict. On success w.Version is the new one.
 func (s *Store) PutWebhook(ctx context.Context, w *model.Webhook) error {
-	unlock := s.writeLocks.lock(webhooksCollection + "\x00" + w.ID)
+	unlock, err := s.lockDoc(ctx, webhooksCollection, w.ID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	var cur struct {
 		Version int64 `bson:"version"`
 	}
-	err := s.webhookDocs.FindOne(ctx, bson.D{{Key: "_id", Value: w.ID}}).Decode(&cur)
+	err = s.webhookDocs.FindOne(ctx, bson.D{{Key: "_id", Value: w.ID}}).Decode(&cur)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return model.Errorf(model.KindNotFound, "webhook %s not found", w.ID)
 	}
@@ -319,7 +322,10 @@ func updateVersioned[T any](ctx context.Context, s *Store, id, project, typ stri
 				return mapErr(err, "write delivery state")
 			}
 		}
-		unlock := s.writeLocks.lock(deliveriesCollection + "\x00" + id)
+		unlock, err := s.lockDoc(ctx, deliveriesCollection, id)
+		if err != nil {
+			return err
+		}
 		var cur T
 		ver, err := s.loadVersioned(ctx, id, &cur)
 		if err != nil {
