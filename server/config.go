@@ -53,6 +53,9 @@ type Config struct {
 	PolicyFloorFile string
 	// now, when set, replaces the service's wall clock (tests).
 	now func() time.Time
+	// repairClock, when set, replaces the outbox repairer's clock (tests move it
+	// past the quarantine bound).
+	repairClock func() time.Time
 	// WebhookAllowedHosts may be webhook destinations although they are (or
 	// resolve to) loopback, private or link-local addresses.
 	WebhookAllowedHosts []string

@@ -166,7 +166,14 @@ func newHandler(cfg Config, svc *service.Service, verifier *auth.Verifier, log *
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "reason": reason})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		body := map[string]string{"status": "ready"}
+		if m != nil && m.repairs != nil {
+			if n := m.repairs().Quarantined; n > 0 {
+				// Ready: nothing is gained by keeping this replica out of rotation.
+				body["quarantined"] = strconv.Itoa(n) + " outbox entries quarantined (acknowledged writes whose read models could not be updated): see the error log; `server repair` for their project clears them"
+			}
+		}
+		writeJSON(w, http.StatusOK, body)
 	})
 	mountWeb(mux, cfg, log) // web.go: /assets/, /board, and the playground at /
 	return withRecover(log, withCorrelation(withAccessLog(log, m, cfg.GraphQLPath, mux)))

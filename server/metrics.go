@@ -25,6 +25,9 @@ type metrics struct {
 	dbErrors   prometheus.Counter
 	wsClosed   *prometheus.CounterVec
 	wsRefused  *prometheus.CounterVec
+	// repairs, once watchOutbox set it, tells the outbox repair status (readiness
+	// names the quarantined entries).
+	repairs func() store.RepairStatus
 }
 
 var _ service.Observer = (*metrics)(nil)
@@ -96,6 +99,7 @@ func (m *metrics) observeSubscriptionRefused(limit string) {
 // watchOutbox exports the outbox backlog: acknowledged writes whose read models are
 // not updated yet, and how many of them are failing their repair.
 func (m *metrics) watchOutbox(status func() store.RepairStatus) {
+	m.repairs = status
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "artifact_trust_outbox_backlog",
@@ -103,8 +107,12 @@ func (m *metrics) watchOutbox(status func() store.RepairStatus) {
 		}, func() float64 { return float64(status().Backlog) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "artifact_trust_outbox_failing",
-			Help: "Outbox entries whose latest repair attempt failed (the engine refused the write); /readyz answers 503 while it is above 0.",
+			Help: "Outbox entries whose latest repair attempt failed (the engine refused the write), but for the quarantined; /readyz answers 503 while it is above 0.",
 		}, func() float64 { return float64(status().Failing) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "artifact_trust_outbox_quarantined",
+			Help: "Outbox entries whose repair kept failing past the bound (5 attempts over 5 minutes, or undecodable): kept and retried every minute, logged at error level, no longer a cause of 503 on /readyz; `server repair` for their project clears them.",
+		}, func() float64 { return float64(status().Quarantined) }),
 	)
 }
 

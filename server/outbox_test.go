@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,10 +10,15 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	_ "modernc.org/sqlite" // the SQLite driver the embedded engine uses
+
+	"github.com/artifact-trust/control-plane/store"
 )
 
 // refuseProjectionWrites makes the embedded engine of the server on dataDir refuse
@@ -223,5 +229,89 @@ func TestServerStartsDegradedWhenTheOutboxReplayFailsAndRepairsItself(t *testing
 	t.Logf("readyz 200 %v after the engine accepted writes again", took.Round(time.Millisecond))
 	if !ts.promotionShows(c.viewer, a.ID, a.Digest) {
 		t.Fatal("ready, but the promotion is not in the read models")
+	}
+}
+
+// TestReadinessRecoversWhenAPoisonedOutboxEntryIsQuarantined: an acknowledged
+// promotion whose read models the engine refuses every time makes /readyz answer 503
+// (it used to, for ever); once its repair has failed past the bound (the repairer's
+// clock moved past it) the entry is quarantined: /readyz answers 200 naming it, the
+// quarantined gauge counts it and the failing gauge no longer does, and the
+// promotion is still missing (nothing claimed repaired).
+func TestReadinessRecoversWhenAPoisonedOutboxEntryIsQuarantined(t *testing.T) {
+	dir := t.TempDir()
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	ts := startServer(t, dir, func(c *Config) { c.repairClock = clock })
+	c := newCast(t)
+	a := verifiedArtifact(t, ts, c)
+	refuseProjectionWrites(t, dir)
+	ts.promote(c.promoter, a.ID, "DEV", "")
+	if code, body := ts.readiness(); code != http.StatusServiceUnavailable || body["status"] != "degraded" {
+		t.Fatalf("readyz with a failing outbox entry: %d %v", code, body)
+	}
+
+	offset.Add(int64(10 * time.Minute)) // past the quarantine bound
+	took := waitUntil(t, 30*time.Second, "readyz 200", func() bool { code, _ := ts.readiness(); return code == http.StatusOK })
+	t.Logf("readyz 200 %v after the bound passed", took.Round(time.Millisecond))
+	code, body := ts.readiness()
+	if code != http.StatusOK || body["status"] != "ready" || !strings.HasPrefix(body["quarantined"], "1 outbox entries quarantined") {
+		t.Fatalf("readyz with the entry quarantined: %d %v", code, body)
+	}
+	if got := ts.metric("artifact_trust_outbox_quarantined"); got != "artifact_trust_outbox_quarantined 1" {
+		t.Fatalf("quarantined metric: %q", got)
+	}
+	if got := ts.metric("artifact_trust_outbox_failing"); got != "artifact_trust_outbox_failing 0" {
+		t.Fatalf("failing metric: %q", got)
+	}
+	if got := ts.metric("artifact_trust_outbox_backlog"); got != "artifact_trust_outbox_backlog 1" {
+		t.Fatalf("backlog metric: %q", got)
+	}
+	if ts.promotionShows(c.viewer, a.ID, a.Digest) {
+		t.Fatal("the promotion shows although its read models were refused")
+	}
+}
+
+// TestRepairCommandClearsAQuarantinedOutboxEntry: an outbox entry that cannot be
+// decoded is quarantined by the server that finds it (ready, named by /readyz); the
+// repair command's rebuild of its project deletes it and says so, and the next
+// server has nothing quarantined.
+func TestRepairCommandClearsAQuarantinedOutboxEntry(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, dir)
+	ts.Stop()
+	st, err := store.Open(context.Background(), store.Config{DataDir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Database().Collection("outbox").InsertOne(context.Background(),
+		bson.D{{Key: "_id", Value: "art_x:2:bad"}, {Key: "project", Value: "payments"}, {Key: "version", Value: "two"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	ts = startServer(t, dir)
+	if code, body := ts.readiness(); code != http.StatusOK || !strings.HasPrefix(body["quarantined"], "1 outbox entries quarantined") {
+		t.Fatalf("readyz with a malformed outbox entry: %d %v", code, body)
+	}
+	ts.Stop()
+
+	var out bytes.Buffer
+	log := logrus.New()
+	log.SetOutput(&testLogWriter{t: t})
+	if err := repairCommand(context.Background(), []string{"--data-dir", dir, "--mongodb-uri", "", "--project", "payments"}, &out, log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "1 outbox entries cleared (1 of them quarantined)") {
+		t.Fatalf("repair output: %q", out.String())
+	}
+	ts = startServer(t, dir)
+	if code, body := ts.readiness(); code != http.StatusOK || body["quarantined"] != "" {
+		t.Fatalf("readyz after the repair: %d %v", code, body)
+	}
+	if got := ts.metric("artifact_trust_outbox_quarantined"); got != "artifact_trust_outbox_quarantined 0" {
+		t.Fatalf("quarantined metric after the repair: %q", got)
 	}
 }

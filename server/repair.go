@@ -17,9 +17,11 @@ import (
 // logs and summaries) of one project, or of every project, from a scan of the
 // artifact documents, which are the source of truth. The server repairs what a
 // failed write left behind by itself (the outbox); this is for an operator who
-// restored artifact documents from a backup or edited them by hand. Run it with
-// the servers stopped: a write landing during the scan may be missed by the
-// rebuild until that artifact is written again.
+// restored artifact documents from a backup or edited them by hand, and for one
+// whose server reports quarantined outbox entries (writes whose read models could
+// not be updated however often it tried, logged at error level): the rebuild covers
+// their writes and deletes them. Run it with the servers stopped: a write landing
+// during the scan may be missed by the rebuild until that artifact is written again.
 //
 //	go run ./server repair [--project payments] [--data-dir ./data | --mongodb-uri URI]
 func repairCommand(ctx context.Context, args []string, out io.Writer, log *logrus.Logger) error {
@@ -50,13 +52,21 @@ func repairCommand(ctx context.Context, args []string, out io.Writer, log *logru
 		_ = st.Close(cctx)
 	}()
 	start := time.Now()
+	before := st.Repairs()
 	if err := st.RebuildProjections(ctx, *project); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
+	after := st.Repairs()
 	scope := "every project"
 	if *project != "" {
 		scope = "project " + *project
 	}
 	fmt.Fprintf(out, "read models of %s rebuilt from the artifact documents in %s\n", scope, time.Since(start).Round(time.Millisecond))
+	if n := before.Backlog - after.Backlog; n > 0 {
+		fmt.Fprintf(out, "%d outbox entries cleared (%d of them quarantined): the rebuild covers their writes\n", n, before.Quarantined-after.Quarantined)
+	}
+	for _, q := range st.Quarantine() {
+		fmt.Fprintf(out, "outbox entry %s of project %q stays quarantined: %v\n", q.ID, q.Project, q.Err)
+	}
 	return nil
 }

@@ -35,6 +35,20 @@ package store
 // in each pass, those that failed least first, and a pass stops early only after
 // repairStreak failures in a row with no success (the engine refuses every write; the
 // rest wait for the next attempt).
+//
+// Nor does it hold up readiness for ever. An entry that has failed quarantineAttempts
+// times over at least quarantineAfter is quarantined: it is kept (in the outbox and
+// in the repairer: nothing is lost), logged at error level with its id and error,
+// marked in its outbox document (quarantined, error: a restart knows it at once),
+// counted in RepairStatus.Quarantined and listed by Quarantine, and retried every
+// quarantineRetry; Degraded no longer reports it. An entry that cannot even be
+// decoded (malformed) is quarantined as soon as a sweep finds it. A quarantined entry
+// leaves when a retry succeeds, or when an operator rebuilds its project's read
+// models (`server repair`, RebuildProjections), which deletes the outbox entries the
+// rebuild covers. While the engine refuses every write for longer than the bound,
+// every entry ends up quarantined and the replica ready: a replica kept out of
+// rotation would not serve better than its peers, which share the engine, and the
+// quarantined entries are repaired at the slow cadence once writes are accepted.
 
 import (
 	"context"
@@ -49,6 +63,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -68,6 +83,11 @@ const (
 	repairRetryMax = 2 * time.Second
 	// repairStreak failures in a row, with no success, end a repair pass early.
 	repairStreak = 8
+	// An entry that failed quarantineAttempts times over at least quarantineAfter is
+	// quarantined (see above) and then retried every quarantineRetry.
+	quarantineAttempts = 5
+	quarantineAfter    = 5 * time.Minute
+	quarantineRetry    = time.Minute
 )
 
 type outboxDoc struct {
@@ -81,6 +101,10 @@ type outboxDoc struct {
 	// Items, set instead of ArtifactID, are the writes of a batch of artifacts
 	// of Project (UpdateArtifacts, batch.go).
 	Items []outboxItem `bson:"items,omitempty"`
+	// Quarantined is when the repair of the entry was given up on as a cause of
+	// unreadiness (see the top of this file), and Error its latest failure then.
+	Quarantined *time.Time `bson:"quarantined,omitempty"`
+	Error       string     `bson:"error,omitempty"`
 }
 
 // outboxItem is one artifact write of a batch outbox entry.
@@ -156,8 +180,12 @@ type RepairStatus struct {
 	// Backlog counts the outbox entries waiting for repair: handed over by this
 	// process's writers, found at Open or by a sweep.
 	Backlog int
-	// Failing counts those whose latest attempt failed.
+	// Failing counts those whose latest attempt failed, but for the quarantined.
 	Failing int
+	// Quarantined counts the entries whose repair kept failing past the bound
+	// (Quarantine lists them): still kept and retried, no longer a cause of
+	// unreadiness.
+	Quarantined int
 	// ScanFailing is set while the outbox cannot be read (at Open, or by a sweep):
 	// there may be entries to repair that this process does not know of.
 	ScanFailing bool
@@ -169,6 +197,26 @@ type RepairStatus struct {
 
 // Repairs reports the outbox backlog and how its repair goes.
 func (s *Store) Repairs() RepairStatus { return s.repairs.status() }
+
+// QuarantinedEntry is an outbox entry whose repair kept failing (see the top of
+// outbox.go).
+type QuarantinedEntry struct {
+	// ID is the outbox entry's _id; Project and ArtifactIDs what it is about
+	// (empty when the entry cannot be decoded).
+	ID          string
+	Project     string
+	ArtifactIDs []string
+	// Attempts counts the failed attempts, Since is the first failure and
+	// Quarantined when it was quarantined.
+	Attempts    int
+	Since       time.Time
+	Quarantined time.Time
+	// Err is the latest failure.
+	Err error
+}
+
+// Quarantine lists the quarantined outbox entries, oldest quarantine first.
+func (s *Store) Quarantine() []QuarantinedEntry { return s.repairs.quarantine() }
 
 // Degraded returns a KindUnavailable error naming the pending repair while some
 // acknowledged writes are missing from the projections and their repair is failing
@@ -194,6 +242,8 @@ func (s *Store) Degraded() error {
 
 // repairer holds the outbox entries to repair and when to try each again.
 type repairer struct {
+	// now is the repairer's clock (time.Now; tests drive the quarantine with it).
+	now   func() time.Time
 	mu    sync.Mutex
 	items map[string]*repairItem
 	// scanAt is when to sweep the outbox next (the zero time: now), for entries
@@ -214,10 +264,18 @@ type repairItem struct {
 	next     time.Time
 	err      error     // the latest failure; nil before the first one
 	since    time.Time // the first failure
+	// quarantined is when the item was quarantined; zero while it is not.
+	quarantined time.Time
+	// malformed is set for an entry that could not be decoded: its _id, with
+	// which a retry reads it again.
+	malformed *bson.RawValue
 }
 
-func newRepairer() *repairer {
-	return &repairer{items: map[string]*repairItem{}, wake: make(chan struct{}, 1), scanAt: time.Now().Add(outboxInterval), scanGrace: outboxGrace}
+func newRepairer(now func() time.Time) *repairer {
+	if now == nil {
+		now = time.Now
+	}
+	return &repairer{now: now, items: map[string]*repairItem{}, wake: make(chan struct{}, 1), scanAt: now().Add(outboxInterval), scanGrace: outboxGrace}
 }
 
 // retryAfter is the backoff after n failed attempts.
@@ -239,19 +297,73 @@ func (r *repairer) signal() {
 }
 
 // add queues an entry whose write is finished; err is why its projections are not
-// applied (nil for one found by a sweep). It is tried at once.
-func (r *repairer) add(e outboxDoc, err error) {
-	now := time.Now()
+// applied (nil for one found by a sweep). It is tried at once. An entry marked
+// quarantined in its document stays quarantined; add reports whether it queued such
+// an entry (the caller logs it).
+func (r *repairer) add(e outboxDoc, err error) (quarantined bool) {
+	now := r.now()
 	r.mu.Lock()
 	if _, ok := r.items[e.ID]; !ok {
 		it := &repairItem{e: e, next: now}
-		if err != nil {
+		switch {
+		case e.Quarantined != nil:
+			it.attempts, it.since, it.quarantined = quarantineAttempts, *e.Quarantined, *e.Quarantined
+			it.err = errors.New(e.Error)
+			quarantined = true
+		case err != nil:
 			it.attempts, it.err, it.since, r.lastErr = 1, err, now, err
 		}
 		r.items[e.ID] = it
 	}
 	r.mu.Unlock()
 	r.signal()
+	return quarantined
+}
+
+// addMalformed quarantines an outbox entry that cannot be decoded (err), found by
+// a sweep, and reports whether it is new.
+func (r *repairer) addMalformed(id string, rawID bson.RawValue, project string, err error) bool {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.items[id]; ok {
+		return false
+	}
+	r.items[id] = &repairItem{e: outboxDoc{ID: id, Project: project}, attempts: 1, err: err, since: now,
+		quarantined: now, next: now.Add(quarantineRetry), malformed: &rawID}
+	return true
+}
+
+// forget drops the entries ids (deleted from the outbox).
+func (r *repairer) forget(ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		delete(r.items, id)
+	}
+}
+
+func (r *repairer) quarantine() []QuarantinedEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []QuarantinedEntry
+	for _, it := range r.items {
+		if it.quarantined.IsZero() {
+			continue
+		}
+		q := QuarantinedEntry{ID: it.e.ID, Project: it.e.Project, Attempts: it.attempts, Since: it.since, Quarantined: it.quarantined, Err: it.err}
+		if it.malformed == nil {
+			q.ArtifactIDs = it.e.artifactIDs()
+		}
+		out = append(out, q)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Quarantined.Equal(out[j].Quarantined) {
+			return out[i].Quarantined.Before(out[j].Quarantined)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
 }
 
 func (r *repairer) status() RepairStatus {
@@ -264,7 +376,10 @@ func (r *repairer) status() RepairStatus {
 		}
 	}
 	for _, it := range r.items {
-		if it.err != nil {
+		switch {
+		case !it.quarantined.IsZero():
+			st.Quarantined++
+		case it.err != nil:
 			st.Failing++
 			since(it.since)
 		}
@@ -278,8 +393,8 @@ func (r *repairer) status() RepairStatus {
 	return st
 }
 
-// due returns the entries to try now (all of them with force), those that failed
-// least first, then oldest first.
+// due returns the entries to try now (all of them with force), the quarantined
+// last, those that failed least first, then oldest first.
 func (r *repairer) due(now time.Time, force bool) []*repairItem {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -291,6 +406,9 @@ func (r *repairer) due(now time.Time, force bool) []*repairItem {
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
+		if qa, qb := !a.quarantined.IsZero(), !b.quarantined.IsZero(); qa != qb {
+			return qb
+		}
 		if a.attempts != b.attempts {
 			return a.attempts < b.attempts
 		}
@@ -302,31 +420,41 @@ func (r *repairer) due(now time.Time, force bool) []*repairItem {
 	return out
 }
 
-// settle records the outcome of an attempt at it and reports whether to log it.
-func (r *repairer) settle(it *repairItem, err error) (log bool) {
+// settle records the outcome of an attempt at it and reports whether to log it,
+// and whether this failure quarantined it.
+func (r *repairer) settle(it *repairItem, err error) (log, quarantined bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.items[it.e.ID] != it {
-		return false // no longer queued
+		return false, false // no longer queued
 	}
 	if err == nil {
 		delete(r.items, it.e.ID)
-		return it.err != nil
+		return it.err != nil, false
 	}
+	now := r.now()
 	it.attempts++
 	if it.err == nil {
-		it.since = time.Now()
+		it.since = now
 	}
-	it.err, r.lastErr = err, err
-	it.next = time.Now().Add(retryAfter(it.attempts))
-	return bits.OnesCount(uint(it.attempts)) == 1 // 1, 2, 4, 8, ... attempts
+	it.err = err
+	if it.quarantined.IsZero() && it.attempts >= quarantineAttempts && now.Sub(it.since) >= quarantineAfter {
+		it.quarantined, quarantined = now, true
+	}
+	if !it.quarantined.IsZero() {
+		it.next = now.Add(quarantineRetry)
+		return false, quarantined
+	}
+	r.lastErr = err
+	it.next = now.Add(retryAfter(it.attempts))
+	return bits.OnesCount(uint(it.attempts)) == 1, false // 1, 2, 4, 8, ... attempts
 }
 
 // postpone pushes the next attempt of items back by d (a pass ended early).
 func (r *repairer) postpone(items []*repairItem, d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	next := time.Now().Add(d)
+	next := r.now().Add(d)
 	for _, it := range items {
 		if it.next.Before(next) {
 			it.next = next
@@ -358,7 +486,7 @@ func (r *repairer) scanDue(now time.Time) (bool, time.Duration) {
 func (r *repairer) scanned(grace time.Duration, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := time.Now()
+	now := r.now()
 	if err == nil {
 		r.scanErr, r.scanTries = nil, 0
 		r.scanAt, r.scanGrace = now.Add(outboxInterval), outboxGrace
@@ -373,7 +501,7 @@ func (r *repairer) scanned(grace time.Duration, err error) {
 }
 
 // sweep queues every outbox entry older than olderThan (0: every entry). An entry
-// that cannot be decoded is logged and skipped.
+// that cannot be decoded is quarantined (logged once).
 func (s *Store) sweep(ctx context.Context, olderThan time.Duration) error {
 	cur, err := s.outbox.Find(ctx, bson.D{})
 	if err != nil {
@@ -384,13 +512,26 @@ func (s *Store) sweep(ctx context.Context, olderThan time.Duration) error {
 	for cur.Next(ctx) {
 		var e outboxDoc
 		if err := cur.Decode(&e); err != nil {
-			s.log.WithError(err).WithField("outbox", cur.Current.Lookup("_id").String()).Error("undecodable outbox entry skipped; run RebuildProjections for its project")
+			rawID := cur.Current.Lookup("_id")
+			id, ok := rawID.StringValueOK()
+			if !ok {
+				id = rawID.String()
+			}
+			project, _ := cur.Current.Lookup("project").StringValueOK()
+			if s.repairs.addMalformed(id, rawID, project, err) {
+				s.log.WithError(err).WithField("outbox", id).WithField("project", project).
+					Error("outbox entry cannot be decoded: quarantined; run `server repair` (for its project) to rebuild the read models and clear it")
+			}
 			continue
 		}
 		if olderThan > 0 && e.At.After(cutoff) {
 			continue
 		}
-		s.repairs.add(e, nil)
+		if s.repairs.add(e, nil) {
+			s.log.WithField("outbox", e.ID).WithField("artifact_id", e.ArtifactID).WithField("project", e.Project).
+				WithField("quarantined", e.Quarantined.UTC().Format(time.RFC3339)).WithField("error", e.Error).
+				Error("outbox entry quarantined: its read models could not be updated; retrying every minute; run `server repair` for its project to rebuild them and clear it")
+		}
 	}
 	return mapErr(cur.Err(), "read outbox")
 }
@@ -422,12 +563,76 @@ func (s *Store) repairEntry(ctx context.Context, e outboxDoc) error {
 	return nil
 }
 
+// clearOutbox deletes the outbox entries of project ("": of every project) written
+// before before, and those that cannot be decoded, and drops them from the
+// repairer: RebuildProjections, whose rebuild covers them, calls it.
+func (s *Store) clearOutbox(ctx context.Context, project string, before time.Time) error {
+	cur, err := s.outbox.Find(ctx, bson.D{})
+	if err != nil {
+		return mapErr(err, "find outbox")
+	}
+	defer cur.Close(ctx)
+	var ids []string
+	for cur.Next(ctx) {
+		raw := cur.Current
+		if p, _ := raw.Lookup("project").StringValueOK(); project != "" && p != project {
+			continue
+		}
+		var e outboxDoc
+		if err := bson.Unmarshal(raw, &e); err == nil && !e.At.Before(before) {
+			continue // a write after the rebuild read the artifacts
+		}
+		rawID := raw.Lookup("_id")
+		if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: rawID}}); err != nil {
+			return mapErr(err, "delete outbox")
+		}
+		id, ok := rawID.StringValueOK()
+		if !ok {
+			id = rawID.String()
+		}
+		ids = append(ids, id)
+	}
+	if err := cur.Err(); err != nil {
+		return mapErr(err, "read outbox")
+	}
+	s.repairs.forget(ids)
+	if len(ids) > 0 {
+		s.log.WithField("entries", len(ids)).WithField("project", project).Info("outbox entries covered by the rebuild of the read models cleared")
+	}
+	return nil
+}
+
+// repairMalformed tries an entry that could not be decoded again: repaired when it
+// is gone (an operator deleted it) or decodes now and repairs.
+func (s *Store) repairMalformed(ctx context.Context, id bson.RawValue) error {
+	var e outboxDoc
+	err := s.outbox.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&e)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return nil
+	case err != nil:
+		return mapErr(err, "read outbox entry")
+	}
+	return s.repairEntry(ctx, e)
+}
+
+// markQuarantined records in entry id's document that it is quarantined, so that
+// a restart knows at once (best effort: the repairer knows it anyway).
+func (s *Store) markQuarantined(ctx context.Context, id string, cause error) {
+	now := s.repairs.now().UTC().Truncate(time.Millisecond)
+	_, err := s.outbox.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "quarantined", Value: now}, {Key: "error", Value: cause.Error()}}}})
+	if err != nil {
+		s.log.WithError(err).WithField("outbox", id).Warn("could not mark an outbox entry quarantined")
+	}
+}
+
 // repairPass tries the entries that are due (every queued entry with force) once
 // each, and returns how many it repaired and the failures.
 func (s *Store) repairPass(ctx context.Context, force bool) (int, error) {
 	s.repairs.passMu.Lock()
 	defer s.repairs.passMu.Unlock()
-	items := s.repairs.due(time.Now(), force)
+	items := s.repairs.due(s.repairs.now(), force)
 	var errs []error
 	done, streak := 0, 0
 	for i, it := range items {
@@ -440,21 +645,34 @@ func (s *Store) repairPass(ctx context.Context, force bool) (int, error) {
 			break
 		}
 		actx, cancel := context.WithTimeout(ctx, projectTimeout)
-		err := s.repairEntry(actx, it.e)
+		var err error
+		if it.malformed != nil {
+			err = s.repairMalformed(actx, *it.malformed)
+		} else {
+			err = s.repairEntry(actx, it.e)
+		}
 		cancel()
 		log := s.log.WithField("artifact_id", it.e.ArtifactID).WithField("outbox", it.e.ID)
 		if err != nil {
 			streak++
 			errs = append(errs, fmt.Errorf("outbox entry %s: %w", it.e.ID, err))
-			if s.repairs.settle(it, err) && ctx.Err() == nil {
+			logIt, quarantined := s.repairs.settle(it, err)
+			switch {
+			case ctx.Err() != nil:
+			case quarantined:
+				log.WithError(err).WithField("project", it.e.Project).WithField("attempts", it.attempts).
+					WithField("failing_since", it.since.UTC().Format(time.RFC3339)).
+					Error("outbox entry quarantined: its read models could not be updated; it no longer holds up readiness and is retried every minute; run `server repair` for its project to rebuild them and clear it")
+				s.markQuarantined(ctx, it.e.ID, err)
+			case logIt:
 				log.WithError(err).WithField("attempts", it.attempts).Warn("outbox entry not repaired yet; retrying")
 			}
 			continue
 		}
 		streak = 0
 		done++
-		if s.repairs.settle(it, nil) {
-			log.WithField("attempts", it.attempts+1).WithField("stale_for", time.Since(it.since).Round(time.Millisecond).String()).
+		if logIt, _ := s.repairs.settle(it, nil); logIt {
+			log.WithField("attempts", it.attempts+1).WithField("stale_for", s.repairs.now().Sub(it.since).Round(time.Millisecond).String()).
 				Info("outbox entry repaired: its write is visible in the read models again")
 		}
 	}
@@ -485,7 +703,7 @@ func (s *Store) replayOutbox(ctx context.Context, olderThan time.Duration) (int,
 // every outboxInterval, until ctx ends.
 func (s *Store) repairLoop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	timer := time.NewTimer(time.Until(s.repairs.nextWake()))
+	timer := time.NewTimer(s.repairs.nextWake().Sub(s.repairs.now()))
 	defer timer.Stop()
 	for {
 		select {
@@ -494,7 +712,7 @@ func (s *Store) repairLoop(ctx context.Context, done chan<- struct{}) {
 		case <-s.repairs.wake:
 		case <-timer.C:
 		}
-		if due, grace := s.repairs.scanDue(time.Now()); due {
+		if due, grace := s.repairs.scanDue(s.repairs.now()); due {
 			err := s.sweep(ctx, grace)
 			if ctx.Err() != nil {
 				return
@@ -505,6 +723,6 @@ func (s *Store) repairLoop(ctx context.Context, done chan<- struct{}) {
 			}
 		}
 		_, _ = s.repairPass(ctx, false)
-		timer.Reset(max(time.Until(s.repairs.nextWake()), 0))
+		timer.Reset(max(s.repairs.nextWake().Sub(s.repairs.now()), 0))
 	}
 }

@@ -6,8 +6,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
@@ -218,5 +223,212 @@ func TestOutboxRepairsAsSoonAsWritesAreAcceptedAndPoisonedEntriesBlockNoOther(t 
 	}
 	if n := outboxLen(t, s2); n != 0 {
 		t.Fatalf("%d outbox entries left", n)
+	}
+}
+
+// offsetClock is the real clock moved forward by what advance adds.
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *offsetClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// openClocked opens the store on dir with the repairer on clock and its log lines
+// in hook (and the test log).
+func openClocked(t *testing.T, dir string, clock *offsetClock) (*Store, *logtest.Hook) {
+	t.Helper()
+	log := testLog(t)
+	hook := logtest.NewLocal(log.Logger)
+	s, err := Open(context.Background(), Config{DataDir: dir, Clock: clock.now}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s, hook
+}
+
+// errorLogged reports whether an error-level line naming outbox entry id and
+// carrying an error was logged.
+func errorLogged(hook *logtest.Hook, id, msg string) bool {
+	for _, e := range hook.AllEntries() {
+		if e.Level == logrus.ErrorLevel && e.Data["outbox"] == id && strings.Contains(e.Message, msg) && (e.Data[logrus.ErrorKey] != nil || e.Data["error"] != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPoisonedOutboxEntryIsQuarantinedAfterTheBoundAndStopsBlockingReadiness: the
+// projections of one project's promotion are refused every time (a poisoned
+// entry). It keeps the store degraded (readiness 503) through quarantineAttempts
+// failures, and until it has failed for quarantineAfter; then it is quarantined:
+// Degraded is nil again, while the entry is kept in the outbox (marked), counted
+// and listed, and logged at error level with its id and error. A transient failure
+// of another write meanwhile still makes the store degraded and is repaired
+// normally. A restart knows the quarantine at once (ready, the entry listed); once
+// the engine accepts the project's writes, the slow retry repairs it and the
+// promotion shows.
+func TestPoisonedOutboxEntryIsQuarantinedAfterTheBoundAndStopsBlockingReadiness(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clock := &offsetClock{}
+	s, hook := openClocked(t, dir, clock)
+	ctx := context.Background()
+	poisoned := newArtifact("vault", "keys", t0)
+	good := newArtifact("payments", "api", t0.Add(time.Second))
+	mustInsert(t, s, poisoned)
+	mustInsert(t, s, good)
+
+	acceptVault := refuseWrites(t, dir, projectionsCollection, "vault", ofProject("vault"))
+	poisoned = promoteDev(t, s, poisoned)
+	if err := s.Degraded(); !model.IsKind(err, model.KindUnavailable) {
+		t.Fatalf("Degraded with a failing entry: %v", err)
+	}
+	entries := s.Quarantine()
+	if len(entries) != 0 {
+		t.Fatalf("quarantined at once: %+v", entries)
+	}
+	// Many attempts within the bound: still degraded.
+	for range quarantineAttempts + 1 {
+		_, _ = s.repairPass(ctx, true)
+	}
+	if st := s.Repairs(); st.Failing != 1 || st.Quarantined != 0 || s.Degraded() == nil {
+		t.Fatalf("quarantined before quarantineAfter passed: %+v", st)
+	}
+	// The bound passes: the next failure quarantines it.
+	clock.advance(quarantineAfter)
+	_, _ = s.repairPass(ctx, true)
+	if err := s.Degraded(); err != nil {
+		t.Fatalf("Degraded with only a quarantined entry: %v", err)
+	}
+	if st := s.Repairs(); st.Backlog != 1 || st.Failing != 0 || st.Quarantined != 1 || st.Err != nil {
+		t.Fatalf("repairs with the entry quarantined: %+v", st)
+	}
+	entries = s.Quarantine()
+	if len(entries) != 1 || entries[0].Project != "vault" || !slices.Equal(entries[0].ArtifactIDs, []string{poisoned.ID}) ||
+		entries[0].Attempts < quarantineAttempts || entries[0].Err == nil || !strings.Contains(entries[0].Err.Error(), "disk is full") {
+		t.Fatalf("quarantine: %+v", entries)
+	}
+	id := entries[0].ID
+	if !errorLogged(hook, id, "quarantined") {
+		t.Fatal("the quarantine was not logged at error level with the entry's id and error")
+	}
+	var doc outboxDoc
+	if err := s.outbox.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
+		t.Fatalf("the quarantined entry is not kept in the outbox: %v", err)
+	}
+	if doc.Quarantined == nil || !strings.Contains(doc.Error, "disk is full") {
+		t.Fatalf("outbox document not marked quarantined: %+v", doc)
+	}
+	if promotionVisible(t, s, poisoned, true) {
+		t.Fatal("the poisoned promotion is visible")
+	}
+
+	// A transient failure meanwhile blocks readiness and heals as before.
+	acceptAll := refuseWrites(t, dir, projectionsCollection, "all", "1")
+	good = promoteDev(t, s, good)
+	if st := s.Repairs(); st.Failing != 1 || st.Quarantined != 1 || s.Degraded() == nil {
+		t.Fatalf("a transient failure beside a quarantined entry: %+v, degraded %v", st, s.Degraded())
+	}
+	acceptAll()
+	_, _ = s.repairPass(ctx, true)
+	if st := s.Repairs(); st.Backlog != 1 || st.Failing != 0 || st.Quarantined != 1 || s.Degraded() != nil {
+		t.Fatalf("after the transient failure healed: %+v", st)
+	}
+	if !promotionVisible(t, s, good, true) {
+		t.Fatal("the transient failure was not repaired")
+	}
+
+	// A restart knows the quarantine at once.
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s2, hook2 := openClocked(t, dir, clock)
+	if err := s2.Degraded(); err != nil {
+		t.Fatalf("Degraded after a restart with a quarantined entry: %v", err)
+	}
+	if q := s2.Quarantine(); len(q) != 1 || q[0].ID != id {
+		t.Fatalf("quarantine after the restart: %+v", q)
+	}
+	if !errorLogged(hook2, id, "quarantined") {
+		t.Fatal("the restart did not log the quarantined entry")
+	}
+
+	// Healed: the slow retry repairs it.
+	acceptVault()
+	clock.advance(quarantineRetry)
+	_, _ = s2.repairPass(ctx, false)
+	if st := s2.Repairs(); st != (RepairStatus{}) {
+		t.Fatalf("repairs after the healed entry's retry: %+v", st)
+	}
+	if !promotionVisible(t, s2, poisoned, false) {
+		t.Fatal("the quarantined promotion is still missing after its repair")
+	}
+	if n := outboxLen(t, s2); n != 0 {
+		t.Fatalf("%d outbox entries left", n)
+	}
+}
+
+// TestRebuildClearsQuarantinedAndMalformedOutboxEntries: an outbox entry that
+// cannot be decoded is quarantined when a sweep finds it (listed, logged once at
+// error level, not a cause of unreadiness; it used to be skipped with an error line
+// at every sweep, for ever), and rebuilding the read models of its project (what
+// `server repair` does) deletes it with the project's other entries, quarantined
+// or not, which the rebuild covers; another project's entries are left alone.
+func TestRebuildClearsQuarantinedAndMalformedOutboxEntries(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clock := &offsetClock{}
+	s, hook := openClocked(t, dir, clock)
+	ctx := context.Background()
+	a := newArtifact("vault", "keys", t0)
+	mustInsert(t, s, a)
+	accept := refuseWrites(t, dir, projectionsCollection, "vault", ofProject("vault"))
+	a = promoteDev(t, s, a)
+	clock.advance(quarantineAfter)
+	for range quarantineAttempts {
+		_, _ = s.repairPass(ctx, true)
+	}
+	accept()
+	if _, err := s.outbox.InsertOne(ctx, bson.D{{Key: "_id", Value: "bad"}, {Key: "project", Value: "vault"}, {Key: "version", Value: "not a number"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.outbox.InsertOne(ctx, bson.D{{Key: "_id", Value: "other"}, {Key: "project", Value: "billing"}, {Key: "version", Value: "not a number"}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.sweep(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Repairs(); st.Quarantined != 3 || st.Failing != 0 || s.Degraded() != nil {
+		t.Fatalf("repairs with a poisoned and two malformed entries: %+v, degraded %v", st, s.Degraded())
+	}
+	var logged int
+	for _, e := range hook.AllEntries() {
+		if e.Level == logrus.ErrorLevel && e.Data["outbox"] == "bad" {
+			logged++
+		}
+	}
+	if logged != 1 {
+		t.Fatalf("the malformed entry was logged %d times at error level over two sweeps, want once", logged)
+	}
+
+	if err := s.RebuildProjections(ctx, "vault"); err != nil {
+		t.Fatal(err)
+	}
+	if q := s.Quarantine(); len(q) != 1 || q[0].ID != "other" {
+		t.Fatalf("quarantine after the rebuild of vault: %+v", q)
+	}
+	if n := outboxLen(t, s); n != 1 {
+		t.Fatalf("%d outbox entries left, want the other project's", n)
+	}
+	if !promotionVisible(t, s, a, true) {
+		t.Fatal("the rebuild did not restore the promotion")
+	}
+	if err := s.RebuildProjections(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Repairs(); st != (RepairStatus{}) || outboxLen(t, s) != 0 {
+		t.Fatalf("after a full rebuild: %+v, %d entries", st, outboxLen(t, s))
 	}
 }

@@ -16,14 +16,18 @@ package store
 //	    call RebuildProjections for them.
 //	func (s *Store) RebuildProjections(ctx, project string) error
 //	    Recomputes every projection of project ("" = every project) from a full scan
-//	    of the artifacts (O(collection) on the embedded engine). Run by the server's
-//	    repair subcommand (`go run ./server repair`) and tests. Run it while nothing
-//	    writes to those projects (it excludes this process's writers, not other
-//	    replicas').
+//	    of the artifacts (O(collection) on the embedded engine), then deletes the
+//	    outbox entries of project written before it began, quarantined or not, and
+//	    those that cannot be decoded: the rebuild covers their writes (outbox.go).
+//	    Run by the server's repair subcommand (`go run ./server repair`) and tests.
+//	    Run it while nothing writes to those projects (it excludes this process's
+//	    writers, not other replicas').
 //	func (s *Store) Repairs() RepairStatus
+//	func (s *Store) Quarantine() []QuarantinedEntry
 //	func (s *Store) Degraded() error
 //	    The writes whose projections are not applied yet and how their repair goes
-//	    (outbox.go); Degraded says it as an error while a repair fails (readiness).
+//	    (outbox.go); Degraded says it as an error while a repair fails (readiness),
+//	    but for the quarantined entries, whose repair kept failing past a bound.
 //
 // Collections: "projections" and "outbox", both addressed only by _id (on the embedded
 // engine only {_id: x} filters are pushed down to SQLite, see ARCHITECTURE.md).
@@ -854,6 +858,7 @@ func (b *projBuild) add(a *model.Artifact) error {
 func (s *Store) RebuildProjections(ctx context.Context, project string) error {
 	s.projMu.Lock()
 	defer s.projMu.Unlock()
+	start := time.Now()
 	filter := bson.D{}
 	if project != "" {
 		filter = bson.D{{Key: "project", Value: project}}
@@ -893,7 +898,9 @@ func (s *Store) RebuildProjections(ctx context.Context, project string) error {
 			return fmt.Errorf("store: rebuild projections of %s: %w", p, err)
 		}
 	}
-	return nil
+	// The rebuild covers every write that landed before it read the artifacts: their
+	// outbox entries, quarantined ones included, have nothing left to repair.
+	return s.clearOutbox(ctx, project, start)
 }
 
 // InsertArtifactsBulk inserts new artifacts with InsertMany and appends them to their

@@ -96,6 +96,10 @@ type Config struct {
 	// DataDir holds the embedded engine's files (default ./data); unused with MongoURI.
 	DataDir string
 
+	// Clock is the outbox repairer's clock (nil: time.Now); tests drive the
+	// quarantine of entries whose repair keeps failing with it (outbox.go).
+	Clock func() time.Time
+
 	// caps overrides the projection bucket capacities (tests).
 	caps bucketCaps
 	// monitor, when set, sees every command the store sends (tests count them).
@@ -168,7 +172,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	if cfg.Database == "" {
 		cfg.Database = DefaultDatabase
 	}
-	s := &Store{log: log.WithField("component", "store"), caps: defaultCaps, repairs: newRepairer(), writeLocks: keylock.New(nil)}
+	s := &Store{log: log.WithField("component", "store"), caps: defaultCaps, repairs: newRepairer(cfg.Clock), writeLocks: keylock.New(nil)}
 	if cfg.caps != (bucketCaps{}) {
 		s.caps = cfg.caps
 	}
