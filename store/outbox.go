@@ -51,6 +51,7 @@ package store
 // quarantined entries are repaired at the slow cadence once writes are accepted.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -308,7 +309,7 @@ func (r *repairer) add(e outboxDoc, err error) (quarantined bool) {
 		switch {
 		case e.Quarantined != nil:
 			it.attempts, it.since, it.quarantined = quarantineAttempts, *e.Quarantined, *e.Quarantined
-			it.err = errors.New(e.Error)
+			it.err = fmt.Errorf("quarantined by an earlier attempt: %s", e.Error)
 			quarantined = true
 		case err != nil:
 			it.attempts, it.err, it.since, r.lastErr = 1, err, now, err
@@ -513,6 +514,7 @@ func (s *Store) sweep(ctx context.Context, olderThan time.Duration) error {
 		var e outboxDoc
 		if err := cur.Decode(&e); err != nil {
 			rawID := cur.Current.Lookup("_id")
+			rawID.Value = bytes.Clone(rawID.Value) // Current is only valid until Next
 			id, ok := rawID.StringValueOK()
 			if !ok {
 				id = rawID.String()

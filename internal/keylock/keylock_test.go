@@ -41,6 +41,28 @@ func awaitRefs(t *testing.T, l *Locks, key string, n int) {
 	}
 }
 
+// awaitQueued yields until a waiter is queued on key, which shared holders (if
+// any) hold: a shared acquisition then fails without waiting, as the semaphore
+// serves waiters in order.
+func awaitQueued(t *testing.T, l *Locks, key string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		l.mu.Lock()
+		e := l.entries[key]
+		l.mu.Unlock()
+		if e != nil {
+			if !e.sem.TryAcquire(1) {
+				return
+			}
+			e.sem.Release(1)
+		}
+		if i > 1e7 {
+			t.Fatalf("no waiter queued on %s", key)
+		}
+		runtime.Gosched()
+	}
+}
+
 func TestLockAdmitsOneHolderOfAKeyAtATime(t *testing.T) {
 	l := New(nil)
 	ctx := bound(t)
@@ -99,17 +121,17 @@ func TestDifferentKeysNeverWaitForEachOther(t *testing.T) {
 
 func TestAWaitCancelledEndsAsConflictAndLeavesNothingBehind(t *testing.T) {
 	l := New(func(key string) string { return "the policy of project " + key })
-	unlock, err := l.Lock(bound(t), "payments")
+	unlock, err := l.RLock(bound(t), "payments")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan error, 1)
 	go func() {
-		_, err := l.RLock(ctx, "payments")
+		_, err := l.Lock(ctx, "payments")
 		got <- err
 	}()
-	awaitRefs(t, l, "payments", 2) // the holder and the waiter
+	awaitQueued(t, l, "payments") // the waiter waits
 	cancel()
 	err = <-got
 	var me *model.Error
@@ -164,7 +186,7 @@ func TestSharedHoldersShareAndAWaitingExclusiveIsNotOvertaken(t *testing.T) {
 		order <- "exclusive"
 		exclusiveUnlock <- unlock
 	}()
-	awaitRefs(t, l, "p", 3)
+	awaitQueued(t, l, "p")
 	go func() {
 		unlock, err := l.RLock(ctx, "p")
 		if err != nil {
