@@ -233,7 +233,7 @@ func (s *Store) writeArtifactSince(ctx context.Context, before, after *model.Art
 // [from, to), oldest first: the older ones from their overflow documents, the rest
 // from a.
 func (s *Store) ArtifactAudit(ctx context.Context, a *model.Artifact, from, to int) ([]model.AuditEvent, error) {
-	return readTrail(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, a.Audit, from, to, auditDoc.model)
+	return readTrail(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, a.Audit, from, to, func(d auditDoc) model.AuditEvent { return ownedAudit(a, d) })
 }
 
 // ArtifactPromotions returns promotions [from, to) of a, oldest first.
