@@ -179,6 +179,9 @@ func TestOutboxRepairsAsSoonAsWritesAreAcceptedAndPoisonedEntriesBlockNoOther(t 
 	if anyPoisonedVisible(s) {
 		t.Fatal("a poisoned promotion was applied although its writes are still refused")
 	}
+	// The promotion is visible once its read models are written, a moment before
+	// the repairer settles its entry.
+	waitFor(t, 10*time.Second, "the repaired entry settled", func() bool { return s.Repairs().Backlog == n-1 })
 	if st := s.Repairs(); st.Backlog != n-1 || st.Failing != n-1 {
 		t.Fatalf("repairs with the poisoned entries left: %+v", st)
 	}

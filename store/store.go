@@ -36,7 +36,6 @@ import (
 	"hash/fnv"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -133,8 +132,11 @@ type Store struct {
 	// embedded engine's conditional update is read-then-write). Callers that need
 	// read-modify-write serialization (the service) hold their own locks first.
 	writeLocks stripes
-	// gens are the artifact generations (artifacts.go, artifactGen).
-	gens [artifactGens]atomic.Uint64
+	// cache keeps the documents of artifacts and projections this process read
+	// or wrote, with the generations that tell whether they are still current
+	// (doccache.go; artifacts.go, artifactGen). Embedded engine only; nil on
+	// MongoDB.
+	cache *docCache
 	// denialLocks serialize the appenders of a project's recent denials (around
 	// their conditional write, which takes writeLocks).
 	denialLocks stripes
@@ -184,6 +186,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 			return nil, err
 		}
 		s.embedded = e
+		s.cache = newDocCache(defaultCacheBytes)
 		uri = e.uri
 	}
 

@@ -461,6 +461,7 @@ func TestDocumentsWrittenWhollyInlineAreBoundedByTheirNextWrite(t *testing.T) {
 	if _, err := s.policies.InsertOne(ctx, pd); err != nil {
 		t.Fatal(err)
 	}
+	s.cacheWritten(s.policies, project) // written behind the store's back
 	before := len(rawDoc(t, s, artifactsCollection, a.ID))
 	if got := s.mustGet(t, a.ID); got.AuditFrom != 0 || len(got.Audit) != 300 {
 		t.Fatalf("legacy document reads as %d events from %d", len(got.Audit), got.AuditFrom)
