@@ -337,7 +337,7 @@ func (s *Store) conditionalUpdateSince(ctx context.Context, coll *mongo.Collecti
 		}
 		return res.MatchedCount == 1, nil
 	}
-	if since != nil && coll == s.artifacts && *since == s.artifactGen(id) {
+	if since != nil && coll == s.artifacts && s.cache != nil && *since == s.artifactGen(id) {
 		res, err := coll.UpdateOne(ctx, byID, update)
 		if err != nil {
 			return false, err

@@ -1,7 +1,7 @@
 package store
 
 // The document cache of the embedded engine. There this process is the only writer
-// of the database (it holds the DATA_DIR lock), so a document it read or wrote stays
+// of the database (it holds the DATA_DIR lock and does not share the engine), so a document it read or wrote stays
 // what it was until this process writes it again: reads of the artifacts and of the
 // projections (the read models' heads and buckets, read by every list page, audit
 // page, deployable call and projection write) are answered from memory, and a
@@ -23,8 +23,9 @@ package store
 //   - The cache holds at most maxBytes of raw BSON, least recently used out first;
 //     a document larger than a quarter of that is never kept.
 //
-// On MongoDB other replicas write too, and the store has no cache (nil): every read
-// goes to the database.
+// On MongoDB other replicas write too, and so may other processes on an embedded
+// engine shared with them (Config.SharedEngine): there the store has no cache
+// (nil), and every read goes to the database.
 
 import (
 	"hash/fnv"

@@ -127,3 +127,30 @@ func TestEmbeddedStoreReadsUnchangedDocumentsFromMemory(t *testing.T) {
 		t.Fatal("a missing artifact is not NOT_FOUND")
 	}
 }
+
+// A store that shares its embedded engine with other processes is not its only
+// writer: it keeps no document cache, reads every document from the engine, and
+// only then shows the engine's address.
+func TestSharedEmbeddedEngineKeepsNoCacheAndShowsItsAddress(t *testing.T) {
+	t.Parallel()
+	counter := &commandCounter{}
+	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), SharedEngine: true, monitor: counter.monitor()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	if s.Exclusive() || s.EngineURI() == "" {
+		t.Fatalf("shared engine: exclusive %v, address %q", s.Exclusive(), s.EngineURI())
+	}
+	h := newHistory(12)
+	a := h.register("shared")
+	mustInsert(t, s, a)
+	s.mustGet(t, a.ID)
+	if n := counter.during(func() { s.mustGet(t, a.ID) }); n["find artifacts"] != 1 {
+		t.Fatalf("a read on a shared engine sent %v, want one find", n)
+	}
+	own := openTest(t, t.TempDir())
+	if !own.Exclusive() || own.EngineURI() != "" {
+		t.Fatalf("unshared engine: exclusive %v, address %q", own.Exclusive(), own.EngineURI())
+	}
+}

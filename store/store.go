@@ -94,6 +94,11 @@ type Config struct {
 	Database string
 	// DataDir holds the embedded engine's files (default ./data); unused with MongoURI.
 	DataDir string
+	// SharedEngine lets other processes use the embedded engine through EngineURI
+	// (tests of several replicas on one database). This process is then no longer
+	// its only writer: it keeps no document cache (doccache.go) and reports
+	// Exclusive false. Unused with MongoURI.
+	SharedEngine bool
 
 	// caps overrides the projection bucket capacities (tests).
 	caps bucketCaps
@@ -125,8 +130,10 @@ type Store struct {
 	deliveries  *mongo.Collection
 	log         *logrus.Entry
 
-	// embedded is set when the store runs its own FerretDB.
+	// embedded is set when the store runs its own FerretDB; shared when other
+	// processes may use it too (Config.SharedEngine).
 	embedded *embeddedEngine
+	shared   bool
 
 	// writeLocks make each conditional write atomic inside the process (the
 	// embedded engine's conditional update is read-then-write). Callers that need
@@ -185,8 +192,10 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.embedded = e
-		s.cache = newDocCache(defaultCacheBytes)
+		s.embedded, s.shared = e, cfg.SharedEngine
+		if !s.shared {
+			s.cache = newDocCache(defaultCacheBytes)
+		}
 		uri = e.uri
 	}
 
@@ -289,7 +298,7 @@ func (s *Store) startProjections(ctx context.Context) error {
 		return fmt.Errorf("store: projections: %w", err)
 	}
 	grace := outboxGrace
-	if s.embedded != nil {
+	if s.Exclusive() {
 		grace = 0
 	}
 	if _, err := s.replayOutbox(ctx, grace); err != nil {
@@ -314,8 +323,9 @@ func (s *Store) logFor(ctx context.Context) *logrus.Entry {
 func (s *Store) Embedded() bool { return s.embedded != nil }
 
 // Exclusive reports whether this process is the only writer of the database: on
-// the embedded engine, whose DATA_DIR it locks.
-func (s *Store) Exclusive() bool { return s.embedded != nil }
+// the embedded engine, whose DATA_DIR it locks, unless it shares it
+// (Config.SharedEngine).
+func (s *Store) Exclusive() bool { return s.embedded != nil && !s.shared }
 
 // Close disconnects, stops the embedded engine and releases the DATA_DIR lock. It is
 // safe to call more than once.
