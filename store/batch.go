@@ -186,10 +186,7 @@ func (s *Store) projectBatch(ctx context.Context, project string, written []batc
 		s.repairs.add(e, err)
 		return
 	}
-	if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: e.ID}}); err != nil {
-		log.WithError(err).Warn("could not delete an outbox entry; repairing it in the background")
-		s.repairs.add(e, mapErr(err, "delete outbox"))
-	}
+	s.finishOutbox(ctx, e, log)
 }
 
 // repairBatch applies the read models of every artifact of batch entry e that

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
 )
@@ -221,5 +223,40 @@ func TestOutboxRepairsAsSoonAsWritesAreAcceptedAndPoisonedEntriesBlockNoOther(t 
 	}
 	if n := outboxLen(t, s2); n != 0 {
 		t.Fatalf("%d outbox entries left", n)
+	}
+}
+
+// A write whose projections are applied does not wait for the deletion of its
+// outbox entry: the retire loop deletes it (in a batch with others) right after,
+// and Close deletes whatever is left, so a clean restart replays nothing.
+func TestAppliedWriteLeavesTheDeletionOfItsOutboxEntryToTheRetireLoop(t *testing.T) {
+	t.Parallel()
+	counter := &commandCounter{}
+	dir := t.TempDir()
+	s, err := Open(context.Background(), Config{DataDir: dir, monitor: counter.monitor()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h := newHistory(21)
+	a := h.register("retire")
+	n := counter.during(func() { mustInsert(t, s, a) })
+	if n["insert outbox"] != 1 || n["delete outbox"] != 0 {
+		t.Fatalf("a registration sent %v: want its outbox entry inserted and not deleted on its path", n)
+	}
+	waitFor(t, 10*time.Second, "the retired entry deleted", func() bool {
+		c, err := s.outbox.CountDocuments(ctx, bson.D{})
+		return err == nil && c == 0
+	})
+	// Entries retired just before Close are deleted by it.
+	for i := 0; i < 20; i++ {
+		mustInsert(t, s, h.register("retire"))
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTest(t, dir)
+	if c, err := s2.outbox.CountDocuments(ctx, bson.D{}); err != nil || c != 0 {
+		t.Fatalf("outbox after a clean restart: %d entries, %v", c, err)
 	}
 }

@@ -160,6 +160,13 @@ type Store struct {
 	repairs    *repairer
 	stopReplay context.CancelFunc
 	replayDone chan struct{}
+	// retired holds the outbox entries whose projections are applied, waiting for
+	// the retire loop to delete them (retire.go).
+	retireMu       sync.Mutex
+	retired        map[string]struct{}
+	retireWake     chan struct{}
+	stopRetire     context.CancelFunc
+	retireLoopDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -307,6 +314,12 @@ func (s *Store) startProjections(ctx context.Context) error {
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopReplay, s.replayDone = cancel, make(chan struct{})
 	go s.repairLoop(loopCtx, s.replayDone)
+	retireCtx, stopRetire := context.WithCancel(context.WithoutCancel(ctx))
+	s.retireMu.Lock()
+	s.retired, s.retireWake = map[string]struct{}{}, make(chan struct{}, 1)
+	s.stopRetire, s.retireLoopDone = stopRetire, make(chan struct{})
+	s.retireMu.Unlock()
+	go s.retireLoop(retireCtx, s.retireLoopDone)
 	return nil
 }
 
@@ -334,6 +347,13 @@ func (s *Store) Close(ctx context.Context) error {
 		if s.stopReplay != nil {
 			s.stopReplay()
 			<-s.replayDone
+		}
+		s.retireMu.Lock()
+		stopRetire, retireDone := s.stopRetire, s.retireLoopDone
+		s.retireMu.Unlock()
+		if stopRetire != nil {
+			stopRetire()
+			<-retireDone
 		}
 		var errs []error
 		if s.client != nil {
