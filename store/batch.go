@@ -453,7 +453,8 @@ func (s *Store) applyListBatch(ctx context.Context, project string, es []listEnt
 
 // pendingWrites returns the artifacts of project with an outbox entry: writes that
 // may have landed without their read models (a scan of the outbox, which holds
-// only writes in flight).
+// only writes in flight, and the retired entries not deleted yet, which are
+// skipped: their read models are applied).
 func (s *Store) pendingWrites(ctx context.Context, project string) (map[string]bool, error) {
 	cur, err := s.outbox.Find(ctx, bson.D{})
 	if err != nil {
@@ -466,7 +467,7 @@ func (s *Store) pendingWrites(ctx context.Context, project string) (map[string]b
 		if err := cur.Decode(&e); err != nil {
 			return nil, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode outbox: %w", err)}
 		}
-		if e.Project == project {
+		if e.Project == project && !s.retiredPending(e.ID) {
 			for _, id := range e.artifactIDs() {
 				out[id] = true
 			}
