@@ -17,19 +17,22 @@ import (
 // Config is the server's configuration. Every field is an environment variable and
 // a flag of the same meaning; a flag given on the command line wins.
 type Config struct {
-	ListenAddr       string
-	GraphQLPath      string
-	MongoURI         string
-	MongoDatabase    string
-	DataDir          string
-	Playground       bool
-	JWTHS256Secret   string
-	JWTPublicKeyFile string
-	JWTJWKSURL       string
-	JWTIssuer        string
-	JWTAudience      string
-	LogLevel         string
-	LogFormat        string
+	ListenAddr    string
+	GraphQLPath   string
+	MongoURI      string
+	MongoDatabase string
+	DataDir       string
+	// EmbeddedEngineShared lets other processes use the embedded engine (its
+	// address is logged as engine_uri): tests of several replicas on one database.
+	EmbeddedEngineShared bool
+	Playground           bool
+	JWTHS256Secret       string
+	JWTPublicKeyFile     string
+	JWTJWKSURL           string
+	JWTIssuer            string
+	JWTAudience          string
+	LogLevel             string
+	LogFormat            string
 	// Operational limits.
 	MaxBodyBytes    int64
 	RequestTimeout  time.Duration
@@ -105,6 +108,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.StringVar(&c.MongoURI, "mongodb-uri", getenv("MONGODB_URI", ""), "MongoDB connection string; empty starts the embedded engine (MONGODB_URI)")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", getenv("MONGODB_DATABASE", "artifact_trust"), "database name (MONGODB_DATABASE)")
 	fs.StringVar(&c.DataDir, "data-dir", getenv("DATA_DIR", "./data"), "embedded engine's files and the development secret (DATA_DIR)")
+	shared := fs.String("embedded-engine-shared", getenv("EMBEDDED_ENGINE_SHARED", "false"), "let other server processes use the embedded engine, whose address is logged as engine_uri, as their MONGODB_URI (EMBEDDED_ENGINE_SHARED; tests of several replicas)")
 	playground := fs.String("playground", getenv("PLAYGROUND", ""), "serve the GraphQL playground at / (PLAYGROUND; default true only on the embedded engine)")
 	fs.StringVar(&c.JWTHS256Secret, "jwt-hs256-secret", getenv("JWT_HS256_SECRET", ""), "HS256 shared secret, at least 32 bytes (JWT_HS256_SECRET)")
 	fs.StringVar(&c.JWTPublicKeyFile, "jwt-public-key-file", getenv("JWT_PUBLIC_KEY_FILE", ""), "PEM public key for RS256/ES256/EdDSA tokens (JWT_PUBLIC_KEY_FILE)")
@@ -137,6 +141,9 @@ func parseConfig(args []string) (Config, error) {
 		}
 	}
 	var err error
+	if c.EmbeddedEngineShared, err = strconv.ParseBool(*shared); err != nil {
+		return c, fmt.Errorf("EMBEDDED_ENGINE_SHARED: %w", err)
+	}
 	if *playground == "" {
 		c.Playground = c.MongoURI == ""
 	} else if c.Playground, err = strconv.ParseBool(*playground); err != nil {

@@ -39,11 +39,12 @@ func TestConfigurationIsReadFromTheEnvironmentAndRefusedWhenInvalid(t *testing.T
 	t.Setenv("DATA_DIR", "/var/lib/trust")
 	t.Setenv("LOG_FORMAT", "text")
 	t.Setenv("COMPLEXITY_LIMIT", "900")
+	t.Setenv("EMBEDDED_ENGINE_SHARED", "true")
 	c, err := parseConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ListenAddr != "127.0.0.1:9999" || c.GraphQLPath != "/graphql" || c.MongoDatabase != "trust_prod" || c.DataDir != "/var/lib/trust" || c.LogFormat != "text" || c.ComplexityLimit != 900 {
+	if c.ListenAddr != "127.0.0.1:9999" || c.GraphQLPath != "/graphql" || c.MongoDatabase != "trust_prod" || c.DataDir != "/var/lib/trust" || c.LogFormat != "text" || c.ComplexityLimit != 900 || !c.EmbeddedEngineShared {
 		t.Fatalf("config %+v", c)
 	}
 	for name, args := range map[string][]string{
@@ -55,6 +56,7 @@ func TestConfigurationIsReadFromTheEnvironmentAndRefusedWhenInvalid(t *testing.T
 		"bad complexity":   {"-complexity-limit", "0"},
 		"stray argument":   {"extra"},
 		"wildcard origins": {"-cors-allowed-origins", "*"},
+		"bad sharing":      {"-embedded-engine-shared", "sometimes"},
 	} {
 		if _, err := parseConfig(args); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -33,7 +33,7 @@ func TestTwoReplicasShareEventsAndAReconnectingDashboardMissesNothing(t *testing
 	tmp := t.TempDir()
 	bin := serverBinary(t)
 	env := []string{"WEBHOOK_ALLOWED_HOSTS=127.0.0.1"}
-	a := startProcess(t, bin, filepath.Join(tmp, "a"), env...)
+	a := startProcess(t, bin, filepath.Join(tmp, "a"), append(env, "EMBEDDED_ENGINE_SHARED=true")...)
 	if a.EngineURI == "" {
 		t.Fatalf("the first server does not show its engine's address\n%s", a.logs)
 	}

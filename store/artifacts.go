@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -47,7 +46,9 @@ func (s *Store) InsertArtifact(ctx context.Context, a *model.Artifact) error {
 		return err
 	}
 	doc.Version = 1
-	if _, err := s.artifacts.InsertOne(ctx, doc); err != nil {
+	_, err = s.artifacts.InsertOne(ctx, doc)
+	s.artifactWritten(a.ID)
+	if err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			s.closeOutbox(ctx, outboxID)
 			return conflict(err)
@@ -112,14 +113,48 @@ func (s *Store) GetArtifact(ctx context.Context, id string) (*model.Artifact, er
 
 func (s *Store) getArtifactDoc(ctx context.Context, id string) (*artifactDoc, error) {
 	var d artifactDoc
-	err := s.artifacts.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	raw, err := s.findCached(ctx, s.artifacts, id)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, &model.Error{Kind: model.KindNotFound, Message: fmt.Sprintf("artifact %s not found", id), Err: err}
 	}
 	if err != nil {
 		return nil, mapErr(err, "get artifact")
 	}
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		return nil, mapErr(err, "decode artifact")
+	}
 	return &d, nil
+}
+
+// cachedCollections are the collections whose documents the document cache keeps
+// (doccache.go): every write of theirs tells the cache.
+var cachedCollections = map[string]bool{artifactsCollection: true, projectionsCollection: true, policiesCollection: true, keysCollection: true}
+
+// findCached reads document id of coll by _id, from the document cache when the
+// store has one (doccache.go) and it holds the document current.
+func (s *Store) findCached(ctx context.Context, coll *mongo.Collection, id string) (bson.Raw, error) {
+	if s.cache == nil {
+		return coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	}
+	k := cacheKey{coll.Name(), id}
+	if raw, ok := s.cache.get(k); ok {
+		if raw == nil {
+			return nil, mongo.ErrNoDocuments
+		}
+		return raw, nil
+	}
+	gen := s.cache.gen(k)
+	raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		s.cache.fill(k, nil, gen)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	raw = slices.Clone(raw)
+	s.cache.fill(k, raw, gen)
+	return raw, nil
 }
 
 // UpdateArtifact writes after over before in one single-document conditional write
@@ -233,7 +268,7 @@ func (s *Store) writeArtifactSince(ctx context.Context, before, after *model.Art
 // [from, to), oldest first: the older ones from their overflow documents, the rest
 // from a.
 func (s *Store) ArtifactAudit(ctx context.Context, a *model.Artifact, from, to int) ([]model.AuditEvent, error) {
-	return readTrail(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, a.Audit, from, to, auditDoc.model)
+	return readTrail(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, a.Audit, from, to, func(d auditDoc) model.AuditEvent { return ownedAudit(a, d) })
 }
 
 // ArtifactPromotions returns promotions [from, to) of a, oldest first.
@@ -300,8 +335,8 @@ func (s *Store) conditionalUpdateSince(ctx context.Context, coll *mongo.Collecti
 // conditionalUpdateHeld is conditionalUpdateSince for a caller that holds the
 // document's write lock (lockDoc) around a read-modify-write of its own.
 func (s *Store) conditionalUpdateHeld(ctx context.Context, coll *mongo.Collection, id string, version int64, update bson.D, since *uint64) (bool, error) {
-	if coll == s.artifacts {
-		defer s.artifactWritten(id)
+	if s.cache != nil {
+		defer s.cache.written(cacheKey{coll.Name(), id})
 	}
 	byID := bson.D{{Key: "_id", Value: id}}
 	if s.embedded == nil {
@@ -311,7 +346,7 @@ func (s *Store) conditionalUpdateHeld(ctx context.Context, coll *mongo.Collectio
 		}
 		return res.MatchedCount == 1, nil
 	}
-	if since != nil && coll == s.artifacts && *since == s.artifactGen(id) {
+	if since != nil && coll == s.artifacts && s.cache != nil && *since == s.artifactGen(id) {
 		res, err := coll.UpdateOne(ctx, byID, update)
 		if err != nil {
 			return false, err
@@ -321,7 +356,17 @@ func (s *Store) conditionalUpdateHeld(ctx context.Context, coll *mongo.Collectio
 	var cur struct {
 		Version int64 `bson:"version"`
 	}
-	err := coll.FindOne(ctx, byID, options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}})).Decode(&cur)
+	var err error
+	if cachedCollections[coll.Name()] {
+		// The document as last read, when no write of it came since (doccache.go),
+		// is the document now.
+		var raw bson.Raw
+		if raw, err = s.findCached(ctx, coll, id); err == nil {
+			err = bson.Unmarshal(raw, &cur)
+		}
+	} else {
+		err = coll.FindOne(ctx, byID, options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}})).Decode(&cur)
+	}
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return false, nil
@@ -339,22 +384,30 @@ func (s *Store) conditionalUpdateHeld(ctx context.Context, coll *mongo.Collectio
 
 // Artifact generations. On the embedded engine this process is the only writer,
 // and every write of an existing artifact document goes through
-// conditionalUpdateSince, which moves the generation of the document's id (one of
-// artifactGens counters, by hash) after it. So an artifact loaded after reading
+// conditionalUpdateSince, which moves the generation of the document's id (the
+// document cache's counter of its address, doccache.go) after it. So an artifact loaded after reading
 // its generation g is still as loaded, at the version loaded, as long as its
 // generation is still g: its conditional write needs no second read of the
 // version (a batch of re-derived artifacts saves one find per artifact). Another
 // write hashing to the same counter only makes the write read the version again.
-const artifactGens = 256
+func artifactGenIndex(id string) uint32 { return genIndex(cacheKey{artifactsCollection, id}) }
 
-func artifactGenIndex(id string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	return h.Sum32() % artifactGens
+// artifactGen is the generation of id (see above); 0 on MongoDB, where it is not
+// used.
+func (s *Store) artifactGen(id string) uint64 {
+	if s.cache == nil {
+		return 0
+	}
+	return s.cache.gen(cacheKey{artifactsCollection, id})
 }
 
-// artifactGen is the generation of id (see above).
-func (s *Store) artifactGen(id string) uint64 { return s.gens[artifactGenIndex(id)].Load() }
-
 // artifactWritten moves the generation of id on (after a write of it).
-func (s *Store) artifactWritten(id string) { s.gens[artifactGenIndex(id)].Add(1) }
+func (s *Store) artifactWritten(id string) { s.cacheWritten(s.artifacts, id) }
+
+// cacheWritten tells the document cache, if any, that document id of coll was
+// written (or may have been).
+func (s *Store) cacheWritten(coll *mongo.Collection, id string) {
+	if s.cache != nil {
+		s.cache.written(cacheKey{coll.Name(), id})
+	}
+}

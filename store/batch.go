@@ -186,10 +186,7 @@ func (s *Store) projectBatch(ctx context.Context, project string, written []batc
 		s.repairs.add(e, err)
 		return
 	}
-	if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: e.ID}}); err != nil {
-		log.WithError(err).Warn("could not delete an outbox entry; repairing it in the background")
-		s.repairs.add(e, mapErr(err, "delete outbox"))
-	}
+	s.finishOutbox(ctx, e, log)
 }
 
 // repairBatch applies the read models of every artifact of batch entry e that
@@ -456,7 +453,8 @@ func (s *Store) applyListBatch(ctx context.Context, project string, es []listEnt
 
 // pendingWrites returns the artifacts of project with an outbox entry: writes that
 // may have landed without their read models (a scan of the outbox, which holds
-// only writes in flight).
+// only writes in flight, and the retired entries not deleted yet, which are
+// skipped: their read models are applied).
 func (s *Store) pendingWrites(ctx context.Context, project string) (map[string]bool, error) {
 	cur, err := s.outbox.Find(ctx, bson.D{})
 	if err != nil {
@@ -469,7 +467,7 @@ func (s *Store) pendingWrites(ctx context.Context, project string) (map[string]b
 		if err := cur.Decode(&e); err != nil {
 			return nil, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode outbox: %w", err)}
 		}
-		if e.Project == project {
+		if e.Project == project && !s.retiredPending(e.ID) {
 			for _, id := range e.artifactIDs() {
 				out[id] = true
 			}

@@ -249,6 +249,7 @@ func BenchmarkEmbedded(b *testing.B) {
 				if err != nil || res.MatchedCount != 1 {
 					b.Fatal(res, err)
 				}
+				s.artifactWritten(pick(i)) // written behind the store's back
 			}
 		})
 		// The artifact write alone, as UpdateArtifact did before the projections

@@ -84,11 +84,11 @@ func (s *Store) FeedSince(ctx context.Context, project string, pos FeedPos, limi
 	return out, next, nil
 }
 
-// EngineURI is the MongoDB URI of the embedded engine ("" on MongoDB): another
-// server process may use it as its MONGODB_URI to share this database (tests of
-// several replicas).
+// EngineURI is the MongoDB URI of the embedded engine when it is shared
+// (Config.SharedEngine; "" otherwise and on MongoDB): another server process may
+// use it as its MONGODB_URI to share this database (tests of several replicas).
 func (s *Store) EngineURI() string {
-	if s.embedded == nil {
+	if s.embedded == nil || !s.shared {
 		return ""
 	}
 	return s.embedded.uri

@@ -52,6 +52,7 @@ func TestPolicyGovernanceSettingsWindowsAndFreezeRoundTripAndOlderDocumentsReadD
 	}}}); err != nil {
 		t.Fatal(err)
 	}
+	s.cacheWritten(s.policies, "payments") // written behind the store's back
 	old, err := s.GetPolicy(ctx, "payments")
 	if err != nil {
 		t.Fatal(err)

@@ -84,7 +84,10 @@ func (d keyDoc) model(project string) (model.TrustedKey, error) {
 // the order they were added, and the version of the project's key document (0: none).
 func (s *Store) TrustedKeys(ctx context.Context, project string) ([]model.TrustedKey, int, error) {
 	var d keysDoc
-	err := s.keys.FindOne(ctx, bson.D{{Key: "_id", Value: project}}).Decode(&d)
+	raw, err := s.findCached(ctx, s.keys, project)
+	if err == nil {
+		err = bson.Unmarshal(raw, &d)
+	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return []model.TrustedKey{}, 0, nil
 	}
@@ -114,6 +117,7 @@ func (s *Store) PutTrustedKeys(ctx context.Context, project string, version int,
 	docs := mapSlice(keys, toKeyDoc)
 	if version == 0 {
 		_, err := s.keys.InsertOne(ctx, keysDoc{ID: project, Project: project, Version: 1, Keys: docs})
+		s.cacheWritten(s.keys, project)
 		if mongo.IsDuplicateKeyError(err) {
 			return conflict(err)
 		}

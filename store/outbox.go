@@ -63,6 +63,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -169,7 +170,17 @@ func (s *Store) project(ctx context.Context, a *model.Artifact, fromSeq, fromPro
 		s.repairs.add(e, err)
 		return
 	}
-	if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: outboxID}}); err != nil {
+	s.finishOutbox(ctx, e, log)
+}
+
+// finishOutbox ends entry e, whose projections are applied: the retire loop deletes
+// it off the request's path (retire.go), or, when that cannot take it, the caller
+// now; a failure to delete hands e to the repairer.
+func (s *Store) finishOutbox(ctx context.Context, e outboxDoc, log *logrus.Entry) {
+	if s.retire(e.ID) {
+		return
+	}
+	if _, err := s.outbox.DeleteOne(ctx, bson.D{{Key: "_id", Value: e.ID}}); err != nil {
 		log.WithError(err).Warn("could not delete an outbox entry; repairing it in the background")
 		s.repairs.add(e, mapErr(err, "delete outbox"))
 	}
@@ -526,7 +537,7 @@ func (s *Store) sweep(ctx context.Context, olderThan time.Duration) error {
 			}
 			continue
 		}
-		if olderThan > 0 && e.At.After(cutoff) {
+		if (olderThan > 0 && e.At.After(cutoff)) || s.retiredPending(e.ID) {
 			continue
 		}
 		if s.repairs.add(e, nil) {

@@ -184,6 +184,9 @@ func TestOutboxRepairsAsSoonAsWritesAreAcceptedAndPoisonedEntriesBlockNoOther(t 
 	if anyPoisonedVisible(s) {
 		t.Fatal("a poisoned promotion was applied although its writes are still refused")
 	}
+	// The promotion is visible once its read models are written, a moment before
+	// the repairer settles its entry.
+	waitFor(t, 10*time.Second, "the repaired entry settled", func() bool { return s.Repairs().Backlog == n-1 })
 	if st := s.Repairs(); st.Backlog != n-1 || st.Failing != n-1 {
 		t.Fatalf("repairs with the poisoned entries left: %+v", st)
 	}
@@ -430,5 +433,40 @@ func TestRebuildClearsQuarantinedAndMalformedOutboxEntries(t *testing.T) {
 	}
 	if st := s.Repairs(); st != (RepairStatus{}) || outboxLen(t, s) != 0 {
 		t.Fatalf("after a full rebuild: %+v, %d entries", st, outboxLen(t, s))
+	}
+}
+
+// A write whose projections are applied does not wait for the deletion of its
+// outbox entry: the retire loop deletes it (in a batch with others) right after,
+// and Close deletes whatever is left, so a clean restart replays nothing.
+func TestAppliedWriteLeavesTheDeletionOfItsOutboxEntryToTheRetireLoop(t *testing.T) {
+	t.Parallel()
+	counter := &commandCounter{}
+	dir := t.TempDir()
+	s, err := Open(context.Background(), Config{DataDir: dir, monitor: counter.monitor()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h := newHistory(21)
+	a := h.register("retire")
+	n := counter.during(func() { mustInsert(t, s, a) })
+	if n["insert outbox"] != 1 || n["delete outbox"] != 0 {
+		t.Fatalf("a registration sent %v: want its outbox entry inserted and not deleted on its path", n)
+	}
+	waitFor(t, 10*time.Second, "the retired entry deleted", func() bool {
+		c, err := s.outbox.CountDocuments(ctx, bson.D{})
+		return err == nil && c == 0
+	})
+	// Entries retired just before Close are deleted by it.
+	for i := 0; i < 20; i++ {
+		mustInsert(t, s, h.register("retire"))
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openTest(t, dir)
+	if c, err := s2.outbox.CountDocuments(ctx, bson.D{}); err != nil || c != 0 {
+		t.Fatalf("outbox after a clean restart: %d entries, %v", c, err)
 	}
 }

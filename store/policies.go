@@ -16,8 +16,17 @@ import (
 // GetPolicy loads a project's stored policy; (nil, nil) when none is stored.
 func (s *Store) GetPolicy(ctx context.Context, project string) (*model.Policy, error) {
 	var d policyDoc
-	err := s.policies.FindOne(ctx, bson.D{{Key: "_id", Value: project}},
-		options.FindOne().SetProjection(bson.D{{Key: "changes", Value: 0}})).Decode(&d)
+	var err error
+	if s.cache != nil {
+		// The whole document (it holds one change) as the cache keeps it.
+		var raw bson.Raw
+		if raw, err = s.findCached(ctx, s.policies, project); err == nil {
+			err = bson.Unmarshal(raw, &d)
+		}
+	} else {
+		err = s.policies.FindOne(ctx, bson.D{{Key: "_id", Value: project}},
+			options.FindOne().SetProjection(bson.D{{Key: "changes", Value: 0}})).Decode(&d)
+	}
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}
@@ -47,7 +56,9 @@ func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.Pol
 	ch := toPolicyChangeDoc(change)
 	if p.Version == 1 {
 		doc.Changes = []policyChangeDoc{ch}
-		if _, err := s.policies.InsertOne(ctx, doc); err != nil {
+		_, err := s.policies.InsertOne(ctx, doc)
+		s.cacheWritten(s.policies, p.Project)
+		if err != nil {
 			if mongo.IsDuplicateKeyError(err) {
 				return conflict(err)
 			}

@@ -241,12 +241,15 @@ func (s *Store) Database() *mongo.Database { return s.db }
 // loadProj decodes projection id into into and returns its version (0: absent).
 func (s *Store) loadProj(ctx context.Context, id string, into any) (int64, error) {
 	var d projDoc
-	err := s.projections.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	raw, err := s.findCached(ctx, s.projections, id)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, mapErr(err, "get projection")
+	}
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
 	}
 	if err := decodeProj(&d, into); err != nil {
 		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
@@ -269,8 +272,11 @@ func (s *Store) putProjLocked(ctx context.Context, id, project, typ string, payl
 }
 
 // putDocLocked is putProjLocked of an encoded document (doc.Version is ver+1).
-func (s *Store) putDocLocked(ctx context.Context, doc projDoc, ver int64) (bool, error) {
+func (s *Store) putDocLocked(ctx context.Context, doc projDoc, ver int64) (ok bool, err error) {
 	id := doc.ID
+	if s.cache != nil {
+		defer func() { s.cachePut(doc, ok && err == nil) }()
+	}
 	if ver == 0 {
 		_, err := s.projections.InsertOne(ctx, doc)
 		if mongo.IsDuplicateKeyError(err) {
@@ -287,6 +293,22 @@ func (s *Store) putDocLocked(ctx context.Context, doc projDoc, ver int64) (bool,
 		return false, mapErr(err, "write projection")
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// cachePut records a write of projection document doc in the document cache: the
+// document itself when the write stored it, else only that it was written.
+func (s *Store) cachePut(doc projDoc, stored bool) {
+	k := cacheKey{projectionsCollection, doc.ID}
+	if !stored {
+		s.cache.written(k)
+		return
+	}
+	raw, err := bson.Marshal(doc)
+	if err != nil {
+		s.cache.written(k)
+		return
+	}
+	s.cache.store(k, raw)
 }
 
 func (s *Store) projLock(ctx context.Context, id string) (unlock func(), err error) {
@@ -729,6 +751,11 @@ func (s *Store) insertSealed(ctx context.Context, docs []projDoc) error {
 		part := docs[:n]
 		docs = docs[n:]
 		_, err := s.projections.InsertMany(ctx, part)
+		if s.cache != nil {
+			for _, d := range part {
+				s.cache.written(cacheKey{projectionsCollection, d.ID})
+			}
+		}
 		if err == nil {
 			continue
 		}
@@ -747,7 +774,11 @@ func (s *Store) insertSealed(ctx context.Context, docs []projDoc) error {
 // deleteBuckets deletes sealed buckets 0..n-1 of the projection headed by head.
 func (s *Store) deleteBuckets(ctx context.Context, head string, n int) error {
 	for i := 0; i < n; i++ {
-		if _, err := s.projections.DeleteOne(ctx, bson.D{{Key: "_id", Value: bucketID(head, i)}}); err != nil {
+		_, err := s.projections.DeleteOne(ctx, bson.D{{Key: "_id", Value: bucketID(head, i)}})
+		if s.cache != nil {
+			s.cache.written(cacheKey{projectionsCollection, bucketID(head, i)})
+		}
+		if err != nil {
 			return mapErr(err, "delete projection")
 		}
 	}
@@ -932,7 +963,11 @@ func (s *Store) InsertArtifactsBulk(ctx context.Context, arts []*model.Artifact)
 			return err
 		}
 		if len(docs) == batch || i == len(arts)-1 {
-			if _, err := s.artifacts.InsertMany(ctx, docs); err != nil {
+			_, err := s.artifacts.InsertMany(ctx, docs)
+			for _, d := range docs {
+				s.artifactWritten(d.(artifactDoc).ID)
+			}
+			if err != nil {
 				if mongo.IsDuplicateKeyError(err) {
 					return &model.Error{Kind: model.KindConflict, Message: "an artifact of the bulk is already stored", Err: err}
 				}

@@ -467,8 +467,12 @@ func projectionDocs(t *testing.T, s *Store) map[string]bson.Raw {
 	return out
 }
 
+// outboxLen counts the outbox entries, once those retired are deleted.
 func outboxLen(t *testing.T, s *Store) int64 {
 	t.Helper()
+	if err := s.flushRetired(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	n, err := s.outbox.CountDocuments(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)

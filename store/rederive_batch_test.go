@@ -27,6 +27,9 @@ func (f *rdFixture) listed(t *testing.T, ts model.TrustState) int {
 
 func (f *rdFixture) outboxLen(t *testing.T) int {
 	t.Helper()
+	if err := f.s.flushRetired(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	n, err := f.s.outbox.CountDocuments(context.Background(), map[string]any{})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -95,6 +94,11 @@ type Config struct {
 	Database string
 	// DataDir holds the embedded engine's files (default ./data); unused with MongoURI.
 	DataDir string
+	// SharedEngine lets other processes use the embedded engine through EngineURI
+	// (tests of several replicas on one database). This process is then no longer
+	// its only writer: it keeps no document cache (doccache.go) and reports
+	// Exclusive false. Unused with MongoURI.
+	SharedEngine bool
 
 	// Clock is the outbox repairer's clock (nil: time.Now); tests drive the
 	// quarantine of entries whose repair keeps failing with it (outbox.go).
@@ -130,8 +134,10 @@ type Store struct {
 	deliveries  *mongo.Collection
 	log         *logrus.Entry
 
-	// embedded is set when the store runs its own FerretDB.
+	// embedded is set when the store runs its own FerretDB; shared when other
+	// processes may use it too (Config.SharedEngine).
 	embedded *embeddedEngine
+	shared   bool
 
 	// writeLocks make each conditional write atomic inside the process (the
 	// embedded engine's conditional update is read-then-write), one key per
@@ -139,8 +145,11 @@ type Store struct {
 	// artifacts (the service) hold their own locks first. No code path holds two
 	// of them at once.
 	writeLocks *keylock.Locks
-	// gens are the artifact generations (artifacts.go, artifactGen).
-	gens [artifactGens]atomic.Uint64
+	// cache keeps the documents of artifacts, projections, policies and keys
+	// this process read or wrote, with the generations that tell whether they
+	// are still current (doccache.go; artifacts.go, artifactGen). Embedded engine
+	// only, unshared; nil otherwise.
+	cache *docCache
 
 	// projMu: projection writers share it; RebuildProjections and InsertArtifactsBulk
 	// hold it exclusively.
@@ -154,6 +163,13 @@ type Store struct {
 	repairs    *repairer
 	stopReplay context.CancelFunc
 	replayDone chan struct{}
+	// retired holds the outbox entries whose projections are applied, waiting for
+	// the retire loop to delete them (retire.go).
+	retireMu       sync.Mutex
+	retired        map[string]struct{}
+	retireWake     chan struct{}
+	stopRetire     context.CancelFunc
+	retireLoopDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -186,7 +202,10 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.embedded = e
+		s.embedded, s.shared = e, cfg.SharedEngine
+		if !s.shared {
+			s.cache = newDocCache(defaultCacheBytes)
+		}
 		uri = e.uri
 	}
 
@@ -289,7 +308,7 @@ func (s *Store) startProjections(ctx context.Context) error {
 		return fmt.Errorf("store: projections: %w", err)
 	}
 	grace := outboxGrace
-	if s.embedded != nil {
+	if s.Exclusive() {
 		grace = 0
 	}
 	if _, err := s.replayOutbox(ctx, grace); err != nil {
@@ -298,6 +317,12 @@ func (s *Store) startProjections(ctx context.Context) error {
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopReplay, s.replayDone = cancel, make(chan struct{})
 	go s.repairLoop(loopCtx, s.replayDone)
+	retireCtx, stopRetire := context.WithCancel(context.WithoutCancel(ctx))
+	s.retireMu.Lock()
+	s.retired, s.retireWake = map[string]struct{}{}, make(chan struct{}, 1)
+	s.stopRetire, s.retireLoopDone = stopRetire, make(chan struct{})
+	s.retireMu.Unlock()
+	go s.retireLoop(retireCtx, s.retireLoopDone)
 	return nil
 }
 
@@ -314,8 +339,9 @@ func (s *Store) logFor(ctx context.Context) *logrus.Entry {
 func (s *Store) Embedded() bool { return s.embedded != nil }
 
 // Exclusive reports whether this process is the only writer of the database: on
-// the embedded engine, whose DATA_DIR it locks.
-func (s *Store) Exclusive() bool { return s.embedded != nil }
+// the embedded engine, whose DATA_DIR it locks, unless it shares it
+// (Config.SharedEngine).
+func (s *Store) Exclusive() bool { return s.embedded != nil && !s.shared }
 
 // Close disconnects, stops the embedded engine and releases the DATA_DIR lock. It is
 // safe to call more than once.
@@ -324,6 +350,13 @@ func (s *Store) Close(ctx context.Context) error {
 		if s.stopReplay != nil {
 			s.stopReplay()
 			<-s.replayDone
+		}
+		s.retireMu.Lock()
+		stopRetire, retireDone := s.stopRetire, s.retireLoopDone
+		s.retireMu.Unlock()
+		if stopRetire != nil {
+			stopRetire()
+			<-retireDone
 		}
 		var errs []error
 		if s.client != nil {

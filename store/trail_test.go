@@ -461,6 +461,7 @@ func TestDocumentsWrittenWhollyInlineAreBoundedByTheirNextWrite(t *testing.T) {
 	if _, err := s.policies.InsertOne(ctx, pd); err != nil {
 		t.Fatal(err)
 	}
+	s.cacheWritten(s.policies, project) // written behind the store's back
 	before := len(rawDoc(t, s, artifactsCollection, a.ID))
 	if got := s.mustGet(t, a.ID); got.AuditFrom != 0 || len(got.Audit) != 300 {
 		t.Fatalf("legacy document reads as %d events from %d", len(got.Audit), got.AuditFrom)
@@ -487,5 +488,68 @@ func TestDocumentsWrittenWhollyInlineAreBoundedByTheirNextWrite(t *testing.T) {
 	changes, err := svc.PolicyHistory(ctx, rq, project, nil)
 	if err != nil || len(changes) != 41 || changes[0].ToVersion != 41 || changes[40].ToVersion != 1 {
 		t.Fatalf("policy history after the first write: %v %d", err, len(changes))
+	}
+}
+
+// The events an artifact document and its overflow documents hold leave out what
+// they share with the artifact (project, id, digest, kind, source type), and every
+// read (the artifact, its whole trail, the audit feed) gives them back whole.
+func TestStoredEventsLeaveOutTheirArtifactsFieldsAndReadBackWhole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := model.DefaultPolicy("aged")
+	p.AllowedSources = []string{"registry.example.com/"}
+	full := agedArtifact(t, "aged", "svc", 40, &p)
+	s := openTest(t, t.TempDir())
+	if err := s.InsertArtifactsBulk(ctx, []*model.Artifact{full}); err != nil {
+		t.Fatal(err)
+	}
+	owned := []string{"project", "artifactId", "digest", "kind", "sourceType"}
+	var doc struct {
+		Audit []bson.Raw `bson:"audit"`
+	}
+	if err := s.artifacts.FindOne(ctx, bson.D{{Key: "_id", Value: full.ID}}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	stored := doc.Audit
+	for _, o := range overflowDocs(t, s, auditTrail, full.ID) {
+		for _, e := range o.Entries {
+			stored = append(stored, e.Entry)
+		}
+	}
+	if len(stored) != len(full.Audit) {
+		t.Fatalf("%d events stored, want %d", len(stored), len(full.Audit))
+	}
+	for i, raw := range stored {
+		for _, f := range owned {
+			if _, err := raw.LookupErr(f); err == nil {
+				t.Fatalf("stored event %d repeats its artifact's %s", i, f)
+			}
+		}
+	}
+	a := s.mustGet(t, full.ID)
+	events, err := s.ArtifactAudit(ctx, a, 0, a.AuditLen())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(events, normalized(full).Audit) {
+		t.Fatal("the trail read back differs from the one written")
+	}
+	for _, e := range events {
+		if e.Project != full.Project || e.ArtifactID != full.ID || e.Digest != full.Digest || e.Kind != full.Kind || e.SourceType != full.SourceType {
+			t.Fatalf("event read back without its artifact's fields: %+v", e)
+		}
+	}
+	page, err := s.AuditEvents(ctx, service.AuditQuery{Project: full.Project, First: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 5 {
+		t.Fatalf("feed page of %d events, want 5", len(page.Items))
+	}
+	for _, it := range page.Items {
+		if it.Event.Digest != full.Digest || it.Event.Kind != full.Kind || it.Event.SourceType != full.SourceType || it.Event.ArtifactID != full.ID {
+			t.Fatalf("feed event without its artifact's fields: %+v", it.Event)
+		}
 	}
 }
