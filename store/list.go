@@ -18,27 +18,30 @@ import (
 // (model.Channels order; others in XChannels). Half the bytes and a third of the
 // decoding work of the plain struct, on every list read and write.
 //
-// F, Src and Keys are the artifact's deploy facts (storedFacts, chanlog.go): the
+// F, Src, Keys and Prov are the artifact's deploy facts (storedFacts, chanlog.go): the
 // trust re-derivation tells from them, a bucket at a time, which artifacts'
 // trust differs under the current policy and loads only those.
 type listEntry struct {
-	ID        string          `bson:"i"`
-	CreatedAt int64           `bson:"c"` // Unix ms
-	Codes     int32           `bson:"s"`
-	Tags      []string        `bson:"g,omitempty"`
-	Version   int64           `bson:"v"`
-	T         string          `bson:"t,omitempty"`
-	L         string          `bson:"l,omitempty"`
-	K         string          `bson:"k,omitempty"`
-	XChannels []model.Channel `bson:"x,omitempty"`
-	F         int64           `bson:"f"`
-	Src       string          `bson:"o,omitempty"`
-	Keys      [][]string      `bson:"y,omitempty"`
+	ID        string            `bson:"i"`
+	CreatedAt int64             `bson:"c"` // Unix ms
+	Codes     int32             `bson:"s"`
+	Tags      []string          `bson:"g,omitempty"`
+	Version   int64             `bson:"v"`
+	T         string            `bson:"t,omitempty"`
+	L         string            `bson:"l,omitempty"`
+	K         string            `bson:"k,omitempty"`
+	XChannels []model.Channel   `bson:"x,omitempty"`
+	F         int64             `bson:"f"`
+	Src       string            `bson:"o,omitempty"`
+	Keys      [][]string        `bson:"y,omitempty"`
+	Prov      *storedProvenance `bson:"pv,omitempty"`
 }
 
 // facts returns the deploy facts e holds; false when they cannot be told from it.
 func (e *listEntry) facts() (model.DeployFacts, bool) {
-	return unpackFacts(storedFacts{F: e.F, S: e.Src, K: e.Keys}, false)
+	f, ok := unpackFacts(storedFacts{F: e.F, S: e.Src, K: e.Keys, P: e.Prov}, false)
+	// Provenance named but not held: the verdict cannot be decided again from here.
+	return f, ok && (e.F&factsProvenance == 0 || e.Prov != nil)
 }
 
 func (e listEntry) key() logKey { return logKey{At: e.CreatedAt, ID: e.ID} }
@@ -72,7 +75,7 @@ func listEntryOf(a *model.Artifact) listEntry {
 		e.Tags = append([]string(nil), a.Tags...)
 	}
 	f := factsOfArtifact(a)
-	e.F, e.Src, e.Keys = f.F, f.S, f.K
+	e.F, e.Src, e.Keys, e.Prov = f.F, f.S, f.K, f.P
 	for _, p := range a.NewestPromotions() {
 		if i := indexOf(model.Channels, p.Channel); i >= 0 && i < 4 {
 			e.Codes |= 1 << (channelShift + i)
