@@ -320,3 +320,31 @@ func TestProvenanceVerdictsAreDecidedFromTheReadModelsFactsWithoutLoadingTheArti
 		t.Fatalf("the tightening changed %d artifacts with %v", len(f.fromA), all)
 	}
 }
+
+func TestAnUnfinishedJobFingerprintedBeforeProvenanceRulesCountedIsFinishedAfterARestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newProvFixture(t)
+	tight := f.setProv(t, "corr-tighten", provPolicy(builderB))
+	// The job as a process before the provenance rules counted in the fingerprint
+	// recorded it, stopped halfway.
+	st, err := f.s.Reevaluation(ctx, rdProject)
+	if err != nil || st == nil || st.Job.PolicyVersion != tight.Version {
+		t.Fatalf("job %+v %v", st, err)
+	}
+	legacy := *tight
+	legacy.Provenance = nil
+	st.Job.Inputs, st.Job.Cursor, st.Job.Done = legacy.TrustInputs(), 1, 4
+	if err := f.s.PutReevaluation(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	f.close()
+	f.rdFixture = openRD(t, f.dir, true)
+	job := f.waitFor(t, model.PolicyReason(tight.Version))
+	if job.Inputs != tight.TrustInputs() || job.Changed != len(f.fromA) || job.Done != 4 || job.CorrelationID != "corr-tighten" {
+		t.Fatalf("job %+v", job)
+	}
+	if evs := f.events(t, "corr-tighten"); len(evs) != len(f.fromA) {
+		t.Fatalf("events %+v", evs)
+	}
+}
