@@ -18,23 +18,24 @@ import (
 // (model.Channels order; others in XChannels). Half the bytes and a third of the
 // decoding work of the plain struct, on every list read and write.
 //
-// F, Src, Keys and Prov are the artifact's deploy facts (storedFacts, chanlog.go): the
+// F, Src and Keys are the artifact's deploy facts (storedFacts, chanlog.go): the
 // trust re-derivation tells from them, a bucket at a time, which artifacts'
 // trust differs under the current policy and loads only those.
 type listEntry struct {
-	ID        string            `bson:"i"`
-	CreatedAt int64             `bson:"c"` // Unix ms
-	Codes     int32             `bson:"s"`
-	Tags      []string          `bson:"g,omitempty"`
-	Version   int64             `bson:"v"`
-	T         string            `bson:"t,omitempty"`
-	L         string            `bson:"l,omitempty"`
-	K         string            `bson:"k,omitempty"`
-	XChannels []model.Channel   `bson:"x,omitempty"`
-	F         int64             `bson:"f"`
-	Src       string            `bson:"o,omitempty"`
-	Keys      [][]string        `bson:"y,omitempty"`
-	Prov      *storedProvenance `bson:"pv,omitempty"`
+	ID        string          `bson:"i"`
+	CreatedAt int64           `bson:"c"` // Unix ms
+	Codes     int32           `bson:"s"`
+	Tags      []string        `bson:"g,omitempty"`
+	Version   int64           `bson:"v"`
+	T         string          `bson:"t,omitempty"`
+	L         string          `bson:"l,omitempty"`
+	K         string          `bson:"k,omitempty"`
+	XChannels []model.Channel `bson:"x,omitempty"`
+	F         int64           `bson:"f"`
+	Src       string          `bson:"o,omitempty"`
+	Keys      [][]string      `bson:"y,omitempty"`
+	// Prov: see storedFacts.P.
+	Prov *storedProvenance `bson:"pv,omitempty"`
 }
 
 // facts returns the deploy facts e holds; false when they cannot be told from it.
