@@ -423,14 +423,14 @@ func (KeyVerifier) Judge(p *Parsed, digest string, keys []model.TrustedKey, pp *
 	}
 
 	subjectWhy := subjectMismatch(p.statement, digest)
-	judge := func(c model.Check, extra func() string) model.Judgement {
+	judge := func(c model.Check, extra func(j *model.Judgement) string) model.Judgement {
 		j := model.Judgement{Check: c, Result: model.ResultFailed}
 		ids, why := keyFor(verified, c, p.PredicateType)
 		if why == "" {
 			why = subjectWhy
 		}
 		if why == "" && extra != nil {
-			why = extra()
+			why = extra(&j)
 		}
 		j.KeyIDs = ids
 		if why != "" {
@@ -443,7 +443,13 @@ func (KeyVerifier) Judge(p *Parsed, digest string, keys []model.TrustedKey, pp *
 	}
 	out := []model.Judgement{judge(model.CheckAttestation, nil)}
 	if p.provenance != nil && pp != nil {
-		out = append(out, judge(model.CheckSourcePolicy, func() string { return provenanceMismatch(p.provenance, pp) }))
+		out = append(out, judge(model.CheckSourcePolicy, func(j *model.Judgement) string {
+			// Signature and subject verified: what the rules judge is kept, so the
+			// verdict can be decided again when the rules change.
+			f := ProvenanceFactsOf(p.provenance)
+			j.Provenance = &f
+			return pp.Mismatch(f)
+		}))
 	}
 	return out
 }
@@ -498,26 +504,8 @@ func SourceRepository(pv *prov.Provenance) string {
 	return ""
 }
 
-// provenanceMismatch explains why pv does not satisfy pp; "" when it does.
-func provenanceMismatch(pv *prov.Provenance, pp *model.ProvenancePolicy) string {
-	builder := pv.GetRunDetails().GetBuilder().GetId()
-	allowed := false
-	for _, b := range pp.BuilderIDs {
-		if b == builder {
-			allowed = true
-		}
-	}
-	if !allowed {
-		return fmt.Sprintf("builder %s is not one of the policy's provenance builderIds", truncate(builder, 200))
-	}
-	repo := SourceRepository(pv)
-	if repo == "" {
-		return "the provenance names no source repository (externalParameters or resolvedDependencies)"
-	}
-	for _, prefix := range pp.SourceRepositories {
-		if prefix != "" && strings.HasPrefix(repo, prefix) {
-			return ""
-		}
-	}
-	return fmt.Sprintf("source repository %s matches no sourceRepositories prefix of the policy's provenance rules", truncate(repo, 200))
+// ProvenanceFactsOf returns what the provenance rules look at in pv: its
+// builder's id and its source repository (SourceRepository).
+func ProvenanceFactsOf(pv *prov.Provenance) model.ProvenanceFacts {
+	return model.ProvenanceFacts{BuilderID: pv.GetRunDetails().GetBuilder().GetId(), SourceRepository: SourceRepository(pv)}
 }

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // EvidenceBasis says where a verification record comes from.
@@ -48,6 +50,10 @@ type Evidence struct {
 	SubmittedBy    string
 	SubmittedAt    time.Time
 	PolicyVersion  int
+	// Provenance, for SOURCE_POLICY evidence from SLSA provenance whose signature
+	// and subject verified, is what the provenance rules judged: decisions judge
+	// it again under the current rules (trust.go). Nil otherwise.
+	Provenance *ProvenanceFacts
 }
 
 // EvidenceID is the id of the evidence deciding check c from the envelope with
@@ -64,12 +70,63 @@ type ProvenancePolicy struct {
 	SourceRepositories []string
 }
 
+// ProvenanceFacts are what the provenance rules look at in SLSA provenance v1:
+// the builder's id and the source repository it names.
+type ProvenanceFacts struct {
+	BuilderID        string
+	SourceRepository string
+}
+
+// maxProvenanceFactLength bounds each of the ProvenanceFacts an artifact keeps.
+// It is beyond MaxPrefixLength, the longest builderIds or sourceRepositories entry
+// a policy can hold, so a value cut to it is judged as the whole value: a builder
+// id that long matches no entry, and a repository starts with an entry exactly
+// when its first maxProvenanceFactLength bytes do.
+const maxProvenanceFactLength = MaxPrefixLength + 64
+
+// Bounded returns f with each value cut to maxProvenanceFactLength bytes (at a
+// character boundary, "…" marking the cut); the rules judge it as they judge f.
+func (f ProvenanceFacts) Bounded() ProvenanceFacts {
+	cut := func(s string) string {
+		if len(s) <= maxProvenanceFactLength {
+			return s
+		}
+		n := maxProvenanceFactLength
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		return s[:n] + "…"
+	}
+	return ProvenanceFacts{BuilderID: cut(f.BuilderID), SourceRepository: cut(f.SourceRepository)}
+}
+
+// Mismatch explains why provenance with facts f does not satisfy pp; "" when it
+// does: builder.id must be one of builderIds and the source repository start with
+// one of sourceRepositories.
+func (pp *ProvenancePolicy) Mismatch(f ProvenanceFacts) string {
+	if !slices.Contains(pp.BuilderIDs, f.BuilderID) {
+		return fmt.Sprintf("builder %s is not one of the policy's provenance builderIds", truncate(f.BuilderID, 200))
+	}
+	if f.SourceRepository == "" {
+		return "the provenance names no source repository (externalParameters or resolvedDependencies)"
+	}
+	for _, prefix := range pp.SourceRepositories {
+		if prefix != "" && strings.HasPrefix(f.SourceRepository, prefix) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("source repository %s matches no sourceRepositories prefix of the policy's provenance rules", truncate(f.SourceRepository, 200))
+}
+
 // Judgement is a verifier's decision on one check.
 type Judgement struct {
 	Check  Check
 	Result CheckResult
 	Detail string
 	KeyIDs []string
+	// Provenance is set on a SOURCE_POLICY judgement of SLSA provenance whose
+	// signature and subject verified: the facts the provenance rules judged.
+	Provenance *ProvenanceFacts
 }
 
 // EvidenceFor returns the evidence a holds from the envelope with that SHA-256.
@@ -115,10 +172,15 @@ func ApplyEvidence(a Artifact, p *Policy, format EvidenceFormat, envelopeSHA256,
 	for _, j := range judgements {
 		id := EvidenceID(a.ID, envelopeSHA256, j.Check)
 		keyIDs := append([]string{}, j.KeyIDs...)
+		var prov *ProvenanceFacts
+		if j.Provenance != nil && j.Check == CheckSourcePolicy {
+			pf := j.Provenance.Bounded()
+			prov = &pf
+		}
 		evs = append(evs, Evidence{
 			ID: id, Format: format, Check: j.Check, Result: j.Result, Detail: truncate(j.Detail, MaxDetailLength),
 			PredicateType: predicateType, KeyIDs: keyIDs, EnvelopeSHA256: envelopeSHA256,
-			SubmittedBy: actor.Subject, SubmittedAt: now, PolicyVersion: p.Version,
+			SubmittedBy: actor.Subject, SubmittedAt: now, PolicyVersion: p.Version, Provenance: prov,
 		})
 		records = append(records, VerificationRecord{
 			Check: j.Check, Result: j.Result, Detail: truncate(j.Detail, MaxDetailLength), RecordedBy: actor.Subject, RecordedAt: now,

@@ -492,6 +492,12 @@ type DeployFacts struct {
 	// common prefix of their sources (Derive then takes SOURCE_ALLOWLISTED as
 	// passing when some source with that prefix could be allowlisted).
 	SourceIsPrefix bool
+	// Provenance, when the latest SOURCE_POLICY record was decided from SLSA
+	// provenance whose signature and subject verified, is what the provenance
+	// rules judged, and ProvenanceKeys the ids of the keys that verified it:
+	// Derive decides SOURCE_POLICY again from them under the current rules.
+	Provenance     *ProvenanceFacts
+	ProvenanceKeys []string
 }
 
 // DeployFacts returns a's DeployFacts.
@@ -509,6 +515,12 @@ func (a *Artifact) DeployFacts() DeployFacts {
 				f.Verified = append(f.Verified, r.Check)
 				f.VerifiedKeys = append(f.VerifiedKeys, append([]string(nil), a.evidenceKeys(latest)...))
 			}
+		}
+	}
+	if r, ok := a.Record(CheckSourcePolicy); ok {
+		if pf, keys := a.provenanceOf(r); pf != nil {
+			cp := *pf
+			f.Provenance, f.ProvenanceKeys = &cp, append([]string(nil), keys...)
 		}
 	}
 	return f

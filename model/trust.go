@@ -22,6 +22,15 @@ import (
 //     missing (UNVERIFIED), not FAILED. Revocation says the key's word is worth
 //     nothing any more, not that what it signed was false. A FAILED record keeps
 //     counting whatever its keys: a failure can only lower trust.
+//   - A SOURCE_POLICY record decided from SLSA provenance (evidence whose
+//     signature and subject verified, so what the provenance rules looked at is
+//     kept with it: Evidence.Provenance) is decided again under the current
+//     provenance rules: a builder or source repository the policy no longer
+//     allows makes it FAILED, one it allows now makes it PASSED (a pass resting
+//     only on revoked keys then counts as no result, as above). A policy without
+//     provenance rules judges no provenance: such records stand as they were
+//     decided (the rules they were decided under may come back; a claimed result
+//     may replace them).
 //   - Then, as always: any FAILED record -> FAILED_VERIFICATION; every baseline
 //     check and every currently required check PASSED -> VERIFIED; otherwise
 //     UNVERIFIED.
@@ -60,18 +69,70 @@ func (p *Policy) SourceMayBeAllowlisted(prefix string) bool {
 	return false
 }
 
-// evidenceKeys returns the ids of the keys that verified the evidence behind
-// record r (none for a record not from evidence).
-func (a *Artifact) evidenceKeys(r VerificationRecord) []string {
+// evidenceOf returns the evidence behind record r (nil for a record not from
+// evidence).
+func (a *Artifact) evidenceOf(r VerificationRecord) *Evidence {
 	if r.EvidenceID == "" {
 		return nil
 	}
-	for _, e := range a.Evidence {
-		if e.ID == r.EvidenceID {
-			return e.KeyIDs
+	for i := range a.Evidence {
+		if a.Evidence[i].ID == r.EvidenceID {
+			return &a.Evidence[i]
 		}
 	}
 	return nil
+}
+
+// evidenceKeys returns the ids of the keys that verified the evidence behind
+// record r (none for a record not from evidence).
+func (a *Artifact) evidenceKeys(r VerificationRecord) []string {
+	if e := a.evidenceOf(r); e != nil {
+		return e.KeyIDs
+	}
+	return nil
+}
+
+// provenanceOf returns what the provenance rules judged for record r, and the
+// keys that verified it: set for a VERIFIED SOURCE_POLICY record decided from
+// SLSA provenance whose signature and subject verified.
+func (a *Artifact) provenanceOf(r VerificationRecord) (*ProvenanceFacts, []string) {
+	if r.Check != CheckSourcePolicy || r.Basis != BasisVerified {
+		return nil, nil
+	}
+	if e := a.evidenceOf(r); e != nil && e.Provenance != nil {
+		return e.Provenance, e.KeyIDs
+	}
+	return nil, nil
+}
+
+// JudgeProvenance decides SOURCE_POLICY for provenance with facts f under p's
+// provenance rules (p.Provenance must be set): the result and a detail naming
+// the rules' policy version and, for a failure, why.
+func JudgeProvenance(p *Policy, f ProvenanceFacts) (CheckResult, string) {
+	if why := p.Provenance.Mismatch(f); why != "" {
+		return ResultFailed, fmt.Sprintf("verification was attempted and failed: %s (provenance rules of policy version %d)", why, p.Version)
+	}
+	return ResultPassed, fmt.Sprintf("SLSA provenance from builder %s of %s satisfies the provenance rules of policy version %d",
+		truncate(f.BuilderID, 200), truncate(f.SourceRepository, 200), p.Version)
+}
+
+// rejudged returns record r of a decided again under p's provenance rules, and
+// whether its result changes (see the top of this file); r is returned as it is
+// when it is not decided from provenance or p has no provenance rules. A changed
+// record keeps r's evidence and is recorded by `by` at `at`.
+func (a *Artifact) rejudged(p *Policy, r VerificationRecord, by string, at time.Time) (VerificationRecord, bool) {
+	f, _ := a.provenanceOf(r)
+	if f == nil || p.Provenance == nil {
+		return r, false
+	}
+	result, detail := JudgeProvenance(p, *f)
+	if result == r.Result {
+		return r, false
+	}
+	return VerificationRecord{
+		Check: r.Check, Result: result, Detail: truncate(detail, MaxDetailLength), RecordedBy: by, RecordedAt: at,
+		PolicyVersion: p.VersionRef(), Basis: BasisVerified, EvidenceID: r.EvidenceID,
+	}, true
 }
 
 // onlyRevokedKeys reports whether keys is not empty and every one of them is
@@ -105,13 +166,23 @@ func (a *Artifact) verifiedBefore() bool {
 }
 
 // DeriveRecords returns a's verification records as they stand under p: for an
-// artifact verified before, SOURCE_ALLOWLISTED run again under p (its record is
-// replaced, recorded by `by` at `at`, only where its result changes), and PASSED
-// records from evidence whose keys are all revoked left out. It also returns the
-// records it replaced or added (for the event) and whether anything differs.
+// artifact verified before, SOURCE_ALLOWLISTED run again under p, a SOURCE_POLICY
+// record decided from SLSA provenance decided again under p's provenance rules
+// (each replaced, recorded by `by` at `at`, only where its result changes), and
+// PASSED records from evidence whose keys are all revoked left out. It also
+// returns the records it replaced or added (for the event) and whether anything
+// differs.
 func DeriveRecords(a *Artifact, p *Policy, by string, at time.Time) (records, updates []VerificationRecord, changed bool) {
 	records = make([]VerificationRecord, 0, len(a.Verification))
 	for _, r := range a.Verification {
+		if j, ok := a.rejudged(p, r, by, at); ok {
+			changed = true
+			if !a.discounted(p, j) {
+				records = append(records, j)
+				updates = append(updates, j)
+			}
+			continue
+		}
 		if a.discounted(p, r) {
 			changed = true
 			continue
@@ -121,15 +192,17 @@ func DeriveRecords(a *Artifact, p *Policy, by string, at time.Time) (records, up
 	if a.verifiedBefore() {
 		// Of the baseline checks only SOURCE_ALLOWLISTED depends on the policy; the
 		// others depend on the artifact alone, which never changes.
+		var baseline []VerificationRecord
 		for _, b := range BaselineResults(a, p, by, at) {
 			if cur, ok := a.Record(b.Check); b.Check == CheckSourceAllowlisted && (!ok || cur.Result != b.Result) {
-				updates = append(updates, b)
+				baseline = append(baseline, b)
 			}
 		}
-	}
-	if len(updates) > 0 {
-		records = MergeVerification(records, updates)
-		changed = true
+		if len(baseline) > 0 {
+			records = MergeVerification(records, baseline)
+			updates = append(updates, baseline...)
+			changed = true
+		}
 	}
 	return records, updates, changed
 }
@@ -173,7 +246,9 @@ func (f DeployFacts) Derive(p *Policy) DeployFacts {
 	if f.Trust == TrustRevoked {
 		return f
 	}
-	d := DeployFacts{Trust: f.Trust, Retired: f.Retired, Source: f.Source, SourceIsPrefix: f.SourceIsPrefix}
+	f = f.rejudged(p)
+	d := DeployFacts{Trust: f.Trust, Retired: f.Retired, Source: f.Source, SourceIsPrefix: f.SourceIsPrefix,
+		Provenance: f.Provenance, ProvenanceKeys: f.ProvenanceKeys}
 	var dropped []Check
 	for i, c := range f.Verified {
 		var keys []string
@@ -220,6 +295,50 @@ func (f DeployFacts) Derive(p *Policy) DeployFacts {
 	return d
 }
 
+// rejudged returns f with SOURCE_POLICY decided again under p's provenance
+// rules when the facts hold the provenance it was decided from (see the top of
+// this file): PASSED on the provenance's keys, or FAILED.
+func (f DeployFacts) rejudged(p *Policy) DeployFacts {
+	if f.Provenance == nil || p.Provenance == nil {
+		return f
+	}
+	sp := CheckSourcePolicy
+	pass := p.Provenance.Mismatch(*f.Provenance) == ""
+	if pass == contains(f.Passed, sp) && pass != contains(f.Failed, sp) && pass == contains(f.Verified, sp) {
+		return f
+	}
+	g := f
+	g.Passed, g.Failed, g.Verified, g.VerifiedKeys = nil, nil, nil, nil
+	for _, c := range f.Passed {
+		if c != sp {
+			g.Passed = append(g.Passed, c)
+		}
+	}
+	for _, c := range f.Failed {
+		if c != sp {
+			g.Failed = append(g.Failed, c)
+		}
+	}
+	for i, c := range f.Verified {
+		if c != sp {
+			g.Verified = append(g.Verified, c)
+			var keys []string
+			if i < len(f.VerifiedKeys) {
+				keys = f.VerifiedKeys[i]
+			}
+			g.VerifiedKeys = append(g.VerifiedKeys, keys)
+		}
+	}
+	if pass {
+		g.Passed = append(g.Passed, sp)
+		g.Verified = append(g.Verified, sp)
+		g.VerifiedKeys = append(g.VerifiedKeys, f.ProvenanceKeys)
+	} else {
+		g.Failed = append(g.Failed, sp)
+	}
+	return g
+}
+
 func allIn(have, want []Check) bool {
 	for _, c := range want {
 		if !contains(have, c) {
@@ -241,8 +360,11 @@ func trustDrift(f, d DeployFacts, p *Policy) string {
 	if contains(d.Failed, sa) && !contains(f.Failed, sa) {
 		why = append(why, fmt.Sprintf("its source %s matches no allowedSources prefix of the current policy", truncate(f.Source, 200)))
 	}
+	if sp := CheckSourcePolicy; f.Provenance != nil && p.Provenance != nil && contains(d.Failed, sp) && !contains(f.Failed, sp) {
+		why = append(why, fmt.Sprintf("its SLSA provenance fails the current provenance rules (%s)", p.Provenance.Mismatch(*f.Provenance)))
+	}
 	for _, c := range f.Verified {
-		if !contains(d.Verified, c) {
+		if !contains(d.Verified, c) && !contains(d.Failed, c) {
 			why = append(why, fmt.Sprintf("its %s evidence was verified only by trusted keys revoked since", c))
 		}
 	}
@@ -314,8 +436,9 @@ func (r *Reevaluation) For(p *Policy) bool {
 // that leaves it as it was (a freeze, approvals, promoters, channel rules, a
 // key added) needs no re-derivation. Channel rules (requireVerifiedEvidence,
 // requiredTrust, channel requiredChecks) are read by decisions at decision time
-// and never stored in an artifact; provenance rules judge evidence when it is
-// submitted, never again.
+// and never stored in an artifact. The provenance rules (builderIds and
+// sourceRepositories, each as a set) count when the policy has them; a policy
+// without them has the fingerprint it had before they counted.
 func (p *Policy) TrustInputs() string {
 	set := func(xs []string) []string {
 		out := slices.Clone(xs)
@@ -331,8 +454,18 @@ func (p *Policy) TrustInputs() string {
 	for _, c := range p.RequiredChecks {
 		checks = append(checks, string(c))
 	}
+	parts := [][]string{set(sources), set(checks), set(p.RevokedKeys)}
+	if pp := p.Provenance; pp != nil {
+		var repos []string
+		for _, r := range pp.SourceRepositories {
+			if r != "" {
+				repos = append(repos, r)
+			}
+		}
+		parts = append(parts, []string{"provenance"}, set(pp.BuilderIDs), set(repos))
+	}
 	h := sha256.New()
-	for _, part := range [][]string{set(sources), set(checks), set(p.RevokedKeys)} {
+	for _, part := range parts {
 		for _, x := range part {
 			fmt.Fprintf(h, "%d:%s,", len(x), x)
 		}

@@ -200,6 +200,10 @@ func (s *Service) reconcileReevaluation(ctx context.Context, project string) err
 	}
 	want := model.Reevaluation{Project: project, PolicyVersion: p.Version, RevokedKeys: len(p.RevokedKeys), Inputs: p.TrustInputs()}
 	cur, err := s.store.Reevaluation(ctx, project)
+	if err == nil && cur != nil && cur.Job.FinishedAt == nil && cur.Job.Inputs != "" && cur.Job.Inputs != want.Inputs &&
+		cur.Job.PolicyVersion == want.PolicyVersion && cur.Job.RevokedKeys == want.RevokedKeys {
+		return s.refingerprint(ctx, cur, want.Inputs)
+	}
 	if err != nil || (cur != nil && !want.Supersedes(&cur.Job)) || (cur == nil && p.Version == 0 && len(p.RevokedKeys) == 0) {
 		return err
 	}
@@ -222,6 +226,24 @@ func (s *Service) reconcileReevaluation(ctx context.Context, project string) err
 	}
 	want.StartedAt = s.clock()
 	return s.startReevaluation(ctx, want)
+}
+
+// refingerprint restarts the unfinished job st, whose change is the current one
+// (same policy version and revoked keys) but whose fingerprint differs from the
+// current inputs': it was computed before the fingerprint counted all it counts
+// now (the provenance rules), or the effective policy moved without a new
+// version (a changed floor). Its runner would otherwise take it for another
+// change's forever. It walks again from the start under inputs, for the same
+// change (reason, actor, correlation id); artifacts a stopped run changed are
+// up to date and not counted again (Pending still counts those of its last step).
+func (s *Service) refingerprint(ctx context.Context, st *ReevaluationState, inputs string) error {
+	next := *st
+	next.Job.Inputs, next.Job.Cursor, next.Job.Total, next.Job.Done, next.Job.Changed = inputs, 0, 0, 0, 0
+	err := s.store.PutReevaluation(ctx, &next)
+	if err == nil {
+		s.reeval.wake()
+	}
+	return err
 }
 
 // startReevaluation records job as its project's re-derivation unless the stored

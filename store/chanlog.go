@@ -57,6 +57,10 @@ const (
 	factsFailedShift = 32
 )
 
+// factsProvenance: SOURCE_POLICY was decided from SLSA provenance
+// (DeployFacts.Provenance, kept in storedFacts.P).
+const factsProvenance = 1 << 5
+
 // storedFacts are model.DeployFacts as the chan logs keep them: trust, lifecycle
 // and checks packed into F (packFacts), the artifact's source, and in K[i] the ids
 // of the keys that verified the evidence behind model.EvidenceChecks[i] (trailing
@@ -64,14 +68,34 @@ const (
 // every entry with its F: S is the longest common prefix of their sources and K
 // the union of their keys (summarize), so what the summary says may be deployable
 // is everything its entries may be, and possibly more.
+//
+// P is the provenance SOURCE_POLICY was decided from (its facts bit
+// factsProvenance), so that its verdict is decided again under the current
+// provenance rules from the facts alone. A summary leaves P out: its entries'
+// SOURCE_POLICY is then taken as possibly passing (unpackFacts).
 type storedFacts struct {
 	F int64
 	S string
 	K [][]string
+	P *storedProvenance
+}
+
+// storedProvenance is model.DeployFacts' Provenance and ProvenanceKeys.
+type storedProvenance struct {
+	B string   `bson:"b"`
+	R string   `bson:"r,omitempty"`
+	K []string `bson:"k,omitempty"`
+}
+
+func (p *storedProvenance) equal(o *storedProvenance) bool {
+	if p == nil || o == nil {
+		return p == o
+	}
+	return p.B == o.B && p.R == o.R && slices.Equal(p.K, o.K)
 }
 
 func (f storedFacts) equal(o storedFacts) bool {
-	return f.F == o.F && f.S == o.S && slices.EqualFunc(f.K, o.K, slices.Equal[[]string])
+	return f.F == o.F && f.S == o.S && slices.EqualFunc(f.K, o.K, slices.Equal[[]string]) && f.P.equal(o.P)
 }
 
 // packFacts packs f. A trust state or check the packing does not know is left out
@@ -105,6 +129,10 @@ func packFacts(f model.DeployFacts) storedFacts {
 			out.K[i] = slices.Sorted(slices.Values(f.VerifiedKeys[j]))
 		}
 	}
+	if f.Provenance != nil {
+		v |= factsProvenance
+		out.P = &storedProvenance{B: f.Provenance.BuilderID, R: f.Provenance.SourceRepository, K: slices.Sorted(slices.Values(f.ProvenanceKeys))}
+	}
 	out.F = v
 	return out
 }
@@ -136,7 +164,32 @@ func unpackFacts(f storedFacts, summary bool) (model.DeployFacts, bool) {
 			out.VerifiedKeys = append(out.VerifiedKeys, keys)
 		}
 	}
+	if v&factsProvenance != 0 {
+		if f.P != nil && !summary {
+			out.Provenance = &model.ProvenanceFacts{BuilderID: f.P.B, SourceRepository: f.P.R}
+			out.ProvenanceKeys = f.P.K
+		} else {
+			mayPassSourcePolicy(&out)
+		}
+	}
 	return out, true
+}
+
+// mayPassSourcePolicy widens facts whose SOURCE_POLICY was decided from
+// provenance they do not hold (a summary of several entries) to what any
+// provenance rules may make of it: SOURCE_POLICY PASSED on verified evidence
+// (on the keys the facts hold for it, so a pass resting only on revoked keys
+// still counts as none).
+func mayPassSourcePolicy(f *model.DeployFacts) {
+	sp := model.CheckSourcePolicy
+	f.Failed = slices.DeleteFunc(f.Failed, func(c model.Check) bool { return c == sp })
+	if !slices.Contains(f.Passed, sp) {
+		f.Passed = append(f.Passed, sp)
+	}
+	if !slices.Contains(f.Verified, sp) {
+		f.Verified = append(f.Verified, sp)
+		f.VerifiedKeys = append(f.VerifiedKeys, nil)
+	}
 }
 
 func factsOfArtifact(a *model.Artifact) storedFacts { return packFacts(a.DeployFacts()) }
@@ -169,7 +222,7 @@ func (f *deployFilter) may(sf storedFacts, summary bool) bool {
 	if f.all {
 		return true
 	}
-	key := fmt.Sprint(sf.F, summary, sf.S, sf.K)
+	key := fmt.Sprint(sf.F, summary, sf.S, sf.K, sf.P)
 	ok, seen := f.memo[key]
 	if !seen {
 		facts, known := unpackFacts(sf, summary)
@@ -351,7 +404,7 @@ func setFacts(cur *chanEntry, e chanEntry, force bool) bool {
 	if e.V <= cur.V || (e.facts().equal(cur.facts()) && !force) {
 		return false
 	}
-	cur.F, cur.S, cur.K, cur.V = e.F, e.S, e.K, e.V
+	cur.F, cur.S, cur.K, cur.P, cur.V = e.F, e.S, e.K, e.P, e.V
 	return true
 }
 

@@ -23,15 +23,17 @@ type chanEntry struct {
 	S          string     `bson:"s,omitempty"`
 	K          [][]string `bson:"k,omitempty"`
 	V          int64      `bson:"v"`
+	// P: see storedFacts.
+	P *storedProvenance `bson:"pv,omitempty"`
 }
 
-func (e chanEntry) facts() storedFacts { return storedFacts{F: e.F, S: e.S, K: e.K} }
+func (e chanEntry) facts() storedFacts { return storedFacts{F: e.F, S: e.S, K: e.K, P: e.P} }
 
 func (e chanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
 
 func chanEntryOf(a *model.Artifact, p model.Promotion) chanEntry {
 	f := factsOfArtifact(a)
-	return chanEntry{ArtifactID: a.ID, At: ms(p.PromotedAt).UnixMilli(), By: p.PromotedBy, F: f.F, S: f.S, K: f.K, V: int64(a.Version)}
+	return chanEntry{ArtifactID: a.ID, At: ms(p.PromotedAt).UnixMilli(), By: p.PromotedBy, F: f.F, S: f.S, K: f.K, P: f.P, V: int64(a.Version)}
 }
 
 // statusRow is the latest promotion into one (channel, environment).

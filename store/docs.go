@@ -96,21 +96,45 @@ type evidenceDoc struct {
 	SubmittedBy    string               `bson:"submittedBy"`
 	SubmittedAt    time.Time            `bson:"submittedAt"`
 	PolicyVersion  int64                `bson:"policyVersion"`
+	// Provenance is absent but for SOURCE_POLICY evidence from SLSA provenance
+	// whose signature and subject verified (and in documents stored before it was
+	// kept: such evidence is not judged again).
+	Provenance *provenanceFactsDoc `bson:"provenance,omitempty"`
+}
+
+// provenanceFactsDoc is model.ProvenanceFacts.
+type provenanceFactsDoc struct {
+	BuilderID        string `bson:"builderId"`
+	SourceRepository string `bson:"sourceRepository"`
 }
 
 func toEvidenceDoc(e model.Evidence) evidenceDoc {
 	return evidenceDoc{
 		ID: e.ID, Format: e.Format, Check: e.Check, Result: e.Result, Detail: e.Detail, PredicateType: e.PredicateType,
 		KeyIDs: nonNil(e.KeyIDs), EnvelopeSHA256: e.EnvelopeSHA256, SubmittedBy: e.SubmittedBy, SubmittedAt: ms(e.SubmittedAt),
-		PolicyVersion: int64(e.PolicyVersion),
+		PolicyVersion: int64(e.PolicyVersion), Provenance: toProvenanceFactsDoc(e.Provenance),
 	}
+}
+
+func toProvenanceFactsDoc(f *model.ProvenanceFacts) *provenanceFactsDoc {
+	if f == nil {
+		return nil
+	}
+	return &provenanceFactsDoc{BuilderID: f.BuilderID, SourceRepository: f.SourceRepository}
+}
+
+func (d *provenanceFactsDoc) model() *model.ProvenanceFacts {
+	if d == nil {
+		return nil
+	}
+	return &model.ProvenanceFacts{BuilderID: d.BuilderID, SourceRepository: d.SourceRepository}
 }
 
 func (d evidenceDoc) model() model.Evidence {
 	return model.Evidence{
 		ID: d.ID, Format: d.Format, Check: d.Check, Result: d.Result, Detail: d.Detail, PredicateType: d.PredicateType,
 		KeyIDs: nonNil(d.KeyIDs), EnvelopeSHA256: d.EnvelopeSHA256, SubmittedBy: d.SubmittedBy, SubmittedAt: d.SubmittedAt.UTC(),
-		PolicyVersion: int(d.PolicyVersion),
+		PolicyVersion: int(d.PolicyVersion), Provenance: d.Provenance.model(),
 	}
 }
 

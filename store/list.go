@@ -34,11 +34,15 @@ type listEntry struct {
 	F         int64           `bson:"f"`
 	Src       string          `bson:"o,omitempty"`
 	Keys      [][]string      `bson:"y,omitempty"`
+	// Prov: see storedFacts.P.
+	Prov *storedProvenance `bson:"pv,omitempty"`
 }
 
 // facts returns the deploy facts e holds; false when they cannot be told from it.
 func (e *listEntry) facts() (model.DeployFacts, bool) {
-	return unpackFacts(storedFacts{F: e.F, S: e.Src, K: e.Keys}, false)
+	f, ok := unpackFacts(storedFacts{F: e.F, S: e.Src, K: e.Keys, P: e.Prov}, false)
+	// Provenance named but not held: the verdict cannot be decided again from here.
+	return f, ok && (e.F&factsProvenance == 0 || e.Prov != nil)
 }
 
 func (e listEntry) key() logKey { return logKey{At: e.CreatedAt, ID: e.ID} }
@@ -72,7 +76,7 @@ func listEntryOf(a *model.Artifact) listEntry {
 		e.Tags = append([]string(nil), a.Tags...)
 	}
 	f := factsOfArtifact(a)
-	e.F, e.Src, e.Keys = f.F, f.S, f.K
+	e.F, e.Src, e.Keys, e.Prov = f.F, f.S, f.K, f.P
 	for _, p := range a.NewestPromotions() {
 		if i := indexOf(model.Channels, p.Channel); i >= 0 && i < 4 {
 			e.Codes |= 1 << (channelShift + i)

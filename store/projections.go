@@ -157,7 +157,7 @@ const loadConcurrency = 4
 const metaID = "meta:projections"
 
 // projectionSchema is bumped when the shape of a projection changes; Open rebuilds.
-const projectionSchema = 7
+const projectionSchema = 8
 
 // errStale makes a projection writer start over from fresh state.
 var errStale = errors.New("projection changed under the writer")
