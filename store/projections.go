@@ -40,7 +40,9 @@ package store
 //
 //	list:<p>          head of the artifact list: the open bucket's entries inline (one
 //	                  per artifact {id, createdAt, trust, lifecycle, kind, tags, channels
-//	                  ever promoted into, deploy facts, version}, packed: listEntry), and per
+//	                  ever promoted into, deploy facts, version, and its other summary
+//	                  fields: digest, source type, runtime class, updatedAt}, packed:
+//	                  listEntry), and per
 //	                  sealed bucket its createdAt range, the version of the bucket
 //	                  document and its counts (total, by trust, lifecycle, kind and
 //	                  channel), as one packed table (listSummaries).
@@ -152,7 +154,7 @@ const loadConcurrency = 4
 const metaID = "meta:projections"
 
 // projectionSchema is bumped when the shape of a projection changes; Open rebuilds.
-const projectionSchema = 7
+const projectionSchema = 8
 
 // errStale makes a projection writer start over from fresh state.
 var errStale = errors.New("projection changed under the writer")
