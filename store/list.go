@@ -49,14 +49,11 @@ type listEntry struct {
 // summary returns the artifact of project e describes with its summary fields set
 // (service.ArtifactQuery.Summary) and every other field zero.
 func (e *listEntry) summary(project string) *model.Artifact {
-	a := &model.Artifact{
+	return &model.Artifact{
 		ID: e.ID, Project: project, Digest: e.Digest, Kind: e.kind(), SourceType: e.SourceType, Source: e.Src,
-		RuntimeClass: e.RuntimeClass, LifecycleState: e.lifecycle(), TrustState: e.trust(), Version: int(e.Version),
-		CreatedAt: time.UnixMilli(e.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(e.UpdatedAt).UTC(),
-		Tags: []string{},
+		RuntimeClass: e.RuntimeClass, Tags: append([]string{}, e.Tags...), LifecycleState: e.lifecycle(), TrustState: e.trust(),
+		Version: int(e.Version), CreatedAt: time.UnixMilli(e.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(e.UpdatedAt).UTC(),
 	}
-	a.Tags = append(a.Tags, e.Tags...)
-	return a
 }
 
 // facts returns the deploy facts e holds; false when they cannot be told from it.
@@ -409,8 +406,8 @@ func (h *listHead) set(open int, es []listEntry, sl []listSealed) {
 // total count of artifacts matching the filter, from the list projection: the head
 // (one _id look-up) and the sealed buckets the page reaches (usually none or one),
 // then the page's artifacts by _id (with q.Summary none: the items are made from
-// the list entries, see listEntry.summary). The total comes from the head's counts when the
-// filter has no tag and at most one other field; otherwise every bucket of the
+// the list entries, see listEntry.summary). The total comes from the head's counts
+// when the filter has no tag and at most one other field; otherwise every bucket of the
 // project is read (O(project), never O(collection)). So is a page of a filter that
 // matches few artifacts.
 func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (service.ArtifactPage, error) {
