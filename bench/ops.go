@@ -99,9 +99,18 @@ const (
 	qByDigest = `query ByDigest($p: String!, $d: String!) { artifactByDigest(project: $p, digest: $d) {
   id digest kind lifecycleState trustState version promotions { channel targetEnvironment promotedAt }
 } }`
+	// qArtifacts is a list page of summary fields only (served from the list read
+	// model); qArtifactsFull the same page with each artifact's verification and
+	// promotions (every artifact of the page is loaded).
 	qArtifacts = `query List($p: String!) { artifacts(project: $p, first: 20, filter: {trustState: VERIFIED}) {
   totalCount
-  edges { cursor node { id digest kind lifecycleState trustState tags createdAt } }
+  edges { cursor node { id digest kind sourceType source lifecycleState trustState tags version createdAt updatedAt } }
+  pageInfo { hasNextPage endCursor }
+} }`
+	qArtifactsFull = `query ListFull($p: String!) { artifacts(project: $p, first: 20, filter: {trustState: VERIFIED}) {
+  totalCount
+  edges { cursor node { id digest kind sourceType source lifecycleState trustState tags version createdAt updatedAt
+    verification { check result } promotions { channel targetEnvironment promotedAt } } }
   pageInfo { hasNextPage endCursor }
 } }`
 	qDeployable = `query Deployable($p: String!) { deployable(project: $p, channel: STAGING) {
@@ -155,7 +164,8 @@ var apiOps = []apiOp{
 			return c.do(ctx, qByDigest, map[string]any{"p": projectOf(k), "d": digestOf(k)}, nil)
 		}
 	}},
-	{Name: "artifacts(first:20,filter)", Floor: "raw findProjectDoc", FloorRM: "raw list floor", Run: projectQuery(qArtifacts)},
+	{Name: "artifacts(first:20,filter)", Floor: "raw findProjectDoc", FloorRM: "raw findListHead", Run: projectQuery(qArtifacts)},
+	{Name: "artifacts(first:20,filter,full)", Floor: "raw findProjectDoc", FloorRM: "raw list floor", Run: projectQuery(qArtifactsFull)},
 	{Name: "deployable", Floor: "raw deployable floor", FloorRM: "raw deployable floor (read models)", Run: projectQuery(qDeployable)},
 	{Name: "channelStatus", Floor: "raw findProjectDoc", FloorRM: "raw channelStatus floor", Run: projectQuery(qChannelStatus)},
 	{Name: "auditEvents(first:50)", Floor: "raw findProjectDoc", FloorRM: "raw auditEvents floor", Run: projectQuery(qAuditEvents)},

@@ -327,6 +327,11 @@ func (r *report) scaling(b *strings.Builder) {
 var (
 	floorTargets  = []string{"artifact(id)", "deployable"}
 	growthTargets = []string{"artifacts(first:20,filter)", "deployable", "channelStatus", "auditEvents(first:50)", "verifyArtifact", "promoteArtifact", "registerArtifact"}
+	// relativeTargets: operation name's p50 within x times of operation of's.
+	relativeTargets = []struct {
+		name, of string
+		x        float64
+	}{{"artifacts(first:20,filter)", "artifact(id)", 2}}
 )
 
 func verdict(ok bool) string {
@@ -349,6 +354,15 @@ func (r *report) targets(b *strings.Builder) {
 			}
 			ratio := float64(a.P50) / float64(f.P50)
 			w("| %s p50 within 1.5x of %s at %d | %s ms vs %s ms = %.2fx | %s |\n", name, s.floorFor(name), s.Size, msStr(a.P50), msStr(f.P50), ratio, verdict(ratio <= 1.5))
+		}
+		for _, rt := range relativeTargets {
+			a, ok1 := s.get("api", rt.name, c)
+			o, ok2 := s.get("api", rt.of, c)
+			if !ok1 || !ok2 || o.P50 == 0 {
+				continue
+			}
+			ratio := float64(a.P50) / float64(o.P50)
+			w("| %s p50 within %gx of %s at %d | %s ms vs %s ms = %.2fx | %s |\n", rt.name, rt.x, rt.of, s.Size, msStr(a.P50), msStr(o.P50), ratio, verdict(ratio <= rt.x))
 		}
 	}
 	if len(r.Sizes) >= 2 {

@@ -418,3 +418,16 @@ func (a *Artifact) Event(action string, actor Actor, correlationID, reason strin
 
 // OCI reports whether the artifact is of an OCI kind.
 func (a *Artifact) OCI() bool { return a.Kind.IsOCI() }
+
+// Summary returns a copy of the artifact holding only its summary fields: ID,
+// Project, Digest, Kind, SourceType, Source, RuntimeClass, Tags, LifecycleState,
+// TrustState, Version, CreatedAt and UpdatedAt; every other field is zero. A list
+// page that needs no other field is served from the store's list without loading
+// the artifacts (service.ArtifactQuery.Summary).
+func (a *Artifact) Summary() *Artifact {
+	return &Artifact{
+		ID: a.ID, Project: a.Project, Digest: a.Digest, Kind: a.Kind, SourceType: a.SourceType, Source: a.Source,
+		RuntimeClass: a.RuntimeClass, Tags: append([]string{}, a.Tags...), LifecycleState: a.LifecycleState,
+		TrustState: a.TrustState, Version: a.Version, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+}

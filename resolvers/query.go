@@ -57,7 +57,11 @@ func (r queryResolver) Artifacts(ctx context.Context, project string, filter *gr
 			f.Channel = *filter.Channel
 		}
 	}
-	page, err := r.Service.Artifacts(ctx, rq, project, f, first, deref(after))
+	list := r.Service.Artifacts
+	if selectsOnlySummaries(ctx) {
+		list = r.Service.ArtifactSummaries
+	}
+	page, err := list(ctx, rq, project, f, first, deref(after))
 	if err != nil {
 		return nil, err
 	}

@@ -256,6 +256,17 @@ func (s *Service) ArtifactByDigest(ctx context.Context, rq Request, project, dig
 
 // Artifacts returns a page of a project's artifacts, newest first.
 func (s *Service) Artifacts(ctx context.Context, rq Request, project string, f ArtifactFilter, first *int, after string) (ArtifactPage, error) {
+	return s.listArtifacts(ctx, rq, project, f, first, after, false)
+}
+
+// ArtifactSummaries is Artifacts with only the summary fields of each artifact
+// (model.Artifact.Summary), read from the store's list without loading the
+// artifacts; authorized and validated as Artifacts.
+func (s *Service) ArtifactSummaries(ctx context.Context, rq Request, project string, f ArtifactFilter, first *int, after string) (ArtifactPage, error) {
+	return s.listArtifacts(ctx, rq, project, f, first, after, true)
+}
+
+func (s *Service) listArtifacts(ctx context.Context, rq Request, project string, f ArtifactFilter, first *int, after string, summary bool) (ArtifactPage, error) {
 	if err := requireRead(rq.Actor, project); err != nil {
 		return ArtifactPage{}, err
 	}
@@ -268,7 +279,7 @@ func (s *Service) Artifacts(ctx context.Context, rq Request, project string, f A
 	if err != nil {
 		return ArtifactPage{}, err
 	}
-	q := ArtifactQuery{Project: project, Filter: f, First: n}
+	q := ArtifactQuery{Project: project, Filter: f, First: n, Summary: summary}
 	if after != "" {
 		c, err := model.DecodeCursor(after)
 		if err != nil {

@@ -147,6 +147,10 @@ type ArtifactQuery struct {
 	Filter  ArtifactFilter
 	First   int
 	After   *model.Cursor
+	// Summary asks for the items' summary fields only: each item is then
+	// model.Artifact.Summary of the artifact as the store's list holds it, every
+	// other field zero, and no artifact is loaded.
+	Summary bool
 }
 
 // ArtifactPage is one page of artifacts.

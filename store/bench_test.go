@@ -168,6 +168,14 @@ func BenchmarkEmbedded(b *testing.B) {
 				}
 			}
 		})
+		run("ListArtifacts20TrustSummary", func(b *testing.B) { // the same page, summary fields only
+			for i := 0; b.Loop(); i++ {
+				p, err := s.ListArtifacts(ctx, service.ArtifactQuery{Project: benchProject(i), First: 20, Filter: service.ArtifactFilter{TrustState: model.TrustVerified}, Summary: true})
+				if err != nil || len(p.Items) != 20 {
+					b.Fatal(len(p.Items), err)
+				}
+			}
+		})
 		run("ListArtifacts20TrustTag", func(b *testing.B) { // combined filter: totals scan the project's buckets
 			for i := 0; b.Loop(); i++ {
 				if _, err := s.ListArtifacts(ctx, service.ArtifactQuery{Project: benchProject(i), First: 20, Filter: service.ArtifactFilter{TrustState: model.TrustVerified, Tag: "v-svc-000001"}}); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
@@ -21,6 +22,10 @@ import (
 // F, Src and Keys are the artifact's deploy facts (storedFacts, chanlog.go): the
 // trust re-derivation tells from them, a bucket at a time, which artifacts'
 // trust differs under the current policy and loads only those.
+//
+// With Digest, SourceType, RuntimeClass and UpdatedAt (and Src, the artifact's
+// source) an entry holds every summary field of its artifact (summary), so a list
+// page asking for no other field is served without loading an artifact.
 type listEntry struct {
 	ID        string          `bson:"i"`
 	CreatedAt int64           `bson:"c"` // Unix ms
@@ -36,6 +41,21 @@ type listEntry struct {
 	Keys      [][]string      `bson:"y,omitempty"`
 	// Prov: see storedFacts.P.
 	Prov *storedProvenance `bson:"pv,omitempty"`
+
+	Digest       string           `bson:"digest"`
+	SourceType   model.SourceType `bson:"sourceType"`
+	RuntimeClass string           `bson:"runtimeClass,omitempty"`
+	UpdatedAt    int64            `bson:"updatedAt"` // Unix ms
+}
+
+// summary returns the artifact of project e describes with its summary fields set
+// (service.ArtifactQuery.Summary) and every other field zero.
+func (e *listEntry) summary(project string) *model.Artifact {
+	return &model.Artifact{
+		ID: e.ID, Project: project, Digest: e.Digest, Kind: e.kind(), SourceType: e.SourceType, Source: e.Src,
+		RuntimeClass: e.RuntimeClass, Tags: append([]string{}, e.Tags...), LifecycleState: e.lifecycle(), TrustState: e.trust(),
+		Version: int(e.Version), CreatedAt: time.UnixMilli(e.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(e.UpdatedAt).UTC(),
+	}
 }
 
 // facts returns the deploy facts e holds; false when they cannot be told from it.
@@ -61,7 +81,8 @@ func decode[T any](values []T, codes int32, shift int, other string, conv func(s
 }
 
 func listEntryOf(a *model.Artifact) listEntry {
-	e := listEntry{ID: a.ID, CreatedAt: ms(a.CreatedAt).UnixMilli(), Version: int64(a.Version)}
+	e := listEntry{ID: a.ID, CreatedAt: ms(a.CreatedAt).UnixMilli(), Version: int64(a.Version),
+		Digest: a.Digest, SourceType: a.SourceType, RuntimeClass: a.RuntimeClass, UpdatedAt: ms(a.UpdatedAt).UnixMilli()}
 	e.Codes = code(trustStates, a.TrustState)<<trustShift | code(lifecycleStates, a.LifecycleState)<<lifecycleShift | code(model.AllArtifactKinds, a.Kind)<<kindShift
 	if e.Codes&(0xF<<trustShift) == 0 {
 		e.T = string(a.TrustState)
@@ -388,8 +409,9 @@ func (h *listHead) set(open int, es []listEntry, sl []listSealed) {
 // ListArtifacts returns one page of a project's artifacts, newest first, with the
 // total count of artifacts matching the filter, from the list projection: the head
 // (one _id look-up) and the sealed buckets the page reaches (usually none or one),
-// then the page's artifacts by _id. The total comes from the head's counts when the
-// filter has no tag and at most one other field; otherwise every bucket of the
+// then the page's artifacts by _id (with q.Summary none: the items are made from
+// the list entries, see listEntry.summary). The total comes from the head's counts
+// when the filter has no tag and at most one other field; otherwise every bucket of the
 // project is read (O(project), never O(collection)). So is a page of a filter that
 // matches few artifacts.
 func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (service.ArtifactPage, error) {
@@ -441,8 +463,8 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 		below = &logKey{At: q.After.At.UnixMilli(), ID: q.After.ID}
 	}
 	it := newNewestIter(h.Entries, ranges, load, below)
-	var ids []string
-	for len(ids) <= q.First {
+	var hits []listEntry
+	for len(hits) <= q.First {
 		e, ok, err := it.next()
 		if err != nil {
 			return page, err
@@ -451,12 +473,22 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 			break
 		}
 		if e.matches(q.Filter) {
-			ids = append(ids, e.ID)
+			hits = append(hits, e)
 		}
 	}
-	if len(ids) > q.First {
+	if len(hits) > q.First {
 		page.HasNext = true
-		ids = ids[:q.First]
+		hits = hits[:q.First]
+	}
+	if q.Summary {
+		for i := range hits {
+			page.Items = append(page.Items, hits[i].summary(q.Project))
+		}
+		return page, nil
+	}
+	ids := make([]string, len(hits))
+	for i, e := range hits {
+		ids[i] = e.ID
 	}
 	arts, err := s.getArtifacts(ctx, ids)
 	if err != nil {

@@ -44,7 +44,9 @@ package store
 //
 //	list:<p>          head of the artifact list: the open bucket's entries inline (one
 //	                  per artifact {id, createdAt, trust, lifecycle, kind, tags, channels
-//	                  ever promoted into, deploy facts, version}, packed: listEntry), and per
+//	                  ever promoted into, deploy facts, version, and its other summary
+//	                  fields: digest, source type, runtime class, updatedAt}, packed:
+//	                  listEntry), and per
 //	                  sealed bucket its createdAt range, the version of the bucket
 //	                  document and its counts (total, by trust, lifecycle, kind and
 //	                  channel), as one packed table (listSummaries).
@@ -134,9 +136,11 @@ import (
 
 // Bucket capacities (entries per bucket). A head document carries its open bucket
 // inline, so it is read by every reader and rewritten by every write of its kind:
-// the capacities keep a payload within ~30 KB of BSON (~3 KB deflated).
+// the capacities keep a payload within ~30 KB of BSON (~3 KB deflated), but for the
+// list's, whose entries carry the summary fields (digests do not deflate): ~38 KB
+// (~11 KB deflated).
 const (
-	listBucketCap = 128 // ~210 B of BSON per entry
+	listBucketCap = 128 // ~300 B of BSON per entry (~90 B deflated)
 	feedBucketCap = 64  // ~460 B per audit event (more with verification records)
 	chanBucketCap = 32  // ~60 B per promotion
 )
@@ -157,7 +161,7 @@ const loadConcurrency = 4
 const metaID = "meta:projections"
 
 // projectionSchema is bumped when the shape of a projection changes; Open rebuilds.
-const projectionSchema = 8
+const projectionSchema = 9
 
 // errStale makes a projection writer start over from fresh state.
 var errStale = errors.New("projection changed under the writer")

@@ -209,6 +209,7 @@ func checkProjectionsWith(t *testing.T, s *Store, listFilters []service.Artifact
 							t.Fatalf("%s list %+v: listed artifact differs from the stored one:\n got %+v\nwant %+v", project, f, got[i], want[i])
 						}
 					}
+					checkSummaries(t, s, project, f, got, total)
 				}
 			}
 			// A cursor in the middle, compared page for page with the oracle.

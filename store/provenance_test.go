@@ -311,12 +311,13 @@ func TestProvenanceVerdictsAreDecidedFromTheReadModelsFactsWithoutLoadingTheArti
 		t.Fatalf("deployable %q after the tightening sent %v", got, n)
 	}
 	// The walk tells from the list's facts which artifacts' trust changes: it
-	// reads and writes those built by A, once each, and no other.
+	// reads and writes those built by A, once each, and no other (it reads fewer
+	// when the document cache still holds one: deployable just loaded it).
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	wait2 := f.svc.RunReevaluations(ctx2)
 	f.rdFixture.stop = func() { cancel2(); wait2() }
 	all := counter.during(func() { f.waitFor(t, model.PolicyReason(tight.Version)) })
-	if all["find artifacts"] != len(f.fromA) || all["update artifacts"] != len(f.fromA) {
+	if all["find artifacts"] > len(f.fromA) || all["update artifacts"] != len(f.fromA) {
 		t.Fatalf("the tightening changed %d artifacts with %v", len(f.fromA), all)
 	}
 }
