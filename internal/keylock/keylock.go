@@ -11,8 +11,10 @@
 //     RLocks, so a stream of shared holders cannot starve an exclusive one.
 //   - A wait ends with ctx: it then returns a *model.Error of kind
 //     model.KindConflict (the object is busy; retry) that wraps ctx.Err(), so
-//     errors.Is(err, context.DeadlineExceeded) tells a deadline. A ctx already done
-//     fails even when the key is free.
+//     errors.Is(err, context.DeadlineExceeded) tells a deadline. A free key is
+//     taken without waiting whatever ctx says: the object is not busy, and an
+//     operation whose own deadline has passed is told so by its next step, not
+//     answered with a conflict that never happened.
 //   - Memory is bounded by what is in use: a key's entry exists only while somebody
 //     holds or waits for it, and is dropped by the last unlock or give-up (Len).
 //   - unlock is idempotent: calling it again changes nothing.
@@ -79,6 +81,9 @@ func (l *Locks) acquire(ctx context.Context, key string, weight int64) (func(), 
 	}
 	e.refs++
 	l.mu.Unlock()
+	if e.sem.TryAcquire(weight) {
+		return l.unlocker(key, e, weight), nil
+	}
 	if err := e.sem.Acquire(ctx, weight); err != nil {
 		l.release(key, e)
 		what := "the same object"
@@ -87,13 +92,18 @@ func (l *Locks) acquire(ctx context.Context, key string, weight int64) (func(), 
 		}
 		return nil, &model.Error{Kind: model.KindConflict, Message: "another change to " + what + " did not finish in time; retry", Err: err}
 	}
+	return l.unlocker(key, e, weight), nil
+}
+
+// unlocker is the unlock of a holder of key's entry e with weight.
+func (l *Locks) unlocker(key string, e *entry, weight int64) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			e.sem.Release(weight)
 			l.release(key, e)
 		})
-	}, nil
+	}
 }
 
 func (l *Locks) release(key string, e *entry) {
