@@ -149,6 +149,13 @@ func (c *docCache) add(k cacheKey, d cachedDoc) {
 	}
 }
 
+// clear drops every document the cache holds (the generations stay).
+func (c *docCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lru.Purge()
+}
+
 // stats returns the hits and misses so far and the bytes held.
 func (c *docCache) stats() (hits, misses uint64, bytes int) {
 	c.mu.Lock()
