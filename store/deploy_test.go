@@ -312,7 +312,7 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 				}
 				old := logHead[oldChanEntry]{Open: cur.Open, Entries: []oldChanEntry{}}
 				for _, e := range cur.Entries {
-					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, e.At, e.By})
+					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, int64(e.At), e.By})
 				}
 				for _, b := range cur.Sealed {
 					old.Sealed = append(old.Sealed, b.Range)

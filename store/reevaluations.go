@@ -219,7 +219,7 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 	}
 	total = len(h.Entries)
 	for _, b := range h.Sealed {
-		total += int(b.Counts.N)
+		total += int(b.Counts.Total)
 	}
 	es := h.Entries
 	if part < len(h.Sealed) {
@@ -231,7 +231,7 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 		e := &es[i]
 		out := service.ReevaluationEntry{ID: e.ID}
 		if !pending[e.ID] {
-			out.Facts, out.Known = e.facts()
+			out.Facts, out.Known = e.Facts.model(false), true
 		}
 		delete(pending, e.ID)
 		entries = append(entries, out)

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// BenchmarkProjectionForms reads and rewrites (update: FindOne, decode, encode,
+// ReplaceOne) full head documents of one project on the embedded engine: the list
+// head (127 inline entries), the feed head (63 inline events) and a chan log head
+// (31 inline promotions), each with the sealed buckets of a project of 2,500
+// artifacts (the 50,000-artifact benchmark's 20 projects) or of 25,000. It runs
+// every projection form the codec can write (projForms), so the numbers decide
+// which the embedded engine uses (the table in projections.go):
+//
+//	go test ./store/ -run '^$' -bench ProjectionForms -benchtime 200x
+func BenchmarkProjectionForms(b *testing.B) {
+	for _, form := range projForms {
+		for _, perProject := range []int{2500, 25000} {
+			b.Run(fmt.Sprintf("%s/artifacts=%d", form, perProject), func(b *testing.B) {
+				benchProjectionForm(b, form, perProject)
+			})
+		}
+	}
+}
+
+func benchProjectionForm(b *testing.B, form string, perProject int) {
+	s := openCaps(b, b.TempDir(), defaultCaps)
+	s.projForm = form
+	ctx := context.Background()
+	const project = "proj-00"
+	// One bucket's worth of entries of each log (plus the open bucket's), from
+	// the benchmark's artifacts; the sealed rows summarize copies of it shifted
+	// in time (the sealed bucket documents themselves are not needed).
+	var list []listEntry
+	var feed []feedEntry
+	var chans []chanEntry
+	for i := 0; len(list) < 2*listBucketCap || len(feed) < 2*feedBucketCap || len(chans) < 2*chanBucketCap; i++ {
+		a := benchArtifact(i*benchProjects, t0.Add(time.Duration(i)*10*time.Second))
+		list = append(list, listEntryOf(a))
+		es, err := feedEntriesOf(a, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		feed = append(feed, es...)
+		for _, p := range a.Promotions {
+			if p.Channel == model.ChannelProd {
+				chans = append(chans, chanEntryOf(a, p))
+			}
+		}
+	}
+	shift := func(r logRange) logRange { return logRange{Min: r.Max + 1, Max: r.Max + 1 + (r.Max - r.Min)} }
+	var lh listHead
+	lh.Entries = list[listBucketCap : 2*listBucketCap-1]
+	r, counts := rangeOf(list[:listBucketCap]), countsOf(list[:listBucketCap])
+	for n := 0; n < perProject/listBucketCap; n++ {
+		lh.Sealed = append(lh.Sealed, listSealed{Range: r, Ver: 3, Counts: counts})
+		lh.Open, r = lh.Open+1, shift(r)
+	}
+	var fh logHead[feedEntry]
+	fh.Entries = feed[feedBucketCap : 2*feedBucketCap-1]
+	r = rangeOf(feed[:feedBucketCap])
+	for n := 0; n < perProject*8/feedBucketCap; n++ {
+		fh.Sealed = append(fh.Sealed, r)
+		fh.Open, r = fh.Open+1, shift(r)
+	}
+	var ch chanHead
+	ch.Entries = chans[chanBucketCap : 2*chanBucketCap-1]
+	r, facts := rangeOf(chans[:chanBucketCap]), summarize(chans[:chanBucketCap])
+	for n := 0; n < perProject/chanBucketCap; n++ {
+		ch.Sealed = append(ch.Sealed, chanSealed{Range: r, Ver: 3, Facts: facts})
+		ch.Open, r = ch.Open+1, shift(r)
+	}
+	chanID := chanHeadID(project, model.ChannelProd, "")
+	set := func(id, typ string, payload any) {
+		unlock := s.projLock(id)
+		defer unlock()
+		if ok, err := s.putProjLocked(ctx, id, project, typ, payload, 0, 0); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+	set(listHeadID(project), "list", &lh)
+	set(feedHeadID(project), "feed", &fh)
+	set(chanID, "chan", &ch)
+	run := func(b *testing.B, fn func() (int64, error)) {
+		for b.Loop() {
+			if _, err := fn(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	yes := func(any, int64) (bool, error) { return true, nil }
+	b.Run("list/read", func(b *testing.B) {
+		run(b, func() (int64, error) { var h listHead; return s.loadProj(ctx, listHeadID(project), &h) })
+	})
+	b.Run("list/update", func(b *testing.B) {
+		run(b, func() (int64, error) {
+			return update(ctx, s, listHeadID(project), project, "list", func(h *listHead, v int64) (bool, error) { return yes(h, v) })
+		})
+	})
+	b.Run("feed/read", func(b *testing.B) {
+		run(b, func() (int64, error) { var h logHead[feedEntry]; return s.loadProj(ctx, feedHeadID(project), &h) })
+	})
+	b.Run("feed/update", func(b *testing.B) {
+		run(b, func() (int64, error) {
+			return update(ctx, s, feedHeadID(project), project, "feed", func(h *logHead[feedEntry], v int64) (bool, error) { return yes(h, v) })
+		})
+	})
+	b.Run("chan/read", func(b *testing.B) {
+		run(b, func() (int64, error) { var h chanHead; return s.loadProj(ctx, chanID, &h) })
+	})
+	b.Run("chan/update", func(b *testing.B) {
+		run(b, func() (int64, error) {
+			return update(ctx, s, chanID, project, "chan", func(h *chanHead, v int64) (bool, error) { return yes(h, v) })
+		})
+	})
+}
