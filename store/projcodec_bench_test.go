@@ -28,14 +28,11 @@ func BenchmarkProjectionForms(b *testing.B) {
 	}
 }
 
-func benchProjectionForm(b *testing.B, form string, perProject int) {
-	s := openCaps(b, b.TempDir(), defaultCaps)
-	s.projForm = form
-	ctx := context.Background()
-	const project = "proj-00"
-	// One bucket's worth of entries of each log (plus the open bucket's), from
-	// the benchmark's artifacts; the sealed rows summarize copies of it shifted
-	// in time (the sealed bucket documents themselves are not needed).
+// benchHeads builds the list, feed and chan heads of a project of perProject
+// artifacts, their open buckets one entry short of full: one bucket's worth of
+// entries of each log (plus the open bucket's) from the benchmark's artifacts,
+// and sealed rows summarizing copies of it shifted in time.
+func benchHeads(b *testing.B, perProject int) (*listHead, *logHead[feedEntry], *chanHead) {
 	var list []listEntry
 	var feed []feedEntry
 	var chans []chanEntry
@@ -75,6 +72,15 @@ func benchProjectionForm(b *testing.B, form string, perProject int) {
 		ch.Sealed = append(ch.Sealed, chanSealed{Range: r, Ver: 3, Facts: facts})
 		ch.Open, r = ch.Open+1, shift(r)
 	}
+	return &lh, &fh, &ch
+}
+
+func benchProjectionForm(b *testing.B, form string, perProject int) {
+	s := openCaps(b, b.TempDir(), defaultCaps)
+	s.projForm = form
+	ctx := context.Background()
+	const project = "proj-00"
+	lh, fh, ch := benchHeads(b, perProject)
 	chanID := chanHeadID(project, model.ChannelProd, "")
 	set := func(id, typ string, payload any) {
 		unlock := s.projLock(id)
@@ -83,9 +89,9 @@ func benchProjectionForm(b *testing.B, form string, perProject int) {
 			b.Fatal(ok, err)
 		}
 	}
-	set(listHeadID(project), "list", &lh)
-	set(feedHeadID(project), "feed", &fh)
-	set(chanID, "chan", &ch)
+	set(listHeadID(project), "list", lh)
+	set(feedHeadID(project), "feed", fh)
+	set(chanID, "chan", ch)
 	run := func(b *testing.B, fn func() (int64, error)) {
 		for b.Loop() {
 			if _, err := fn(); err != nil {
@@ -118,4 +124,42 @@ func benchProjectionForm(b *testing.B, form string, perProject int) {
 			return update(ctx, s, chanID, project, "chan", func(h *chanHead, v int64) (bool, error) { return yes(h, v) })
 		})
 	})
+}
+
+// BenchmarkProjectionCodec is the in-process part of BenchmarkProjectionForms:
+// encoding and decoding the same heads in each form, without the engine.
+func BenchmarkProjectionCodec(b *testing.B) {
+	for _, form := range projForms {
+		for _, perProject := range []int{2500, 25000} {
+			lh, fh, ch := benchHeads(b, perProject)
+			s := &Store{}
+			s.projForm = form
+			for _, c := range []struct {
+				name    string
+				payload any
+				into    func() any
+			}{
+				{"list", lh, func() any { return &listHead{} }},
+				{"feed", fh, func() any { return &logHead[feedEntry]{} }},
+				{"chan", ch, func() any { return &chanHead{} }},
+			} {
+				b.Run(fmt.Sprintf("%s/artifacts=%d/%s", form, perProject, c.name), func(b *testing.B) {
+					v, err := s.encodeProj(c.payload)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for b.Loop() {
+						v, err := s.encodeProj(c.payload)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if err := decodeProj(v, c.into()); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(len(v.Value)), "stored-B")
+				})
+			}
+		}
+	}
 }
