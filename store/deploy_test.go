@@ -277,7 +277,8 @@ func TestChanFactsNeverGoBackToAnOlderState(t *testing.T) {
 	}
 }
 
-// oldChanEntry is a chan log entry as schema 3 stored it (no deploy facts).
+// oldChanEntry is a chan log entry as schema 3 stored it (no deploy facts, one-letter
+// keys).
 type oldChanEntry struct {
 	ArtifactID string `bson:"a"`
 	At         int64  `bson:"t"`
@@ -287,9 +288,9 @@ type oldChanEntry struct {
 func (e oldChanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
 
 // TestChanLogsWithoutFactsAreRebuiltAtOpen: a database whose chan logs were written
-// before they kept deploy facts (schema 3: entries without facts, sealed ranges as
-// a packed range list) gets them rebuilt at Open, with no leftover buckets, and
-// every read answers as the scans do.
+// before they kept deploy facts (schema 3: entries without facts, sealed buckets
+// as bare ranges) gets them rebuilt at Open, with no leftover buckets, and every
+// read answers as the scans do.
 func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
