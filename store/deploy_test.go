@@ -277,7 +277,8 @@ func TestChanFactsNeverGoBackToAnOlderState(t *testing.T) {
 	}
 }
 
-// oldChanEntry is a chan log entry as schema 3 stored it (no deploy facts).
+// oldChanEntry is a chan log entry as schema 3 stored it (no deploy facts, one-letter
+// keys).
 type oldChanEntry struct {
 	ArtifactID string `bson:"a"`
 	At         int64  `bson:"t"`
@@ -287,9 +288,9 @@ type oldChanEntry struct {
 func (e oldChanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
 
 // TestChanLogsWithoutFactsAreRebuiltAtOpen: a database whose chan logs were written
-// before they kept deploy facts (schema 3: entries without facts, sealed ranges as
-// a packed range list) gets them rebuilt at Open, with no leftover buckets, and
-// every read answers as the scans do.
+// before they kept deploy facts (schema 3: entries without facts, sealed buckets
+// as bare ranges) gets them rebuilt at Open, with no leftover buckets, and every
+// read answers as the scans do.
 func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -312,7 +313,7 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 				}
 				old := logHead[oldChanEntry]{Open: cur.Open, Entries: []oldChanEntry{}}
 				for _, e := range cur.Entries {
-					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, e.At, e.By})
+					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, int64(e.At), e.By})
 				}
 				for _, b := range cur.Sealed {
 					old.Sealed = append(old.Sealed, b.Range)
