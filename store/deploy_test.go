@@ -18,11 +18,13 @@ import (
 )
 
 // commandCounter counts the commands a store sends, by command and collection
-// ("find artifacts"), while it is on.
+// ("find artifacts"), while it is on, and keeps the _id filters of its finds
+// (found).
 type commandCounter struct {
-	mu sync.Mutex
-	on bool
-	n  map[string]int
+	mu    sync.Mutex
+	on    bool
+	n     map[string]int
+	found map[string][]string // collection -> the _id filters of its finds
 }
 
 func (c *commandCounter) monitor() *event.CommandMonitor {
@@ -32,14 +34,25 @@ func (c *commandCounter) monitor() *event.CommandMonitor {
 		defer c.mu.Unlock()
 		if c.on {
 			c.n[e.CommandName+" "+coll]++
+			if id, err := e.Command.LookupErr("filter", "_id"); e.CommandName == "find" && err == nil {
+				c.found[coll] = append(c.found[coll], id.String())
+			}
 		}
 	}}
+}
+
+// foundIDs returns the distinct _id filters of the finds on coll of the last
+// during, sorted (a string _id in quotes).
+func (c *commandCounter) foundIDs(coll string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Compact(slices.Sorted(slices.Values(c.found[coll])))
 }
 
 // during counts the commands f sends.
 func (c *commandCounter) during(f func()) map[string]int {
 	c.mu.Lock()
-	c.on, c.n = true, map[string]int{}
+	c.on, c.n, c.found = true, map[string]int{}, map[string][]string{}
 	c.mu.Unlock()
 	f()
 	c.mu.Lock()
