@@ -19,10 +19,10 @@ import (
 // feed bucket copies the events already there instead of decoding them; a reader
 // decodes only the events it returns.
 type feedEntry struct {
-	Seq        int      `bson:"q"`
-	At         int64    `bson:"t"` // Unix ms
-	ArtifactID string   `bson:"a"`
-	Event      bson.Raw `bson:"e"`
+	Seq        int           `bson:"seq"`
+	At         bson.DateTime `bson:"at"`
+	ArtifactID string        `bson:"artifactId"`
+	Event      bson.Raw      `bson:"event"`
 	// pos is where a reader found the entry in the feed (not stored).
 	pos *model.FeedPosition `bson:"-"`
 }
@@ -35,7 +35,7 @@ func placed(es []feedEntry, n int) []feedEntry {
 	return es
 }
 
-func (e feedEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID, Seq: e.Seq} }
+func (e feedEntry) key() logKey { return logKey{At: int64(e.At), ID: e.ArtifactID, Seq: e.Seq} }
 
 func (e feedEntry) event() (model.AuditEvent, error) {
 	var d auditDoc
@@ -56,7 +56,7 @@ func feedEntriesOf(a *model.Artifact, from int) ([]feedEntry, error) {
 		if err != nil {
 			return nil, &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
 		}
-		out = append(out, feedEntry{Seq: seq, At: ms(ev.At).UnixMilli(), ArtifactID: ev.ArtifactID, Event: raw})
+		out = append(out, feedEntry{Seq: seq, At: bson.DateTime(ms(ev.At).UnixMilli()), ArtifactID: ev.ArtifactID, Event: raw})
 	}
 	return out, nil
 }

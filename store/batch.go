@@ -327,7 +327,7 @@ func (s *Store) applyListBatch(ctx context.Context, project string, es []listEnt
 					}
 					continue
 				}
-				if in := holding(h.Sealed, e.CreatedAt); len(in) > 0 {
+				if in := holding(h.Sealed, int64(e.CreatedAt)); len(in) > 0 {
 					look = append(look, located{e, in}) // look there first, outside this lock
 					continue
 				}
@@ -378,7 +378,7 @@ func (s *Store) applyListBatch(ctx context.Context, project string, es []listEnt
 					hit = append(hit, e.ID)
 					if old := b.Entries[i]; old.Version < e.Version {
 						b.Entries[i], changed = e, true
-						moved = moved || countsOf([]listEntry{old}) != countsOf([]listEntry{e})
+						moved = moved || !old.countedAs(&e)
 					}
 				}
 				counts = countsOf(b.Entries)

@@ -5,14 +5,16 @@ package store
 // projections and the outbox).
 //
 // Every entry carries, besides the promotion, the model.DeployFacts of its artifact
-// (trust state, retired or not, the checks passed and which evidence checks passed
-// on verified evidence; packed into one int32) and the
+// (trust state, retired or not, the checks passed and failed and which evidence
+// checks passed on verified evidence, all by name, and the SLSA provenance, builder
+// id and source repository, SOURCE_POLICY was decided from: storedFacts) and the
 // artifact version they were read from. The facts do not depend on any policy, so
 // under the policy current at query time deployable decides from them alone which
 // promotions cannot be deployable and never loads their artifacts. The head holds
 // the open bucket and, per sealed bucket, its time range, the bucket version and
-// the distinct facts of its entries: a sealed bucket none of whose facts can be
-// deployable is never read. A deployable call therefore reads the head, the sealed
+// the distinct facts of its entries (without their provenance: a SOURCE_POLICY
+// decided from provenance counts there as possibly passing): a sealed bucket none
+// of whose facts can be deployable is never read. A deployable call therefore reads the head, the sealed
 // buckets with candidates newer than the answer (usually none), and the artifacts
 // of those candidates (usually one), however many ineligible promotions the
 // channel holds. The service still decides on the loaded artifact
@@ -33,7 +35,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,139 +42,136 @@ import (
 	"github.com/artifact-trust/control-plane/model"
 )
 
-// deployChecks are the checks whose PASSED and FAILED states the packed facts
-// record, bit i for deployChecks[i]: every check a policy can require.
-var deployChecks = append(append([]model.Check(nil), model.BaselineChecks...), model.ReservedChecks...)
-
-const (
-	factsTrustMask  = 0xF    // 1 + index in trustStates; 0: another value
-	factsRetired    = 1 << 4 // lifecycle RETIRED
-	factsCheckShift = 8      // bit factsCheckShift+i: deployChecks[i] PASSED
-	// Bit factsVerifiedShift+i: model.EvidenceChecks[i] PASSED with basis
-	// VERIFIED (DeployFacts.Verified).
-	factsVerifiedShift = 24
-	maxFactsChecks     = factsVerifiedShift - factsCheckShift
-	// Bit factsFailedShift+i: deployChecks[i] FAILED.
-	factsFailedShift = 32
-)
-
-// factsProvenance: SOURCE_POLICY was decided from SLSA provenance
-// (DeployFacts.Provenance, kept in storedFacts.P).
-const factsProvenance = 1 << 5
-
-// storedFacts are model.DeployFacts as the chan logs keep them: trust, lifecycle
-// and checks packed into F (packFacts), the artifact's source, and in K[i] the ids
-// of the keys that verified the evidence behind model.EvidenceChecks[i] (trailing
-// empty slots left out). In a sealed bucket's summary one storedFacts stands for
-// every entry with its F: S is the longest common prefix of their sources and K
-// the union of their keys (summarize), so what the summary says may be deployable
-// is everything its entries may be, and possibly more.
+// storedFacts are model.DeployFacts as the list and the chan logs keep them, in a
+// canonical order (checks by name, keys sorted) so that equal facts are equal
+// values and encode to equal bytes. In a sealed bucket's summary one storedFacts
+// stands for every entry of its class (trust, retirement, checks and whether
+// SOURCE_POLICY was decided from provenance): Source is the longest common prefix
+// of their sources and Verified[i].Keys the union of their keys (summarize), so
+// what the summary says may be deployable is everything its entries may be, and
+// possibly more.
 //
-// P is the provenance SOURCE_POLICY was decided from (its facts bit
-// factsProvenance), so that its verdict is decided again under the current
-// provenance rules from the facts alone. A summary leaves P out: its entries'
-// SOURCE_POLICY is then taken as possibly passing (unpackFacts).
+// FromProvenance says SOURCE_POLICY was decided from SLSA provenance, and
+// Provenance is that provenance (builder, source repository and the keys that
+// verified it), so that its verdict is decided again under the current
+// provenance rules from the facts alone. A summary keeps FromProvenance but
+// leaves Provenance out: its entries' SOURCE_POLICY is then taken as possibly
+// passing (model). Facts naming provenance they do not hold cannot be decided
+// again from here (known).
 type storedFacts struct {
-	F int64
-	S string
-	K [][]string
-	P *storedProvenance
+	Trust          model.TrustState  `bson:"trustState"`
+	Retired        bool              `bson:"retired,omitempty"`
+	Passed         []model.Check     `bson:"passed,omitempty"`
+	Failed         []model.Check     `bson:"failed,omitempty"`
+	Verified       []verifiedCheck   `bson:"verified,omitempty"`
+	Source         string            `bson:"source,omitempty"`
+	FromProvenance bool              `bson:"sourcePolicyFromProvenance,omitempty"`
+	Provenance     *storedProvenance `bson:"provenance,omitempty"`
 }
 
-// storedProvenance is model.DeployFacts' Provenance and ProvenanceKeys.
+// verifiedCheck is an evidence check that passed on verified evidence, with the
+// ids of the trusted keys that verified it.
+type verifiedCheck struct {
+	Check model.Check `bson:"check"`
+	Keys  []string    `bson:"keys,omitempty"`
+}
+
+func (v verifiedCheck) equal(o verifiedCheck) bool {
+	return v.Check == o.Check && slices.Equal(v.Keys, o.Keys)
+}
+
+// storedProvenance is model.DeployFacts' Provenance and ProvenanceKeys (sorted).
 type storedProvenance struct {
-	B string   `bson:"b"`
-	R string   `bson:"r,omitempty"`
-	K []string `bson:"k,omitempty"`
+	BuilderID        string   `bson:"builderId"`
+	SourceRepository string   `bson:"sourceRepository,omitempty"`
+	Keys             []string `bson:"keys,omitempty"`
 }
 
 func (p *storedProvenance) equal(o *storedProvenance) bool {
 	if p == nil || o == nil {
 		return p == o
 	}
-	return p.B == o.B && p.R == o.R && slices.Equal(p.K, o.K)
+	return p.BuilderID == o.BuilderID && p.SourceRepository == o.SourceRepository && slices.Equal(p.Keys, o.Keys)
 }
 
 func (f storedFacts) equal(o storedFacts) bool {
-	return f.F == o.F && f.S == o.S && slices.EqualFunc(f.K, o.K, slices.Equal[[]string]) && f.P.equal(o.P)
+	return f.sameClass(o) && f.Source == o.Source && slices.EqualFunc(f.Verified, o.Verified, verifiedCheck.equal) &&
+		f.Provenance.equal(o.Provenance)
 }
 
-// packFacts packs f. A trust state or check the packing does not know is left out
-// (a trust code of 0 makes the entry a candidate under every policy).
-func packFacts(f model.DeployFacts) storedFacts {
-	v := int64(code(trustStates, f.Trust))
-	if f.Retired {
-		v |= factsRetired
-	}
-	for _, c := range f.Passed {
-		if i := indexOf(deployChecks, c); i >= 0 && i < maxFactsChecks {
-			v |= 1 << (factsCheckShift + i)
+// sameClass reports whether f and o differ at most in their source, keys and
+// provenance.
+func (f storedFacts) sameClass(o storedFacts) bool {
+	return f.Trust == o.Trust && f.Retired == o.Retired && slices.Equal(f.Passed, o.Passed) && slices.Equal(f.Failed, o.Failed) &&
+		slices.EqualFunc(f.Verified, o.Verified, func(a, b verifiedCheck) bool { return a.Check == b.Check }) &&
+		f.FromProvenance == o.FromProvenance
+}
+
+// compareClass orders facts by class (see sameClass).
+func compareClass(a, b storedFacts) int {
+	checks := func(v []verifiedCheck) []model.Check {
+		out := make([]model.Check, len(v))
+		for i := range v {
+			out[i] = v[i].Check
 		}
+		return out
 	}
-	for _, c := range f.Failed {
-		if i := indexOf(deployChecks, c); i >= 0 && i < maxFactsChecks {
-			v |= 1 << (factsFailedShift + i)
+	return cmp.Or(cmp.Compare(a.Trust, b.Trust), cmp.Compare(fmt.Sprint(a.Retired), fmt.Sprint(b.Retired)),
+		slices.Compare(a.Passed, b.Passed), slices.Compare(a.Failed, b.Failed), slices.Compare(checks(a.Verified), checks(b.Verified)),
+		cmp.Compare(fmt.Sprint(a.FromProvenance), fmt.Sprint(b.FromProvenance)))
+}
+
+// storedFactsOf returns f in its stored form.
+func storedFactsOf(f model.DeployFacts) storedFacts {
+	out := storedFacts{Trust: f.Trust, Retired: f.Retired, Source: f.Source}
+	sorted := func(cs []model.Check) []model.Check {
+		if len(cs) == 0 {
+			return nil
 		}
+		return slices.Compact(slices.Sorted(slices.Values(cs)))
 	}
-	out := storedFacts{S: f.Source}
+	out.Passed, out.Failed = sorted(f.Passed), sorted(f.Failed)
 	for j, c := range f.Verified {
-		i := indexOf(model.EvidenceChecks, c)
-		if i < 0 {
-			continue
-		}
-		v |= 1 << (factsVerifiedShift + i)
+		v := verifiedCheck{Check: c}
 		if j < len(f.VerifiedKeys) && len(f.VerifiedKeys[j]) > 0 {
-			for len(out.K) <= i {
-				out.K = append(out.K, nil)
-			}
-			out.K[i] = slices.Sorted(slices.Values(f.VerifiedKeys[j]))
+			v.Keys = slices.Sorted(slices.Values(f.VerifiedKeys[j]))
+		}
+		out.Verified = append(out.Verified, v)
+	}
+	slices.SortStableFunc(out.Verified, func(a, b verifiedCheck) int { return cmp.Compare(a.Check, b.Check) })
+	if p := f.Provenance; p != nil {
+		out.FromProvenance = true
+		out.Provenance = &storedProvenance{BuilderID: p.BuilderID, SourceRepository: p.SourceRepository}
+		if len(f.ProvenanceKeys) > 0 {
+			out.Provenance.Keys = slices.Sorted(slices.Values(f.ProvenanceKeys))
 		}
 	}
-	if f.Provenance != nil {
-		v |= factsProvenance
-		out.P = &storedProvenance{B: f.Provenance.BuilderID, R: f.Provenance.SourceRepository, K: slices.Sorted(slices.Values(f.ProvenanceKeys))}
-	}
-	out.F = v
 	return out
 }
 
-// unpackFacts unpacks f (summary: f summarizes several entries, see storedFacts);
-// false when its trust state is not one packFacts knows.
-func unpackFacts(f storedFacts, summary bool) (model.DeployFacts, bool) {
-	v := f.F
-	t := int(v & factsTrustMask)
-	if t == 0 || t > len(trustStates) {
-		return model.DeployFacts{}, false
+// model returns f as model.DeployFacts (summary: f summarizes several entries,
+// see storedFacts).
+func (f storedFacts) model(summary bool) model.DeployFacts {
+	out := model.DeployFacts{Trust: f.Trust, Retired: f.Retired, Source: f.Source, SourceIsPrefix: summary,
+		Passed: slices.Clone(f.Passed), Failed: slices.Clone(f.Failed)}
+	for _, v := range f.Verified {
+		out.Verified = append(out.Verified, v.Check)
+		out.VerifiedKeys = append(out.VerifiedKeys, slices.Clone(v.Keys))
 	}
-	out := model.DeployFacts{Trust: trustStates[t-1], Retired: v&factsRetired != 0, Source: f.S, SourceIsPrefix: summary}
-	for i, c := range deployChecks[:min(len(deployChecks), maxFactsChecks)] {
-		if v&(1<<(factsCheckShift+i)) != 0 {
-			out.Passed = append(out.Passed, c)
-		}
-		if v&(1<<(factsFailedShift+i)) != 0 {
-			out.Failed = append(out.Failed, c)
-		}
-	}
-	for i, c := range model.EvidenceChecks {
-		if v&(1<<(factsVerifiedShift+i)) != 0 {
-			out.Verified = append(out.Verified, c)
-			var keys []string
-			if i < len(f.K) {
-				keys = f.K[i]
-			}
-			out.VerifiedKeys = append(out.VerifiedKeys, keys)
-		}
-	}
-	if v&factsProvenance != 0 {
-		if f.P != nil && !summary {
-			out.Provenance = &model.ProvenanceFacts{BuilderID: f.P.B, SourceRepository: f.P.R}
-			out.ProvenanceKeys = f.P.K
+	if f.FromProvenance {
+		if p := f.Provenance; p != nil && !summary {
+			out.Provenance = &model.ProvenanceFacts{BuilderID: p.BuilderID, SourceRepository: p.SourceRepository}
+			out.ProvenanceKeys = slices.Clone(p.Keys)
 		} else {
 			mayPassSourcePolicy(&out)
 		}
 	}
-	return out, true
+	return out
 }
+
+// known reports whether f's verdicts can be decided again from f alone: false
+// when SOURCE_POLICY was decided from provenance f does not hold.
+func (f storedFacts) known() bool { return !f.FromProvenance || f.Provenance != nil }
 
 // mayPassSourcePolicy widens facts whose SOURCE_POLICY was decided from
 // provenance they do not hold (a summary of several entries) to what any
@@ -192,41 +190,35 @@ func mayPassSourcePolicy(f *model.DeployFacts) {
 	}
 }
 
-func factsOfArtifact(a *model.Artifact) storedFacts { return packFacts(a.DeployFacts()) }
+func factsOfArtifact(a *model.Artifact) storedFacts { return storedFactsOf(a.DeployFacts()) }
 
 // deployFilter tells from stored facts whether a promotion's artifact may be
 // deployable from channel c under policy p (and the key revocations it carries).
-// It errs only towards "may": facts it cannot unpack, a policy requiring a check
-// the packing does not record, or no policy at all make every promotion a
+// The facts hold every trust state and check by name, so the answer is the
+// model's (model.DeployFacts.Deployable); with no policy every promotion is a
 // candidate.
 type deployFilter struct {
 	p    *model.Policy
 	c    model.Channel
-	all  bool
 	memo map[string]bool
 }
 
 func newDeployFilter(p *model.Policy, c model.Channel) *deployFilter {
-	f := &deployFilter{p: p, c: c, all: p == nil, memo: map[string]bool{}}
-	if p != nil {
-		for _, chk := range append(p.Channel(c).RequiredChecks, p.RequiredChecks...) {
-			if i := indexOf(deployChecks, chk); i < 0 || i >= maxFactsChecks {
-				f.all = true
-			}
-		}
-	}
-	return f
+	return &deployFilter{p: p, c: c, memo: map[string]bool{}}
 }
 
 func (f *deployFilter) may(sf storedFacts, summary bool) bool {
-	if f.all {
+	if f.p == nil {
 		return true
 	}
-	key := fmt.Sprint(sf.F, summary, sf.S, sf.K, sf.P)
+	// The memo key holds the provenance itself, not its address.
+	prov := sf.Provenance
+	sf.Provenance = nil
+	key := fmt.Sprint(summary, sf, prov)
+	sf.Provenance = prov
 	ok, seen := f.memo[key]
 	if !seen {
-		facts, known := unpackFacts(sf, summary)
-		ok = !known || facts.Deployable(f.p, f.c)
+		ok = sf.model(summary).Deployable(f.p, f.c)
 		f.memo[key] = ok
 	}
 	return ok
@@ -244,7 +236,7 @@ func (f *deployFilter) mayAny(summary []storedFacts) bool {
 func (f *deployFilter) keep(es []chanEntry) []chanEntry {
 	out := make([]chanEntry, 0, len(es))
 	for _, e := range es {
-		if f.may(e.facts(), false) {
+		if f.may(e.Facts, false) {
 			out = append(out, e)
 		}
 	}
@@ -254,52 +246,51 @@ func (f *deployFilter) keep(es []chanEntry) []chanEntry {
 // chanHead is chan:<p>:<c>:<env>: the open bucket inline and a summary per sealed
 // bucket (Sealed[n] is bucket n; len(Sealed) == Open).
 type chanHead struct {
-	Open    int           `bson:"o"`
-	Entries []chanEntry   `bson:"e"`
-	Sealed  chanSummaries `bson:"g"`
+	Open    int          `bson:"openBucket"`
+	Entries []chanEntry  `bson:"entries"`
+	Sealed  []chanSealed `bson:"sealed"`
 }
 
 // chanSealed summarizes sealed bucket n.
 type chanSealed struct {
-	Range logRange
+	Range logRange `bson:"range"`
 	// Ver is the bucket document version Facts were computed from.
-	Ver int64
+	Ver int64 `bson:"bucketVersion"`
 	// Facts summarize the bucket's entries (summarize).
-	Facts []storedFacts
+	Facts []storedFacts `bson:"deployFacts"`
 }
 
-// summarize returns the summary of the facts of es: one storedFacts per distinct
-// F, ascending, with the longest common prefix of their sources and the union of
-// their keys (see storedFacts).
+// summarize returns the summary of the facts of es: one storedFacts per class,
+// in class order, with the longest common prefix of their sources and the union
+// of their keys, and no provenance (see storedFacts).
 func summarize(es []chanEntry) []storedFacts {
 	out := []storedFacts{}
 	for _, e := range es {
-		i := slices.IndexFunc(out, func(sf storedFacts) bool { return sf.F == e.F })
+		i := slices.IndexFunc(out, e.Facts.sameClass)
 		if i < 0 {
-			out = append(out, storedFacts{F: e.F, S: e.S, K: cloneKeys(e.K)})
+			out = append(out, storedFacts{Trust: e.Facts.Trust, Retired: e.Facts.Retired, Passed: e.Facts.Passed, Failed: e.Facts.Failed,
+				Verified: cloneVerified(e.Facts.Verified), Source: e.Facts.Source, FromProvenance: e.Facts.FromProvenance})
 			continue
 		}
-		out[i].S = commonPrefix(out[i].S, e.S)
-		for j, ks := range e.K {
-			for len(out[i].K) <= j {
-				out[i].K = append(out[i].K, nil)
-			}
-			for _, k := range ks {
-				if !slices.Contains(out[i].K[j], k) {
-					out[i].K[j] = append(out[i].K[j], k)
+		out[i].Source = commonPrefix(out[i].Source, e.Facts.Source)
+		for j, v := range e.Facts.Verified {
+			keys := &out[i].Verified[j].Keys
+			for _, k := range v.Keys {
+				if !slices.Contains(*keys, k) {
+					*keys = append(*keys, k)
 				}
 			}
-			slices.Sort(out[i].K[j])
+			slices.Sort(*keys)
 		}
 	}
-	slices.SortFunc(out, func(a, b storedFacts) int { return cmp.Compare(a.F, b.F) })
+	slices.SortFunc(out, compareClass)
 	return out
 }
 
-func cloneKeys(k [][]string) [][]string {
-	var out [][]string
-	for _, ks := range k {
-		out = append(out, slices.Clone(ks))
+func cloneVerified(v []verifiedCheck) []verifiedCheck {
+	var out []verifiedCheck
+	for _, c := range v {
+		out = append(out, verifiedCheck{Check: c.Check, Keys: slices.Clone(c.Keys)})
 	}
 	return out
 }
@@ -323,7 +314,7 @@ func indexOfChanEntry(es []chanEntry, k logKey) int {
 	return -1
 }
 
-// priorFactsKey marks the context of a write's projections with the packed facts
+// priorFactsKey marks the context of a write's projections with the stored facts
 // its artifact had before the write (set by UpdateArtifact, which knows them).
 type priorFactsKey struct{}
 
@@ -401,10 +392,10 @@ func (s *Store) chanEntriesOf(ctx context.Context, a *model.Artifact, from int, 
 // version in every entry even where a missed write had left them right by chance,
 // and a late write of an older state cannot bring the old facts back.
 func setFacts(cur *chanEntry, e chanEntry, force bool) bool {
-	if e.V <= cur.V || (e.facts().equal(cur.facts()) && !force) {
+	if e.V <= cur.V || (e.Facts.equal(cur.Facts) && !force) {
 		return false
 	}
-	cur.F, cur.S, cur.K, cur.P, cur.V = e.F, e.S, e.K, e.P, e.V
+	cur.Facts, cur.V = e.Facts, e.V
 	return true
 }
 
@@ -433,7 +424,7 @@ func (s *Store) applyChanLog(ctx context.Context, project, headID string, es []c
 					changed = setFacts(&h.Entries[i], e, force) || changed
 					continue
 				}
-				if in := holding(h.Sealed, e.At); len(in) > 0 {
+				if in := holding(h.Sealed, int64(e.At)); len(in) > 0 {
 					look = append(look, pending{e, in}) // look there first, outside this lock
 					continue
 				}
@@ -536,10 +527,10 @@ func (s *Store) setSealedChanEntries(ctx context.Context, project, headID string
 				continue
 			}
 			found[e.key()] = true
-			old := b.Entries[i].facts()
+			old := b.Entries[i].Facts
 			if setFacts(&b.Entries[i], e, force) {
 				changed = true
-				versionOnly = versionOnly || b.Entries[i].facts().equal(old)
+				versionOnly = versionOnly || b.Entries[i].Facts.equal(old)
 			}
 		}
 		facts = summarize(b.Entries)
@@ -604,115 +595,4 @@ func (s *Store) bulkChanLog(ctx context.Context, project, headID string, entries
 func (h *chanHead) parts() (int, []chanEntry, []chanSealed) { return h.Open, h.Entries, h.Sealed }
 func (h *chanHead) set(open int, es []chanEntry, sl []chanSealed) {
 	*h = chanHead{Open: open, Entries: es, Sealed: sl}
-}
-
-// chanSummaries is the head's table of sealed buckets stored as one binary value
-// of varints (see packed.go): per bucket its range (times as deltas), the bucket
-// version, and its summary: the count of facts, then per facts F, S (length, then
-// bytes) and K (slot count, then per slot the key count and each key as length
-// and bytes).
-type chanSummaries []chanSealed
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendVarint(b, int64(len(s)))
-	return append(b, s...)
-}
-
-func readString(b []byte) (string, []byte, error) {
-	n, b, err := varint(b)
-	if err != nil {
-		return "", nil, err
-	}
-	if n < 0 || n > int64(len(b)) {
-		return "", nil, errPacked
-	}
-	return string(b[:n]), b[n:], nil
-}
-
-// readCount reads a count of items each taking at least one byte of b.
-func readCount(b []byte) (int64, []byte, error) {
-	n, b, err := varint(b)
-	if err == nil && (n < 0 || n > int64(len(b))) {
-		err = errPacked
-	}
-	return n, b, err
-}
-
-func (l chanSummaries) MarshalBSONValue() (byte, []byte, error) {
-	body := make([]byte, 0, 8+len(l)*12)
-	prev := int64(0)
-	for _, s := range l {
-		body, prev = appendRange(body, prev, s.Range)
-		body = binary.AppendVarint(body, s.Ver)
-		body = binary.AppendVarint(body, int64(len(s.Facts)))
-		for _, f := range s.Facts {
-			body = binary.AppendVarint(body, f.F)
-			body = appendString(body, f.S)
-			body = binary.AppendVarint(body, int64(len(f.K)))
-			for _, ks := range f.K {
-				body = binary.AppendVarint(body, int64(len(ks)))
-				for _, k := range ks {
-					body = appendString(body, k)
-				}
-			}
-		}
-	}
-	return binaryValue(body)
-}
-
-func (l *chanSummaries) UnmarshalBSONValue(typ byte, data []byte) error {
-	body, err := binaryBody(typ, data)
-	if err != nil || body == nil {
-		*l = nil
-		return err
-	}
-	out := chanSummaries{}
-	prev := int64(0)
-	for len(body) > 0 {
-		var s chanSealed
-		var n int64
-		if s.Range, body, err = readRange(body, prev); err != nil {
-			return err
-		}
-		prev = s.Range.Max
-		if s.Ver, body, err = varint(body); err != nil {
-			return err
-		}
-		if n, body, err = readCount(body); err != nil {
-			return err
-		}
-		s.Facts = make([]storedFacts, 0, n)
-		for ; n > 0; n-- {
-			var f storedFacts
-			var slots int64
-			if f.F, body, err = varint(body); err != nil {
-				return err
-			}
-			if f.S, body, err = readString(body); err != nil {
-				return err
-			}
-			if slots, body, err = readCount(body); err != nil {
-				return err
-			}
-			for ; slots > 0; slots-- {
-				var keys int64
-				if keys, body, err = readCount(body); err != nil {
-					return err
-				}
-				var ks []string
-				for ; keys > 0; keys-- {
-					var k string
-					if k, body, err = readString(body); err != nil {
-						return err
-					}
-					ks = append(ks, k)
-				}
-				f.K = append(f.K, ks)
-			}
-			s.Facts = append(s.Facts, f)
-		}
-		out = append(out, s)
-	}
-	*l = out
-	return nil
 }

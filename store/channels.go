@@ -5,6 +5,8 @@ import (
 	"iter"
 	"sort"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/artifact-trust/control-plane/model"
 )
 
@@ -14,39 +16,32 @@ import (
 // (channel, environment).
 
 // chanEntry is one promotion into a channel and environment, with the deploy facts
-// of its artifact (storedFacts: F, S, K) as of artifact version V.
+// of its artifact as of artifact version V.
 type chanEntry struct {
-	ArtifactID string     `bson:"a"`
-	At         int64      `bson:"t"` // promotedAt, Unix ms
-	By         string     `bson:"b"`
-	F          int64      `bson:"f"`
-	S          string     `bson:"s,omitempty"`
-	K          [][]string `bson:"k,omitempty"`
-	V          int64      `bson:"v"`
-	// P: see storedFacts.
-	P *storedProvenance `bson:"pv,omitempty"`
+	ArtifactID string        `bson:"artifactId"`
+	At         bson.DateTime `bson:"promotedAt"`
+	By         string        `bson:"promotedBy"`
+	Facts      storedFacts   `bson:"deployFacts"`
+	V          int64         `bson:"version"`
 }
 
-func (e chanEntry) facts() storedFacts { return storedFacts{F: e.F, S: e.S, K: e.K, P: e.P} }
-
-func (e chanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
+func (e chanEntry) key() logKey { return logKey{At: int64(e.At), ID: e.ArtifactID} }
 
 func chanEntryOf(a *model.Artifact, p model.Promotion) chanEntry {
-	f := factsOfArtifact(a)
-	return chanEntry{ArtifactID: a.ID, At: ms(p.PromotedAt).UnixMilli(), By: p.PromotedBy, F: f.F, S: f.S, K: f.K, P: f.P, V: int64(a.Version)}
+	return chanEntry{ArtifactID: a.ID, At: bson.DateTime(ms(p.PromotedAt).UnixMilli()), By: p.PromotedBy, Facts: factsOfArtifact(a), V: int64(a.Version)}
 }
 
 // statusRow is the latest promotion into one (channel, environment).
 type statusRow struct {
-	Channel    model.Channel `bson:"c"`
-	Env        string        `bson:"e"`
-	ArtifactID string        `bson:"a"`
-	At         int64         `bson:"t"`
-	By         string        `bson:"b"`
+	Channel    model.Channel `bson:"channel"`
+	Env        string        `bson:"environment"`
+	ArtifactID string        `bson:"artifactId"`
+	At         bson.DateTime `bson:"promotedAt"`
+	By         string        `bson:"promotedBy"`
 }
 
 func statusRowOf(a *model.Artifact, p model.Promotion) statusRow {
-	return statusRow{Channel: p.Channel, Env: p.TargetEnvironment, ArtifactID: a.ID, At: ms(p.PromotedAt).UnixMilli(), By: p.PromotedBy}
+	return statusRow{Channel: p.Channel, Env: p.TargetEnvironment, ArtifactID: a.ID, At: bson.DateTime(ms(p.PromotedAt).UnixMilli()), By: p.PromotedBy}
 }
 
 // newer orders rows as model.ChannelStatus orders placements: promotedAt, then
@@ -60,7 +55,7 @@ func (r statusRow) newer(o statusRow) bool {
 
 // statusDoc is status:<p>.
 type statusDoc struct {
-	Rows []statusRow `bson:"r"`
+	Rows []statusRow `bson:"latest"`
 }
 
 // set makes row the row of its (channel, environment) if it is newer; it reports

@@ -18,11 +18,13 @@ import (
 )
 
 // commandCounter counts the commands a store sends, by command and collection
-// ("find artifacts"), while it is on.
+// ("find artifacts"), while it is on, and keeps the _id filters of its finds
+// (found).
 type commandCounter struct {
-	mu sync.Mutex
-	on bool
-	n  map[string]int
+	mu    sync.Mutex
+	on    bool
+	n     map[string]int
+	found map[string][]string // collection -> the _id filters of its finds
 }
 
 func (c *commandCounter) monitor() *event.CommandMonitor {
@@ -32,14 +34,25 @@ func (c *commandCounter) monitor() *event.CommandMonitor {
 		defer c.mu.Unlock()
 		if c.on {
 			c.n[e.CommandName+" "+coll]++
+			if id, err := e.Command.LookupErr("filter", "_id"); e.CommandName == "find" && err == nil {
+				c.found[coll] = append(c.found[coll], id.String())
+			}
 		}
 	}}
+}
+
+// foundIDs returns the distinct _id filters of the finds on coll of the last
+// during, sorted (a string _id in quotes).
+func (c *commandCounter) foundIDs(coll string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Compact(slices.Sorted(slices.Values(c.found[coll])))
 }
 
 // during counts the commands f sends.
 func (c *commandCounter) during(f func()) map[string]int {
 	c.mu.Lock()
-	c.on, c.n = true, map[string]int{}
+	c.on, c.n, c.found = true, map[string]int{}, map[string][]string{}
 	c.mu.Unlock()
 	f()
 	c.mu.Lock()
@@ -277,7 +290,8 @@ func TestChanFactsNeverGoBackToAnOlderState(t *testing.T) {
 	}
 }
 
-// oldChanEntry is a chan log entry as schema 3 stored it (no deploy facts).
+// oldChanEntry is a chan log entry as schema 3 stored it (no deploy facts, one-letter
+// keys).
 type oldChanEntry struct {
 	ArtifactID string `bson:"a"`
 	At         int64  `bson:"t"`
@@ -287,9 +301,9 @@ type oldChanEntry struct {
 func (e oldChanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
 
 // TestChanLogsWithoutFactsAreRebuiltAtOpen: a database whose chan logs were written
-// before they kept deploy facts (schema 3: entries without facts, sealed ranges as
-// a packed range list) gets them rebuilt at Open, with no leftover buckets, and
-// every read answers as the scans do.
+// before they kept deploy facts (schema 3: entries without facts, sealed buckets
+// as bare ranges) gets them rebuilt at Open, with no leftover buckets, and every
+// read answers as the scans do.
 func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -312,7 +326,7 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 				}
 				old := logHead[oldChanEntry]{Open: cur.Open, Entries: []oldChanEntry{}}
 				for _, e := range cur.Entries {
-					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, e.At, e.By})
+					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, int64(e.At), e.By})
 				}
 				for _, b := range cur.Sealed {
 					old.Sealed = append(old.Sealed, b.Range)

@@ -77,7 +77,7 @@ func (s *Store) FeedSince(ctx context.Context, project string, pos FeedPos, limi
 			if err != nil {
 				return nil, pos, err
 			}
-			out = append(out, FeedEvent{Key: FeedKey{At: e.At, ID: e.ArtifactID, Seq: e.Seq}, Pos: FeedPos{Bucket: n, Index: i}, Event: ev})
+			out = append(out, FeedEvent{Key: FeedKey{At: int64(e.At), ID: e.ArtifactID, Seq: e.Seq}, Pos: FeedPos{Bucket: n, Index: i}, Event: ev})
 			next.Index = i + 1
 		}
 	}

@@ -94,7 +94,7 @@ func TestTrustedKeysRoundTripUnderAVersionPredicateAndJoinThePolicyTrail(t *test
 	}
 }
 
-func TestPackedDeployFactsKeepWhichEvidenceChecksPassedOnVerifiedEvidence(t *testing.T) {
+func TestStoredDeployFactsKeepWhichEvidenceChecksPassedOnVerifiedEvidence(t *testing.T) {
 	t.Parallel()
 	f := model.DeployFacts{
 		Trust:        model.TrustVerified,
@@ -103,8 +103,8 @@ func TestPackedDeployFactsKeepWhichEvidenceChecksPassedOnVerifiedEvidence(t *tes
 		VerifiedKeys: [][]string{{"k2", "k1"}, {"k3"}},
 		Source:       "registry.example.com/payments/api",
 	}
-	got, ok := unpackFacts(packFacts(f), false)
-	if !ok || got.Trust != f.Trust || len(got.Passed) != len(f.Passed) || len(got.Verified) != 2 ||
+	got := storedFactsOf(f).model(false)
+	if got.Trust != f.Trust || len(got.Passed) != len(f.Passed) || len(got.Verified) != 2 ||
 		got.Verified[0] != model.CheckAttestation || got.Verified[1] != model.CheckSourcePolicy || got.Source != f.Source ||
 		!reflect.DeepEqual(got.VerifiedKeys, [][]string{{"k1", "k2"}, {"k3"}}) {
 		t.Fatalf("round trip: %+v", got)
@@ -115,14 +115,14 @@ func TestPackedDeployFactsKeepWhichEvidenceChecksPassedOnVerifiedEvidence(t *tes
 	p.AllowedSources = []string{"registry.example.com/"}
 	claimed := f
 	claimed.Verified, claimed.VerifiedKeys = nil, nil
-	c, _ := unpackFacts(packFacts(claimed), false)
+	c := storedFactsOf(claimed).model(false)
 	if c.Deployable(&p, model.ChannelProd) || !got.Deployable(&p, model.ChannelProd) {
 		t.Fatalf("deployable from PROD: claimed %v, verified %v", c.Deployable(&p, model.ChannelProd), got.Deployable(&p, model.ChannelProd))
 	}
 	// Failures round trip too.
 	failed := f
 	failed.Trust, failed.Failed = model.TrustFailedVerification, []model.Check{model.CheckBlobDigest}
-	if g, _ := unpackFacts(packFacts(failed), false); !reflect.DeepEqual(g.Failed, failed.Failed) || g.Deployable(&p, model.ChannelDev) {
+	if g := storedFactsOf(failed).model(false); !reflect.DeepEqual(g.Failed, failed.Failed) || g.Deployable(&p, model.ChannelDev) {
 		t.Fatalf("failed round trip: %+v", g)
 	}
 }

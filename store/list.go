@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"time"
+	"maps"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
@@ -12,127 +16,80 @@ import (
 // The artifact list projection (see projections.go): list:<p> holds the open bucket
 // inline plus, per sealed bucket list:<p>#<n>, its createdAt range and counts.
 
-// listEntry is what a list needs of an artifact to filter and order it, packed:
-// Codes holds the trust state, lifecycle state and kind as 1 + their index in the
-// model's lists (bits 0-3, 4-7, 8-11; 0: not one of them, the value is then in
-// T, L or K) and the channels the artifact was ever promoted into as bits 12-15
-// (model.Channels order; others in XChannels). Half the bytes and a third of the
-// decoding work of the plain struct, on every list read and write.
+// listEntry is what a list needs of an artifact to filter and order it: its
+// states and kind as their enum strings, its tags, the channels it was ever
+// promoted into, and its deploy facts (storedFacts, chanlog.go, provenance
+// included), from which the trust re-derivation tells, a bucket at a time, which
+// artifacts' trust differs under the current policy and loads only those.
 //
-// F, Src and Keys are the artifact's deploy facts (storedFacts, chanlog.go): the
-// trust re-derivation tells from them, a bucket at a time, which artifacts'
-// trust differs under the current policy and loads only those.
-//
-// With Digest, SourceType, RuntimeClass and UpdatedAt (and Src, the artifact's
-// source) an entry holds every summary field of its artifact (summary), so a list
+// With Digest, SourceType, RuntimeClass and UpdatedAt (and the source in its
+// facts) an entry holds every summary field of its artifact (summary), so a list
 // page asking for no other field is served without loading an artifact.
 type listEntry struct {
-	ID        string          `bson:"i"`
-	CreatedAt int64           `bson:"c"` // Unix ms
-	Codes     int32           `bson:"s"`
-	Tags      []string        `bson:"g,omitempty"`
-	Version   int64           `bson:"v"`
-	T         string          `bson:"t,omitempty"`
-	L         string          `bson:"l,omitempty"`
-	K         string          `bson:"k,omitempty"`
-	XChannels []model.Channel `bson:"x,omitempty"`
-	F         int64           `bson:"f"`
-	Src       string          `bson:"o,omitempty"`
-	Keys      [][]string      `bson:"y,omitempty"`
-	// Prov: see storedFacts.P.
-	Prov *storedProvenance `bson:"pv,omitempty"`
+	ID             string               `bson:"artifactId"`
+	CreatedAt      bson.DateTime        `bson:"createdAt"`
+	TrustState     model.TrustState     `bson:"trustState"`
+	LifecycleState model.LifecycleState `bson:"lifecycleState"`
+	Kind           model.ArtifactKind   `bson:"kind"`
+	Tags           []string             `bson:"tags,omitempty"`
+	// Channels are in model.Channels order, others after them by name.
+	Channels []model.Channel `bson:"channels,omitempty"`
+	Version  int64           `bson:"version"`
+	Facts    storedFacts     `bson:"deployFacts"`
 
 	Digest       string           `bson:"digest"`
 	SourceType   model.SourceType `bson:"sourceType"`
 	RuntimeClass string           `bson:"runtimeClass,omitempty"`
-	UpdatedAt    int64            `bson:"updatedAt"` // Unix ms
+	UpdatedAt    bson.DateTime    `bson:"updatedAt"`
 }
 
 // summary returns the artifact of project e describes with its summary fields set
 // (service.ArtifactQuery.Summary) and every other field zero.
 func (e *listEntry) summary(project string) *model.Artifact {
 	return &model.Artifact{
-		ID: e.ID, Project: project, Digest: e.Digest, Kind: e.kind(), SourceType: e.SourceType, Source: e.Src,
-		RuntimeClass: e.RuntimeClass, Tags: append([]string{}, e.Tags...), LifecycleState: e.lifecycle(), TrustState: e.trust(),
-		Version: int(e.Version), CreatedAt: time.UnixMilli(e.CreatedAt).UTC(), UpdatedAt: time.UnixMilli(e.UpdatedAt).UTC(),
+		ID: e.ID, Project: project, Digest: e.Digest, Kind: e.Kind, SourceType: e.SourceType, Source: e.Facts.Source,
+		RuntimeClass: e.RuntimeClass, Tags: append([]string{}, e.Tags...), LifecycleState: e.LifecycleState, TrustState: e.TrustState,
+		Version: int(e.Version), CreatedAt: e.CreatedAt.Time().UTC(), UpdatedAt: e.UpdatedAt.Time().UTC(),
 	}
 }
 
 // facts returns the deploy facts e holds; false when they cannot be told from it.
 func (e *listEntry) facts() (model.DeployFacts, bool) {
-	f, ok := unpackFacts(storedFacts{F: e.F, S: e.Src, K: e.Keys, P: e.Prov}, false)
 	// Provenance named but not held: the verdict cannot be decided again from here.
-	return f, ok && (e.F&factsProvenance == 0 || e.Prov != nil)
+	return e.Facts.model(false), e.Facts.known()
 }
 
-func (e listEntry) key() logKey { return logKey{At: e.CreatedAt, ID: e.ID} }
-
-const (
-	trustShift, lifecycleShift, kindShift, channelShift = 0, 4, 8, 12
-)
-
-func code[T comparable](values []T, v T) int32 { return int32(indexOf(values, v) + 1) }
-
-func decode[T any](values []T, codes int32, shift int, other string, conv func(string) T) T {
-	if c := (codes >> shift) & 0xF; c > 0 && int(c) <= len(values) {
-		return values[c-1]
-	}
-	return conv(other)
-}
+func (e listEntry) key() logKey { return logKey{At: int64(e.CreatedAt), ID: e.ID} }
 
 func listEntryOf(a *model.Artifact) listEntry {
-	e := listEntry{ID: a.ID, CreatedAt: ms(a.CreatedAt).UnixMilli(), Version: int64(a.Version),
-		Digest: a.Digest, SourceType: a.SourceType, RuntimeClass: a.RuntimeClass, UpdatedAt: ms(a.UpdatedAt).UnixMilli()}
-	e.Codes = code(trustStates, a.TrustState)<<trustShift | code(lifecycleStates, a.LifecycleState)<<lifecycleShift | code(model.AllArtifactKinds, a.Kind)<<kindShift
-	if e.Codes&(0xF<<trustShift) == 0 {
-		e.T = string(a.TrustState)
-	}
-	if e.Codes&(0xF<<lifecycleShift) == 0 {
-		e.L = string(a.LifecycleState)
-	}
-	if e.Codes&(0xF<<kindShift) == 0 {
-		e.K = string(a.Kind)
-	}
+	e := listEntry{ID: a.ID, CreatedAt: bson.DateTime(ms(a.CreatedAt).UnixMilli()), Version: int64(a.Version),
+		TrustState: a.TrustState, LifecycleState: a.LifecycleState, Kind: a.Kind, Facts: factsOfArtifact(a),
+		Digest: a.Digest, SourceType: a.SourceType, RuntimeClass: a.RuntimeClass, UpdatedAt: bson.DateTime(ms(a.UpdatedAt).UnixMilli())}
 	if len(a.Tags) > 0 {
 		e.Tags = append([]string(nil), a.Tags...)
 	}
-	f := factsOfArtifact(a)
-	e.F, e.Src, e.Keys, e.Prov = f.F, f.S, f.K, f.P
 	for _, p := range a.NewestPromotions() {
-		if i := indexOf(model.Channels, p.Channel); i >= 0 && i < 4 {
-			e.Codes |= 1 << (channelShift + i)
-		} else if !contains(e.XChannels, p.Channel) {
-			e.XChannels = append(e.XChannels, p.Channel)
+		if !contains(e.Channels, p.Channel) {
+			e.Channels = append(e.Channels, p.Channel)
 		}
 	}
+	slices.SortFunc(e.Channels, func(x, y model.Channel) int {
+		return cmp.Or(cmp.Compare(uint(x.Rank()), uint(y.Rank())), cmp.Compare(x, y)) // unknown (-1) last
+	})
 	return e
 }
 
-func (e *listEntry) trust() model.TrustState {
-	return decode(trustStates, e.Codes, trustShift, e.T, func(s string) model.TrustState { return model.TrustState(s) })
-}
-
-func (e *listEntry) lifecycle() model.LifecycleState {
-	return decode(lifecycleStates, e.Codes, lifecycleShift, e.L, func(s string) model.LifecycleState { return model.LifecycleState(s) })
-}
-
-func (e *listEntry) kind() model.ArtifactKind {
-	return decode(model.AllArtifactKinds, e.Codes, kindShift, e.K, func(s string) model.ArtifactKind { return model.ArtifactKind(s) })
-}
-
-func (e *listEntry) promotedInto(c model.Channel) bool {
-	if i := indexOf(model.Channels, c); i >= 0 && i < 4 {
-		return e.Codes&(1<<(channelShift+i)) != 0
-	}
-	return contains(e.XChannels, c)
-}
-
 func (e *listEntry) matches(f service.ArtifactFilter) bool {
-	return (f.TrustState == "" || e.trust() == f.TrustState) &&
-		(f.LifecycleState == "" || e.lifecycle() == f.LifecycleState) &&
-		(f.Kind == "" || e.kind() == f.Kind) &&
-		(f.Channel == "" || e.promotedInto(f.Channel)) &&
+	return (f.TrustState == "" || e.TrustState == f.TrustState) &&
+		(f.LifecycleState == "" || e.LifecycleState == f.LifecycleState) &&
+		(f.Kind == "" || e.Kind == f.Kind) &&
+		(f.Channel == "" || contains(e.Channels, f.Channel)) &&
 		(f.Tag == "" || contains(e.Tags, f.Tag))
+}
+
+// countedAs reports whether e and o add to the same counts.
+func (e *listEntry) countedAs(o *listEntry) bool {
+	return e.TrustState == o.TrustState && e.LifecycleState == o.LifecycleState && e.Kind == o.Kind && slices.Equal(e.Channels, o.Channels)
 }
 
 func indexOfEntry(es []listEntry, id string) int {
@@ -144,47 +101,55 @@ func indexOfEntry(es []listEntry, id string) int {
 	return -1
 }
 
-// listHead is list:<p>.
+// listHead is list:<p>: the open bucket inline and a summary per sealed bucket
+// (Sealed[n] is bucket n; len(Sealed) == Open).
 type listHead struct {
-	Open    int           `bson:"o"`
-	Entries []listEntry   `bson:"e"`
-	Sealed  listSummaries `bson:"s"`
+	Open    int          `bson:"openBucket"`
+	Entries []listEntry  `bson:"entries"`
+	Sealed  []listSealed `bson:"sealed"`
 }
 
-// listSealed describes sealed bucket n (Sealed[n]).
+// listSealed summarizes sealed bucket n.
 type listSealed struct {
-	Range logRange `bson:"r"`
+	Range logRange `bson:"range"`
 	// Ver is the bucket document version Counts were computed from.
-	Ver    int64      `bson:"v"`
-	Counts listCounts `bson:"n"`
+	Ver    int64      `bson:"bucketVersion"`
+	Counts listCounts `bson:"counts"`
 }
 
-// listCounts counts a bucket's entries in total and per value of each single filter.
+// listCounts counts a bucket's entries in total and per value of each single
+// filter, keyed by the values themselves: whatever values the model has (or an
+// older or newer one stored), each is counted.
 type listCounts struct {
-	N     int32    `bson:"n"`
-	Trust [4]int32 `bson:"t"`
-	Life  [4]int32 `bson:"l"`
-	Kind  [4]int32 `bson:"k"`
-	Chan  [4]int32 `bson:"c"`
+	Total            int32                            `bson:"total"`
+	ByTrustState     enumCounts[model.TrustState]     `bson:"byTrustState,omitempty"`
+	ByLifecycleState enumCounts[model.LifecycleState] `bson:"byLifecycleState,omitempty"`
+	ByKind           enumCounts[model.ArtifactKind]   `bson:"byKind,omitempty"`
+	ByChannel        enumCounts[model.Channel]        `bson:"byChannel,omitempty"`
 }
 
-var (
-	trustStates     = []model.TrustState{model.TrustUnverified, model.TrustVerified, model.TrustFailedVerification, model.TrustRevoked}
-	lifecycleStates = []model.LifecycleState{model.LifecyclePublished, model.LifecyclePromoted, model.LifecycleDeprecated, model.LifecycleRetired}
-)
+// enumCounts counts entries per value of an enumeration, stored as a sub-document
+// {VALUE: n} with the values in order (so equal counts encode to equal bytes).
+type enumCounts[K ~string] map[K]int32
 
-func indexOf[T comparable](xs []T, v T) int {
-	for i, x := range xs {
-		if x == v {
-			return i
-		}
+func (c enumCounts[K]) MarshalBSON() ([]byte, error) {
+	d := make(bson.D, 0, len(c))
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		d = append(d, bson.E{Key: string(k), Value: c[k]})
 	}
-	return -1
+	return bson.Marshal(d)
 }
 
-func inc(arr *[4]int32, i int, d int32) {
-	if i >= 0 && i < len(arr) {
-		arr[i] += d
+func (c *enumCounts[K]) add(k K, n int32) {
+	if *c == nil {
+		*c = enumCounts[K]{}
+	}
+	(*c)[k] += n
+}
+
+func (c *enumCounts[K]) plus(o enumCounts[K]) {
+	for k, n := range o {
+		c.add(k, n)
 	}
 }
 
@@ -192,27 +157,23 @@ func countsOf(es []listEntry) listCounts {
 	var c listCounts
 	for i := range es {
 		e := &es[i]
-		c.N++
-		inc(&c.Trust, int((e.Codes>>trustShift)&0xF)-1, 1)
-		inc(&c.Life, int((e.Codes>>lifecycleShift)&0xF)-1, 1)
-		inc(&c.Kind, int((e.Codes>>kindShift)&0xF)-1, 1)
-		for i := 0; i < 4; i++ {
-			if e.Codes&(1<<(channelShift+i)) != 0 {
-				c.Chan[i]++
-			}
+		c.Total++
+		c.ByTrustState.add(e.TrustState, 1)
+		c.ByLifecycleState.add(e.LifecycleState, 1)
+		c.ByKind.add(e.Kind, 1)
+		for _, ch := range e.Channels {
+			c.ByChannel.add(ch, 1)
 		}
 	}
 	return c
 }
 
 func (c *listCounts) plus(o listCounts) {
-	c.N += o.N
-	for i := 0; i < 4; i++ {
-		c.Trust[i] += o.Trust[i]
-		c.Life[i] += o.Life[i]
-		c.Kind[i] += o.Kind[i]
-		c.Chan[i] += o.Chan[i]
-	}
+	c.Total += o.Total
+	c.ByTrustState.plus(o.ByTrustState)
+	c.ByLifecycleState.plus(o.ByLifecycleState)
+	c.ByKind.plus(o.ByKind)
+	c.ByChannel.plus(o.ByChannel)
 }
 
 // count answers the number of entries matching f when the counts can: no tag and at
@@ -221,34 +182,23 @@ func (c *listCounts) count(f service.ArtifactFilter) (int, bool) {
 	if f.Tag != "" {
 		return 0, false
 	}
-	type field struct {
-		set bool
-		arr *[4]int32
-		i   int
+	n, set := c.Total, 0
+	if f.TrustState != "" {
+		n, set = c.ByTrustState[f.TrustState], set+1
 	}
-	fields := []field{
-		{f.TrustState != "", &c.Trust, indexOf(trustStates, f.TrustState)},
-		{f.LifecycleState != "", &c.Life, indexOf(lifecycleStates, f.LifecycleState)},
-		{f.Kind != "", &c.Kind, indexOf(model.AllArtifactKinds, f.Kind)},
-		{f.Channel != "", &c.Chan, indexOf(model.Channels, f.Channel)},
+	if f.LifecycleState != "" {
+		n, set = c.ByLifecycleState[f.LifecycleState], set+1
 	}
-	var only *field
-	for i := range fields {
-		if fields[i].set {
-			if only != nil {
-				return 0, false
-			}
-			only = &fields[i]
-		}
+	if f.Kind != "" {
+		n, set = c.ByKind[f.Kind], set+1
 	}
-	switch {
-	case only == nil:
-		return int(c.N), true
-	case only.i < 0:
+	if f.Channel != "" {
+		n, set = c.ByChannel[f.Channel], set+1
+	}
+	if set > 1 {
 		return 0, false
-	default:
-		return int(only.arr[only.i]), true
 	}
+	return int(n), true
 }
 
 // applyList sets the list entry of an artifact of project from its state e: in
@@ -275,7 +225,7 @@ func (s *Store) applyList(ctx context.Context, project string, e listEntry) erro
 			// A sealed bucket whose createdAt range holds e may hold it: look there
 			// first (outside this lock). A new artifact is newer than every sealed
 			// bucket, so it is appended right away.
-			if candidates = holding(h.Sealed, e.CreatedAt); len(candidates) > 0 {
+			if candidates = holding(h.Sealed, int64(e.CreatedAt)); len(candidates) > 0 {
 				return false, nil
 			}
 			h.Entries = append(h.Entries, e)
@@ -344,7 +294,7 @@ func (s *Store) setSealedListEntry(ctx context.Context, project string, n int, e
 		changed := old.Version < e.Version
 		if changed {
 			b.Entries[i] = e
-			neutral = countsOf([]listEntry{old}) == countsOf([]listEntry{e})
+			neutral = old.countedAs(&e)
 		}
 		counts = countsOf(b.Entries)
 		return changed, nil

@@ -32,49 +32,56 @@ package store
 // Collections: "projections" and "outbox", both addressed only by _id (on the embedded
 // engine only {_id: x} filters are pushed down to SQLite, see ARCHITECTURE.md).
 //
-// Projection documents are {_id, project, type, version, from, z, data}: data is the
-// payload, BSON-encoded and deflated into one binary value (z: true). FerretDB
-// decodes a document value by value (a bucket of 64 structured entries: 5.6 ms per
-// FindOne; the same bytes as one binary: 0.9 ms) and its cost grows with the bytes
-// (a 30 KB binary: ~1.3 ms), while the payloads are repetitive (a feed bucket of 64
-// events deflates from 29.5 KB to 2.9 KB in ~60 us): packed and deflated, every
-// projection document costs about the same as the smallest document, full or not.
-// version is bumped by every write and is the predicate of the next one
-// (read-modify-write; see update).
+// Projection documents are {_id, project, type, version, from, data}. version is
+// bumped by every write and is the predicate of the next one (read-modify-write;
+// see update); from is, for a sealed bucket, the head version it was sealed from.
+// data is the payload: one set of Go types with descriptive field names, enum
+// values (trust, lifecycle, kind, channel, checks) as their strings and times as
+// dates, stored as a plain sub-document on MongoDB and as the same document
+// deflated into one binary value on the embedded engine (the projection codec,
+// encodeProj, decides, with the measurements behind it). The payloads:
 //
-//	list:<p>          head of the artifact list: the open bucket's entries inline (one
-//	                  per artifact {id, createdAt, trust, lifecycle, kind, tags, channels
-//	                  ever promoted into, deploy facts, version, and its other summary
-//	                  fields: digest, source type, runtime class, updatedAt}, packed:
-//	                  listEntry), and per
-//	                  sealed bucket its createdAt range, the version of the bucket
-//	                  document and its counts (total, by trust, lifecycle, kind and
-//	                  channel), as one packed table (listSummaries).
-//	list:<p>#<n>      sealed bucket n: listBucketCap entries. Entries are updated in
-//	                  place (an artifact's state changes); none is added after sealing.
-//	feed:<p>          head of the audit feed: the open bucket's events inline (full
-//	                  audit events as BSON, plus seq, the index in the artifact's trail)
-//	                  and the at-range of every sealed bucket (packed: rangeList).
-//	feed:<p>#<n>      sealed feed bucket n: feedBucketCap events, immutable.
-//	chan:<p>:<c>:<e>  every promotion into exactly channel c and environment e, as
-//	                  {artifactId, promotedAt, promotedBy, deploy facts of the
-//	                  artifact and their version}, the open bucket inline and per
-//	chan:<p>:<c>:<e>#<n>  sealed bucket (chanBucketCap entries) its range, version
-//	                  and distinct facts (packed: chanSummaries). Facts are kept
-//	                  current in place, so deployable skips what cannot be
-//	                  deployable under the current policy without reading it
-//	                  (chanlog.go).
-//	status:<p>        the latest promotion per (channel, environment).
-//	meta:projections  schema marker; when it is missing at Open (a database written
-//	                  before projections existed) every projection is rebuilt.
+//	list:<p>          head of the artifact list: {openBucket, entries, sealed}.
+//	                  entries: the open bucket, one per artifact {artifactId,
+//	                  createdAt, trustState, lifecycleState, kind, tags, channels
+//	                  (ever promoted into), version, deployFacts, and the other
+//	                  summary fields: digest, sourceType, runtimeClass, updatedAt}
+//	                  (listEntry); deployFacts: {trustState, retired, passed,
+//	                  failed, verified: [{check, keys}], source,
+//	                  sourcePolicyFromProvenance, provenance: {builderId,
+//	                  sourceRepository, keys}} (storedFacts, chanlog.go);
+//	                  sealed[n]: bucket n's {range: {min, max} of createdAt,
+//	                  bucketVersion, counts: {total, byTrustState: {VERIFIED: n,
+//	                  ...}, byLifecycleState, byKind, byChannel}} (listSealed).
+//	list:<p>#<n>      sealed bucket n: {entries}, listBucketCap of them. Entries are
+//	                  updated in place (an artifact's state changes); none is added
+//	                  after sealing.
+//	feed:<p>          head of the audit feed: {openBucket, entries: the open bucket's
+//	                  events {seq (the index in the artifact's trail), at,
+//	                  artifactId, event (the audit event as the artifact stores
+//	                  it)}, sealed: the {min, max} at-range of every sealed bucket}.
+//	feed:<p>#<n>      sealed feed bucket n: {entries}, feedBucketCap events, immutable.
+//	chan:<p>:<c>:<e>  every promotion into exactly channel c and environment e:
+//	                  {openBucket, entries: {artifactId, promotedAt, promotedBy,
+//	                  deployFacts of the artifact and the artifact version they
+//	                  are from}, sealed[n]: bucket n's {range, bucketVersion,
+//	chan:<p>:<c>:<e>#<n>  deployFacts: the distinct facts of its entries, without
+//	                  their provenance}}; sealed buckets hold chanBucketCap
+//	                  entries. Facts are kept current in place, so deployable
+//	                  skips what cannot be deployable under the current policy
+//	                  without reading it (chanlog.go).
+//	status:<p>        {latest: the latest promotion per (channel, environment)}.
+//	meta:projections  {schema}; when it is missing or older at Open (a database
+//	                  written before projections existed or in older shapes) every
+//	                  projection is rebuilt.
 //
 // Every read of a hot path is a few _id look-ups: a list page is list:<p> (and at
 // most a sealed bucket or two) plus the page's artifacts; an audit page feed:<p> (and
 // a sealed bucket or two); deployable the policy, chan:<p>:<c>:<e> and usually one
 // artifact, however many promotions there are no longer deployable; channel status
-// status:<p> and its artifacts. Their cost does not depend on
-// the size of the collection, nor (but for the few bytes per sealed bucket of the
-// packed tables) on the size of the project. Exceptions, O(project): the total of a
+// status:<p> and its artifacts. Their cost does not depend on the size of the
+// collection, nor (but for the row per sealed bucket of the heads' tables) on the
+// size of the project. Exceptions, O(project): the total of a
 // list filter with a tag or with more than one field, and pages of filters that
 // match few artifacts or events (the buckets are read until the page is full).
 //
@@ -130,6 +137,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -137,12 +145,12 @@ import (
 // Bucket capacities (entries per bucket). A head document carries its open bucket
 // inline, so it is read by every reader and rewritten by every write of its kind:
 // the capacities keep a payload within ~30 KB of BSON (~3 KB deflated), but for the
-// list's, whose entries carry the summary fields (digests do not deflate): ~38 KB
-// (~11 KB deflated).
+// list's, whose entries carry the summary fields and readable field names (digests
+// do not deflate): ~70 KB (~12 KB deflated) for a full open bucket.
 const (
-	listBucketCap = 128 // ~300 B of BSON per entry (~90 B deflated)
+	listBucketCap = 128 // ~545 B of BSON per entry (~94 B deflated)
 	feedBucketCap = 64  // ~460 B per audit event (more with verification records)
-	chanBucketCap = 32  // ~60 B per promotion
+	chanBucketCap = 32  // ~265 B per promotion (~25 B deflated)
 )
 
 // bucketCaps are the capacities a store uses (tests shrink them to roll buckets
@@ -161,7 +169,7 @@ const loadConcurrency = 4
 const metaID = "meta:projections"
 
 // projectionSchema is bumped when the shape of a projection changes; Open rebuilds.
-const projectionSchema = 9
+const projectionSchema = 10
 
 // errStale makes a projection writer start over from fresh state.
 var errStale = errors.New("projection changed under the writer")
@@ -174,9 +182,62 @@ type projDoc struct {
 	Version int64  `bson:"version"`
 	// From is, for a sealed bucket, the version of the head it was sealed from.
 	From int64 `bson:"from,omitempty"`
-	// Z: Data is deflated.
-	Z    bool   `bson:"z,omitempty"`
-	Data []byte `bson:"data"`
+	// Data is the payload, in the form the projection codec chose (payloadForm).
+	Data bson.RawValue `bson:"data"`
+}
+
+// The projection codec: the one place that decides how a payload is stored. Every
+// payload is one set of Go types with descriptive BSON field names and enum values
+// as their strings; it is stored
+//
+//	document  as a plain sub-document: on MongoDB, where people read the documents
+//	          in mongosh or Compass and the engine compresses on disk;
+//	deflated  as the same BSON document deflated into one binary value: on the
+//	          embedded engine, where FerretDB decodes a stored document value by
+//	          value (and SQLite stores its JSON form uncompressed), so a structured
+//	          head costs several times the same bytes as one binary.
+//
+// Measured on the embedded engine (BenchmarkProjectionForms, ms per operation, the
+// best of 2-3 runs on a shared 2-core machine; a head with its open bucket one
+// entry short of full and the sealed rows of a project of 2,500 artifacts, as in
+// the 50,000-artifact benchmark, or of 25,000; update = read, decode, encode and
+// write back):
+//
+//	                 2,500 artifacts        25,000 artifacts
+//	                 document  deflated     document  deflated
+//	list   read         26.2      2.3          65.5      4.3
+//	list   update       70.4      4.9         199.2     10.8
+//	feed   read         26.2      1.2         126.1      5.6
+//	feed   update       52.5      3.2         228.4     12.3
+//	chan   read         16.7      1.1         527.4      6.2
+//	chan   update       43.5      2.7        1084.3     16.2
+//
+// so the embedded engine keeps the deflated form. Its cost is now mostly the Go
+// BSON codec, one call per value: the sealed-bucket tables of schema 7 were packed
+// varints (0.5-1.0 ms per read at 2,500 artifacts, 1.0-1.5 ms at 25,000), the
+// readable tables grow with the number of sealed buckets.
+//
+// Readers decode either form, whatever the engine, so a database written in one
+// form reads in the other.
+const (
+	formDocument = "document"
+	formDeflated = "deflated"
+)
+
+// projForms are the payload forms (BenchmarkProjectionForms runs each).
+var projForms = []string{formDocument, formDeflated}
+
+// payloadForm is the form s writes payloads in: s.projForm when set (benchmarks),
+// else deflated on the embedded engine and a plain document on MongoDB.
+func (s *Store) payloadForm() string {
+	switch {
+	case s.projForm != "":
+		return s.projForm
+	case s.embedded != nil:
+		return formDeflated
+	default:
+		return formDocument
+	}
 }
 
 var (
@@ -187,12 +248,39 @@ var (
 	inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
 )
 
-// encodeProj packs a projection payload: BSON, deflated.
-func encodeProj(payload any) ([]byte, error) {
+// encodeProj encodes a projection payload in s's form.
+func (s *Store) encodeProj(payload any) (bson.RawValue, error) {
 	raw, err := bson.Marshal(payload)
 	if err != nil {
-		return nil, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("encode projection: %w", err)}
+		return bson.RawValue{}, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("encode projection: %w", err)}
 	}
+	if s.payloadForm() == formDocument {
+		return bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: raw}, nil
+	}
+	z, err := deflate(raw)
+	if err != nil {
+		return bson.RawValue{}, err
+	}
+	return bson.RawValue{Type: bson.TypeBinary, Value: bsoncore.AppendBinary(nil, bson.TypeBinaryGeneric, z)}, nil
+}
+
+// decodeProj decodes a payload of either form into into.
+func decodeProj(v bson.RawValue, into any) error {
+	switch v.Type {
+	case bson.TypeEmbeddedDocument:
+		return bson.Unmarshal(v.Value, into)
+	case bson.TypeBinary:
+		_, z, ok := v.BinaryOK()
+		if !ok {
+			return errors.New("malformed binary projection payload")
+		}
+		return inflateBSON(true, z, into)
+	default:
+		return fmt.Errorf("projection payload of BSON type %v", v.Type)
+	}
+}
+
+func deflate(raw []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(raw)/4 + 64)
 	w := deflaters.Get().(*flate.Writer)
@@ -210,13 +298,23 @@ func encodeProj(payload any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// decodeProj unpacks d's payload into into.
-func decodeProj(d *projDoc, into any) error {
-	raw := d.Data
-	if d.Z {
+// deflateBSON is payload as BSON, deflated (the delivery queues' documents,
+// webhooks.go).
+func deflateBSON(payload any) ([]byte, error) {
+	raw, err := bson.Marshal(payload)
+	if err != nil {
+		return nil, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("encode: %w", err)}
+	}
+	return deflate(raw)
+}
+
+// inflateBSON decodes data, BSON deflated when z is set, into into.
+func inflateBSON(z bool, data []byte, into any) error {
+	raw := data
+	if z {
 		r := inflaters.Get().(io.ReadCloser)
 		defer inflaters.Put(r)
-		if err := r.(flate.Resetter).Reset(bytes.NewReader(d.Data), nil); err != nil {
+		if err := r.(flate.Resetter).Reset(bytes.NewReader(data), nil); err != nil {
 			return err
 		}
 		var err error
@@ -255,7 +353,7 @@ func (s *Store) loadProj(ctx context.Context, id string, into any) (int64, error
 	if err := bson.Unmarshal(raw, &d); err != nil {
 		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
 	}
-	if err := decodeProj(&d, into); err != nil {
+	if err := decodeProj(d.Data, into); err != nil {
 		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
 	}
 	return d.Version, nil
@@ -268,11 +366,11 @@ func (s *Store) loadProj(ctx context.Context, id string, into any) (int64, error
 // DATA_DIR lock makes this process the only writer), and the filter must be exactly
 // {_id} to use the SQLite index.
 func (s *Store) putProjLocked(ctx context.Context, id, project, typ string, payload any, ver, from int64) (bool, error) {
-	data, err := encodeProj(payload)
+	data, err := s.encodeProj(payload)
 	if err != nil {
 		return false, err
 	}
-	return s.putDocLocked(ctx, projDoc{ID: id, Project: project, Type: typ, Version: ver + 1, From: from, Z: true, Data: data}, ver)
+	return s.putDocLocked(ctx, projDoc{ID: id, Project: project, Type: typ, Version: ver + 1, From: from, Data: data}, ver)
 }
 
 // putDocLocked is putProjLocked of an encoded document (doc.Version is ver+1).
@@ -364,11 +462,11 @@ func update[T any](ctx context.Context, s *Store, id, project, typ string, fn fu
 // may be live and updated since); one left by an older attempt that never made it
 // into the head is overwritten.
 func (s *Store) writeSealed(ctx context.Context, id, project, typ string, payload any, from int64) (int64, error) {
-	data, err := encodeProj(payload)
+	data, err := s.encodeProj(payload)
 	if err != nil {
 		return 0, err
 	}
-	return s.writeSealedDoc(ctx, projDoc{ID: id, Project: project, Type: typ, From: from, Z: true, Data: data})
+	return s.writeSealedDoc(ctx, projDoc{ID: id, Project: project, Type: typ, From: from, Data: data})
 }
 
 // writeSealedDoc is writeSealed of an encoded bucket document.
@@ -442,13 +540,13 @@ func (k logKey) less(o logKey) bool {
 
 type keyed interface{ key() logKey }
 
-// logRange is the range of entry times (Unix ms) of a sealed bucket.
+// logRange is the range of entry times of a sealed bucket.
 type logRange struct {
-	Min int64 `bson:"a"`
-	Max int64 `bson:"b"`
+	Min bson.DateTime `bson:"min"`
+	Max bson.DateTime `bson:"max"`
 }
 
-func (r logRange) contains(at int64) bool { return r.Min <= at && at <= r.Max }
+func (r logRange) contains(at int64) bool { return int64(r.Min) <= at && at <= int64(r.Max) }
 
 // sealedBucket is a head's summary of one of its sealed buckets.
 type sealedBucket interface{ span() logRange }
@@ -485,12 +583,12 @@ func newestFirst(lists ...[]int) []int {
 }
 
 func rangeOf[E keyed](es []E) logRange {
-	r := logRange{Min: es[0].key().At, Max: es[0].key().At}
+	lo, hi := es[0].key().At, es[0].key().At
 	for _, e := range es[1:] {
 		at := e.key().At
-		r.Min, r.Max = min(r.Min, at), max(r.Max, at)
+		lo, hi = min(lo, at), max(hi, at)
 	}
-	return r
+	return logRange{Min: bson.DateTime(lo), Max: bson.DateTime(hi)}
 }
 
 func sortByKeyDesc[E keyed](es []E) {
@@ -518,7 +616,7 @@ func newNewestIter[E keyed](open []E, ranges []logRange, load func(n int) ([]E, 
 	it := &newestIter[E]{ranges: ranges, load: load, below: below}
 	it.add(open)
 	for n, r := range ranges {
-		if below != nil && r.Min > below.At {
+		if below != nil && int64(r.Min) > below.At {
 			continue // every entry of bucket n is newer than the cursor
 		}
 		it.unread = append(it.unread, n)
@@ -539,7 +637,7 @@ func (it *newestIter[E]) add(es []E) {
 func (it *newestIter[E]) next() (E, bool, error) {
 	for len(it.unread) > 0 {
 		n := it.unread[0]
-		if len(it.pending) > 0 && it.pending[0].key().At > it.ranges[n].Max {
+		if len(it.pending) > 0 && it.pending[0].key().At > int64(it.ranges[n].Max) {
 			break
 		}
 		es, err := it.load(n)
@@ -566,13 +664,14 @@ func (it *newestIter[E]) next() (E, bool, error) {
 // logHead is the head of an append-only log: the open bucket inline and the ranges
 // of the sealed buckets (Sealed[n] is bucket n; len(Sealed) == Open).
 type logHead[E keyed] struct {
-	Open    int       `bson:"o"`
-	Entries []E       `bson:"e"`
-	Sealed  rangeList `bson:"s"`
+	Open    int        `bson:"openBucket"`
+	Entries []E        `bson:"entries"`
+	Sealed  []logRange `bson:"sealed"`
 }
 
+// bucketData is a sealed bucket.
 type bucketData[E any] struct {
-	Entries []E `bson:"e"`
+	Entries []E `bson:"entries"`
 }
 
 func containsKey[E keyed](es []E, k logKey) bool {
@@ -722,11 +821,11 @@ func bulkAppend[E keyed, S any, H any, PH interface {
 	for len(all) > capacity {
 		chunk := all[:capacity]
 		all = all[capacity:]
-		data, err := encodeProj(bucketData[E]{Entries: chunk})
+		data, err := s.encodeProj(bucketData[E]{Entries: chunk})
 		if err != nil {
 			return err
 		}
-		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: typ + "-bucket", Version: 1, From: ver + 1, Z: true, Data: data})
+		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: typ + "-bucket", Version: 1, From: ver + 1, Data: data})
 		sealed = append(sealed, seal(chunk))
 		open++
 	}

@@ -463,7 +463,7 @@ func projectionDocs(t *testing.T, s *Store) map[string]bson.Raw {
 	}
 	out := map[string]bson.Raw{}
 	for _, d := range docs {
-		out[d.ID] = d.Data
+		out[d.ID] = d.Data.Value
 	}
 	return out
 }
@@ -484,7 +484,7 @@ func outboxLen(t *testing.T, s *Store) int64 {
 func sealedCount(t *testing.T, s *Store, head string) int {
 	t.Helper()
 	var h struct {
-		Open int `bson:"o"`
+		Open int `bson:"openBucket"`
 	}
 	if _, err := s.loadProj(context.Background(), head, &h); err != nil {
 		t.Fatal(err)

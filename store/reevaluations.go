@@ -219,7 +219,7 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 	}
 	total = len(h.Entries)
 	for _, b := range h.Sealed {
-		total += int(b.Counts.N)
+		total += int(b.Counts.Total)
 	}
 	es := h.Entries
 	if part < len(h.Sealed) {

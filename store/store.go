@@ -15,7 +15,10 @@
 //	overflow            the older parts of those trails, a fixed number of entries per
 //	                    document, so no document grows with age (trail.go)
 //	projections         the per-project read models: artifact list, audit feed,
-//	                    channel logs and channel status, in buckets (projections.go)
+//	                    channel logs and channel status, in buckets; each payload a
+//	                    document with descriptive field names and enum values as
+//	                    strings, plain on MongoDB and deflated into one binary
+//	                    value on the embedded engine (projections.go)
 //	outbox              an entry per artifact write until its projections are applied
 //	                    (outbox.go)
 //	denials             a project's most recent refusals, _id the project (denials.go)
@@ -155,6 +158,9 @@ type Store struct {
 	// hold it exclusively.
 	projMu sync.RWMutex
 	caps   bucketCaps
+	// projForm overrides the form of projection payloads (benchmarks; "": the
+	// engine's, see payloadForm).
+	projForm string
 	// crashAfterWrite, when set (tests), is called after an artifact write; true
 	// stops the write there, as if the process died before the projections.
 	crashAfterWrite func(a *model.Artifact) bool

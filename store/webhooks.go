@@ -307,7 +307,7 @@ func (s *Store) loadVersioned(ctx context.Context, id string, into any) (int64, 
 	if err != nil {
 		return 0, mapErr(err, "get delivery state")
 	}
-	if err := decodeProj(&projDoc{Z: d.Z, Data: d.Data}, into); err != nil {
+	if err := inflateBSON(d.Z, d.Data, into); err != nil {
 		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode %s: %w", id, err)}
 	}
 	return d.Version, nil
@@ -337,7 +337,7 @@ func updateVersioned[T any](ctx context.Context, s *Store, id, project, typ stri
 			unlock()
 			return err
 		}
-		data, err := encodeProj(&cur)
+		data, err := deflateBSON(&cur)
 		if err != nil {
 			unlock()
 			return err
