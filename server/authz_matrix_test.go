@@ -304,6 +304,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 // TestAuthorizationMatrixCoversTheSchema fails when a query or mutation of
 // schema.graphqls has no row in the matrix.
 func TestAuthorizationMatrixCoversTheSchema(t *testing.T) {
+	t.Parallel()
 	src, err := os.ReadFile("../schema.graphqls")
 	if err != nil {
 		t.Fatal(err)

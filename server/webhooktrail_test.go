@@ -43,6 +43,7 @@ func parseCloudEvent(t *testing.T, r capturedRequest) cloudEventJSON {
 // signatures and bodies verify with the npm standardwebhooks and cloudevents
 // packages.
 func TestWebhooksReceiveProjectTrailEventsFilteredByTheirActions(t *testing.T) {
+	t.Parallel()
 	dir, _ := filepath.Abs("../conformance")
 	node, nodeErr := exec.LookPath("node")
 	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks"))
@@ -189,6 +190,7 @@ func TestWebhooksReceiveProjectTrailEventsFilteredByTheirActions(t *testing.T) {
 // deactivated or disabled by a 410 (redelivery is refused until it is active
 // again, then sends); a deleted webhook's deliveries are gone (NOT_FOUND).
 func TestRetriesOfAWebhookThatStopsSendingEndDeadAndADeletedWebhooksDeliveriesGo(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), fastDelivery, func(c *Config) { c.Delivery.RetryFor = time.Hour })
 	c := newCast(t)
 	allowRegistry(t, ts, c, nil)
