@@ -51,8 +51,12 @@ const testParallel = 6
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Not when -test.parallel is given, nor when fuzzing: it also sets the number
+	// of fuzz workers.
 	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	flag.Visit(func(f *flag.Flag) {
+		set = set || f.Name == "test.parallel" || (f.Name == "test.fuzz" && f.Value.String() != "")
+	})
 	if !set {
 		if err := flag.Set("test.parallel", fmt.Sprint(max(testParallel, runtime.GOMAXPROCS(0)))); err != nil {
 			fmt.Fprintln(os.Stderr, err)
