@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,8 +36,26 @@ var e2e struct {
 	serverLog string
 }
 
+// testParallel is how many parallel tests of this package run at once unless
+// -test.parallel says otherwise (the default is GOMAXPROCS, 2 on a small CI
+// machine): the tests mostly wait on the processes they start (artifactctl, the
+// server, node, go run and go build in the walk-through).
+const testParallel = 4
+
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Not when -test.parallel is given, nor when fuzzing: it also sets the number
+	// of fuzz workers.
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		set = set || f.Name == "test.parallel" || (f.Name == "test.fuzz" && f.Value.String() != "")
+	})
+	if !set {
+		if err := flag.Set("test.parallel", fmt.Sprint(max(testParallel, runtime.GOMAXPROCS(0)))); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	if testing.Short() {
 		e2e.skip = "end-to-end tests skipped in -short mode"
 		os.Exit(m.Run())
@@ -65,11 +84,22 @@ func setupE2E() (func(), error) {
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	e2e.ctl = filepath.Join(dir, "artifactctl")
 	e2e.server = filepath.Join(dir, "server")
-	for _, b := range []struct{ out, pkg string }{{e2e.ctl, "."}, {e2e.server, "../server"}} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return cleanup, fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-		}
+	// Both at once: each is mostly a link, and the tests wait for both.
+	builds := []struct{ out, pkg string }{{e2e.ctl, "."}, {e2e.server, "../server"}}
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, b := range builds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := exec.Command("go", "build", "-o", b.out, b.pkg).CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return cleanup, err
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {

@@ -51,6 +51,7 @@ func nodeVerify(t *testing.T, node string, args ...string) nodeVerdict {
 // built from the specification in testdata/node-verify.mjs. Each key algorithm,
 // both formats; a changed byte makes it fail there too.
 func TestEvidenceMadeByArtifactctlVerifiesWithNodeCrypto(t *testing.T) {
+	t.Parallel()
 	node, err := exec.LookPath("node")
 	requireInstalled(t, "node", "apt-get install nodejs", err)
 	for _, alg := range []string{"ecdsa-p256", "ed25519", "rsa-3072"} {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -41,7 +43,26 @@ func serverBinary(t *testing.T) string {
 	return serverBin.path
 }
 
+// testParallel is how many parallel tests of this package run at once unless
+// -test.parallel says otherwise. The default (GOMAXPROCS, 2 on a small CI machine)
+// suits CPU-bound tests; most of these wait instead: on token expiries, retry
+// backoffs, a database outage's timeouts, server processes, node and chromium.
+const testParallel = 6
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// Not when -test.parallel is given, nor when fuzzing: it also sets the number
+	// of fuzz workers.
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		set = set || f.Name == "test.parallel" || (f.Name == "test.fuzz" && f.Value.String() != "")
+	})
+	if !set {
+		if err := flag.Set("test.parallel", fmt.Sprint(max(testParallel, runtime.GOMAXPROCS(0)))); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	code := m.Run()
 	if serverBin.dir != "" {
 		_ = os.RemoveAll(serverBin.dir)

@@ -25,6 +25,7 @@ import (
 // CI installs chromium and browser/node_modules; elsewhere the test is skipped
 // when either is missing.
 func TestBoardInARealBrowser(t *testing.T) {
+	t.Parallel()
 	dir, _ := filepath.Abs("../browser")
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {

@@ -62,7 +62,8 @@ type Config struct {
 	// WebhookAllowedHosts may be webhook destinations although they are (or
 	// resolve to) loopback, private or link-local addresses.
 	WebhookAllowedHosts []string
-	// Delivery tunes webhook delivery (no flag: tests shorten its timings).
+	// Delivery tunes webhook delivery: its Lease is WEBHOOK_LEASE; the other
+	// timings have no flag (tests shorten them).
 	Delivery delivery.Config
 }
 
@@ -127,6 +128,7 @@ func parseConfig(args []string) (Config, error) {
 	wsPerConn := fs.String("ws-max-subscriptions-per-connection", getenv("WS_MAX_SUBSCRIPTIONS_PER_CONNECTION", "100"), "live subscriptions one websocket connection may hold (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
 	wsPerSubject := fs.String("ws-max-subscriptions-per-subject", getenv("WS_MAX_SUBSCRIPTIONS_PER_SUBJECT", "500"), "live subscriptions one token subject may hold on this replica, over all its connections (WS_MAX_SUBSCRIPTIONS_PER_SUBJECT)")
 	fs.StringVar(&c.PolicyFloorFile, "policy-floor-file", getenv("POLICY_FLOOR_FILE", ""), "JSON file of per-channel minimums no project policy may go below; a file that does not parse stops the server (POLICY_FLOOR_FILE)")
+	webhookLease := fs.String("webhook-lease", getenv("WEBHOOK_LEASE", "30s"), "how long a replica holds a webhook's deliveries without renewing; a replica that dies (or restarts) is taken over after this, at least 1s (WEBHOOK_LEASE)")
 	allowedHosts := fs.String("webhook-allowed-hosts", getenv("WEBHOOK_ALLOWED_HOSTS", ""), "comma-separated host names or IP addresses webhooks may reach although loopback, private or link-local (WEBHOOK_ALLOWED_HOSTS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -189,6 +191,9 @@ func parseConfig(args []string) (Config, error) {
 			}
 			c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
 		}
+	}
+	if c.Delivery.Lease, err = time.ParseDuration(*webhookLease); err != nil || c.Delivery.Lease < time.Second {
+		return c, errors.New("WEBHOOK_LEASE must be a duration of at least 1s such as 30s")
 	}
 	for _, h := range strings.Split(*allowedHosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {

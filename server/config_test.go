@@ -40,11 +40,12 @@ func TestConfigurationIsReadFromTheEnvironmentAndRefusedWhenInvalid(t *testing.T
 	t.Setenv("LOG_FORMAT", "text")
 	t.Setenv("COMPLEXITY_LIMIT", "900")
 	t.Setenv("EMBEDDED_ENGINE_SHARED", "true")
+	t.Setenv("WEBHOOK_LEASE", "3s")
 	c, err := parseConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ListenAddr != "127.0.0.1:9999" || c.GraphQLPath != "/graphql" || c.MongoDatabase != "trust_prod" || c.DataDir != "/var/lib/trust" || c.LogFormat != "text" || c.ComplexityLimit != 900 || !c.EmbeddedEngineShared {
+	if c.ListenAddr != "127.0.0.1:9999" || c.GraphQLPath != "/graphql" || c.MongoDatabase != "trust_prod" || c.DataDir != "/var/lib/trust" || c.LogFormat != "text" || c.ComplexityLimit != 900 || !c.EmbeddedEngineShared || c.Delivery.Lease != 3*time.Second {
 		t.Fatalf("config %+v", c)
 	}
 	for name, args := range map[string][]string{
@@ -57,6 +58,8 @@ func TestConfigurationIsReadFromTheEnvironmentAndRefusedWhenInvalid(t *testing.T
 		"stray argument":   {"extra"},
 		"wildcard origins": {"-cors-allowed-origins", "*"},
 		"bad sharing":      {"-embedded-engine-shared", "sometimes"},
+		"short lease":      {"-webhook-lease", "500ms"},
+		"bad lease":        {"-webhook-lease", "soon"},
 	} {
 		if _, err := parseConfig(args); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestCORSAllowsOnlyConfiguredOrigins(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), func(c *Config) { c.CORSAllowedOrigins = []string{"https://portal.example.com"} })
 	preflight := func(origin string) *http.Response {
 		req, _ := http.NewRequest(http.MethodOptions, ts.URL+GraphQLPath, nil)
@@ -33,6 +34,7 @@ func TestCORSAllowsOnlyConfiguredOrigins(t *testing.T) {
 }
 
 func TestNoCORSHeadersWithoutConfiguredOrigins(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	r := ts.Do(token(t, "v", "payments:viewer"), `{ viewer { subject } }`, nil, "Origin", "https://portal.example.com")
 	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "" {
@@ -41,6 +43,7 @@ func TestNoCORSHeadersWithoutConfiguredOrigins(t *testing.T) {
 }
 
 func TestCORSWildcardIsRefused(t *testing.T) {
+	t.Parallel()
 	if _, err := parseConfig([]string{"-cors-allowed-origins", "*"}); err == nil {
 		t.Fatal("a wildcard origin was accepted")
 	}

@@ -11,6 +11,7 @@ import (
 // TestDashboardQueriesInDocsRunAgainstTheServer runs every query in docs/queries
 // after a full progression and a refusal, so the published examples never rot.
 func TestDashboardQueriesInDocsRunAgainstTheServer(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	allowRegistry(t, ts, c, nil)

@@ -133,6 +133,7 @@ func basisOf(res evidenceResultJSON, check string) (string, string) {
 }
 
 func TestSubmitEvidenceVerifiesSignaturesRecordsVerifiedRecordsAndIsIdempotent(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	admin := token(t, "ada", "payments:project_admin", "payments:verifier", "billing:project_admin")
 	verifier := token(t, "val", "payments:verifier", "billing:verifier")
@@ -276,6 +277,7 @@ func hexOf(b []byte) string {
 }
 
 func TestSubmitEvidenceJudgesSLSAProvenanceAgainstThePolicysProvenanceRules(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	admin := token(t, "ada", "payments:project_admin", "payments:verifier")
 	var pol struct {
@@ -328,6 +330,7 @@ func TestSubmitEvidenceJudgesSLSAProvenanceAgainstThePolicysProvenanceRules(t *t
 // TestSubmitEvidenceAcceptsAnEnvelopeSignedByNodeCrypto runs the DSSE signer
 // written with node:crypto (evidence/testdata/node-sign.mjs) against the server.
 func TestSubmitEvidenceAcceptsAnEnvelopeSignedByNodeCrypto(t *testing.T) {
+	t.Parallel()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not installed")
@@ -369,6 +372,7 @@ func (ts *testServer) attest(adminTok, verifierTok string, a artifactJSON) {
 }
 
 func TestRequireVerifiedEvidenceDecidesPromotionAndDeployableFromVerifiedRecordsOnly(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	admin := token(t, "ada", "payments:project_admin", "payments:verifier")
 	setPolicy := func(requireVerified bool) {
@@ -467,6 +471,7 @@ func statementAbout(predicate any, hexDigests ...string) []byte {
 // the boundary cases that are allowed are recorded PASSED on their artifact only.
 // No case touches the other project's artifact or either project's keys.
 func TestSubmitEvidenceAbuseBatteryGetsItsAnswerAndChangesNothingElse(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	admin := token(t, "ada", "payments:project_admin", "payments:verifier", "billing:project_admin", "billing:verifier")
 	key, revokedKey, billingKey := newEvidenceKey(t), newEvidenceKey(t), newEvidenceKey(t)
@@ -634,6 +639,7 @@ func storedEnvelopes(t *testing.T, dataDir string) int {
 // REVOKED keeps nothing, not even its raw envelope, however many distinct
 // envelopes are sent; accepted evidence keeps its one.
 func TestRefusedEvidenceKeepsNoEnvelope(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := startServer(t, dir)
 	admin := token(t, "ada", "payments:project_admin", "payments:verifier", "payments:publisher")

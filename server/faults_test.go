@@ -106,6 +106,7 @@ func (ts *testServer) readyz() (int, time.Duration) {
 // fails fast, operations answer INTERNAL (retryable) within a bounded time and
 // write nothing, and the server recovers by itself.
 func TestDatabaseOutageAndRecovery(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts and stops a database")
 	}

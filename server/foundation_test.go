@@ -8,6 +8,7 @@ import (
 )
 
 func TestViewerReflectsTheToken(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	tok := tokenAs(t, "ci-release", "service_account", "payments:publisher", "payments:verifier", "*:viewer")
 	var out struct {
@@ -32,6 +33,7 @@ func TestViewerReflectsTheToken(t *testing.T) {
 }
 
 func TestRequestsWithoutAValidTokenAreUnauthenticated(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	cases := map[string]string{
 		"no token":      "",
@@ -54,6 +56,7 @@ func TestRequestsWithoutAValidTokenAreUnauthenticated(t *testing.T) {
 }
 
 func TestRegisterValidatesInputWithClearErrors(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	tok := token(t, "alice", "payments:publisher")
 	base := map[string]any{"project": "payments", "digest": digestN(1), "kind": "OCI_IMAGE", "sourceType": "OCI_REGISTRY", "source": "registry.example.com/payments/api"}
@@ -85,6 +88,7 @@ func TestRegisterValidatesInputWithClearErrors(t *testing.T) {
 }
 
 func TestRegisterAppliesTheDefaultPolicyToNonOCIArtifacts(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	tok := token(t, "alice", "payments:publisher")
 	in := map[string]any{"project": "payments", "digest": digestN(1), "kind": "ARCHIVE", "sourceType": "OBJECT_STORE", "source": "s3://bucket/app.tgz"}
@@ -95,6 +99,7 @@ func TestRegisterAppliesTheDefaultPolicyToNonOCIArtifacts(t *testing.T) {
 }
 
 func TestRegisterIsIdempotentForRetriesAndConflictsOnDifferentValues(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	tok := token(t, "alice", "payments:publisher")
 	first := ts.register(tok, "payments", 1, map[string]any{"tags": []string{"v1", "latest"}})
@@ -121,6 +126,7 @@ func TestRegisterIsIdempotentForRetriesAndConflictsOnDifferentValues(t *testing.
 }
 
 func TestRolesAreCheckedPerOperationAndProject(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	pub := token(t, "alice", "payments:publisher")
 	a := ts.register(pub, "payments", 1, nil)
@@ -184,6 +190,7 @@ const listQuery = `query($p: String!, $f: ArtifactFilter, $first: Int, $after: S
 		totalCount edges { cursor node { id digest } } pageInfo { hasNextPage endCursor } } }`
 
 func TestArtifactsPaginatesNewestFirstWithCursors(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	tok := token(t, "alice", "payments:publisher")
 	const n = 27
@@ -244,6 +251,7 @@ func TestArtifactsPaginatesNewestFirstWithCursors(t *testing.T) {
 }
 
 func TestProjectPolicyDefaultsMatchTheDomain(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	var out struct {
 		ProjectPolicy struct {
@@ -277,6 +285,7 @@ func TestProjectPolicyDefaultsMatchTheDomain(t *testing.T) {
 }
 
 func TestRestartKeepsData(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := startServer(t, dir)
 	tok := token(t, "alice", "payments:publisher")
@@ -293,6 +302,7 @@ func TestRestartKeepsData(t *testing.T) {
 }
 
 func TestCorrelationIDIsEchoedAndRecordedInAudit(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	tok := token(t, "alice", "payments:publisher")
 	in := map[string]any{"project": "payments", "digest": digestN(3), "kind": "OCI_IMAGE", "sourceType": "OCI_REGISTRY", "source": "registry.example.com/a"}
@@ -307,6 +317,7 @@ func TestCorrelationIDIsEchoedAndRecordedInAudit(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	for _, p := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(ts.URL + p)
@@ -321,6 +332,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestSecondServerOnTheSameDataDirIsRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	startServer(t, dir)
 	cfg, _ := parseConfig([]string{"-listen-addr", "127.0.0.1:0", "-data-dir", dir, "-jwt-hs256-secret", testSecret})

@@ -62,6 +62,7 @@ func hasReason(reasons []string, substr string) bool {
 // promoter, 24 h in STAGING, weekdays 09:00-16:00 Berlin time, never during a
 // freeze", over HTTP with the server's clock moved by the test.
 func TestGovernanceEndToEndTwoApproversSoakWindowFreezeAndBreakGlass(t *testing.T) {
+	t.Parallel()
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		t.Fatal(err)
@@ -284,6 +285,7 @@ func TestGovernanceEndToEndTwoApproversSoakWindowFreezeAndBreakGlass(t *testing.
 // enforces it, setProjectPolicy below it is POLICY_DENIED naming each violation,
 // and a file that does not parse stops the server at start.
 func TestPolicyFloorRefusesWeakerPoliciesRaisesStoredOnesAndStopsOnABadFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	admin := token(t, "carol", "shop:project_admin")
 	weak := map[string]any{"p": "shop", "in": map[string]any{
@@ -374,6 +376,7 @@ func TestPolicyFloorRefusesWeakerPoliciesRaisesStoredOnesAndStopsOnABadFile(t *t
 // fails, and stays void after it passes again (the stored trust epoch moved on),
 // until the approver approves again.
 func TestAnApprovalVoidedByATrustChangeDoesNotCountAgainOverHTTP(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	const project = "shop"
 	admin := token(t, "ada", project+":project_admin", project+":publisher", project+":verifier", project+":promoter")
@@ -412,6 +415,7 @@ func TestAnApprovalVoidedByATrustChangeDoesNotCountAgainOverHTTP(t *testing.T) {
 // date-time (a word, a number, an impossible date) is BAD_USER_INPUT naming the
 // expected form, never INTERNAL, and freezes nothing.
 func TestFreezeUntilThatIsNoTimeIsBadInput(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	admin := token(t, "ada", "shop:project_admin")
 	for _, until := range []any{"tomorrow", 5, "2026-13-01T00:00:00Z", "+275760-09-13T00:00:00Z", ""} {

@@ -38,6 +38,7 @@ type graphqlWSScenario struct {
 // token gets its events. CI installs the package (npm ci in conformance/);
 // elsewhere the test is skipped when Node or the package is missing.
 func TestGraphQLWSClientIsRefusedWithoutReconnectingAndFollowsTokenExpiry(t *testing.T) {
+	t.Parallel()
 	dir, _ := filepath.Abs("../conformance")
 	node, err := exec.LookPath("node")
 	_, statErr := os.Stat(filepath.Join(dir, "node_modules", "graphql-ws"))

@@ -159,6 +159,7 @@ func runTokenAttacks(t *testing.T, ts *testServer, attacks []tokenAttack) {
 // TestTokenAttacksOverHTTP sends forged, tampered, expired and malformed tokens to
 // a real server configured with an HS256 secret, an issuer and an audience.
 func TestTokenAttacksOverHTTP(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), func(c *Config) {
 		c.JWTIssuer, c.JWTAudience = testIssuer, testAudience
 	})
@@ -235,6 +236,7 @@ func TestTokenAttacksOverHTTP(t *testing.T) {
 // key (JWT_PUBLIC_KEY_FILE) and tries to get past it with HS256 tokens keyed by
 // that public key (the classic RS/HS confusion) and other algorithms.
 func TestTokenAlgorithmConfusionOverHTTP(t *testing.T) {
+	t.Parallel()
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)

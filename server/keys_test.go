@@ -45,6 +45,7 @@ type trustedKeyJSON struct {
 }
 
 func TestTrustedKeysAreAddedListedRevokedForGoodAndAuditedInTheProjectTrail(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	admin := token(t, "ada", "payments:project_admin")
 	viewer := token(t, "vera", "payments:viewer")
@@ -136,6 +137,7 @@ func TestTrustedKeysAreAddedListedRevokedForGoodAndAuditedInTheProjectTrail(t *t
 }
 
 func TestAddTrustedKeyRefusesWhatIsNotASupportedPublicKeyNamingWhy(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	admin := token(t, "ada", "payments:project_admin")
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)

@@ -93,6 +93,7 @@ func nested(depth int) string {
 }
 
 func TestDocumentLimitsMeasureTheExpandedDocument(t *testing.T) {
+	t.Parallel()
 	l := newDocumentLimits(MaxQueryDepth, MaxAliases, MaxSelections)
 	aliases := func(n int) string {
 		var b strings.Builder
@@ -159,6 +160,7 @@ func TestDocumentLimitsMeasureTheExpandedDocument(t *testing.T) {
 }
 
 func TestRequestObjectProblem(t *testing.T) {
+	t.Parallel()
 	for body, want := range map[string]string{
 		`{"query":"{ viewer { subject } }"}`:                  "",
 		` {"query":"{ a }","variables":null,"extensions":{}}`: "",
@@ -309,6 +311,7 @@ func truncateBody(b []byte) string {
 // with a charset, GET for queries, OPTIONS, the largest allowed documents, and the
 // playground's introspection query.
 func TestAcceptedShapesStillWork(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), func(c *Config) { c.Playground = true })
 	tok := token(t, "alice", "payments:viewer")
 	auth := "Bearer " + tok
@@ -341,6 +344,7 @@ func TestAcceptedShapesStillWork(t *testing.T) {
 // misspelt field is refused without "Did you mean", so the schema cannot be
 // guessed field by field; with the playground on, suggestions help.
 func TestFieldSuggestionsFollowIntrospection(t *testing.T) {
+	t.Parallel()
 	for _, playground := range []bool{false, true} {
 		t.Run(fmt.Sprintf("playground=%v", playground), func(t *testing.T) {
 			ts := startServer(t, t.TempDir(), func(c *Config) { c.Playground = playground })
@@ -413,6 +417,7 @@ func FuzzDocumentLimits(f *testing.F) {
 // mutation (405, Allow: POST) before any resolver runs (the service here is nil
 // and would panic).
 func TestGETTransportRefusesMutationsOnItsOwn(t *testing.T) {
+	t.Parallel()
 	cfg, err := parseConfig([]string{"-jwt-hs256-secret", testSecret})
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ func scrape(t *testing.T, ts *testServer) string {
 }
 
 func TestMetricsCountOperationsPromotionsDenialsAndRuntime(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	a := ts.register(c.publisher, "payments", 1, nil)
@@ -55,6 +56,7 @@ func TestMetricsCountOperationsPromotionsDenialsAndRuntime(t *testing.T) {
 // refuses before any GraphQL runs and checks each is counted under its own code,
 // never as OK.
 func TestRefusedHTTPRequestsAreCountedUnderTheirCode(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), func(c *Config) { c.MaxBodyBytes = 4096 })
 	tok := "Bearer " + token(t, "alice", "payments:viewer")
 	ts.raw("POST", GraphQLPath, []byte(`[{"query":"{viewer{subject}}"}]`), "Content-Type", "application/json", "Authorization", tok)                        // 400 batch

@@ -161,6 +161,9 @@ func verifiedArtifact(t *testing.T, ts *testServer, c cast) artifactJSON {
 // writes again, the promotion shows everywhere within seconds (it took 60 to 90 s
 // when only entries older than a minute were replayed, every 30 s), /readyz is 200
 // and the backlog 0.
+// Not parallel (nor the next test): the repaired promotion shows in the read
+// models a moment before the outbox entry is cleared and readiness turns 200;
+// under the load of parallel tests the readiness check landed in that moment.
 func TestAcknowledgedPromotionShowsWithinSecondsOnceTheEngineAcceptsWritesAgain(t *testing.T) {
 	dir := t.TempDir()
 	ts := startServer(t, dir)

@@ -6,6 +6,7 @@ import "testing"
 // records and decision events served over GraphQL carry the policy version they were
 // decided under; events no policy decides carry none.
 func TestDecisionsNameThePolicyVersionTheyWereDecidedUnder(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	publisher := token(t, "pat", "payments:publisher", "payments:verifier", "payments:promoter")

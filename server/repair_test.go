@@ -40,6 +40,7 @@ func dropReadModels(t *testing.T, dataDir string) {
 // feed show nothing; `server repair` rebuilds them from the artifacts, and the next
 // server shows the promotion again.
 func TestRepairCommandRebuildsReadModelsFromTheArtifacts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ts := startServer(t, dir)
 	c := newCast(t)
@@ -72,6 +73,7 @@ func TestRepairCommandRebuildsReadModelsFromTheArtifacts(t *testing.T) {
 // TestRepairCommandRefusesBadArguments: a project name that cannot exist and
 // stray arguments are refused before the database is opened.
 func TestRepairCommandRefusesBadArguments(t *testing.T) {
+	t.Parallel()
 	log := logrus.New()
 	log.SetOutput(&testLogWriter{t: t})
 	for _, args := range [][]string{{"--project", "Not A Project"}, {"extra"}, {"--no-such-flag"}} {

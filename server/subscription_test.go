@@ -41,6 +41,7 @@ func dialRaw(t *testing.T, ts *testServer) (*websocket.Conn, context.Context) {
 }
 
 func TestSubscriptionDeliversEachAuditEventOfTheProject(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	conn, ctx := dialSubscription(t, ts, map[string]any{"Authorization": "Bearer " + c.viewer})
@@ -91,6 +92,7 @@ func TestSubscriptionDeliversEachAuditEventOfTheProject(t *testing.T) {
 }
 
 func TestSubscriptionRefusesConnectionsWithoutAValidToken(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	for name, payload := range map[string]map[string]any{
 		"no token":  {},

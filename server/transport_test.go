@@ -18,6 +18,7 @@ import (
 // application/graphql-response+json gets 400; neither body has a data entry,
 // because execution never started.
 func TestRequestErrorsAreAnsweredAsGraphQLOverHTTPAsks(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	auth := "Bearer " + token(t, "alice", "payments:viewer")
 	failures := []struct {
@@ -78,6 +79,7 @@ func TestRequestErrorsAreAnsweredAsGraphQLOverHTTPAsks(t *testing.T) {
 }
 
 func TestResponseMediaTypeFollowsAcceptAndItsQValues(t *testing.T) {
+	t.Parallel()
 	for accept, want := range map[string]string{
 		"":                                  mediaJSON,
 		"*/*":                               mediaJSON,

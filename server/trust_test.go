@@ -111,6 +111,7 @@ func (ts *testServer) deployable(tok, project, channel string, env any) string {
 }
 
 func TestSeedProgressionPublishToProdWithTargetEnvironment(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	allowRegistry(t, ts, c, nil)
@@ -174,6 +175,7 @@ func TestSeedProgressionPublishToProdWithTargetEnvironment(t *testing.T) {
 }
 
 func TestPromotionDenialListsEveryReasonAndEvaluateChangesNothing(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	a := ts.register(c.publisher, "payments", 1, nil)
@@ -213,6 +215,7 @@ func TestPromotionDenialListsEveryReasonAndEvaluateChangesNothing(t *testing.T) 
 }
 
 func TestFailedVerificationBlocksPromotionUntilReverified(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	// Default policy: no allowed sources, so the baseline SOURCE_ALLOWLISTED fails.
@@ -243,6 +246,7 @@ func TestFailedVerificationBlocksPromotionUntilReverified(t *testing.T) {
 }
 
 func TestRevocationAndStricterPolicyTakeEffectInDeployableAtOnce(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	old := ts.register(c.publisher, "payments", 1, nil)
@@ -277,6 +281,7 @@ func TestRevocationAndStricterPolicyTakeEffectInDeployableAtOnce(t *testing.T) {
 }
 
 func TestLifecycleTransitionsAndInvalidOnes(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	a := ts.register(c.publisher, "payments", 1, nil)
@@ -332,6 +337,7 @@ const auditQuery = `query($p: String!, $f: AuditFilter, $first: Int, $after: Str
 	pageInfo { hasNextPage endCursor } } }`
 
 func TestAuditTrailRecordsAllSixActionsWithEveryField(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	allowRegistry(t, ts, c, nil)
@@ -418,6 +424,7 @@ func TestAuditTrailRecordsAllSixActionsWithEveryField(t *testing.T) {
 }
 
 func TestPolicyIsValidatedVersionedAndAudited(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	c := newCast(t)
 	base := map[string]any{"allowedSourceTypes": []string{"OCI_REGISTRY"}, "allowedSources": []string{"registry.example.com/"}, "allowNonOci": false, "strictProgression": true}

@@ -226,6 +226,7 @@ func TestEveryStringArgumentRefusesHostileInput(t *testing.T) {
 // and matched as plain strings, and a JSON object where a string belongs never
 // reaches the service.
 func TestOperatorsInInputAreData(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir())
 	tok := token(t, "alice", "payments:project_admin", "payments:publisher", "payments:verifier")
 	a := ts.register(tok, "payments", 1, map[string]any{"source": "$where"})

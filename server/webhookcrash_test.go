@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,10 +16,13 @@ import (
 
 // TestWebhookDeliveriesSurviveKill9 registers artifacts under load, and freezes and
 // unfreezes the project's promotions (project trail events), with a webhook whose
-// receiver is slow, so deliveries are pending, kills the server with SIGKILL,
+// receiver answers at first and then holds every request until the kill, so
+// deliveries of both kinds are certainly pending (queued or in flight, never
+// answered), kills the server with SIGKILL while the writers still write,
 // restarts it on the same DATA_DIR and waits: every acknowledged event, of the
 // artifacts and of the trail, reaches the receiver (duplicates allowed, with the
-// same webhook-id), none is lost.
+// same webhook-id), none is lost. The restarted server takes the webhook over
+// when the dead one's lease ends (WEBHOOK_LEASE, short here).
 func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -28,18 +32,29 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 	bin := serverBinary(t)
 	var mu sync.Mutex
 	received := map[string]int{}
-	var requests atomic.Int64
+	var requests, held atomic.Int64
+	// holding: requests wait for the kill and are not recorded (the killed server
+	// never saw their answer, so they are not delivered).
+	var holding atomic.Bool
+	killed := make(chan struct{})
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(100 * time.Millisecond) // slow: deliveries queue up
+		if holding.Load() {
+			held.Add(1)
+			<-killed
+			return
+		}
 		requests.Add(1)
 		mu.Lock()
 		received[r.Header.Get("webhook-id")]++
 		mu.Unlock()
 	}))
 	defer rc.Close()
+	var killOnce sync.Once
+	releaseHeld := func() { killOnce.Do(func() { holding.Store(false); close(killed) }) }
+	defer releaseHeld()
 
 	dataDir := filepath.Join(dir, "data")
-	env := []string{"WEBHOOK_ALLOWED_HOSTS=127.0.0.1"}
+	env := []string{"WEBHOOK_ALLOWED_HOSTS=127.0.0.1", "WEBHOOK_LEASE=2s"}
 	p := startProcess(t, bin, dataDir, env...)
 	admin := token(t, "crash-admin", "crash:project_admin", "crash:publisher")
 	client := &crashClient{url: p.URL, http: &http.Client{Timeout: 20 * time.Second}}
@@ -56,9 +71,25 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 		sent, acked atomic.Int64
 		idsMu       sync.Mutex
 		ackedIDs    []string
-		trailAcked  int
-		dead        atomic.Bool
-		wg          sync.WaitGroup
+		trailIDs    = map[string]bool{}
+		// acknowledged while the receiver holds requests: a writer's second such
+		// acknowledgement is of an event written after the receiver began holding,
+		// which cannot have been delivered before the kill.
+		heldAcks  [workers + 1]int
+		dead      atomic.Bool
+		wg        sync.WaitGroup
+		ackedWith = func(slot int, id string, trail bool) {
+			idsMu.Lock()
+			defer idsMu.Unlock()
+			acked.Add(1)
+			ackedIDs = append(ackedIDs, id)
+			if trail {
+				trailIDs[id] = true
+			}
+			if holding.Load() {
+				heldAcks[slot]++
+			}
+		}
 	)
 	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stop()
@@ -78,10 +109,7 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 					RegisterArtifact struct{ ID string } `json:"registerArtifact"`
 				}
 				if len(errs) == 0 && json.Unmarshal(data, &out) == nil && out.RegisterArtifact.ID != "" {
-					acked.Add(1)
-					idsMu.Lock()
-					ackedIDs = append(ackedIDs, out.RegisterArtifact.ID+".0")
-					idsMu.Unlock()
+					ackedWith(w, out.RegisterArtifact.ID+".0", false)
 				}
 			}
 		}()
@@ -106,28 +134,56 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 			if len(errs) == 0 && json.Unmarshal(data, &out) == nil {
 				for _, p := range out {
 					if p.Version > 0 {
-						acked.Add(1)
-						idsMu.Lock()
-						ackedIDs = append(ackedIDs, fmt.Sprintf("project/crash/policy/%d", p.Version-1))
-						trailAcked++
-						idsMu.Unlock()
+						ackedWith(workers, fmt.Sprintf("project/crash/policy/%d", p.Version-1), true)
 					}
 				}
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for acked.Load() < 200 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			idsMu.Lock()
+			ok := cond()
+			idsMu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 20s (acknowledged %d)", what, acked.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
+	// Deliveries flow for a while, then the receiver holds every request.
+	waitFor("first acknowledgements", func() bool { return len(ackedIDs) >= 30 && len(trailIDs) >= 1 })
+	holding.Store(true)
+	// Kill once events of both kinds were certainly written while the receiver
+	// holds: two acknowledgements of one writer, and of the trail writer.
+	waitFor("acknowledgements while the receiver holds", func() bool {
+		return heldAcks[workers] >= 2 && slices.ContainsFunc(heldAcks[:workers], func(n int) bool { return n >= 2 }) &&
+			len(ackedIDs) >= 60
+	})
 	p.kill(t)
 	wg.Wait()
 	mu.Lock()
 	atKill := len(received)
+	var pendingArt, pendingTrail int
+	for _, id := range ackedIDs {
+		switch {
+		case received[id] > 0:
+		case trailIDs[id]:
+			pendingTrail++
+		default:
+			pendingArt++
+		}
+	}
 	mu.Unlock()
-	if atKill >= len(ackedIDs) {
-		t.Logf("every delivery was done before the kill (%d of %d): the crash did not catch any pending", atKill, len(ackedIDs))
+	releaseHeld()
+	if pendingArt == 0 || pendingTrail == 0 {
+		t.Fatalf("at the kill %d artifact and %d trail events were acknowledged and not delivered: the crash caught no pending delivery of each kind", pendingArt, pendingTrail)
 	}
 
 	startProcess(t, bin, dataDir, env...)
@@ -142,9 +198,9 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 		}
 		return out
 	}
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for len(missing()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	mu.Lock()
 	dups := 0
@@ -154,11 +210,8 @@ func TestWebhookDeliveriesSurviveKill9(t *testing.T) {
 	distinct := len(received)
 	mu.Unlock()
 	lost := missing()
-	t.Logf("sent %d, acknowledged %d (%d of them trail events), delivered before the kill %d, delivered in all %d distinct (%d requests), duplicates %d, lost %d",
-		sent.Load(), len(ackedIDs), trailAcked, atKill, distinct, requests.Load(), dups, len(lost))
-	if trailAcked == 0 {
-		t.Fatal("no freeze or unfreeze was acknowledged before the kill")
-	}
+	t.Logf("sent %d, acknowledged %d (%d of them trail events), delivered before the kill %d, pending at the kill %d artifact and %d trail events (%d requests held), delivered in all %d distinct (%d requests), duplicates %d, lost %d",
+		sent.Load(), len(ackedIDs), len(trailIDs), atKill, pendingArt, pendingTrail, held.Load(), distinct, requests.Load(), dups, len(lost))
 	if len(lost) > 0 {
 		t.Fatalf("%d acknowledged events never delivered, e.g. %v", len(lost), lost[:min(5, len(lost))])
 	}

@@ -153,6 +153,7 @@ func fastDelivery(c *Config) {
 }
 
 func TestWebhookAdministrationShowsTheSecretOnceAuditsEveryChangeAndRefusesUnsafeDestinations(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), func(c *Config) { c.WebhookAllowedHosts = []string{"127.0.0.1"} })
 	c := newCast(t)
 	create := `mutation($p: String!, $in: WebhookInput!) { createWebhook(project: $p, input: $in) { webhook { id } secret } }`
@@ -240,6 +241,7 @@ func TestWebhookAdministrationShowsTheSecretOnceAuditsEveryChangeAndRefusesUnsaf
 // CloudEvent signed per Standard Webhooks, checked with the npm standardwebhooks
 // and cloudevents packages, the rotated-out secret still verifying.
 func TestWebhookDeliveryMatrix(t *testing.T) {
+	t.Parallel()
 	dir, _ := filepath.Abs("../conformance")
 	node, nodeErr := exec.LookPath("node")
 	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks"))
@@ -436,6 +438,7 @@ func TestWebhookDeliveryMatrix(t *testing.T) {
 // reading the project trail sees the webhook's scheme, host and path, never the
 // query or user information a receiver may keep its token in.
 func TestWebhooksOfAnotherProjectAreNotFoundAndTheTrailHidesURLSecrets(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), func(c *Config) { c.WebhookAllowedHosts = []string{"127.0.0.1"} })
 	c := newCast(t)
 	w, _ := ts.createWebhook(c.admin, "payments", "http://127.0.0.1:9/hook?token=RECEIVER-SECRET-123", nil)

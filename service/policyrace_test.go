@@ -74,15 +74,18 @@ func TestNoPromotionIsWrittenAfterAForbiddingPolicyVersionIsAcknowledged(t *test
 		t.Fatal(err)
 	}
 
+	// The artifacts to promote, registered as the service registers them (the
+	// registrations are not part of the race) and stored in one bulk insert.
 	const n, workers = 150, 12
 	ids := make([]string, n)
+	arts := make([]*model.Artifact, n)
 	for i := range ids {
-		a, err := svc.Register(ctx, admin, model.RegisterInput{Project: project, Digest: fmt.Sprintf("sha256:%064x", i+1),
-			Kind: model.KindOCIImage, SourceType: model.SourceOCIRegistry, Source: "registry.example.com/race/app"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = a.ID
+		a := model.NewArtifact(model.RegisterInput{Project: project, Digest: fmt.Sprintf("sha256:%064x", i+1),
+			Kind: model.KindOCIImage, SourceType: model.SourceOCIRegistry, Source: "registry.example.com/race/app"}, admin.Actor, admin.CorrelationID, time.Now())
+		arts[i], ids[i] = &a, a.ID
+	}
+	if err := st.InsertArtifactsBulk(ctx, arts); err != nil {
+		t.Fatal(err)
 	}
 
 	// Workers promote one artifact after the other; once a third are done, the

@@ -13,6 +13,7 @@ import (
 // MaxDeliveryScan buckets and ends, empty, with a cursor to read on; the next page
 // finds it.
 func TestDeliveryPagesWithARareStatusReadABoundedNumberOfBuckets(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := Open(ctx, Config{DataDir: t.TempDir()}, nil)
 	if err != nil {

@@ -45,6 +45,14 @@ type embeddedEngine struct {
 	done   chan struct{}
 }
 
+// embeddedNoSync, set by this package's tests before any store opens, starts the
+// embedded engine with SQLite's synchronous=OFF: commits are not fsynced. A
+// process that dies (kill -9, or the crashes the tests simulate) loses no
+// committed write without the fsync, only a machine that loses power does, which
+// no test can show; the fsyncs made the store's tests wait on the disk. Never set
+// outside tests.
+var embeddedNoSync bool
+
 // ferretNewMu serializes ferretdb.New, which sets a package variable of FerretDB's
 // (version.Get().Package): two stores opening at once in one process (parallel
 // tests, a tool holding two stores) would race on it.
@@ -68,12 +76,16 @@ func startEmbedded(dir string, log *logrus.Entry) (*embeddedEngine, error) {
 		return nil, fmt.Errorf("store: another server is using DATA_DIR %s", abs)
 	}
 
+	// FerretDB wants a file: URI of an existing directory ending in "/".
+	sqliteURL := "file:" + filepath.ToSlash(abs) + "/"
+	if embeddedNoSync {
+		sqliteURL += "?_pragma=synchronous(off)"
+	}
 	ferretNewMu.Lock() // see ferretNewMu
 	fdb, err := ferretdb.New(&ferretdb.Config{
-		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:  "sqlite",
-		// FerretDB wants a file: URI of an existing directory ending in "/".
-		SQLiteURL: "file:" + filepath.ToSlash(abs) + "/",
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: sqliteURL,
 		// FerretDB's default logging is very slow; only its errors reach our log.
 		Logger: slog.New(&slogToLogrus{log: log.WithField("component", "ferretdb")}),
 	})

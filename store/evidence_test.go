@@ -36,6 +36,7 @@ func TestEnvelopesAreKeptByArtifactAndSHA256AndARetryOverwritesTheSameDocument(t
 // submission goes; one the stored artifact holds evidence from (a concurrent
 // submission of the same envelope recorded it) stays.
 func TestDeleteEnvelopeKeepsTheEnvelopeOfRecordedEvidence(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	a := newArtifact("payments", "api", t0)

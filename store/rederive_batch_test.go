@@ -38,6 +38,7 @@ func (f *rdFixture) outboxLen(t *testing.T) int {
 }
 
 func TestBatchRewriteStoppedBetweenItsArtifactWritesIsRepairedFromItsOutboxEntry(t *testing.T) {
+	t.Parallel()
 	set := newRDSet(t, 4)
 	f := openRD(t, t.TempDir(), false)
 	f.seed(t, set.arts...)
@@ -84,6 +85,7 @@ func TestBatchRewriteStoppedBetweenItsArtifactWritesIsRepairedFromItsOutboxEntry
 }
 
 func TestBatchRewriteOfAnArtifactWrittenSinceItsLoadIsAConflictAndWritesNothingOverIt(t *testing.T) {
+	t.Parallel()
 	set := newRDSet(t, 2)
 	f := openRD(t, t.TempDir(), false)
 	f.seed(t, set.arts...)
@@ -109,6 +111,7 @@ func TestBatchRewriteOfAnArtifactWrittenSinceItsLoadIsAConflictAndWritesNothingO
 }
 
 func TestReevaluationStoppedInsideABatchResumesWithOneEventPerChangedArtifactAndExactCounts(t *testing.T) {
+	t.Parallel()
 	set := newRDSet(t, 13)
 	dir := t.TempDir()
 	f := openRD(t, dir, false)
@@ -151,6 +154,7 @@ func TestReevaluationStoppedInsideABatchResumesWithOneEventPerChangedArtifactAnd
 }
 
 func TestFreezeAndGovernanceOnlyPolicyChangesStartNoReevaluation(t *testing.T) {
+	t.Parallel()
 	set := newRDSet(t, 3)
 	dir := t.TempDir()
 	f := openRD(t, dir, true)
@@ -191,6 +195,7 @@ func TestFreezeAndGovernanceOnlyPolicyChangesStartNoReevaluation(t *testing.T) {
 }
 
 func TestReevaluationLoadsOnlyTheArtifactsWhoseTrustChanges(t *testing.T) {
+	t.Parallel()
 	set := newRDSet(t, 9)
 	counter := &commandCounter{}
 	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), caps: bucketCaps{list: 4, feed: 16, chans: 4}, monitor: counter.monitor()}, testLog(t))
