@@ -7,6 +7,7 @@
 //	go run ./bench -artifacts 1000 -soak 10m
 //	go run ./bench -hostile 1000          # memory under a flood of distinct large documents
 //	go run ./bench -rederive 10000        # trust re-derivation of one project after a policy tightening
+//	go run ./bench -rederive 10000 -rederive-rate 50   # the same with the API at 50 deployable queries/s
 //	go run ./bench -webhooks 1000         # webhook delivery throughput and its cost to mutations
 //
 // Every load loop is bounded in requests and in time, and speaks to loopback only.
@@ -50,7 +51,10 @@ type options struct {
 	Hostile     int
 	ServerBin   string
 	Rederive    int
-	Webhooks    int
+	// RederiveRate paces the -rederive client's deployable queries (per second; 0:
+	// a closed loop, as fast as the API answers).
+	RederiveRate int
+	Webhooks     int
 }
 
 func main() {
@@ -74,6 +78,7 @@ func main() {
 	flag.StringVar(&o.Description, "label", "", "a label for this run, printed in the report")
 	flag.StringVar(&o.Render, "render", "", "instead of running: rewrite the Markdown report (to stdout and -out) from a run saved with -json")
 	flag.IntVar(&o.Hostile, "hostile", 0, "instead of the benchmark: send this many distinct ~40 KB documents without a token, then as many with one, and report the server's memory")
+	flag.IntVar(&o.RederiveRate, "rederive-rate", 0, "with -rederive: deployable queries per second during the job (one registration per ten); 0 runs them in a closed loop, as fast as the API answers")
 	flag.IntVar(&o.Rederive, "rederive", 0, "instead of the benchmark: seed this many artifacts into one project, tighten its policy and report how long the trust re-derivation takes and deployable's latency during it")
 	flag.IntVar(&o.Webhooks, "webhooks", 0, "instead of the benchmark: send this many registrations with no webhook, then with 3 webhooks to a fast loopback receiver, and report the mutation latency of each and how long the deliveries took")
 	flag.StringVar(&o.ServerBin, "server-bin", "", "measure this server binary instead of building ./server (e.g. an older build, for a before/after)")

@@ -147,12 +147,18 @@ func runRederive(ctx context.Context, o options, bin, work string) error {
 		return fmt.Errorf("tighten: %w", err)
 	}
 	tightened := time.Now()
+	next := tightened
 	var during, duringMut []time.Duration
 	var answered []string
 	mutErrs := 0
 	last, err := wait(fmt.Sprintf("policy version %d", changed.SetProjectPolicy.Version), func() {
-		// 20 deployable queries and 2 registrations between two progress polls.
+		// 20 deployable queries and 2 registrations between two progress polls,
+		// paced at o.RederiveRate queries per second when it is set.
 		for i := 0; i < 20; i++ {
+			if o.RederiveRate > 0 {
+				next = next.Add(time.Second / time.Duration(o.RederiveRate))
+				time.Sleep(time.Until(next))
+			}
 			d, dg, err := deployable()
 			if err == nil {
 				during = append(during, d)
@@ -181,6 +187,11 @@ func runRederive(ctx context.Context, o options, bin, work string) error {
 	fmt.Printf("- policy tightened so that no source is allowlisted any more: %d artifacts looked at, %d changed (REVOKED ones never change)\n", last.ArtifactsDone, last.ArtifactsChanged)
 	fmt.Printf("- startedAt -> finishedAt: **%s** (tightening acknowledged -> finishedAt seen: %s)\n", took.Round(time.Millisecond), time.Since(tightened).Round(time.Millisecond))
 	fmt.Printf("- deployable(PROD, eu-west) at rest: p50 %s, p95 %s (n=%d)\n", msStr(pctOf(rest, 50)), msStr(pctOf(rest, 95)), len(rest))
+	pace := "a closed loop, as fast as the API answers"
+	if o.RederiveRate > 0 {
+		pace = fmt.Sprintf("paced at %d per second", o.RederiveRate)
+	}
+	fmt.Printf("- the client during the job: deployable %s, one registration per ten\n", pace)
 	fmt.Printf("- deployable during the re-derivation: p50 %s, p95 %s, max %s (n=%d); answers naming a digest after the tightening: %d (want 0)\n",
 		msStr(pctOf(during, 50)), msStr(pctOf(during, 95)), msStr(pctOf(during, 100)), len(during), stale)
 	fmt.Printf("- registerArtifact into the project at rest: p50 %s, p95 %s (n=%d); during the re-derivation: p50 %s, p95 %s, max %s (n=%d, %d failed)\n",
