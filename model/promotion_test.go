@@ -333,3 +333,19 @@ func TestDenialsCarryOneClassPerReason(t *testing.T) {
 		t.Fatalf("allowed non-OCI registration refused: %v", err)
 	}
 }
+
+// A FAILED_VERIFICATION artifact is refused with the checks stored as FAILED and
+// their details, so the refusal says what to fix whether the failure was found at
+// this decision or stored by an earlier one.
+func TestEvaluatePromotionOfAFailedArtifactNamesTheFailedChecksAndTheirDetails(t *testing.T) {
+	p := allowlistPolicy()
+	a := artIn(t, LifecyclePublished, TrustFailedVerification)
+	rec := failed(CheckDigestCanonical)
+	rec.Detail = "digest is not in canonical form"
+	a.Verification = MergeVerification(a.Verification, []VerificationRecord{rec})
+	d := EvaluatePromotion(&a, &p, promoter, PromotionRequest{Channel: ChannelDev})
+	want := "artifact FAILED_VERIFICATION (DIGEST_CANONICAL: digest is not in canonical form); fix the failing checks"
+	if d.Allowed() || len(d.Reasons) == 0 || !strings.HasPrefix(d.Reasons[0], want) {
+		t.Fatalf("reasons %q, want one starting %q", d.Reasons, want)
+	}
+}

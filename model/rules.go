@@ -352,6 +352,28 @@ func (d *Decision) deny(class, reason string) {
 // Allowed reports whether every rule holds.
 func (d Decision) Allowed() bool { return len(d.Reasons) == 0 }
 
+// failedDetails names, as " (CHECK: detail; ...)", the checks of failed whose
+// stored record is FAILED, with the record's detail; "" when none is stored as
+// FAILED (a failure only derived under the current policy is told by the drift).
+func (a *Artifact) failedDetails(failed []Check) string {
+	var parts []string
+	for _, c := range failed {
+		r, ok := a.Record(c)
+		if !ok || r.Result != ResultFailed {
+			continue
+		}
+		if r.Detail == "" {
+			parts = append(parts, string(c))
+		} else {
+			parts = append(parts, string(c)+": "+r.Detail)
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
 // EvaluatePromotion applies the five promotion rules and returns every reason for
 // refusal. It changes nothing.
 func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest) Decision {
@@ -375,7 +397,7 @@ func EvaluatePromotion(a *Artifact, p *Policy, actor Actor, req PromotionRequest
 	case facts.Trust == TrustRevoked:
 		d.deny(DenyTrust, "artifact is REVOKED and can never be promoted")
 	case facts.Trust == TrustFailedVerification:
-		d.deny(DenyTrust, "artifact FAILED_VERIFICATION; fix the failing checks and verify it again before promoting"+drift)
+		d.deny(DenyTrust, "artifact FAILED_VERIFICATION"+a.failedDetails(facts.Failed)+"; fix the failing checks and verify it again before promoting"+drift)
 	case cp.RequiredTrust == TrustRequireVerified && facts.Trust == TrustVerified && trust != TrustVerified:
 		d.deny(DenyTrust, fmt.Sprintf("channel %s requires verified evidence: the artifact is VERIFIED only by claimed results for %s; submit signed evidence with submitEvidence", req.Channel, joinList(facts.claimedOnly(p.RequiredChecks))))
 	case cp.RequiredTrust == TrustRequireVerified && facts.Trust != TrustVerified:
