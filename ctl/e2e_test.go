@@ -8,19 +8,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/artifact-trust/control-plane/internal/testparallel"
 )
 
 const e2eSecret = "artifactctl-e2e-secret-at-least-32-bytes!"
@@ -43,18 +43,9 @@ var e2e struct {
 const testParallel = 4
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	// Not when -test.parallel is given, nor when fuzzing: it also sets the number
-	// of fuzz workers.
-	set := false
-	flag.Visit(func(f *flag.Flag) {
-		set = set || f.Name == "test.parallel" || (f.Name == "test.fuzz" && f.Value.String() != "")
-	})
-	if !set {
-		if err := flag.Set("test.parallel", fmt.Sprint(max(testParallel, runtime.GOMAXPROCS(0)))); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
+	if err := testparallel.Default(testParallel); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	if testing.Short() {
 		e2e.skip = "end-to-end tests skipped in -short mode"

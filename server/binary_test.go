@@ -1,14 +1,14 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/artifact-trust/control-plane/internal/testparallel"
 )
 
 // The tests that kill or run several server processes share one build of the
@@ -50,18 +50,9 @@ func serverBinary(t *testing.T) string {
 const testParallel = 6
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	// Not when -test.parallel is given, nor when fuzzing: it also sets the number
-	// of fuzz workers.
-	set := false
-	flag.Visit(func(f *flag.Flag) {
-		set = set || f.Name == "test.parallel" || (f.Name == "test.fuzz" && f.Value.String() != "")
-	})
-	if !set {
-		if err := flag.Set("test.parallel", fmt.Sprint(max(testParallel, runtime.GOMAXPROCS(0)))); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
+	if err := testparallel.Default(testParallel); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	code := m.Run()
 	if serverBin.dir != "" {

@@ -1,11 +1,11 @@
 package store
 
 import (
-	"flag"
 	"fmt"
 	"os"
-	"runtime"
 	"testing"
+
+	"github.com/artifact-trust/control-plane/internal/testparallel"
 )
 
 // testParallel is how many parallel tests of this package run at once unless
@@ -20,18 +20,9 @@ const testParallel = 4
 // committed write anyway, and not power loss; the fsyncs only made them wait.
 func TestMain(m *testing.M) {
 	embeddedNoSync = true
-	flag.Parse()
-	// Not when -test.parallel is given, nor when fuzzing: it also sets the number
-	// of fuzz workers.
-	set := false
-	flag.Visit(func(f *flag.Flag) {
-		set = set || f.Name == "test.parallel" || (f.Name == "test.fuzz" && f.Value.String() != "")
-	})
-	if !set {
-		if err := flag.Set("test.parallel", fmt.Sprint(max(testParallel, runtime.GOMAXPROCS(0)))); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
+	if err := testparallel.Default(testParallel); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	os.Exit(m.Run())
 }
