@@ -335,9 +335,7 @@ func (s *Store) conditionalUpdateSince(ctx context.Context, coll *mongo.Collecti
 // conditionalUpdateHeld is conditionalUpdateSince for a caller that holds the
 // document's write lock (lockDoc) around a read-modify-write of its own.
 func (s *Store) conditionalUpdateHeld(ctx context.Context, coll *mongo.Collection, id string, version int64, update bson.D, since *uint64) (bool, error) {
-	if s.cache != nil {
-		defer s.cache.written(cacheKey{coll.Name(), id})
-	}
+	defer s.cacheWritten(coll, id)
 	byID := bson.D{{Key: "_id", Value: id}}
 	if s.embedded == nil {
 		res, err := coll.UpdateOne(ctx, append(byID, bson.E{Key: "version", Value: version}), update)

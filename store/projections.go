@@ -854,10 +854,8 @@ func (s *Store) insertSealed(ctx context.Context, docs []projDoc) error {
 		part := docs[:n]
 		docs = docs[n:]
 		_, err := s.projections.InsertMany(ctx, part)
-		if s.cache != nil {
-			for _, d := range part {
-				s.cache.written(cacheKey{projectionsCollection, d.ID})
-			}
+		for _, d := range part {
+			s.cacheWritten(s.projections, d.ID)
 		}
 		if err == nil {
 			continue
@@ -878,9 +876,7 @@ func (s *Store) insertSealed(ctx context.Context, docs []projDoc) error {
 func (s *Store) deleteBuckets(ctx context.Context, head string, n int) error {
 	for i := 0; i < n; i++ {
 		_, err := s.projections.DeleteOne(ctx, bson.D{{Key: "_id", Value: bucketID(head, i)}})
-		if s.cache != nil {
-			s.cache.written(cacheKey{projectionsCollection, bucketID(head, i)})
-		}
+		s.cacheWritten(s.projections, bucketID(head, i))
 		if err != nil {
 			return mapErr(err, "delete projection")
 		}
