@@ -515,6 +515,7 @@ func (r *repairer) scanned(grace time.Duration, err error) {
 // sweep queues every outbox entry older than olderThan (0: every entry). An entry
 // that cannot be decoded is quarantined (logged once).
 func (s *Store) sweep(ctx context.Context, olderThan time.Duration) error {
+	defer s.sweepStarted()()
 	cur, err := s.outbox.Find(ctx, bson.D{})
 	if err != nil {
 		return mapErr(err, "find outbox")

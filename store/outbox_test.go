@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
@@ -468,5 +469,51 @@ func TestAppliedWriteLeavesTheDeletionOfItsOutboxEntryToTheRetireLoop(t *testing
 	s2 := openTest(t, dir)
 	if c, err := s2.outbox.CountDocuments(ctx, bson.D{}); err != nil || c != 0 {
 		t.Fatalf("outbox after a clean restart: %d entries, %v", c, err)
+	}
+}
+
+// A sweep's read can return an entry the retire loop deletes before the sweep looks
+// at it: the sweep must not take it for one a crash left (it used to queue it for
+// repair, and a replay counted it; CI saw a replay of 2 where 1 was left).
+func TestSweepSkipsAnEntryTheRetireLoopDeletedAfterTheSweepReadIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var s *Store
+	var armed atomic.Bool
+	monitor := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+		ns, _ := e.Reply.Lookup("cursor", "ns").StringValueOK()
+		if e.CommandName != "find" || !strings.HasSuffix(ns, "."+outboxCollection) || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		// The sweep holds the entry it read; the loop deletes it now.
+		if err := s.flushRetired(ctx); err != nil {
+			t.Error(err)
+		}
+	}}
+	var err error
+	s, err = Open(ctx, Config{DataDir: t.TempDir(), SharedEngine: true, monitor: monitor}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	// An entry retired and waiting for the loop, which nothing wakes: the
+	// monitor's flush is what deletes it, once the sweep has read it.
+	e := outboxDoc{ID: "read-then-deleted", Project: "payments", ArtifactID: "gone", Version: 1, At: time.Now().Add(-time.Hour)}
+	if _, err := s.outbox.InsertOne(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	s.retireMu.Lock()
+	s.retired[e.ID] = struct{}{}
+	s.retireMu.Unlock()
+	armed.Store(true)
+	n, err := s.replayOutbox(ctx, 0)
+	if err != nil || n != 0 {
+		t.Fatalf("replay after the retire loop deleted the entry the sweep read: %d replayed, %v", n, err)
+	}
+	if armed.Load() {
+		t.Fatal("the sweep's find was not seen")
+	}
+	if st := s.Repairs(); st.Backlog != 0 {
+		t.Fatalf("repair backlog: %+v", st)
 	}
 }

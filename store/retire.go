@@ -42,12 +42,33 @@ func (s *Store) retire(id string) bool {
 	return true
 }
 
-// retiredPending reports whether outbox entry id waits for deletion by the loop.
+// retiredPending reports whether outbox entry id waits for deletion by the loop,
+// or was deleted by it since the oldest running sweep began: a sweep's read may
+// return an entry the loop deletes before the sweep looks at it, and without the
+// record the sweep would take that entry for one a crash left.
 func (s *Store) retiredPending(id string) bool {
 	s.retireMu.Lock()
 	defer s.retireMu.Unlock()
 	_, ok := s.retired[id]
+	if !ok {
+		_, ok = s.deletedInSweep[id]
+	}
 	return ok
+}
+
+// sweepStarted is called before a sweep reads the outbox; the func it returns,
+// when the sweep is done. While any sweep runs the loop records what it deletes.
+func (s *Store) sweepStarted() (done func()) {
+	s.retireMu.Lock()
+	defer s.retireMu.Unlock()
+	s.sweeps++
+	return func() {
+		s.retireMu.Lock()
+		defer s.retireMu.Unlock()
+		if s.sweeps--; s.sweeps == 0 {
+			s.deletedInSweep = nil
+		}
+	}
 }
 
 // deleteRetired deletes up to retireBatch of the waiting entries and reports how
@@ -71,8 +92,14 @@ func (s *Store) deleteRetired(ctx context.Context) (int, error) {
 	if err != nil {
 		return len(s.retired), mapErr(err, "delete outbox")
 	}
+	if s.sweeps > 0 && s.deletedInSweep == nil {
+		s.deletedInSweep = map[string]struct{}{}
+	}
 	for _, id := range ids {
 		delete(s.retired, id)
+		if s.sweeps > 0 {
+			s.deletedInSweep[id] = struct{}{}
+		}
 	}
 	return len(s.retired), nil
 }

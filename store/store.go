@@ -170,9 +170,12 @@ type Store struct {
 	stopReplay context.CancelFunc
 	replayDone chan struct{}
 	// retired holds the outbox entries whose projections are applied, waiting for
-	// the retire loop to delete them (retire.go).
+	// the retire loop to delete them (retire.go); while a sweep reads the outbox,
+	// deletedInSweep holds those deleted since it began (sweeps counts them).
 	retireMu       sync.Mutex
 	retired        map[string]struct{}
+	sweeps         int
+	deletedInSweep map[string]struct{}
 	retireWake     chan struct{}
 	stopRetire     context.CancelFunc
 	retireLoopDone chan struct{}
