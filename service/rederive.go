@@ -340,25 +340,17 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 		for _, id := range st.Pending {
 			recount[id] = true
 		}
-		var load []string
-		for _, e := range entries {
-			switch {
-			case recount[e.ID] || !e.Known:
-			case e.Facts.Trust == model.TrustRevoked:
-				continue
-			case e.Facts.Derive(p).Trust == e.Facts.Trust:
-				continue
+		load := toReevaluate(entries, p, st.Pending)
+		// The first artifacts of the next part are read during this part's last
+		// step (a hint: that part is read again when its turn comes).
+		var upcoming []string
+		if len(load) > 0 && job.Cursor < sealed {
+			if next, _, _, err := s.store.ReevaluationBatch(ctx, job.Project, job.Cursor+1); err == nil {
+				upcoming = toReevaluate(next, p, nil)
+				upcoming = upcoming[:min(len(upcoming), reevaluationBatch)]
 			}
-			load = append(load, e.ID)
-			delete(recount, e.ID)
 		}
-		for id := range recount {
-			load = append(load, id)
-		}
-		for _, e := range st.Pending {
-			recount[e] = true
-		}
-		changed, err := s.reevaluateAll(ctx, st, load, recount)
+		changed, err := s.reevaluateAll(ctx, st, load, recount, upcoming)
 		if err != nil {
 			return err
 		}
@@ -389,6 +381,35 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 	}
 }
 
+// toReevaluate returns the artifacts of entries to load under p: those whose
+// recorded facts derive another trust under p, those whose facts the list may not
+// hold yet, and pending (written by a run of the job that stopped before its
+// checkpoint), in the list's order, then the pending ones the list does not hold.
+func toReevaluate(entries []ReevaluationEntry, p *model.Policy, pending []string) []string {
+	left := map[string]bool{}
+	for _, id := range pending {
+		left[id] = true
+	}
+	var load []string
+	for _, e := range entries {
+		switch {
+		case left[e.ID] || !e.Known:
+		case e.Facts.Trust == model.TrustRevoked:
+			continue
+		case e.Facts.Derive(p).Trust == e.Facts.Trust:
+			continue
+		}
+		load = append(load, e.ID)
+		delete(left, e.ID)
+	}
+	for _, id := range pending {
+		if left[id] {
+			load = append(load, id)
+		}
+	}
+	return load
+}
+
 // reevaluationBatch is how many artifacts one step of a re-derivation locks,
 // loads and writes together: the locks are held, and mutations of those
 // artifacts and policy changes of the project wait, for one step only. (Steps
@@ -400,8 +421,10 @@ const reevaluationBatch = 32
 // date with the job's inputs, reevaluationBatch at a time, and returns how many
 // changed. They are recorded in the job first (Pending): a run resumed after a
 // crash between the writes and the next checkpoint counts those it finds written
-// by the job.
-func (s *Service) reevaluateAll(ctx context.Context, st *ReevaluationState, ids []string, recount map[string]bool) (int, error) {
+// by the job. Each step's artifacts are read while the step before writes
+// (Store.PrefetchArtifacts): the engine writes one document at a time, and a read
+// beside it uses a core the step leaves idle. upcoming are read during the last.
+func (s *Service) reevaluateAll(ctx context.Context, st *ReevaluationState, ids []string, recount map[string]bool, upcoming []string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
@@ -420,7 +443,17 @@ func (s *Service) reevaluateAll(ctx context.Context, st *ReevaluationState, ids 
 	changed := 0
 	for len(ids) > 0 {
 		n := min(reevaluationBatch, len(ids))
+		next := ids[n:min(n+reevaluationBatch, len(ids))]
+		if len(next) == 0 {
+			next = upcoming
+		}
+		prefetched := make(chan struct{})
+		go func() {
+			defer close(prefetched)
+			s.store.PrefetchArtifacts(ctx, next)
+		}()
 		c, err := s.reevaluateSome(ctx, &st.Job, ids[:n], recount)
+		<-prefetched
 		changed += c
 		if err != nil {
 			return changed, err

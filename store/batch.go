@@ -99,6 +99,31 @@ func (s *Store) RewriteArtifacts(ctx context.Context, project string, ids []stri
 	return changes, s.writeBatch(ctx, project, changes, since)
 }
 
+// PrefetchArtifacts reads the artifacts ids into the document cache, when the store
+// has one (see service.Store), a few at a time; errors are left for the load that
+// follows to meet.
+func (s *Store) PrefetchArtifacts(ctx context.Context, ids []string) {
+	if s.cache == nil {
+		return
+	}
+	sem := make(chan struct{}, prefetchConcurrency)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, _ = s.findCached(ctx, s.artifacts, id)
+		}()
+	}
+	wg.Wait()
+}
+
+// prefetchConcurrency bounds the parallel look-ups of PrefetchArtifacts: it runs
+// beside a batch's writes, and one more core is what it has to use.
+const prefetchConcurrency = 2
+
 // writeBatch writes changes (of project; since[i]: the generation changes[i].Before
 // was loaded at) under one outbox entry, then applies their read models together.
 func (s *Store) writeBatch(ctx context.Context, project string, changes []service.ArtifactChange, since []uint64) error {

@@ -37,7 +37,7 @@ import (
 
 // cacheGens is the number of generation counters. A write moves the counter of
 // every address hashing to it, so more counters mean fewer needless misses.
-const cacheGens = 4096
+const cacheGens = 1 << 16
 
 // defaultCacheBytes bounds the raw BSON the embedded engine's cache keeps, and
 // maxCachedDocs the number of documents (absent ones included).

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -231,5 +233,105 @@ func TestReevaluationLoadsOnlyTheArtifactsWhoseTrustChanges(t *testing.T) {
 	}
 	if n := f.listed(t, model.TrustFailedVerification); n != len(set.changing) {
 		t.Fatalf("%d listed FAILED_VERIFICATION", n)
+	}
+}
+
+// prefetchWatch records which artifacts the re-derivation prefetched before each
+// of its steps (RewriteArtifacts) and which of a step's artifacts the step itself
+// read from the engine.
+type prefetchWatch struct {
+	*Store
+	counter    *commandCounter
+	mu         sync.Mutex
+	prefetched map[string]bool
+	sizes      []int // per step: its artifacts
+	cold       []int // per step: its artifacts not prefetched before it
+	reread     []int // per step: its artifacts it sent a find for
+}
+
+func (w *prefetchWatch) PrefetchArtifacts(ctx context.Context, ids []string) {
+	w.Store.PrefetchArtifacts(ctx, ids)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		w.prefetched[id] = true
+	}
+}
+
+func (w *prefetchWatch) RewriteArtifacts(ctx context.Context, project string, ids []string, rewrite func(a *model.Artifact) (*model.Artifact, bool)) ([]service.ArtifactChange, error) {
+	w.mu.Lock()
+	cold := 0
+	for _, id := range ids {
+		if !w.prefetched[id] {
+			cold++
+		}
+	}
+	w.mu.Unlock()
+	var changes []service.ArtifactChange
+	var err error
+	w.counter.during(func() { changes, err = w.Store.RewriteArtifacts(ctx, project, ids, rewrite) })
+	found := w.counter.foundIDs(artifactsCollection) // the step's and the next step's prefetch
+	reread := 0
+	for _, id := range ids {
+		if slices.Contains(found, fmt.Sprintf("%q", id)) {
+			reread++
+		}
+	}
+	w.mu.Lock()
+	w.sizes, w.cold, w.reread = append(w.sizes, len(ids)), append(w.cold, cold), append(w.reread, reread)
+	w.mu.Unlock()
+	return changes, err
+}
+
+// The re-derivation reads each step's artifacts while the step before writes (and
+// the first of the next part during a part's last step), so every step but the
+// job's first loads its artifacts from memory; the job's result is unchanged.
+func TestReevaluationReadsEachStepsArtifactsWhileTheStepBeforeWrites(t *testing.T) {
+	t.Parallel()
+	set := newRDSet(t, 100)
+	counter := &commandCounter{}
+	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), caps: bucketCaps{list: 40, feed: 64, chans: 16}, monitor: counter.monitor()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &prefetchWatch{Store: s, counter: counter, prefetched: map[string]bool{}}
+	f := &rdFixture{s: s, svc: service.New(w), stop: func() {}}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := f.svc.RunReevaluations(ctx)
+	f.stop = func() { cancel(); wait() }
+	t.Cleanup(f.close)
+	f.seed(t, set.arts...)
+	f.waitFor(t, "policy version 1")
+	w.mu.Lock()
+	w.sizes, w.cold, w.reread = nil, nil, nil
+	w.mu.Unlock()
+
+	tight := f.setPolicy(t, "corr-tighten", keepPrefix)
+	if job := f.waitFor(t, fmt.Sprintf("policy version %d", tight.Version)); job.Changed != len(set.changing) {
+		t.Fatalf("the tightening: %+v, want %d changed", job, len(set.changing))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.cold) < 4 {
+		t.Fatalf("%d steps: want the job to take several (parts of 40, steps of at most 32)", len(w.cold))
+	}
+	// A prefetched artifact is read again when a write of a document sharing its
+	// cache counter (doccache.go: addresses hash onto cacheGens counters) came
+	// since: rare, never most of a step.
+	later, reread := 0, 0
+	for i := range w.cold {
+		if i > 0 {
+			later += w.sizes[i]
+			reread += w.reread[i]
+		}
+		if i > 0 && w.cold[i] != 0 {
+			t.Fatalf("step %d of %d: %d of its artifacts not prefetched (per step: %v)", i, len(w.cold), w.cold[i], w.cold)
+		}
+	}
+	if reread*8 > later {
+		t.Fatalf("the steps after the first read %d of their %d artifacts from the engine (per step: %v of %v)", reread, later, w.reread, w.sizes)
+	}
+	if n := f.listed(t, model.TrustFailedVerification); n != len(set.changing) {
+		t.Fatalf("%d listed FAILED_VERIFICATION, want %d", n, len(set.changing))
 	}
 }
