@@ -128,6 +128,7 @@ type Store interface {
 	TrailSince(ctx context.Context, h *store.TrailHead, pos store.TrailPos) ([]store.TrailEvent, store.TrailPos, error)
 	GetDeliveries(ctx context.Context, webhookID, project string, seqs []int) (map[int]*model.WebhookDelivery, error)
 	PutDeliveries(ctx context.Context, webhookID, project string, ds []*model.WebhookDelivery) error
+	RecordAttempts(ctx context.Context, webhookID, project string, ds []*model.WebhookDelivery, read []*store.DeliveryState) (map[int]bool, error)
 	RetireQueue(ctx context.Context, webhookID, project, reason string) (int, error)
 	PurgeDeliveries(ctx context.Context, webhookID string) error
 }
@@ -495,7 +496,7 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 			if r == nil {
 				continue // lost record: dropped from the queue below
 			}
-			sends = append(sends, &send{rec: r, item: it})
+			sends = append(sends, &send{rec: r, item: it, read: store.StateOf(r)})
 		}
 	}
 	if len(sends) == 0 && len(due) == 0 && pos == q.Pos && !trailMoved {
@@ -527,6 +528,9 @@ func (s *sender) step(ctx context.Context) (time.Time, error) {
 type send struct {
 	rec  *model.WebhookDelivery
 	item store.DeliveryItem
+	// read is the record's state before the attempt (nil: a new delivery); its
+	// outcome is recorded only over that state (Store.RecordAttempts).
+	read *store.DeliveryState
 }
 
 // outcome is what a step sent, to be recorded: the delivery records, then the
@@ -568,15 +572,20 @@ func (s *sender) finish(ctx context.Context, out *outcome) (done bool, err error
 }
 
 // record writes the delivery records of out, then its queue (records first: a
-// crash in between sends again). lost: another replica holds the lease.
+// crash in between sends again). An attempt whose record was changed meanwhile
+// (made DEAD by a deactivation, queued again by a redelivery) is not recorded, and
+// its place in the queue is left as that change made it. lost: another replica
+// holds the lease.
 func (s *sender) record(ctx context.Context, out *outcome) (lost bool, err error) {
 	cfg, st := &s.d.cfg, s.d.store
 	recs := make([]*model.WebhookDelivery, len(out.sends))
+	read := make([]*store.DeliveryState, len(out.sends))
 	for i, sd := range out.sends {
-		recs[i] = sd.rec
+		recs[i], read[i] = sd.rec, sd.read
 	}
+	var changed map[int]bool
 	if len(recs) > 0 {
-		if err := st.PutDeliveries(ctx, s.id, s.project, recs); err != nil {
+		if changed, err = st.RecordAttempts(ctx, s.id, s.project, recs, read); err != nil {
 			return false, err
 		}
 	}
@@ -592,10 +601,13 @@ func (s *sender) record(ctx context.Context, out *outcome) (lost bool, err error
 		}
 		done := map[int]bool{}
 		for _, it := range out.due {
-			done[it.Seq] = true
+			done[it.Seq] = !changed[it.Seq]
 		}
 		cur.Pending = slices.DeleteFunc(cur.Pending, func(it store.DeliveryItem) bool { return done[it.Seq] })
 		for _, sd := range out.sends {
+			if changed[sd.rec.Seq] {
+				continue
+			}
 			if sd.rec.Status == model.DeliveryFailed || sd.rec.Status == model.DeliveryPending {
 				cur.Pending = append(cur.Pending, store.DeliveryItem{Seq: sd.rec.Seq, Next: sd.rec.NextAttemptAt, Until: sd.item.Until})
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/service"
 	"github.com/artifact-trust/control-plane/store"
 	"github.com/artifact-trust/control-plane/webhook"
 )
@@ -185,5 +187,92 @@ func TestTheSenderOfADeletedWebhookDeletesItsQueueAndRecords(t *testing.T) {
 	left, err := st.GetDeliveries(ctx, hook.ID, "p", []int{0, 1, 70})
 	if err != nil || len(left) != 0 {
 		t.Fatalf("records left: %v %v", left, err)
+	}
+}
+
+// queueWatch calls after, once armed, with the first queue write that follows.
+type queueWatch struct {
+	*store.Store
+	armed atomic.Bool
+	after func()
+}
+
+func (w *queueWatch) UpdateQueue(ctx context.Context, id, project string, fn func(q *store.DeliveryQueue) (bool, error)) error {
+	err := w.Store.UpdateQueue(ctx, id, project, fn)
+	if w.armed.CompareAndSwap(true, false) {
+		w.after()
+	}
+	return err
+}
+
+// TestARetryInFlightWhenTheWebhookIsDeactivatedLeavesItsDeliveryDead: a retry is
+// being sent when the webhook is deactivated (which makes its queued deliveries
+// DEAD); the attempt's outcome, recorded after, does not bring the delivery back
+// as FAILED with a retry queued: it stays DEAD, naming the deactivation.
+func TestARetryInFlightWhenTheWebhookIsDeactivatedLeavesItsDeliveryDead(t *testing.T) {
+	w := &queueWatch{Store: openStore(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var requests atomic.Int32
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	rc := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 2 {
+			close(inFlight)
+			<-release
+		}
+		rw.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer rc.Close()
+	now := time.Now().UTC()
+	hook := &model.Webhook{ID: "wh_off", Project: "p", URL: rc.URL + "/hook", Active: true, Secret: model.NewWebhookSecret(), CreatedAt: now, UpdatedAt: now}
+	if err := w.InsertWebhook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	d := New(w, webhook.NewClient(webhook.NewGuard([]string{"127.0.0.1"})), logrus.NewEntry(log), Config{
+		RetryMin: 20 * time.Millisecond, RetryMax: 20 * time.Millisecond, RetryFor: time.Hour,
+		PollInterval: 10 * time.Millisecond, DiscoverInterval: 20 * time.Millisecond, MinStep: 10 * time.Millisecond,
+	})
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	change := model.PolicyChange{Action: model.ActionPolicy, Project: "p", Actor: "ada", ActorType: model.ActorUser, ToVersion: 1, CorrelationID: "c1", At: now}
+	if err := w.PutPolicy(ctx, &model.Policy{Project: "p", Version: 1, UpdatedAt: now, UpdatedBy: "ada"}, change); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inFlight:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the retry was not sent")
+	}
+	// The deactivation, as the service makes it, while the retry is in flight.
+	hook.Active, hook.UpdatedAt = false, time.Now().UTC()
+	if err := w.PutWebhook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.RetireQueue(ctx, hook.ID, "p", service.ReasonWebhookDeactivated); err != nil || n != 1 {
+		t.Fatalf("the deactivation made %d deliveries DEAD (%v), want 1", n, err)
+	}
+	type seen struct {
+		rec     *model.WebhookDelivery
+		pending []store.DeliveryItem
+	}
+	recorded := make(chan seen, 1)
+	w.after = func() {
+		recs, _ := w.GetDeliveries(context.Background(), hook.ID, "p", []int{0})
+		q, _ := w.LoadQueue(context.Background(), hook.ID)
+		recorded <- seen{recs[0], q.Pending}
+	}
+	w.armed.Store(true)
+	close(release)
+	var got seen
+	select {
+	case got = <-recorded:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the attempt in flight was not recorded")
+	}
+	if got.rec == nil || got.rec.Status != model.DeliveryDead || !strings.Contains(got.rec.LastError, "deactivated") || got.rec.Attempts != 1 || len(got.pending) != 0 {
+		t.Fatalf("after the attempt in flight was recorded: %+v, queued %v; want DEAD naming the deactivation, 1 attempt, nothing queued", got.rec, got.pending)
 	}
 }

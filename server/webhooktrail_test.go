@@ -196,11 +196,8 @@ func TestWebhooksReceiveProjectTrailEventsFilteredByTheirActions(t *testing.T) {
 // the retries queued for a webhook end DEAD, naming why, when the webhook is
 // deactivated or disabled by a 410 (redelivery is refused until it is active
 // again, then sends); a deleted webhook's deliveries are gone (NOT_FOUND).
-// Not parallel: a retry attempt in flight when the webhook is deactivated can
-// record FAILED after the deactivation made the delivery DEAD (the sender retires
-// it at its next step); under the load of parallel tests the check right after
-// the deactivation saw that.
 func TestRetriesOfAWebhookThatStopsSendingEndDeadAndADeletedWebhooksDeliveriesGo(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, t.TempDir(), fastDelivery, func(c *Config) { c.Delivery.RetryFor = time.Hour })
 	c := newCast(t)
 	allowRegistry(t, ts, c, nil)

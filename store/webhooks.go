@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -472,34 +473,73 @@ func (r deliveryRecord) model(webhookID, project string) *model.WebhookDelivery 
 // PutDeliveries writes delivery records (new ones, or new states of existing ones),
 // one write per bucket touched.
 func (s *Store) PutDeliveries(ctx context.Context, webhookID, project string, ds []*model.WebhookDelivery) error {
-	byBucket := map[int][]*model.WebhookDelivery{}
-	for _, d := range ds {
-		byBucket[d.Seq/deliveryBucketCap] = append(byBucket[d.Seq/deliveryBucketCap], d)
+	_, err := s.RecordAttempts(ctx, webhookID, project, ds, nil)
+	return err
+}
+
+// DeliveryState is what a sender read of a delivery record before its attempt:
+// RecordAttempts writes the attempt's outcome only over the same state.
+type DeliveryState struct {
+	Status   model.DeliveryStatus
+	Attempts int
+	Next     time.Time
+}
+
+// StateOf returns d's state as a sender reads it before an attempt.
+func StateOf(d *model.WebhookDelivery) *DeliveryState {
+	return &DeliveryState{Status: d.Status, Attempts: d.Attempts, Next: d.NextAttemptAt}
+}
+
+// RecordAttempts writes the delivery records ds (one read-modify-write of each
+// bucket document they fall in) and returns the numbers of those it left out:
+// ds[i] whose stored record no longer is in state read[i] (nil read or read[i]:
+// written whatever is stored). An attempt's outcome is so never written over a
+// record that a deactivation made DEAD or a redelivery queued again while the
+// attempt was in flight: what they wrote stands.
+func (s *Store) RecordAttempts(ctx context.Context, webhookID, project string, ds []*model.WebhookDelivery, read []*DeliveryState) (map[int]bool, error) {
+	byBucket := map[int][]int{}
+	for i, d := range ds {
+		byBucket[d.Seq/deliveryBucketCap] = append(byBucket[d.Seq/deliveryBucketCap], i)
 	}
 	ks := make([]int, 0, len(byBucket))
 	for k := range byBucket {
 		ks = append(ks, k)
 	}
 	slices.Sort(ks)
+	skipped := map[int]bool{}
 	for _, k := range ks {
+		var left []int
 		err := updateVersioned(ctx, s, deliveryBucketID(webhookID, k), project, "deliveries", func(b *deliveryBucket, _ int64) (bool, error) {
-			for _, d := range byBucket[k] {
-				r := toRecord(d)
-				i := slices.IndexFunc(b.Records, func(x deliveryRecord) bool { return x.Seq == r.Seq })
-				if i >= 0 {
-					b.Records[i] = r
+			left = left[:0]
+			for _, i := range byBucket[k] {
+				r := toRecord(ds[i])
+				j := slices.IndexFunc(b.Records, func(x deliveryRecord) bool { return x.Seq == r.Seq })
+				if i < len(read) && read[i] != nil && (j < 0 || !read[i].is(b.Records[j])) {
+					left = append(left, r.Seq)
+					continue
+				}
+				if j >= 0 {
+					b.Records[j] = r
 				} else {
 					b.Records = append(b.Records, r)
 				}
 			}
 			slices.SortFunc(b.Records, func(a, b deliveryRecord) int { return a.Seq - b.Seq })
-			return true, nil
+			return len(left) < len(byBucket[k]), nil
 		})
 		if err != nil {
-			return err
+			return nil, err
+		}
+		for _, n := range left {
+			skipped[n] = true
 		}
 	}
-	return nil
+	return skipped, nil
+}
+
+// is reports whether r is in state st.
+func (st *DeliveryState) is(r deliveryRecord) bool {
+	return model.DeliveryStatus(r.Status) == st.Status && r.Attempts == st.Attempts && r.NextAttemptAt.Equal(st.Next)
 }
 
 // GetDeliveries loads delivery records seqs of a webhook (those that exist).
@@ -636,21 +676,32 @@ func (s *Store) RetireQueue(ctx context.Context, webhookID, project, reason stri
 	for i, it := range q.Pending {
 		seqs[i] = it.Seq
 	}
-	recs, err := s.GetDeliveries(ctx, webhookID, project, seqs)
-	if err != nil {
-		return 0, err
-	}
-	var dead []*model.WebhookDelivery
-	for _, n := range seqs {
-		if r := recs[n]; r != nil && r.Status != model.DeliveryDelivered && r.Status != model.DeliveryDead {
-			r.Status, r.LastError, r.NextAttemptAt = model.DeliveryDead, reason, time.Time{}
-			dead = append(dead, r)
+	// Each record is made DEAD over the state it was read in: an attempt recorded
+	// in between is read again and made DEAD after it.
+	dead, left := 0, seqs
+	for attempt := 0; len(left) > 0; attempt++ {
+		if attempt == projAttempts {
+			return dead, model.Errorf(model.KindConflict, "the deliveries of webhook %s are being changed concurrently", webhookID)
 		}
-	}
-	if len(dead) > 0 {
-		if err := s.PutDeliveries(ctx, webhookID, project, dead); err != nil {
-			return 0, err
+		recs, err := s.GetDeliveries(ctx, webhookID, project, left)
+		if err != nil {
+			return dead, err
 		}
+		var ds []*model.WebhookDelivery
+		var read []*DeliveryState
+		for _, n := range left {
+			if r := recs[n]; r != nil && r.Status != model.DeliveryDelivered && r.Status != model.DeliveryDead {
+				read = append(read, StateOf(r))
+				r.Status, r.LastError, r.NextAttemptAt = model.DeliveryDead, reason, time.Time{}
+				ds = append(ds, r)
+			}
+		}
+		skipped, err := s.RecordAttempts(ctx, webhookID, project, ds, read)
+		if err != nil {
+			return dead, err
+		}
+		dead += len(ds) - len(skipped)
+		left = slices.Sorted(maps.Keys(skipped))
 	}
 	retired := map[int]bool{}
 	for _, n := range seqs {
@@ -660,7 +711,7 @@ func (s *Store) RetireQueue(ctx context.Context, webhookID, project, reason stri
 		q.Pending = slices.DeleteFunc(q.Pending, func(it DeliveryItem) bool { return retired[it.Seq] })
 		return true, nil
 	})
-	return len(dead), err
+	return dead, err
 }
 
 // PurgeDeliveries deletes a deleted webhook's delivery queue and records (one _id
