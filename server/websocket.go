@@ -53,7 +53,10 @@ const (
 //     operation's error message;
 //   - each connection holds at most perConn live subscriptions and each token
 //     subject at most perSubject on this replica; a subscription over either limit
-//     is refused with an error message and the connection stays open.
+//     is refused with an error message and the connection stays open. A
+//     subscription the client completed frees its slot at once: gqlgen cancels
+//     its context before it reads the next message, and a subscribe counts only
+//     the slots whose operation context is still live.
 //
 // It plugs into gqlgen's websocket transport (InitFunc, a WebsocketImplementation
 // that wraps the default one, and an operation interceptor) without forking it.
@@ -67,7 +70,7 @@ type websocketSessions struct {
 	m          *metrics
 
 	mu        sync.Mutex
-	bySubject map[string]int
+	bySubject map[string]map[*wsSlot]struct{}
 	pending   *pendingGate // connections waiting for their connection_init
 }
 
@@ -80,7 +83,7 @@ func newWebsocketSessions(cfg Config, verifier *auth.Verifier, m *metrics) *webs
 		perSubject: cfg.WSMaxSubscriptionsPerSubject,
 		verifier:   verifier,
 		m:          m,
-		bySubject:  map[string]int{},
+		bySubject:  map[string]map[*wsSlot]struct{}{},
 		pending:    newPendingGate(wsMaxPendingConnections),
 	}
 	if ws.perConn <= 0 {
@@ -262,7 +265,14 @@ type wsSession struct {
 	ends    time.Time // the credential's expiry plus the leeway; zero: none
 	timer   *time.Timer
 	closed  bool
-	active  int // live subscriptions; guarded by owner.mu
+	active  map[*wsSlot]struct{} // live subscriptions; guarded by owner.mu
+}
+
+// wsSlot is a subscription's place in its connection's and its subject's limits,
+// held until the subscription ends or its operation context is cancelled.
+type wsSlot struct {
+	s   *wsSession
+	ctx context.Context
 }
 
 type wsSessionKey struct{}
@@ -385,32 +395,50 @@ func (s *wsSession) end() {
 	}
 }
 
-// acquire takes a subscription slot of the connection and of its subject.
-func (s *wsSession) acquire() (release func(), refusal *gqlerror.Error) {
+// acquire takes a subscription slot of the connection and of its subject for the
+// operation of ctx. The slots of the subject's operations whose context is done
+// (the client completed them, or their connection closed) are freed first.
+func (s *wsSession) acquire(ctx context.Context) (release func(), refusal *gqlerror.Error) {
 	o := s.owner
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	for sl := range o.bySubject[s.subject] {
+		if sl.ctx.Err() != nil {
+			o.free(sl)
+		}
+	}
 	switch {
-	case s.active >= o.perConn:
+	case len(s.active) >= o.perConn:
 		o.m.observeSubscriptionRefused("connection_limit")
 		return nil, limitRefusal(o.perConn, "too many subscriptions on this connection: at most %d may be open at once; complete one before starting another", o.perConn)
-	case o.bySubject[s.subject] >= o.perSubject:
+	case len(o.bySubject[s.subject]) >= o.perSubject:
 		o.m.observeSubscriptionRefused("subject_limit")
 		return nil, limitRefusal(o.perSubject, "too many subscriptions for this token subject: at most %d may be open at once on this server, over all its connections; complete one before starting another", o.perSubject)
 	}
-	s.active++
-	o.bySubject[s.subject]++
-	var once sync.Once
+	sl := &wsSlot{s: s, ctx: ctx}
+	if s.active == nil {
+		s.active = map[*wsSlot]struct{}{}
+	}
+	s.active[sl] = struct{}{}
+	if o.bySubject[s.subject] == nil {
+		o.bySubject[s.subject] = map[*wsSlot]struct{}{}
+	}
+	o.bySubject[s.subject][sl] = struct{}{}
 	return func() {
-		once.Do(func() {
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			s.active--
-			if o.bySubject[s.subject]--; o.bySubject[s.subject] <= 0 {
-				delete(o.bySubject, s.subject)
-			}
-		})
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.free(sl)
 	}, nil
+}
+
+// free gives sl back (once; again does nothing). The caller holds o.mu.
+func (o *websocketSessions) free(sl *wsSlot) {
+	delete(sl.s.active, sl)
+	if subj := o.bySubject[sl.s.subject]; subj != nil {
+		if delete(subj, sl); len(subj) == 0 {
+			delete(o.bySubject, sl.s.subject)
+		}
+	}
 }
 
 func limitRefusal(limit int, format string, args ...any) *gqlerror.Error {
@@ -463,7 +491,7 @@ func (ws *websocketSessions) aroundOperations(ctx context.Context, next graphql.
 			return resp
 		}
 	}
-	release, refusal := s.acquire()
+	release, refusal := s.acquire(ctx)
 	if refusal != nil {
 		transport.AddSubscriptionError(ctx, refusal)
 		return noResponse
