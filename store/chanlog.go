@@ -232,16 +232,6 @@ func (f *deployFilter) mayAny(summary []storedFacts) bool {
 	return false
 }
 
-func (f *deployFilter) keep(es []chanEntry) []chanEntry {
-	out := make([]chanEntry, 0, len(es))
-	for _, e := range es {
-		if f.may(e.Facts, false) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // chanSummary is the head's record of a sealed chan log bucket: the distinct facts
 // of its entries (summarize).
 type chanSummary struct {

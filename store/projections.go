@@ -32,44 +32,45 @@ package store
 // Collections: "projections" and "outbox", both addressed only by _id (on the embedded
 // engine only {_id: x} filters are pushed down to SQLite, see ARCHITECTURE.md).
 //
-// Projection documents are {_id, project, type, version, from, data}. version is
-// bumped by every write and is the predicate of the next one (read-modify-write;
-// see update); from is, for a sealed bucket, the head version it was sealed from.
-// data is the payload: one set of Go types with descriptive field names, enum
-// values (trust, lifecycle, kind, channel, checks) as their strings and times as
-// dates, stored as a plain sub-document on MongoDB and as the same document
+// Projection documents are {_id, project, type, version, data}. version is bumped
+// by every write and is the predicate of the next one (read-modify-write; see
+// update). data is the payload: one set of Go types with descriptive field names,
+// enum values (trust, lifecycle, kind, channel, checks) as their strings and times
+// as dates, stored as a plain sub-document on MongoDB and as the same document
 // deflated into one binary value on the embedded engine (the projection codec,
-// encodeProj, decides, with the measurements behind it). The payloads:
+// encodeProj, decides, with the measurements behind it).
 //
-//	list:<p>          head of the artifact list: {openBucket, entries, sealed}.
-//	                  entries: the open bucket, one per artifact {artifactId,
+// The list, the feed and the chan logs are bucketed logs (store/internal/bucketlog,
+// whose contract says how they are laid out, sealed and read; nothing else in this
+// package knows): a head <id> {entries: the open bucket, sealed: a record per
+// sealed bucket {range: {min, max} of the entry times, bucketVersion, and the
+// log's summary of it}} and sealed buckets <id>#<n> {entries}, bucket n holding
+// the log's entries n*cap to (n+1)*cap-1 in the order they were appended. The
+// payloads:
+//
+//	list:<p>          the artifact list, an entry per artifact {artifactId,
 //	                  createdAt, trustState, lifecycleState, kind, tags, channels
 //	                  (ever promoted into), version, deployFacts, and the other
 //	                  summary fields: digest, sourceType, runtimeClass, updatedAt}
 //	                  (listEntry); deployFacts: {trustState, retired, passed,
 //	                  failed, verified: [{check, keys}], source,
 //	                  sourcePolicyFromProvenance, provenance: {builderId,
-//	                  sourceRepository, keys}} (storedFacts, chanlog.go);
-//	                  sealed[n]: bucket n's {range: {min, max} of createdAt,
-//	                  bucketVersion, counts: {total, byTrustState: {VERIFIED: n,
-//	                  ...}, byLifecycleState, byKind, byChannel}} (listSealed).
-//	list:<p>#<n>      sealed bucket n: {entries}, listBucketCap of them. Entries are
-//	                  updated in place (an artifact's state changes); none is added
-//	                  after sealing.
-//	feed:<p>          head of the audit feed: {openBucket, entries: the open bucket's
-//	                  events {seq (the index in the artifact's trail), at,
+//	                  sourceRepository, keys}} (storedFacts, chanlog.go); a
+//	                  sealed bucket's summary: counts: {total, byTrustState:
+//	                  {VERIFIED: n, ...}, byLifecycleState, byKind, byChannel}
+//	                  (listSummary). Entries are updated in place (an artifact's
+//	                  state changes); listBucketCap per bucket.
+//	feed:<p>          the audit feed: {seq (the index in the artifact's trail), at,
 //	                  artifactId, event (the audit event as the artifact stores
-//	                  it)}, sealed: the {min, max} at-range of every sealed bucket}.
-//	feed:<p>#<n>      sealed feed bucket n: {entries}, feedBucketCap events, immutable.
+//	                  it)}, immutable; no summary; feedBucketCap per bucket.
 //	chan:<p>:<c>:<e>  every promotion into exactly channel c and environment e:
-//	                  {openBucket, entries: {artifactId, promotedAt, promotedBy,
-//	                  deployFacts of the artifact and the artifact version they
-//	                  are from}, sealed[n]: bucket n's {range, bucketVersion,
-//	chan:<p>:<c>:<e>#<n>  deployFacts: the distinct facts of its entries, without
-//	                  their provenance}}; sealed buckets hold chanBucketCap
-//	                  entries. Facts are kept current in place, so deployable
-//	                  skips what cannot be deployable under the current policy
-//	                  without reading it (chanlog.go).
+//	                  {artifactId, promotedAt, promotedBy, deployFacts of the
+//	                  artifact and the artifact version they are from}; a sealed
+//	                  bucket's summary: deployFacts, the distinct facts of its
+//	                  entries without their provenance (chanSummary);
+//	                  chanBucketCap per bucket. Facts are kept current in place,
+//	                  so deployable skips what cannot be deployable under the
+//	                  current policy without reading it (chanlog.go).
 //	status:<p>        {latest: the latest promotion per (channel, environment)}.
 //	meta:projections  {schema}; when it is missing or older at Open (a database
 //	                  written before projections existed or in older shapes) every
@@ -88,8 +89,7 @@ package store
 // Entries are appended in write order, which is close to but not exactly time order
 // (concurrent writers, clock skew, replays, bulk loads), so readers never assume it:
 // they merge buckets newest first and read a sealed bucket only when its range may
-// hold the next entry (newestIter). Sealed ranges are exact: a bucket is sealed from
-// the head's inline entries, and nothing is ever appended to a sealed bucket.
+// hold the next entry (bucketlog.Iter).
 //
 // Consistency without transactions (an outbox). A write of an artifact:
 //  1. inserts outbox {_id: artifactId:newVersion:nonce, project, artifactId, version,
@@ -99,8 +99,9 @@ package store
 //     write may have landed) leaves it;
 //  3. applies the projections from the artifact's new state: the list entry is set
 //     from the state (never over a newer version), feed events are deduplicated by
-//     (artifactId, seq) and promotions by (artifactId, promotedAt) against the bucket
-//     that may hold them (located by time ranges), so applying twice changes nothing;
+//     (artifactId, seq) and promotions by (artifactId, promotedAt) against the
+//     bucket that may hold them (bucketlog.Log.Upsert), so applying twice changes
+//     nothing;
 //  4. deletes the outbox entry. If 3 fails the write still succeeds (the artifact is
 //     the source of truth): the entry stays and the writer hands it to the store's
 //     repairer, which applies it again at once and then with a short backoff until
