@@ -274,6 +274,7 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 	}
 	type pending struct {
 		e       E
+		k       Key
 		buckets []int // sealed buckets whose range holds e, newest first
 	}
 	for attempt := 0; attempt < Attempts; attempt++ {
@@ -283,8 +284,9 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 			look, sealed = nil, len(h.Sealed)
 			defer func() { sealed = len(h.Sealed) }() // a bucket sealed now holds none of look
 			changed := false
-			for _, e := range es {
-				k := l.Spec.Key(&e)
+			for j := range es {
+				e := es[j]
+				k := l.Spec.Key(&es[j])
 				if i := l.index(h.Entries, k); i >= 0 {
 					changed = set(&h.Entries[i], e) || changed
 					continue
@@ -296,7 +298,7 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 					}
 				}
 				if len(in) > 0 {
-					look = append(look, pending{e, in}) // look there first, outside this lock
+					look = append(look, pending{e, k, in}) // look there first, outside this lock
 					continue
 				}
 				h.Entries, changed = append(h.Entries, e), true
@@ -324,7 +326,7 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 		for _, n := range buckets {
 			var in []E
 			for _, p := range look {
-				if !found[l.Spec.Key(&p.e)] && slices.Contains(p.buckets, n) {
+				if !found[p.k] && slices.Contains(p.buckets, n) {
 					in = append(in, p.e)
 				}
 			}
@@ -341,7 +343,7 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 		}
 		var missing []E
 		for _, p := range look {
-			if !found[l.Spec.Key(&p.e)] {
+			if !found[p.k] {
 				missing = append(missing, p.e)
 			}
 		}
@@ -355,12 +357,12 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 				return false, errSealed
 			}
 			changed := false
-			for _, e := range missing {
-				if i := l.index(h.Entries, l.Spec.Key(&e)); i >= 0 {
-					changed = set(&h.Entries[i], e) || changed
+			for j := range missing {
+				if i := l.index(h.Entries, l.Spec.Key(&missing[j])); i >= 0 {
+					changed = set(&h.Entries[i], missing[j]) || changed
 					continue
 				}
-				h.Entries, changed = append(h.Entries, e), true
+				h.Entries, changed = append(h.Entries, missing[j]), true
 			}
 			if !changed {
 				return false, nil
@@ -390,11 +392,11 @@ func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur 
 		}
 		before := l.summarize(b.Entries)
 		changed := false
-		for _, e := range es {
-			k := l.Spec.Key(&e)
+		for j := range es {
+			k := l.Spec.Key(&es[j])
 			if i := l.index(b.Entries, k); i >= 0 {
 				hit = append(hit, k)
-				changed = set(&b.Entries[i], e) || changed
+				changed = set(&b.Entries[i], es[j]) || changed
 			}
 		}
 		if changed {
@@ -453,7 +455,14 @@ func (l Log[E, S]) Bulk(ctx context.Context, es []E, replace bool) error {
 			return false, ErrBusy
 		}
 		all := append(slices.Clone(h.Entries), es...)
-		slices.SortStableFunc(all, func(a, b E) int { return l.Spec.Key(&a).Compare(l.Spec.Key(&b)) })
+		keyed := make([]Placed[E], len(all))
+		for i := range all {
+			keyed[i] = Placed[E]{Entry: all[i], key: l.Spec.Key(&all[i])}
+		}
+		slices.SortStableFunc(keyed, func(a, b Placed[E]) int { return a.key.Compare(b.key) })
+		for i := range keyed {
+			all[i] = keyed[i].Entry
+		}
 		h.Entries = all
 		if h.Sealed == nil {
 			h.Sealed = []Sealed[S]{}
@@ -468,6 +477,7 @@ func (l Log[E, S]) Bulk(ctx context.Context, es []E, replace bool) error {
 type Placed[E any] struct {
 	Entry         E
 	Bucket, Index int
+	key           Key
 }
 
 // Iter yields a log's entries newest first by key, strictly below a key when
@@ -507,17 +517,17 @@ func (l Log[E, S]) Newest(ctx context.Context, h *Head[E, S], below *Key, skip f
 func (it *Iter[E, S]) add(es []E, n int) {
 	for i := range es {
 		if (it.below == nil || it.l.Spec.Key(&es[i]).Compare(*it.below) < 0) && (it.keep == nil || it.keep(&es[i])) {
-			it.pending = append(it.pending, Placed[E]{es[i], n, i})
+			it.pending = append(it.pending, Placed[E]{es[i], n, i, it.l.Spec.Key(&es[i])})
 		}
 	}
-	slices.SortStableFunc(it.pending, func(a, b Placed[E]) int { return it.l.Spec.Key(&b.Entry).Compare(it.l.Spec.Key(&a.Entry)) })
+	slices.SortStableFunc(it.pending, func(a, b Placed[E]) int { return b.key.Compare(a.key) })
 }
 
 // Next returns the next entry (false: none is left).
 func (it *Iter[E, S]) Next() (Placed[E], bool, error) {
 	for len(it.unread) > 0 {
 		n := it.unread[0]
-		if len(it.pending) > 0 && it.l.Spec.Key(&it.pending[0].Entry).At > int64(it.ranges[n].Max) {
+		if len(it.pending) > 0 && it.pending[0].key.At > int64(it.ranges[n].Max) {
 			break
 		}
 		es, err := it.load(n)
