@@ -234,24 +234,23 @@ func (l Log[E, S]) index(es []E, k Key) int {
 func (l Log[E, S]) seal(ctx context.Context, h *Head[E, S]) error {
 	for len(h.Entries) >= l.Spec.Cap {
 		chunk := h.Entries[:l.Spec.Cap]
-		var stored []E
-		bver, err := Update(ctx, l.St, BucketID(l.ID, len(h.Sealed)), func(b *bucket[E], _ int64) (bool, error) {
-			changed := len(b.Entries) > len(chunk)
-			b.Entries = b.Entries[:min(len(b.Entries), len(chunk))]
-			for i := range chunk {
-				switch {
-				case i >= len(b.Entries):
-					b.Entries, changed = append(b.Entries, chunk[i]), true
-				case l.Spec.Key(&b.Entries[i]) != l.Spec.Key(&chunk[i]) ||
-					(l.Spec.Newer != nil && l.Spec.Newer(&b.Entries[i], &chunk[i])):
-					b.Entries[i], changed = chunk[i], true
-				}
-			}
-			stored = b.Entries
-			return changed, nil
-		})
+		id := BucketID(l.ID, len(h.Sealed))
+		// The bucket is new but after a crash or a lost race: insert it, and merge
+		// only when it is there.
+		unlock, err := l.St.Lock(ctx, id)
 		if err != nil {
 			return err
+		}
+		inserted, err := l.St.Put(ctx, id, &bucket[E]{Entries: chunk}, 0)
+		unlock()
+		if err != nil {
+			return err
+		}
+		stored, bver := chunk, int64(1)
+		if !inserted {
+			if bver, err = l.merge(ctx, id, chunk, &stored); err != nil {
+				return err
+			}
 		}
 		h.Sealed = append(h.Sealed, Sealed[S]{Range: l.rangeOf(stored), Version: bver, Summary: l.summarize(stored)})
 		h.Entries = slices.Clone(h.Entries[l.Spec.Cap:])
@@ -260,6 +259,26 @@ func (l Log[E, S]) seal(ctx context.Context, h *Head[E, S]) error {
 		h.Entries = []E{}
 	}
 	return nil
+}
+
+// merge writes chunk into bucket document id slot by slot (see the contract) and
+// returns its version, and in stored what it holds.
+func (l Log[E, S]) merge(ctx context.Context, id string, chunk []E, stored *[]E) (int64, error) {
+	return Update(ctx, l.St, id, func(b *bucket[E], _ int64) (bool, error) {
+		changed := len(b.Entries) > len(chunk)
+		b.Entries = b.Entries[:min(len(b.Entries), len(chunk))]
+		for i := range chunk {
+			switch {
+			case i >= len(b.Entries):
+				b.Entries, changed = append(b.Entries, chunk[i]), true
+			case l.Spec.Key(&b.Entries[i]) != l.Spec.Key(&chunk[i]) ||
+				(l.Spec.Newer != nil && l.Spec.Newer(&b.Entries[i], &chunk[i])):
+				b.Entries[i], changed = chunk[i], true
+			}
+		}
+		*stored = b.Entries
+		return changed, nil
+	})
 }
 
 // Upsert applies es to the log: an entry whose key is there is set in place with
