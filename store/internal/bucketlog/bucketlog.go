@@ -48,6 +48,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -88,7 +89,8 @@ func Update[T any](ctx context.Context, st Storage, id string, fn func(cur *T, v
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return 0, &model.Error{Kind: model.KindConflict, Message: "write interrupted", Err: ctx.Err()}
+				// As the store maps a context that ended during a database call.
+				return 0, &model.Error{Kind: model.KindUnavailable, Message: "database unavailable", Err: fmt.Errorf("write %s: %w", id, ctx.Err())}
 			case <-t.C:
 			}
 		}
