@@ -11,8 +11,8 @@ import (
 	"github.com/artifact-trust/control-plane/service"
 )
 
-// The audit feed projection (see projections.go): feed:<p> holds the newest events
-// inline and the at-range of every sealed bucket feed:<p>#<n>.
+// The audit feed projection (see projections.go): a bucketed log (bucketlog)
+// feed:<p> of the project's audit events in the order they were appended.
 
 // feedEntry is one audit event of the feed with its index in its artifact's trail:
 // its key decoded, the event itself kept as BSON (an auditDoc), so appending to a
@@ -23,16 +23,6 @@ type feedEntry struct {
 	At         bson.DateTime `bson:"at"`
 	ArtifactID string        `bson:"artifactId"`
 	Event      bson.Raw      `bson:"event"`
-	// pos is where a reader found the entry in the feed (not stored).
-	pos *model.FeedPosition `bson:"-"`
-}
-
-// placed sets the feed position of entries read from bucket n.
-func placed(es []feedEntry, n int) []feedEntry {
-	for i := range es {
-		es[i].pos = &model.FeedPosition{Bucket: n, Index: i}
-	}
-	return es
 }
 
 func (e feedEntry) key() logKey { return logKey{At: int64(e.At), ID: e.ArtifactID, Seq: e.Seq} }
@@ -94,30 +84,25 @@ func (s *Store) AuditEvents(ctx context.Context, q service.AuditQuery) (service.
 	if q.Filter.ArtifactID != "" {
 		return s.artifactAudit(ctx, q)
 	}
-	headID := feedHeadID(q.Project)
-	var h logHead[feedEntry]
-	ver, err := s.loadProj(ctx, headID, &h)
+	lg := s.feedLog(q.Project)
+	h, ver, err := lg.Head(ctx)
 	if err != nil || ver == 0 {
 		return page, err
 	}
-	load := func(n int) ([]feedEntry, error) {
-		es, err := loadBucket[feedEntry](ctx, s, bucketID(headID, n))
-		return placed(es, n), err
-	}
-	it := newNewestIter(placed(h.Entries, h.Open), h.Sealed, load, feedBelow(q.After))
+	it := lg.Newest(ctx, h, feedBelow(q.After), nil, nil, nil)
 	for len(page.Items) <= q.First {
-		e, ok, err := it.next()
+		p, ok, err := it.Next()
 		if err != nil {
 			return page, err
 		}
 		if !ok {
 			break
 		}
-		ev, err := e.event()
+		ev, err := p.Entry.event()
 		if err != nil {
 			return page, err
 		}
-		entry := service.AuditEntry{Event: ev, Seq: e.Seq, Feed: e.pos}
+		entry := service.AuditEntry{Event: ev, Seq: p.Entry.Seq, Feed: &model.FeedPosition{Bucket: p.Bucket, Index: p.Index}}
 		if auditMatches(entry, entry.Event.ArtifactID, q.Filter) {
 			page.Items = append(page.Items, entry)
 		}

@@ -236,8 +236,8 @@ func (s *Store) repairBatch(ctx context.Context, e outboxDoc) error {
 
 // applyBatchProjections brings the read models of project up to date with the
 // writes ws, as applyProjections does for each, grouped: the list entries in one
-// pass over the buckets holding them, the new audit events appended a few at a
-// time, the chan log entries one log at a time. Idempotent.
+// pass over the buckets holding them, the new audit events in one, the chan log
+// entries one log at a time. Idempotent.
 func (s *Store) applyBatchProjections(ctx context.Context, project string, ws []batchWrite) error {
 	if len(ws) == 0 {
 		return nil
@@ -248,7 +248,7 @@ func (s *Store) applyBatchProjections(ctx context.Context, project string, ws []
 	for i, w := range ws {
 		entries[i] = listEntryOf(w.a)
 	}
-	if err := s.applyListBatch(ctx, project, entries); err != nil {
+	if err := s.applyList(ctx, project, entries...); err != nil {
 		return err
 	}
 	type chanSet struct{ forced, plain []chanEntry }
@@ -290,18 +290,10 @@ func (s *Store) applyBatchProjections(ctx context.Context, project string, ws []
 			rows = append(rows, statusRowOf(a, p))
 		}
 	}
-	// A few events per write of the feed head, so that a bucket sealed from it
-	// stays close to its capacity.
-	chunk := max(1, s.caps.feed/4)
-	for len(events) > 0 {
-		n := min(chunk, len(events))
-		if err := appendLog(ctx, s, feedHeadID(project), project, "feed", s.caps.feed, events[:n]); err != nil {
-			return err
-		}
-		events = events[n:]
+	if err := s.feedLog(project).Upsert(ctx, events, nil); err != nil {
+		return err
 	}
 	for _, k := range keys {
-		head := chanHeadID(project, k.Channel, k.Env)
 		for _, part := range []struct {
 			es    []chanEntry
 			force bool
@@ -309,7 +301,7 @@ func (s *Store) applyBatchProjections(ctx context.Context, project string, ws []
 			if len(part.es) == 0 {
 				continue
 			}
-			if err := s.applyChanLog(ctx, project, head, part.es, part.force); err != nil {
+			if err := s.applyChanLog(ctx, project, k, part.es, part.force); err != nil {
 				return err
 			}
 		}
@@ -327,153 +319,6 @@ func (s *Store) applyBatchProjections(ctx context.Context, project string, ws []
 		return changed, nil
 	})
 	return err
-}
-
-// applyListBatch sets the list entries es of artifacts of project as applyList
-// sets each, grouped: one read-modify-write of the head for those in the open
-// bucket (and the new ones), one of each sealed bucket holding some of the others,
-// and one of the head for the counts of those buckets.
-func (s *Store) applyListBatch(ctx context.Context, project string, es []listEntry) error {
-	headID := listHeadID(project)
-	type located struct {
-		e       listEntry
-		buckets []int // sealed buckets whose range holds e, newest first
-	}
-	for attempt := 0; attempt < projAttempts; attempt++ {
-		var look []located
-		sealed, full := 0, false
-		_, err := update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
-			look, sealed = nil, len(h.Sealed)
-			changed := false
-			for _, e := range es {
-				if i := indexOfEntry(h.Entries, e.ID); i >= 0 {
-					if h.Entries[i].Version < e.Version {
-						h.Entries[i], changed = e, true
-					}
-					continue
-				}
-				if in := holding(h.Sealed, int64(e.CreatedAt)); len(in) > 0 {
-					look = append(look, located{e, in}) // look there first, outside this lock
-					continue
-				}
-				h.Entries, changed = append(h.Entries, e), true
-			}
-			full = len(h.Entries) >= s.caps.list
-			return changed, nil
-		})
-		if err != nil {
-			return err
-		}
-		var lists [][]int
-		for _, l := range look {
-			lists = append(lists, l.buckets)
-		}
-		buckets := newestFirst(lists...)
-		found := map[string]bool{}
-		type bucketCounts struct {
-			n      int
-			ver    int64
-			counts listCounts
-		}
-		var recount []bucketCounts
-		for _, n := range buckets {
-			var in []listEntry
-			for _, l := range look {
-				if !found[l.e.ID] && slices.Contains(l.buckets, n) {
-					in = append(in, l.e)
-				}
-			}
-			if len(in) == 0 {
-				continue
-			}
-			var hit []string
-			neutral := false
-			var counts listCounts
-			bver, err := update(ctx, s, bucketID(headID, n), project, "list-bucket", func(b *bucketData[listEntry], ver int64) (bool, error) {
-				hit, neutral = nil, false
-				if ver == 0 {
-					return false, nil
-				}
-				changed, moved := false, false
-				for _, e := range in {
-					i := indexOfEntry(b.Entries, e.ID)
-					if i < 0 {
-						continue
-					}
-					hit = append(hit, e.ID)
-					if old := b.Entries[i]; old.Version < e.Version {
-						b.Entries[i], changed = e, true
-						moved = moved || !old.countedAs(&e)
-					}
-				}
-				counts = countsOf(b.Entries)
-				neutral = changed && !moved
-				return changed, nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, id := range hit {
-				found[id] = true
-			}
-			if len(hit) > 0 && !neutral {
-				recount = append(recount, bucketCounts{n, bver, counts})
-			}
-		}
-		if len(recount) > 0 {
-			// Never below the bucket version already recorded (see setSealedListEntry).
-			_, err = update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
-				changed := false
-				for _, r := range recount {
-					if r.n < len(h.Sealed) && h.Sealed[r.n].Ver < r.ver {
-						h.Sealed[r.n].Ver, h.Sealed[r.n].Counts, changed = r.ver, r.counts, true
-					}
-				}
-				return changed, nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		var missing []listEntry
-		for _, l := range look {
-			if !found[l.e.ID] {
-				missing = append(missing, l.e)
-			}
-		}
-		if len(missing) > 0 {
-			// In no sealed bucket: append them, unless a seal since moved things
-			// (then look again).
-			_, err = update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
-				if len(h.Sealed) != sealed {
-					return false, errStale
-				}
-				changed := false
-				for _, e := range missing {
-					if i := indexOfEntry(h.Entries, e.ID); i >= 0 {
-						if h.Entries[i].Version < e.Version {
-							h.Entries[i], changed = e, true
-						}
-						continue
-					}
-					h.Entries, changed = append(h.Entries, e), true
-				}
-				full = len(h.Entries) >= s.caps.list
-				return changed, nil
-			})
-			if errors.Is(err, errStale) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if full {
-			return s.sealList(ctx, project)
-		}
-		return nil
-	}
-	return model.Errorf(model.KindConflict, "list of project %s is being written concurrently", project)
 }
 
 // pendingWrites returns the artifacts of project with an outbox entry: writes that

@@ -35,7 +35,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -233,30 +232,9 @@ func (f *deployFilter) mayAny(summary []storedFacts) bool {
 	return false
 }
 
-func (f *deployFilter) keep(es []chanEntry) []chanEntry {
-	out := make([]chanEntry, 0, len(es))
-	for _, e := range es {
-		if f.may(e.Facts, false) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// chanHead is chan:<p>:<c>:<env>: the open bucket inline and a summary per sealed
-// bucket (Sealed[n] is bucket n; len(Sealed) == Open).
-type chanHead struct {
-	Open    int          `bson:"openBucket"`
-	Entries []chanEntry  `bson:"entries"`
-	Sealed  []chanSealed `bson:"sealed"`
-}
-
-// chanSealed summarizes sealed bucket n.
-type chanSealed struct {
-	Range logRange `bson:"range"`
-	// Ver is the bucket document version Facts were computed from.
-	Ver int64 `bson:"bucketVersion"`
-	// Facts summarize the bucket's entries (summarize).
+// chanSummary is the head's record of a sealed chan log bucket: the distinct facts
+// of its entries (summarize).
+type chanSummary struct {
 	Facts []storedFacts `bson:"deployFacts"`
 }
 
@@ -305,15 +283,6 @@ func commonPrefix(a, b string) string {
 
 func equalSummaries(a, b []storedFacts) bool { return slices.EqualFunc(a, b, storedFacts.equal) }
 
-func indexOfChanEntry(es []chanEntry, k logKey) int {
-	for i := range es {
-		if es[i].key() == k {
-			return i
-		}
-	}
-	return -1
-}
-
 // priorFactsKey marks the context of a write's projections with the stored facts
 // its artifact had before the write (set by UpdateArtifact, which knows them).
 type priorFactsKey struct{}
@@ -340,7 +309,7 @@ func (s *Store) applyChanLogs(ctx context.Context, a *model.Artifact, from int) 
 		return err
 	}
 	for _, k := range keys {
-		if err := s.applyChanLog(ctx, a.Project, chanHeadID(a.Project, k.Channel, k.Env), byChan[k], force); err != nil {
+		if err := s.applyChanLog(ctx, a.Project, k, byChan[k], force); err != nil {
 			return err
 		}
 	}
@@ -376,7 +345,7 @@ func (s *Store) chanEntriesOf(ctx context.Context, a *model.Artifact, from int, 
 		if _, ok := byChan[k]; !ok {
 			keys = append(keys, k)
 		}
-		if !containsKey(byChan[k], e.key()) {
+		if !containsKey(byChan[k], (*chanEntry).key, e.key()) {
 			byChan[k] = append(byChan[k], e)
 		}
 	}
@@ -399,200 +368,11 @@ func setFacts(cur *chanEntry, e chanEntry, force bool) bool {
 	return true
 }
 
-// applyChanLog sets the entries es (promotions of one artifact into the log headed
-// by headID) in place where they are, and appends the others to the open bucket.
-// An entry in the open bucket or a new one costs one read-modify-write of the
-// head; one in a sealed bucket a read of the head and one of the bucket (the head's
-// summary of that bucket is rewritten only when its distinct facts change).
-func (s *Store) applyChanLog(ctx context.Context, project, headID string, es []chanEntry, force bool) error {
-	type pending struct {
-		e       chanEntry
-		buckets []int // sealed buckets whose range holds e, newest first
-	}
-	for attempt := 0; attempt < projAttempts; attempt++ {
-		var look []pending
-		var seen []int64 // the head's recorded version of each sealed bucket
-		sealed, full := 0, false
-		_, err := update(ctx, s, headID, project, "chan", func(h *chanHead, _ int64) (bool, error) {
-			look, seen, sealed = nil, nil, len(h.Sealed)
-			for _, b := range h.Sealed {
-				seen = append(seen, b.Ver)
-			}
-			changed := false
-			for _, e := range es {
-				if i := indexOfChanEntry(h.Entries, e.key()); i >= 0 {
-					changed = setFacts(&h.Entries[i], e, force) || changed
-					continue
-				}
-				if in := holding(h.Sealed, int64(e.At)); len(in) > 0 {
-					look = append(look, pending{e, in}) // look there first, outside this lock
-					continue
-				}
-				h.Entries = append(h.Entries, e)
-				changed = true
-			}
-			full = len(h.Entries) >= s.caps.chans
-			return changed, nil
-		})
-		if err != nil {
-			return err
-		}
-		// The sealed buckets that may hold them, newest first, each read and
-		// written once for all the entries it may hold.
-		var lists [][]int
-		for _, p := range look {
-			lists = append(lists, p.buckets)
-		}
-		buckets := newestFirst(lists...)
-		located := map[logKey]bool{}
-		for _, n := range buckets {
-			var in []chanEntry
-			for _, p := range look {
-				if !located[p.e.key()] && slices.Contains(p.buckets, n) {
-					in = append(in, p.e)
-				}
-			}
-			if len(in) == 0 {
-				continue
-			}
-			found, err := s.setSealedChanEntries(ctx, project, headID, n, in, force, seen[n])
-			if err != nil {
-				return err
-			}
-			for k := range found {
-				located[k] = true
-			}
-		}
-		var missing []chanEntry
-		for _, p := range look {
-			if !located[p.e.key()] {
-				missing = append(missing, p.e)
-			}
-		}
-		if len(missing) > 0 {
-			// In no sealed bucket: append them, unless a seal since moved things (then
-			// look again).
-			_, err = update(ctx, s, headID, project, "chan", func(h *chanHead, _ int64) (bool, error) {
-				if len(h.Sealed) != sealed {
-					return false, errStale
-				}
-				changed := false
-				for _, e := range missing {
-					if i := indexOfChanEntry(h.Entries, e.key()); i >= 0 {
-						changed = setFacts(&h.Entries[i], e, force) || changed
-						continue
-					}
-					h.Entries = append(h.Entries, e)
-					changed = true
-				}
-				full = len(h.Entries) >= s.caps.chans
-				return changed, nil
-			})
-			if errors.Is(err, errStale) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if full {
-			return s.sealChanLog(ctx, project, headID)
-		}
-		return nil
-	}
-	return model.Errorf(model.KindConflict, "projection %s is being written concurrently", headID)
-}
-
-// setSealedChanEntries sets those of es that are in sealed bucket n of the log
-// headed by headID (in one write of the bucket) and returns their keys; then it
-// brings the head's summary of that bucket up to the bucket's version (seen: the
-// version the head recorded when the caller read it), unless this change left the
-// bucket's distinct facts as they were: then the summary of the last version that
-// changed them is still right (every writer that changes them and every replay
-// writes it, never below the version already recorded).
-func (s *Store) setSealedChanEntries(ctx context.Context, project, headID string, n int, es []chanEntry, force bool, seen int64) (map[logKey]bool, error) {
-	var found map[logKey]bool
-	neutral := false
-	var facts []storedFacts
-	bver, err := update(ctx, s, bucketID(headID, n), project, "chan-bucket", func(b *bucketData[chanEntry], ver int64) (bool, error) {
-		found, neutral = map[logKey]bool{}, false
-		if ver == 0 {
-			return false, nil
-		}
-		before := summarize(b.Entries)
-		changed, versionOnly := false, false
-		for _, e := range es {
-			i := indexOfChanEntry(b.Entries, e.key())
-			if i < 0 {
-				continue
-			}
-			found[e.key()] = true
-			old := b.Entries[i].Facts
-			if setFacts(&b.Entries[i], e, force) {
-				changed = true
-				versionOnly = versionOnly || b.Entries[i].Facts.equal(old)
-			}
-		}
-		facts = summarize(b.Entries)
-		// A change of facts that leaves the distinct facts alone is neutral; a
-		// version recorded alone (force) is not, so that the head follows at once
-		// and applying the same state again changes nothing.
-		neutral = changed && !versionOnly && equalSummaries(before, facts)
-		return changed, nil
-	})
-	if err != nil || len(found) == 0 || neutral || bver <= seen {
-		return found, err
-	}
-	_, err = update(ctx, s, headID, project, "chan", func(h *chanHead, _ int64) (bool, error) {
-		if n >= len(h.Sealed) || h.Sealed[n].Ver >= bver {
-			return false, nil
-		}
-		h.Sealed[n].Ver, h.Sealed[n].Facts = bver, facts
-		return true, nil
-	})
-	return found, err
-}
-
-// sealChanLog moves a full open bucket into sealed bucket Open (see sealLog).
-func (s *Store) sealChanLog(ctx context.Context, project, headID string) error {
-	for attempt := 0; attempt < projAttempts; attempt++ {
-		var h chanHead
-		ver, err := s.loadProj(ctx, headID, &h)
-		if err != nil || ver == 0 || len(h.Entries) < s.caps.chans {
-			return err
-		}
-		n := h.Open
-		sortByKeyAsc(h.Entries)
-		bver, err := s.writeSealed(ctx, bucketID(headID, n), project, "chan-bucket", bucketData[chanEntry]{Entries: h.Entries}, ver)
-		if err != nil {
-			return err
-		}
-		sum := chanSealed{Range: rangeOf(h.Entries), Ver: bver, Facts: summarize(h.Entries)}
-		_, err = update(ctx, s, headID, project, "chan", func(cur *chanHead, v int64) (bool, error) {
-			if v != ver {
-				return false, errStale
-			}
-			cur.Open, cur.Entries, cur.Sealed = n+1, []chanEntry{}, append(cur.Sealed, sum)
-			return true, nil
-		})
-		if !errors.Is(err, errStale) {
-			return err
-		}
-	}
-	return model.Errorf(model.KindConflict, "projection %s is being sealed concurrently", headID)
-}
-
-// bulkChanLog appends entries (not in the log yet) to the log headed by headID in a
-// few writes: full buckets are inserted sealed, the rest stays inline. With
-// replace, the log's previous content is dropped first.
-func (s *Store) bulkChanLog(ctx context.Context, project, headID string, entries []chanEntry, replace bool) error {
-	return bulkAppend[chanEntry, chanSealed, chanHead](ctx, s, headID, project, "chan", s.caps.chans, entries, replace,
-		func(chunk []chanEntry) chanSealed {
-			return chanSealed{Range: rangeOf(chunk), Ver: 1, Facts: summarize(chunk)}
-		})
-}
-
-func (h *chanHead) parts() (int, []chanEntry, []chanSealed) { return h.Open, h.Entries, h.Sealed }
-func (h *chanHead) set(open int, es []chanEntry, sl []chanSealed) {
-	*h = chanHead{Open: open, Entries: es, Sealed: sl}
+// applyChanLog sets the entries es (promotions of one artifact into the log of
+// k) in place where they are (setFacts), and appends the others. An entry in the
+// open bucket or a new one costs one read-modify-write of the head; one in a
+// sealed bucket a read of the head and one of the bucket (the head's summary of
+// that bucket is rewritten only when its distinct facts change).
+func (s *Store) applyChanLog(ctx context.Context, project string, k chanKey, es []chanEntry, force bool) error {
+	return s.chanLog(project, k.Channel, k.Env).Upsert(ctx, es, func(cur *chanEntry, e chanEntry) bool { return setFacts(cur, e, force) })
 }

@@ -8,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
 // The promotion projections (see projections.go): chan:<p>:<c>:<env> lists every
@@ -115,9 +116,8 @@ func (s *Store) applyPromotions(ctx context.Context, a *model.Artifact, from int
 // the consumer asks for the next one. With p nil every promotion is a candidate.
 func (s *Store) DeployCandidates(ctx context.Context, project string, channel model.Channel, env string, p *model.Policy) iter.Seq2[*model.Artifact, error] {
 	return func(yield func(*model.Artifact, error) bool) {
-		headID := chanHeadID(project, channel, env)
-		var h chanHead
-		ver, err := s.loadProj(ctx, headID, &h)
+		lg := s.chanLog(project, channel, env)
+		h, ver, err := lg.Head(ctx)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -126,22 +126,11 @@ func (s *Store) DeployCandidates(ctx context.Context, project string, channel mo
 			return
 		}
 		may := newDeployFilter(p, channel)
-		var ranges []logRange
-		var buckets []int // sealed bucket numbers that may hold candidates
-		for n, b := range h.Sealed {
-			if may.mayAny(b.Facts) {
-				ranges = append(ranges, b.Range)
-				buckets = append(buckets, n)
-			}
-		}
-		load := func(i int) ([]chanEntry, error) {
-			es, err := loadBucket[chanEntry](ctx, s, bucketID(headID, buckets[i]))
-			return may.keep(es), err
-		}
-		it := newNewestIter(may.keep(h.Entries), ranges, load, nil)
+		it := lg.Newest(ctx, h, nil, func(b *bucketlog.Sealed[chanSummary]) bool { return !may.mayAny(b.Summary.Facts) },
+			func(e *chanEntry) bool { return may.may(e.Facts, false) }, nil)
 		seen := map[string]bool{}
 		for {
-			e, ok, err := it.next()
+			pl, ok, err := it.Next()
 			if err != nil {
 				yield(nil, err)
 				return
@@ -149,6 +138,7 @@ func (s *Store) DeployCandidates(ctx context.Context, project string, channel mo
 			if !ok {
 				return
 			}
+			e := pl.Entry
 			if seen[e.ArtifactID] {
 				continue
 			}

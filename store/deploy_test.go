@@ -15,6 +15,7 @@ import (
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
 // commandCounter counts the commands a store sends, by command and collection
@@ -298,7 +299,12 @@ type oldChanEntry struct {
 	By         string `bson:"b"`
 }
 
-func (e oldChanEntry) key() logKey { return logKey{At: e.At, ID: e.ArtifactID} }
+// oldChanHead is a chan log head as schema 3 stored it.
+type oldChanHead struct {
+	Open    int               `bson:"openBucket"`
+	Entries []oldChanEntry    `bson:"entries"`
+	Sealed  []bucketlog.Range `bson:"sealed"`
+}
 
 // TestChanLogsWithoutFactsAreRebuiltAtOpen: a database whose chan logs were written
 // before they kept deploy facts (schema 3: entries without facts, sealed buckets
@@ -324,14 +330,14 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 				if ver == 0 {
 					continue
 				}
-				old := logHead[oldChanEntry]{Open: cur.Open, Entries: []oldChanEntry{}}
+				old := oldChanHead{Open: cur.Open(), Entries: []oldChanEntry{}}
 				for _, e := range cur.Entries {
 					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, int64(e.At), e.By})
 				}
 				for _, b := range cur.Sealed {
 					old.Sealed = append(old.Sealed, b.Range)
 				}
-				if _, err := update(ctx, s, id, project, "chan", func(d *logHead[oldChanEntry], _ int64) (bool, error) {
+				if _, err := update(ctx, s, id, project, "chan", func(d *oldChanHead, _ int64) (bool, error) {
 					*d = old
 					return true, nil
 				}); err != nil {

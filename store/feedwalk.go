@@ -5,13 +5,12 @@ package store
 // whatever replica wrote it: they poll the feed, the one record every replica's
 // writes reach through the outbox).
 //
-// The feed (audit.go, projections.go) is a head feed:<p> holding the open bucket's
-// events in the order they were appended and the ranges of the sealed buckets; a
-// bucket is sealed as exactly the entries its head held, in the same order. So an
-// event's position in the order of writing is (bucket n, index i in bucket n), and
-// it never changes; the events after a position are the rest of its bucket, the
-// buckets sealed after it and the head's. Reading from a position costs one _id
-// look-up (the head) plus one per bucket sealed since.
+// The feed (audit.go, projections.go) is a bucketed log (bucketlog) feed:<p>: every
+// event has a sequence number in the order it was appended, and event n*cap+i is
+// entry i of bucket n. So an event's position in the order of writing is (bucket
+// n, index i), and it never changes; the events after a position are the rest of
+// its bucket, the buckets sealed after it and the head's. Reading from a position
+// costs one _id look-up (the head) plus one per bucket sealed since.
 //
 // A rebuild or a bulk load (RebuildProjections, InsertArtifactsBulk) lays the feed
 // out again in time order: positions taken before it may then name other events
@@ -35,33 +34,33 @@ var _ service.Feed = (*Store)(nil)
 
 // FeedEnd returns the position after every event of project's feed now.
 func (s *Store) FeedEnd(ctx context.Context, project string) (FeedPos, error) {
-	var h logHead[feedEntry]
-	if _, err := s.loadProj(ctx, feedHeadID(project), &h); err != nil {
+	h, _, err := s.feedLog(project).Head(ctx)
+	if err != nil {
 		return FeedPos{}, err
 	}
-	return FeedPos{Bucket: h.Open, Index: len(h.Entries)}, nil
+	return FeedPos{Bucket: h.Open(), Index: len(h.Entries)}, nil
 }
 
 // FeedSince returns up to limit events of project's feed from position pos on
 // (limit <= 0: all), in the order of writing, and the position after them. A
 // position beyond the feed (the feed was rebuilt) is moved to the feed's end.
 func (s *Store) FeedSince(ctx context.Context, project string, pos FeedPos, limit int) ([]FeedEvent, FeedPos, error) {
-	headID := feedHeadID(project)
-	var h logHead[feedEntry]
-	if _, err := s.loadProj(ctx, headID, &h); err != nil {
+	lg := s.feedLog(project)
+	h, _, err := lg.Head(ctx)
+	if err != nil {
 		return nil, pos, err
 	}
-	if pos.Bucket > h.Open || (pos.Bucket == h.Open && pos.Index > len(h.Entries)) {
+	if pos.Bucket > h.Open() || (pos.Bucket == h.Open() && pos.Index > len(h.Entries)) {
 		s.logFor(ctx).WithField("project", project).Warn("feed position beyond the feed (rebuilt?); continuing from its end")
-		return nil, FeedPos{Bucket: h.Open, Index: len(h.Entries)}, nil
+		return nil, FeedPos{Bucket: h.Open(), Index: len(h.Entries)}, nil
 	}
 	var out []FeedEvent
 	next := pos
-	for n := pos.Bucket; n <= h.Open; n++ {
+	for n := pos.Bucket; n <= h.Open(); n++ {
 		entries := h.Entries
-		if n < h.Open {
+		if n < h.Open() {
 			var err error
-			if entries, err = loadBucket[feedEntry](ctx, s, bucketID(headID, n)); err != nil {
+			if entries, err = lg.Bucket(ctx, n); err != nil {
 				return nil, pos, err
 			}
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"errors"
 	"maps"
 	"slices"
 
@@ -13,8 +12,8 @@ import (
 	"github.com/artifact-trust/control-plane/service"
 )
 
-// The artifact list projection (see projections.go): list:<p> holds the open bucket
-// inline plus, per sealed bucket list:<p>#<n>, its createdAt range and counts.
+// The artifact list projection (see projections.go): a bucketed log (bucketlog)
+// list:<p> of an entry per artifact, with the counts of each sealed bucket.
 
 // listEntry is what a list needs of an artifact to filter and order it: its
 // states and kind as their enum strings, its tags, the channels it was ever
@@ -87,33 +86,8 @@ func (e *listEntry) matches(f service.ArtifactFilter) bool {
 		(f.Tag == "" || contains(e.Tags, f.Tag))
 }
 
-// countedAs reports whether e and o add to the same counts.
-func (e *listEntry) countedAs(o *listEntry) bool {
-	return e.TrustState == o.TrustState && e.LifecycleState == o.LifecycleState && e.Kind == o.Kind && slices.Equal(e.Channels, o.Channels)
-}
-
-func indexOfEntry(es []listEntry, id string) int {
-	for i := range es {
-		if es[i].ID == id {
-			return i
-		}
-	}
-	return -1
-}
-
-// listHead is list:<p>: the open bucket inline and a summary per sealed bucket
-// (Sealed[n] is bucket n; len(Sealed) == Open).
-type listHead struct {
-	Open    int          `bson:"openBucket"`
-	Entries []listEntry  `bson:"entries"`
-	Sealed  []listSealed `bson:"sealed"`
-}
-
-// listSealed summarizes sealed bucket n.
-type listSealed struct {
-	Range logRange `bson:"range"`
-	// Ver is the bucket document version Counts were computed from.
-	Ver    int64      `bson:"bucketVersion"`
+// listSummary is the head's record of a sealed list bucket: its counts.
+type listSummary struct {
 	Counts listCounts `bson:"counts"`
 }
 
@@ -168,6 +142,11 @@ func countsOf(es []listEntry) listCounts {
 	return c
 }
 
+func (c listCounts) equal(o listCounts) bool {
+	return c.Total == o.Total && maps.Equal(c.ByTrustState, o.ByTrustState) && maps.Equal(c.ByLifecycleState, o.ByLifecycleState) &&
+		maps.Equal(c.ByKind, o.ByKind) && maps.Equal(c.ByChannel, o.ByChannel)
+}
+
 func (c *listCounts) plus(o listCounts) {
 	c.Total += o.Total
 	c.ByTrustState.plus(o.ByTrustState)
@@ -201,159 +180,22 @@ func (c *listCounts) count(f service.ArtifactFilter) (int, bool) {
 	return int(n), true
 }
 
-// applyList sets the list entry of an artifact of project from its state e: in
-// place where it is (never over a newer version), else appended to the open bucket.
-// An entry in the open bucket or a new one costs one read-modify-write of the head;
-// one in a sealed bucket a read of the head and one of the bucket (the head's counts
-// of that bucket are rewritten only when the change moves a count).
-func (s *Store) applyList(ctx context.Context, project string, e listEntry) error {
-	headID := listHeadID(project)
-	for attempt := 0; attempt < projAttempts; attempt++ {
-		full := false
-		var candidates []int
-		sealed := 0
-		_, err := update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
-			full, candidates, sealed = false, nil, len(h.Sealed)
-			if i := indexOfEntry(h.Entries, e.ID); i >= 0 {
-				full = len(h.Entries) >= s.caps.list
-				if h.Entries[i].Version >= e.Version {
-					return false, nil
-				}
-				h.Entries[i] = e
-				return true, nil
-			}
-			// A sealed bucket whose createdAt range holds e may hold it: look there
-			// first (outside this lock). A new artifact is newer than every sealed
-			// bucket, so it is appended right away.
-			if candidates = holding(h.Sealed, int64(e.CreatedAt)); len(candidates) > 0 {
-				return false, nil
-			}
-			h.Entries = append(h.Entries, e)
-			full = len(h.Entries) >= s.caps.list
-			return true, nil
-		})
-		if err != nil {
-			return err
-		}
-		if len(candidates) == 0 {
-			if full {
-				return s.sealList(ctx, project)
-			}
-			return nil
-		}
-		for _, n := range candidates {
-			if found, err := s.setSealedListEntry(ctx, project, n, e); err != nil || found {
-				return err
-			}
-		}
-		// In no sealed bucket: append it, unless a seal since moved things (then
-		// look again).
-		_, err = update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
-			if len(h.Sealed) != sealed {
-				return false, errStale
-			}
-			full = false
-			if i := indexOfEntry(h.Entries, e.ID); i >= 0 {
-				if h.Entries[i].Version >= e.Version {
-					return false, nil
-				}
-				h.Entries[i] = e
-			} else {
-				h.Entries = append(h.Entries, e)
-			}
-			full = len(h.Entries) >= s.caps.list
-			return true, nil
-		})
-		if errors.Is(err, errStale) {
-			continue
-		}
-		if err != nil || !full {
-			return err
-		}
-		return s.sealList(ctx, project)
+// applyList sets the list entries es of artifacts of project from their states:
+// each in place where it is (never over a newer version), else appended. An entry
+// in the open bucket or a new one costs one read-modify-write of the head; one in a
+// sealed bucket a read of the head and one of the bucket (the head's counts of that
+// bucket are rewritten only when the change moves a count).
+func (s *Store) applyList(ctx context.Context, project string, es ...listEntry) error {
+	return s.listLog(project).Upsert(ctx, es, setListEntry)
+}
+
+// setListEntry sets cur from e unless cur is of the same or a newer version.
+func setListEntry(cur *listEntry, e listEntry) bool {
+	if cur.Version >= e.Version {
+		return false
 	}
-	return model.Errorf(model.KindConflict, "list of project %s is being written concurrently", project)
-}
-
-// setSealedListEntry sets e in sealed list bucket n if it is there, and then brings
-// the head's counts of that bucket up to the bucket's version, unless this change
-// moved no count: then the counts of the last count-moving version are still right
-// (every count-moving writer and every replay writes them, never below the version
-// already recorded).
-func (s *Store) setSealedListEntry(ctx context.Context, project string, n int, e listEntry) (bool, error) {
-	headID := listHeadID(project)
-	found, neutral := false, false
-	var counts listCounts
-	bver, err := update(ctx, s, bucketID(headID, n), project, "list-bucket", func(b *bucketData[listEntry], ver int64) (bool, error) {
-		i := indexOfEntry(b.Entries, e.ID)
-		if ver == 0 || i < 0 {
-			return false, nil
-		}
-		found = true
-		old := b.Entries[i]
-		changed := old.Version < e.Version
-		if changed {
-			b.Entries[i] = e
-			neutral = old.countedAs(&e)
-		}
-		counts = countsOf(b.Entries)
-		return changed, nil
-	})
-	if err != nil || !found || neutral {
-		return found, err
-	}
-	_, err = update(ctx, s, headID, project, "list", func(h *listHead, _ int64) (bool, error) {
-		if n >= len(h.Sealed) || h.Sealed[n].Ver >= bver {
-			return false, nil
-		}
-		h.Sealed[n].Ver, h.Sealed[n].Counts = bver, counts
-		return true, nil
-	})
-	return true, err
-}
-
-// sealList moves a full open list bucket into sealed bucket Open (see sealLog).
-func (s *Store) sealList(ctx context.Context, project string) error {
-	headID := listHeadID(project)
-	for attempt := 0; attempt < projAttempts; attempt++ {
-		var h listHead
-		ver, err := s.loadProj(ctx, headID, &h)
-		if err != nil || ver == 0 || len(h.Entries) < s.caps.list {
-			return err
-		}
-		n := h.Open
-		sortByKeyAsc(h.Entries)
-		bver, err := s.writeSealed(ctx, bucketID(headID, n), project, "list-bucket", bucketData[listEntry]{Entries: h.Entries}, ver)
-		if err != nil {
-			return err
-		}
-		sum := listSealed{Range: rangeOf(h.Entries), Ver: bver, Counts: countsOf(h.Entries)}
-		_, err = update(ctx, s, headID, project, "list", func(cur *listHead, v int64) (bool, error) {
-			if v != ver {
-				return false, errStale
-			}
-			cur.Open, cur.Entries, cur.Sealed = n+1, []listEntry{}, append(cur.Sealed, sum)
-			return true, nil
-		})
-		if !errors.Is(err, errStale) {
-			return err
-		}
-	}
-	return model.Errorf(model.KindConflict, "list of project %s is being sealed concurrently", project)
-}
-
-// bulkList appends entries (not in the list yet) in a few writes; with replace the
-// list's previous content is dropped first.
-func (s *Store) bulkList(ctx context.Context, project string, entries []listEntry, replace bool) error {
-	return bulkAppend[listEntry, listSealed, listHead](ctx, s, listHeadID(project), project, "list", s.caps.list, entries, replace,
-		func(chunk []listEntry) listSealed {
-			return listSealed{Range: rangeOf(chunk), Ver: 1, Counts: countsOf(chunk)}
-		})
-}
-
-func (h *listHead) parts() (int, []listEntry, []listSealed) { return h.Open, h.Entries, h.Sealed }
-func (h *listHead) set(open int, es []listEntry, sl []listSealed) {
-	*h = listHead{Open: open, Entries: es, Sealed: sl}
+	*cur = e
+	return true
 }
 
 // ListArtifacts returns one page of a project's artifacts, newest first, with the
@@ -369,9 +211,8 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 	if q.First < 0 {
 		return page, model.BadInput("first", "must not be negative")
 	}
-	headID := listHeadID(q.Project)
-	var h listHead
-	ver, err := s.loadProj(ctx, headID, &h)
+	lg := s.listLog(q.Project)
+	h, ver, err := lg.Head(ctx)
 	if err != nil || ver == 0 {
 		return page, err
 	}
@@ -380,7 +221,7 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 		if es, ok := cache[n]; ok {
 			return es, nil
 		}
-		es, err := loadBucket[listEntry](ctx, s, bucketID(headID, n))
+		es, err := lg.Bucket(ctx, n)
 		if err == nil {
 			cache[n] = es
 		}
@@ -388,10 +229,8 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 	}
 
 	counts := countsOf(h.Entries)
-	ranges := make([]logRange, len(h.Sealed))
-	for n, b := range h.Sealed {
-		counts.plus(b.Counts)
-		ranges[n] = b.Range
+	for n := range h.Sealed {
+		counts.plus(h.Sealed[n].Summary.Counts)
 	}
 	if total, ok := counts.count(q.Filter); ok {
 		page.TotalCount = total
@@ -412,19 +251,17 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 		// As MongoDB compares a BSON date: the cursor time truncated to milliseconds.
 		below = &logKey{At: q.After.At.UnixMilli(), ID: q.After.ID}
 	}
-	it := newNewestIter(h.Entries, ranges, load, below)
+	it := lg.Newest(ctx, h, below, nil, func(e *listEntry) bool { return e.matches(q.Filter) }, load)
 	var hits []listEntry
 	for len(hits) <= q.First {
-		e, ok, err := it.next()
+		p, ok, err := it.Next()
 		if err != nil {
 			return page, err
 		}
 		if !ok {
 			break
 		}
-		if e.matches(q.Filter) {
-			hits = append(hits, e)
-		}
+		hits = append(hits, p.Entry)
 	}
 	if len(hits) > q.First {
 		page.HasNext = true

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
 // BenchmarkProjectionForms reads and rewrites (update: FindOne, decode, encode,
@@ -32,7 +33,7 @@ func BenchmarkProjectionForms(b *testing.B) {
 // artifacts, their open buckets one entry short of full: one bucket's worth of
 // entries of each log (plus the open bucket's) from the benchmark's artifacts,
 // and sealed rows summarizing copies of it shifted in time.
-func benchHeads(b *testing.B, perProject int) (*listHead, *logHead[feedEntry], *chanHead) {
+func benchHeads(b *testing.B, perProject int) (*listHead, *feedHead, *chanHead) {
 	var list []listEntry
 	var feed []feedEntry
 	var chans []chanEntry
@@ -50,27 +51,29 @@ func benchHeads(b *testing.B, perProject int) (*listHead, *logHead[feedEntry], *
 			}
 		}
 	}
-	shift := func(r logRange) logRange { return logRange{Min: r.Max + 1, Max: r.Max + 1 + (r.Max - r.Min)} }
+	shift := func(r bucketlog.Range) bucketlog.Range {
+		return bucketlog.Range{Min: r.Max + 1, Max: r.Max + 1 + (r.Max - r.Min)}
+	}
 	var lh listHead
 	lh.Entries = list[listBucketCap : 2*listBucketCap-1]
-	r, counts := rangeOf(list[:listBucketCap]), countsOf(list[:listBucketCap])
+	r, counts := keyRange(list[:listBucketCap], (*listEntry).key), countsOf(list[:listBucketCap])
 	for n := 0; n < perProject/listBucketCap; n++ {
-		lh.Sealed = append(lh.Sealed, listSealed{Range: r, Ver: 3, Counts: counts})
-		lh.Open, r = lh.Open+1, shift(r)
+		lh.Sealed = append(lh.Sealed, bucketlog.Sealed[listSummary]{Range: r, Version: 3, Summary: listSummary{counts}})
+		r = shift(r)
 	}
-	var fh logHead[feedEntry]
+	var fh feedHead
 	fh.Entries = feed[feedBucketCap : 2*feedBucketCap-1]
-	r = rangeOf(feed[:feedBucketCap])
+	r = keyRange(feed[:feedBucketCap], (*feedEntry).key)
 	for n := 0; n < perProject*8/feedBucketCap; n++ {
-		fh.Sealed = append(fh.Sealed, r)
-		fh.Open, r = fh.Open+1, shift(r)
+		fh.Sealed = append(fh.Sealed, bucketlog.Sealed[struct{}]{Range: r})
+		r = shift(r)
 	}
 	var ch chanHead
 	ch.Entries = chans[chanBucketCap : 2*chanBucketCap-1]
-	r, facts := rangeOf(chans[:chanBucketCap]), summarize(chans[:chanBucketCap])
+	r, facts := keyRange(chans[:chanBucketCap], (*chanEntry).key), summarize(chans[:chanBucketCap])
 	for n := 0; n < perProject/chanBucketCap; n++ {
-		ch.Sealed = append(ch.Sealed, chanSealed{Range: r, Ver: 3, Facts: facts})
-		ch.Open, r = ch.Open+1, shift(r)
+		ch.Sealed = append(ch.Sealed, bucketlog.Sealed[chanSummary]{Range: r, Version: 3, Summary: chanSummary{facts}})
+		r = shift(r)
 	}
 	return &lh, &fh, &ch
 }
@@ -89,7 +92,7 @@ func benchProjectionForm(b *testing.B, form string, perProject int) {
 			b.Fatal(err)
 		}
 		defer unlock()
-		if ok, err := s.putProjLocked(ctx, id, project, typ, payload, 0, 0); err != nil || !ok {
+		if ok, err := s.putProjLocked(ctx, id, project, typ, payload, 0); err != nil || !ok {
 			b.Fatal(ok, err)
 		}
 	}
@@ -113,11 +116,11 @@ func benchProjectionForm(b *testing.B, form string, perProject int) {
 		})
 	})
 	b.Run("feed/read", func(b *testing.B) {
-		run(b, func() (int64, error) { var h logHead[feedEntry]; return s.loadProj(ctx, feedHeadID(project), &h) })
+		run(b, func() (int64, error) { var h feedHead; return s.loadProj(ctx, feedHeadID(project), &h) })
 	})
 	b.Run("feed/update", func(b *testing.B) {
 		run(b, func() (int64, error) {
-			return update(ctx, s, feedHeadID(project), project, "feed", func(h *logHead[feedEntry], v int64) (bool, error) { return yes(h, v) })
+			return update(ctx, s, feedHeadID(project), project, "feed", func(h *feedHead, v int64) (bool, error) { return yes(h, v) })
 		})
 	})
 	b.Run("chan/read", func(b *testing.B) {
@@ -144,7 +147,7 @@ func BenchmarkProjectionCodec(b *testing.B) {
 				into    func() any
 			}{
 				{"list", lh, func() any { return &listHead{} }},
-				{"feed", fh, func() any { return &logHead[feedEntry]{} }},
+				{"feed", fh, func() any { return &feedHead{} }},
 				{"chan", ch, func() any { return &chanHead{} }},
 			} {
 				b.Run(fmt.Sprintf("%s/artifacts=%d/%s", form, perProject, c.name), func(b *testing.B) {

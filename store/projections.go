@@ -32,44 +32,45 @@ package store
 // Collections: "projections" and "outbox", both addressed only by _id (on the embedded
 // engine only {_id: x} filters are pushed down to SQLite, see ARCHITECTURE.md).
 //
-// Projection documents are {_id, project, type, version, from, data}. version is
-// bumped by every write and is the predicate of the next one (read-modify-write;
-// see update); from is, for a sealed bucket, the head version it was sealed from.
-// data is the payload: one set of Go types with descriptive field names, enum
-// values (trust, lifecycle, kind, channel, checks) as their strings and times as
-// dates, stored as a plain sub-document on MongoDB and as the same document
+// Projection documents are {_id, project, type, version, data}. version is bumped
+// by every write and is the predicate of the next one (read-modify-write; see
+// update). data is the payload: one set of Go types with descriptive field names,
+// enum values (trust, lifecycle, kind, channel, checks) as their strings and times
+// as dates, stored as a plain sub-document on MongoDB and as the same document
 // deflated into one binary value on the embedded engine (the projection codec,
-// encodeProj, decides, with the measurements behind it). The payloads:
+// encodeProj, decides, with the measurements behind it).
 //
-//	list:<p>          head of the artifact list: {openBucket, entries, sealed}.
-//	                  entries: the open bucket, one per artifact {artifactId,
+// The list, the feed and the chan logs are bucketed logs (store/internal/bucketlog,
+// whose contract says how they are laid out, sealed and read; nothing else in this
+// package knows): a head <id> {entries: the open bucket, sealed: a record per
+// sealed bucket {range: {min, max} of the entry times, bucketVersion, and the
+// log's summary of it}} and sealed buckets <id>#<n> {entries}, bucket n holding
+// the log's entries n*cap to (n+1)*cap-1 in the order they were appended. The
+// payloads:
+//
+//	list:<p>          the artifact list, an entry per artifact {artifactId,
 //	                  createdAt, trustState, lifecycleState, kind, tags, channels
 //	                  (ever promoted into), version, deployFacts, and the other
 //	                  summary fields: digest, sourceType, runtimeClass, updatedAt}
 //	                  (listEntry); deployFacts: {trustState, retired, passed,
 //	                  failed, verified: [{check, keys}], source,
 //	                  sourcePolicyFromProvenance, provenance: {builderId,
-//	                  sourceRepository, keys}} (storedFacts, chanlog.go);
-//	                  sealed[n]: bucket n's {range: {min, max} of createdAt,
-//	                  bucketVersion, counts: {total, byTrustState: {VERIFIED: n,
-//	                  ...}, byLifecycleState, byKind, byChannel}} (listSealed).
-//	list:<p>#<n>      sealed bucket n: {entries}, listBucketCap of them. Entries are
-//	                  updated in place (an artifact's state changes); none is added
-//	                  after sealing.
-//	feed:<p>          head of the audit feed: {openBucket, entries: the open bucket's
-//	                  events {seq (the index in the artifact's trail), at,
+//	                  sourceRepository, keys}} (storedFacts, chanlog.go); a
+//	                  sealed bucket's summary: counts: {total, byTrustState:
+//	                  {VERIFIED: n, ...}, byLifecycleState, byKind, byChannel}
+//	                  (listSummary). Entries are updated in place (an artifact's
+//	                  state changes); listBucketCap per bucket.
+//	feed:<p>          the audit feed: {seq (the index in the artifact's trail), at,
 //	                  artifactId, event (the audit event as the artifact stores
-//	                  it)}, sealed: the {min, max} at-range of every sealed bucket}.
-//	feed:<p>#<n>      sealed feed bucket n: {entries}, feedBucketCap events, immutable.
+//	                  it)}, immutable; no summary; feedBucketCap per bucket.
 //	chan:<p>:<c>:<e>  every promotion into exactly channel c and environment e:
-//	                  {openBucket, entries: {artifactId, promotedAt, promotedBy,
-//	                  deployFacts of the artifact and the artifact version they
-//	                  are from}, sealed[n]: bucket n's {range, bucketVersion,
-//	chan:<p>:<c>:<e>#<n>  deployFacts: the distinct facts of its entries, without
-//	                  their provenance}}; sealed buckets hold chanBucketCap
-//	                  entries. Facts are kept current in place, so deployable
-//	                  skips what cannot be deployable under the current policy
-//	                  without reading it (chanlog.go).
+//	                  {artifactId, promotedAt, promotedBy, deployFacts of the
+//	                  artifact and the artifact version they are from}; a sealed
+//	                  bucket's summary: deployFacts, the distinct facts of its
+//	                  entries without their provenance (chanSummary);
+//	                  chanBucketCap per bucket. Facts are kept current in place,
+//	                  so deployable skips what cannot be deployable under the
+//	                  current policy without reading it (chanlog.go).
 //	status:<p>        {latest: the latest promotion per (channel, environment)}.
 //	meta:projections  {schema}; when it is missing or older at Open (a database
 //	                  written before projections existed or in older shapes) every
@@ -88,8 +89,7 @@ package store
 // Entries are appended in write order, which is close to but not exactly time order
 // (concurrent writers, clock skew, replays, bulk loads), so readers never assume it:
 // they merge buckets newest first and read a sealed bucket only when its range may
-// hold the next entry (newestIter). Sealed ranges are exact: a bucket is sealed from
-// the head's inline entries, and nothing is ever appended to a sealed bucket.
+// hold the next entry (bucketlog.Iter).
 //
 // Consistency without transactions (an outbox). A write of an artifact:
 //  1. inserts outbox {_id: artifactId:newVersion:nonce, project, artifactId, version,
@@ -99,8 +99,9 @@ package store
 //     write may have landed) leaves it;
 //  3. applies the projections from the artifact's new state: the list entry is set
 //     from the state (never over a newer version), feed events are deduplicated by
-//     (artifactId, seq) and promotions by (artifactId, promotedAt) against the bucket
-//     that may hold them (located by time ranges), so applying twice changes nothing;
+//     (artifactId, seq) and promotions by (artifactId, promotedAt) against the
+//     bucket that may hold them (bucketlog.Log.Upsert), so applying twice changes
+//     nothing;
 //  4. deletes the outbox entry. If 3 fails the write still succeeds (the artifact is
 //     the source of truth): the entry stays and the writer hands it to the store's
 //     repairer, which applies it again at once and then with a short backoff until
@@ -128,18 +129,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
 // Bucket capacities (entries per bucket). A head document carries its open bucket
@@ -169,10 +169,7 @@ const loadConcurrency = 4
 const metaID = "meta:projections"
 
 // projectionSchema is bumped when the shape of a projection changes; Open rebuilds.
-const projectionSchema = 10
-
-// errStale makes a projection writer start over from fresh state.
-var errStale = errors.New("projection changed under the writer")
+const projectionSchema = 11
 
 // projDoc is the stored form of every projection document.
 type projDoc struct {
@@ -180,8 +177,6 @@ type projDoc struct {
 	Project string `bson:"project"`
 	Type    string `bson:"type"`
 	Version int64  `bson:"version"`
-	// From is, for a sealed bucket, the version of the head it was sealed from.
-	From int64 `bson:"from,omitempty"`
 	// Data is the payload, in the form the projection codec chose (payloadForm).
 	Data bson.RawValue `bson:"data"`
 }
@@ -335,7 +330,7 @@ func chanHeadID(project string, c model.Channel, env string) string {
 // bucketID names sealed bucket n of the projection whose head is head. Neither
 // projects nor environments may contain '#' or ':' (model.ValidateProject and
 // ValidateEnvironment), so ids never collide.
-func bucketID(head string, n int) string { return head + "#" + strconv.Itoa(n) }
+var bucketID = bucketlog.BucketID
 
 // Database returns the store's database.
 func (s *Store) Database() *mongo.Database { return s.db }
@@ -365,12 +360,12 @@ func (s *Store) loadProj(ctx context.Context, id string, into any) (int64, error
 // the write atomic against other replicas; on the embedded engine the lock does (the
 // DATA_DIR lock makes this process the only writer), and the filter must be exactly
 // {_id} to use the SQLite index.
-func (s *Store) putProjLocked(ctx context.Context, id, project, typ string, payload any, ver, from int64) (bool, error) {
+func (s *Store) putProjLocked(ctx context.Context, id, project, typ string, payload any, ver int64) (bool, error) {
 	data, err := s.encodeProj(payload)
 	if err != nil {
 		return false, err
 	}
-	return s.putDocLocked(ctx, projDoc{ID: id, Project: project, Type: typ, Version: ver + 1, From: from, Data: data}, ver)
+	return s.putDocLocked(ctx, projDoc{ID: id, Project: project, Type: typ, Version: ver + 1, Data: data}, ver)
 }
 
 // putDocLocked is putProjLocked of an encoded document (doc.Version is ver+1).
@@ -417,93 +412,83 @@ func (s *Store) projLock(ctx context.Context, id string) (unlock func(), err err
 	return s.lockDoc(ctx, projectionsCollection, id)
 }
 
-// update is the read-modify-write of one projection document: under the document's
-// write lock it loads the payload (zero T and version 0 when absent), lets fn change
-// it, and writes it back with a version predicate when fn reports a change. It
-// returns the document's version afterwards. It retries when another replica won the
-// race; an error from fn (such as errStale) is returned as is.
+// docs is the projections collection as bucketlog.Storage, for documents of
+// project of type typ (a bucket document's type is typ+"-bucket").
+type docs struct {
+	s            *Store
+	project, typ string
+}
+
+func (s *Store) docs(project, typ string) docs { return docs{s, project, typ} }
+
+func (d docs) Lock(ctx context.Context, id string) (func(), error) { return d.s.projLock(ctx, id) }
+
+func (d docs) Get(ctx context.Context, id string, into any) (int64, error) {
+	return d.s.loadProj(ctx, id, into)
+}
+
+func (d docs) Put(ctx context.Context, id string, payload any, ver int64) (bool, error) {
+	typ := d.typ
+	if strings.Contains(id, "#") {
+		typ += "-bucket"
+	}
+	return d.s.putProjLocked(ctx, id, d.project, typ, payload, ver)
+}
+
+func (d docs) Delete(ctx context.Context, id string) error {
+	_, err := d.s.projections.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	d.s.cacheWritten(d.s.projections, id)
+	return mapErr(err, "delete projection")
+}
+
+// update is the read-modify-write of one projection document (bucketlog.Update):
+// under the document's write lock it loads the payload (zero T and version 0 when
+// absent), lets fn change it, and writes it back with a version predicate when fn
+// reports a change. It returns the document's version afterwards. It retries when
+// another replica won the race; an error from fn is returned as is.
 func update[T any](ctx context.Context, s *Store, id, project, typ string, fn func(cur *T, ver int64) (bool, error)) (int64, error) {
-	for attempt := 0; attempt < projAttempts; attempt++ {
-		if attempt > 0 {
-			if err := sleepCtx(ctx, time.Duration(attempt)*time.Millisecond); err != nil {
-				return 0, mapErr(err, "write projection")
-			}
-		}
-		unlock, err := s.projLock(ctx, id)
-		if err != nil {
-			return 0, err
-		}
-		var cur T
-		ver, err := s.loadProj(ctx, id, &cur)
-		if err != nil {
-			unlock()
-			return 0, err
-		}
-		write, err := fn(&cur, ver)
-		if err != nil || !write {
-			unlock()
-			return ver, err
-		}
-		ok, err := s.putProjLocked(ctx, id, project, typ, &cur, ver, 0)
-		unlock()
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			return ver + 1, nil
-		}
-	}
-	return 0, model.Errorf(model.KindConflict, "projection %s is being written concurrently", id)
+	return bucketlog.Update(ctx, s.docs(project, typ), id, fn)
 }
 
-// writeSealed stores sealed bucket id with payload, sealed from head version from,
-// and returns the bucket's version. A bucket already sealed from the same or a newer
-// head version is left alone (another writer sealed the same entries, and the bucket
-// may be live and updated since); one left by an older attempt that never made it
-// into the head is overwritten.
-func (s *Store) writeSealed(ctx context.Context, id, project, typ string, payload any, from int64) (int64, error) {
-	data, err := s.encodeProj(payload)
-	if err != nil {
-		return 0, err
-	}
-	return s.writeSealedDoc(ctx, projDoc{ID: id, Project: project, Type: typ, From: from, Data: data})
+// ---------------------------------------------------------------------------------
+// The bucketed logs: the list, the feed and the chan logs (store/internal/bucketlog
+// lays them out).
+
+// logKey orders log entries: a time in Unix milliseconds, an artifact id and, for
+// audit events, the index in the artifact's trail.
+type logKey = bucketlog.Key
+
+// The kinds of log. Their capacities are the store's (tests shrink them).
+type logSpecs struct {
+	list  *bucketlog.Spec[listEntry, listSummary]
+	feed  *bucketlog.Spec[feedEntry, struct{}]
+	chans *bucketlog.Spec[chanEntry, chanSummary]
 }
 
-// writeSealedDoc is writeSealed of an encoded bucket document.
-func (s *Store) writeSealedDoc(ctx context.Context, doc projDoc) (int64, error) {
-	id, from := doc.ID, doc.From
-	for attempt := 0; attempt < projAttempts; attempt++ {
-		unlock, err := s.projLock(ctx, id)
-		if err != nil {
-			return 0, err
-		}
-		var cur struct {
-			Version int64 `bson:"version"`
-			From    int64 `bson:"from"`
-		}
-		err = s.projections.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
-			options.FindOne().SetProjection(bson.D{{Key: "version", Value: 1}, {Key: "from", Value: 1}})).Decode(&cur)
-		switch {
-		case errors.Is(err, mongo.ErrNoDocuments):
-			cur.Version = 0
-		case err != nil:
-			unlock()
-			return 0, mapErr(err, "get projection")
-		case cur.From >= from:
-			unlock()
-			return cur.Version, nil
-		}
-		doc.Version = cur.Version + 1
-		ok, err := s.putDocLocked(ctx, doc, cur.Version)
-		unlock()
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			return doc.Version, nil
-		}
+func newLogSpecs(c bucketCaps) logSpecs {
+	return logSpecs{
+		list: &bucketlog.Spec[listEntry, listSummary]{Cap: c.list, Key: (*listEntry).key,
+			Newer:     func(cur, next *listEntry) bool { return next.Version > cur.Version },
+			Summarize: func(es []listEntry) listSummary { return listSummary{countsOf(es)} },
+			Same:      func(a, b listSummary) bool { return a.Counts.equal(b.Counts) }},
+		feed: &bucketlog.Spec[feedEntry, struct{}]{Cap: c.feed, Key: (*feedEntry).key},
+		chans: &bucketlog.Spec[chanEntry, chanSummary]{Cap: c.chans, Key: (*chanEntry).key,
+			Newer:     func(cur, next *chanEntry) bool { return next.V > cur.V },
+			Summarize: func(es []chanEntry) chanSummary { return chanSummary{summarize(es)} },
+			Same:      func(a, b chanSummary) bool { return equalSummaries(a.Facts, b.Facts) }},
 	}
-	return 0, model.Errorf(model.KindConflict, "projection %s is being written concurrently", id)
+}
+
+func (s *Store) listLog(project string) bucketlog.Log[listEntry, listSummary] {
+	return bucketlog.Log[listEntry, listSummary]{Spec: s.logs.list, St: s.docs(project, "list"), ID: listHeadID(project)}
+}
+
+func (s *Store) feedLog(project string) bucketlog.Log[feedEntry, struct{}] {
+	return bucketlog.Log[feedEntry, struct{}]{Spec: s.logs.feed, St: s.docs(project, "feed"), ID: feedHeadID(project)}
+}
+
+func (s *Store) chanLog(project string, c model.Channel, env string) bucketlog.Log[chanEntry, chanSummary] {
+	return bucketlog.Log[chanEntry, chanSummary]{Spec: s.logs.chans, St: s.docs(project, "chan"), ID: chanHeadID(project, c, env)}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -517,373 +502,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// ---------------------------------------------------------------------------------
-// Ordering keys and the newest-first merge of bucketed projections.
-
-// logKey orders projection entries: a time in Unix milliseconds, an artifact id and,
-// for audit events, the index in the artifact's trail.
-type logKey struct {
-	At  int64
-	ID  string
-	Seq int
-}
-
-func (k logKey) less(o logKey) bool {
-	if k.At != o.At {
-		return k.At < o.At
-	}
-	if k.ID != o.ID {
-		return k.ID < o.ID
-	}
-	return k.Seq < o.Seq
-}
-
-type keyed interface{ key() logKey }
-
-// logRange is the range of entry times of a sealed bucket.
-type logRange struct {
-	Min bson.DateTime `bson:"min"`
-	Max bson.DateTime `bson:"max"`
-}
-
-func (r logRange) contains(at int64) bool { return int64(r.Min) <= at && at <= int64(r.Max) }
-
-// sealedBucket is a head's summary of one of its sealed buckets.
-type sealedBucket interface{ span() logRange }
-
-func (b listSealed) span() logRange { return b.Range }
-func (b chanSealed) span() logRange { return b.Range }
-
-// holding returns the sealed buckets (indexes into sealed) whose range holds the
-// entry time at, newest first: where an entry not in the open bucket may be.
-func holding[S sealedBucket](sealed []S, at int64) []int {
-	var in []int
-	for n := len(sealed) - 1; n >= 0; n-- {
-		if sealed[n].span().contains(at) {
-			in = append(in, n)
-		}
-	}
-	return in
-}
-
-// newestFirst returns the distinct buckets of lists, newest (highest) first, so
-// a batch reads and writes each sealed bucket it may touch once.
-func newestFirst(lists ...[]int) []int {
-	var buckets []int
-	for _, l := range lists {
-		for _, n := range l {
-			if !slices.Contains(buckets, n) {
-				buckets = append(buckets, n)
-			}
-		}
-	}
-	slices.Sort(buckets)
-	slices.Reverse(buckets)
-	return buckets
-}
-
-func rangeOf[E keyed](es []E) logRange {
-	lo, hi := es[0].key().At, es[0].key().At
-	for _, e := range es[1:] {
-		at := e.key().At
-		lo, hi = min(lo, at), max(hi, at)
-	}
-	return logRange{Min: bson.DateTime(lo), Max: bson.DateTime(hi)}
-}
-
-func sortByKeyDesc[E keyed](es []E) {
-	sort.Slice(es, func(i, j int) bool { return es[j].key().less(es[i].key()) })
-}
-
-func sortByKeyAsc[E keyed](es []E) {
-	sort.Slice(es, func(i, j int) bool { return es[i].key().less(es[j].key()) })
-}
-
-// newestIter yields the entries of a bucketed projection newest first, strictly
-// older than below when set: the open bucket's entries (already in memory) merged
-// with the sealed buckets, each loaded only when its range may hold the next entry.
-// A page of n entries therefore reads the head and, usually, at most one bucket.
-type newestIter[E keyed] struct {
-	pending []E   // loaded, not yet yielded, newest first
-	unread  []int // sealed bucket numbers, by range max, newest first
-	ranges  []logRange
-	load    func(n int) ([]E, error)
-	below   *logKey
-	loaded  int
-}
-
-func newNewestIter[E keyed](open []E, ranges []logRange, load func(n int) ([]E, error), below *logKey) *newestIter[E] {
-	it := &newestIter[E]{ranges: ranges, load: load, below: below}
-	it.add(open)
-	for n, r := range ranges {
-		if below != nil && int64(r.Min) > below.At {
-			continue // every entry of bucket n is newer than the cursor
-		}
-		it.unread = append(it.unread, n)
-	}
-	sort.SliceStable(it.unread, func(i, j int) bool { return ranges[it.unread[i]].Max > ranges[it.unread[j]].Max })
-	return it
-}
-
-func (it *newestIter[E]) add(es []E) {
-	for _, e := range es {
-		if it.below == nil || e.key().less(*it.below) {
-			it.pending = append(it.pending, e)
-		}
-	}
-	sortByKeyDesc(it.pending)
-}
-
-func (it *newestIter[E]) next() (E, bool, error) {
-	for len(it.unread) > 0 {
-		n := it.unread[0]
-		if len(it.pending) > 0 && it.pending[0].key().At > int64(it.ranges[n].Max) {
-			break
-		}
-		es, err := it.load(n)
-		if err != nil {
-			var zero E
-			return zero, false, err
-		}
-		it.loaded++
-		it.unread = it.unread[1:]
-		it.add(es)
-	}
-	if len(it.pending) == 0 {
-		var zero E
-		return zero, false, nil
-	}
-	e := it.pending[0]
-	it.pending = it.pending[1:]
-	return e, true, nil
-}
-
-// ---------------------------------------------------------------------------------
-// Append-only bucketed logs: the audit feed and the per-channel promotion lists.
-
-// logHead is the head of an append-only log: the open bucket inline and the ranges
-// of the sealed buckets (Sealed[n] is bucket n; len(Sealed) == Open).
-type logHead[E keyed] struct {
-	Open    int        `bson:"openBucket"`
-	Entries []E        `bson:"entries"`
-	Sealed  []logRange `bson:"sealed"`
-}
-
-// bucketData is a sealed bucket.
-type bucketData[E any] struct {
-	Entries []E `bson:"entries"`
-}
-
-func containsKey[E keyed](es []E, k logKey) bool {
-	for _, e := range es {
-		if e.key() == k {
+func containsKey[E any](es []E, key func(*E) logKey, k logKey) bool {
+	for i := range es {
+		if key(&es[i]) == k {
 			return true
 		}
 	}
 	return false
 }
 
-// loadBucket reads sealed bucket id; a missing one reads as empty.
-func loadBucket[E any](ctx context.Context, s *Store, id string) ([]E, error) {
-	var b bucketData[E]
-	ver, err := s.loadProj(ctx, id, &b)
-	if err != nil {
-		return nil, err
-	}
-	if ver == 0 {
-		s.logFor(ctx).WithField("projection", id).Warn("sealed projection bucket missing; run RebuildProjections")
-	}
-	return b.Entries, nil
-}
-
-// appendLog appends entries to the log headed by headID unless they are there
-// already (by key, in the open bucket or a sealed bucket whose range holds them),
-// then seals the open bucket when it is full.
-func appendLog[E keyed](ctx context.Context, s *Store, headID, project, typ string, capacity int, entries []E) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	sealed := map[int][]E{} // sealed buckets never change once live: cache across retries
-	full := false
-	_, err := update(ctx, s, headID, project, typ, func(h *logHead[E], _ int64) (bool, error) {
-		var fresh []E
-	next:
-		for _, e := range entries {
-			k := e.key()
-			if containsKey(h.Entries, k) || containsKey(fresh, k) {
-				continue
-			}
-			for n, r := range h.Sealed {
-				if !r.contains(k.At) {
-					continue
-				}
-				es, ok := sealed[n]
-				if !ok {
-					var err error
-					if es, err = loadBucket[E](ctx, s, bucketID(headID, n)); err != nil {
-						return false, err
-					}
-					sealed[n] = es
-				}
-				if containsKey(es, k) {
-					continue next
-				}
-			}
-			fresh = append(fresh, e)
-		}
-		h.Entries = append(h.Entries, fresh...)
-		full = len(h.Entries) >= capacity
-		return len(fresh) > 0, nil
-	})
-	if err != nil || !full {
-		return err
-	}
-	return sealLog[E](ctx, s, headID, project, typ, capacity)
-}
-
-// sealLog moves the open bucket of a full log into sealed bucket Open: it writes the
-// bucket first, then moves the head on with a version predicate on the head version
-// the bucket was made from. A crash in between leaves a bucket the head does not
-// reference; the next seal overwrites it.
-func sealLog[E keyed](ctx context.Context, s *Store, headID, project, typ string, capacity int) error {
-	for attempt := 0; attempt < projAttempts; attempt++ {
-		var h logHead[E]
-		ver, err := s.loadProj(ctx, headID, &h)
-		if err != nil || ver == 0 || len(h.Entries) < capacity {
-			return err
-		}
-		n := h.Open
-		// The bucket keeps the order of writing (not sorted): a position in the
-		// feed, (bucket, index), stays valid when its bucket is sealed
-		// (feedwalk.go). Readers sort what they read.
-		if _, err := s.writeSealed(ctx, bucketID(headID, n), project, typ+"-bucket", bucketData[E]{Entries: h.Entries}, ver); err != nil {
-			return err
-		}
-		r := rangeOf(h.Entries)
-		_, err = update(ctx, s, headID, project, typ, func(cur *logHead[E], v int64) (bool, error) {
-			if v != ver {
-				return false, errStale
-			}
-			cur.Open, cur.Entries, cur.Sealed = n+1, []E{}, append(cur.Sealed, r)
-			return true, nil
-		})
-		if !errors.Is(err, errStale) {
-			return err
-		}
-	}
-	return model.Errorf(model.KindConflict, "projection %s is being sealed concurrently", headID)
-}
-
-// bulkHead is what bulkAppend needs of the head document of a bucketed log whose
-// table of sealed buckets holds an S for each bucket.
-type bulkHead[E keyed, S any] interface {
-	parts() (open int, entries []E, sealed []S)
-	set(open int, entries []E, sealed []S)
-}
-
-func (h *logHead[E]) parts() (int, []E, []logRange) { return h.Open, h.Entries, h.Sealed }
-func (h *logHead[E]) set(open int, es []E, sl []logRange) {
-	*h = logHead[E]{Open: open, Entries: es, Sealed: sl}
-}
-
-// bulkLog appends entries (known not to be in the log yet) to the log headed by
-// headID in a few writes: full buckets are inserted sealed, the rest stays inline.
-// With replace, the log's previous content is dropped first.
-func bulkLog[E keyed](ctx context.Context, s *Store, headID, project, typ string, capacity int, entries []E, replace bool) error {
-	return bulkAppend[E, logRange, logHead[E]](ctx, s, headID, project, typ, capacity, entries, replace, rangeOf[E])
-}
-
-// bulkAppend is bulkLog for any head H: full buckets are inserted sealed, each
-// described in the head by seal(chunk), the rest stays inline. With replace, the
-// log's previous content is dropped first.
-func bulkAppend[E keyed, S any, H any, PH interface {
-	*H
-	bulkHead[E, S]
-}](ctx context.Context, s *Store, headID, project, typ string, capacity int, entries []E, replace bool, seal func([]E) S) error {
-	var h H
-	ver, err := s.loadProj(ctx, headID, &h)
-	if err != nil {
-		return err
-	}
-	open, inline, sealed := PH(&h).parts()
-	if replace {
-		if err := s.deleteBuckets(ctx, headID, open); err != nil {
-			return err
-		}
-		open, inline, sealed = 0, nil, nil
-	}
-	if len(entries) == 0 && !replace {
-		return nil
-	}
-	all := append(append([]E{}, inline...), entries...)
-	sortByKeyAsc(all)
-	var docs []projDoc
-	for len(all) > capacity {
-		chunk := all[:capacity]
-		all = all[capacity:]
-		data, err := s.encodeProj(bucketData[E]{Entries: chunk})
-		if err != nil {
-			return err
-		}
-		docs = append(docs, projDoc{ID: bucketID(headID, open), Project: project, Type: typ + "-bucket", Version: 1, From: ver + 1, Data: data})
-		sealed = append(sealed, seal(chunk))
-		open++
-	}
-	if err := s.insertSealed(ctx, docs); err != nil {
-		return err
-	}
-	_, err = update(ctx, s, headID, project, typ, func(cur *H, v int64) (bool, error) {
-		if v != ver {
-			return false, errStale
-		}
-		PH(cur).set(open, all, sealed)
-		return true, nil
-	})
-	if errors.Is(err, errStale) {
-		return model.Errorf(model.KindConflict, "projection %s changed during a bulk write; nothing may write to a project while it is rebuilt or bulk-loaded", headID)
-	}
-	return err
-}
-
-// insertSealed inserts freshly sealed bucket documents in batches. Where one exists
-// already (left by a seal that never reached its head) it is overwritten.
-func (s *Store) insertSealed(ctx context.Context, docs []projDoc) error {
-	const batch = 100
-	for len(docs) > 0 {
-		n := min(batch, len(docs))
-		part := docs[:n]
-		docs = docs[n:]
-		_, err := s.projections.InsertMany(ctx, part)
-		for _, d := range part {
-			s.cacheWritten(s.projections, d.ID)
-		}
-		if err == nil {
-			continue
-		}
-		if !mongo.IsDuplicateKeyError(err) {
-			return mapErr(err, "insert projections")
-		}
-		for _, d := range part {
-			if _, err := s.writeSealedDoc(ctx, d); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// deleteBuckets deletes sealed buckets 0..n-1 of the projection headed by head.
-func (s *Store) deleteBuckets(ctx context.Context, head string, n int) error {
-	for i := 0; i < n; i++ {
-		_, err := s.projections.DeleteOne(ctx, bson.D{{Key: "_id", Value: bucketID(head, i)}})
-		s.cacheWritten(s.projections, bucketID(head, i))
-		if err != nil {
-			return mapErr(err, "delete projection")
-		}
-	}
-	return nil
-}
-
+// ---------------------------------------------------------------------------------
 // ---------------------------------------------------------------------------------
 // Applying an artifact's state to the projections.
 
@@ -906,7 +534,7 @@ func (s *Store) applyProjections(ctx context.Context, a *model.Artifact, fromSeq
 		if err != nil {
 			return err
 		}
-		if err := appendLog(ctx, s, feedHeadID(a.Project), a.Project, "feed", s.caps.feed, events); err != nil {
+		if err := s.feedLog(a.Project).Upsert(ctx, events, nil); err != nil {
 			return err
 		}
 	}
@@ -972,7 +600,7 @@ func (b *projBuild) add(a *model.Artifact) error {
 	for _, pr := range a.Promotions {
 		k := chanKey{pr.Channel, pr.TargetEnvironment}
 		e := chanEntryOf(a, pr)
-		if !containsKey(b.chans[k], e.key()) {
+		if !containsKey(b.chans[k], (*chanEntry).key, e.key()) {
 			b.chans[k] = append(b.chans[k], e)
 		}
 		row := statusRowOf(a, pr)
@@ -1086,11 +714,17 @@ func (s *Store) InsertArtifactsBulk(ctx context.Context, arts []*model.Artifact)
 // writeBuild writes the projections accumulated in b for project: appended to the
 // existing ones, or, with replace, instead of them.
 func (s *Store) writeBuild(ctx context.Context, project string, b *projBuild, replace bool) error {
-	if err := s.bulkList(ctx, project, b.list, replace); err != nil {
+	busy := func(err error) error {
+		if errors.Is(err, bucketlog.ErrBusy) {
+			return model.Errorf(model.KindConflict, "the projections of %s changed during a bulk write; nothing may write to a project while it is rebuilt or bulk-loaded", project)
+		}
 		return err
 	}
-	if err := bulkLog(ctx, s, feedHeadID(project), project, "feed", s.caps.feed, b.feed, replace); err != nil {
-		return err
+	if err := s.listLog(project).Bulk(ctx, b.list, replace); err != nil {
+		return busy(err)
+	}
+	if err := s.feedLog(project).Bulk(ctx, b.feed, replace); err != nil {
+		return busy(err)
 	}
 	var old statusDoc
 	if _, err := s.loadProj(ctx, statusID(project), &old); err != nil {
@@ -1106,8 +740,8 @@ func (s *Store) writeBuild(ctx context.Context, project string, b *projBuild, re
 		}
 	}
 	for k := range keys {
-		if err := s.bulkChanLog(ctx, project, chanHeadID(project, k.Channel, k.Env), b.chans[k], replace); err != nil {
-			return err
+		if err := s.chanLog(project, k.Channel, k.Env).Bulk(ctx, b.chans[k], replace); err != nil {
+			return busy(err)
 		}
 	}
 	if len(b.status) == 0 && !replace {

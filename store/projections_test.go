@@ -14,6 +14,7 @@ import (
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
 // tinyCaps roll every projection over to a new bucket after a handful of entries,
@@ -484,12 +485,28 @@ func outboxLen(t *testing.T, s *Store) int64 {
 func sealedCount(t *testing.T, s *Store, head string) int {
 	t.Helper()
 	var h struct {
-		Open int `bson:"openBucket"`
+		Sealed []bson.RawValue `bson:"sealed"`
 	}
 	if _, err := s.loadProj(context.Background(), head, &h); err != nil {
 		t.Fatal(err)
 	}
-	return h.Open
+	return len(h.Sealed)
+}
+
+// The heads of the logs as the store stores them.
+type (
+	listHead = bucketlog.Head[listEntry, listSummary]
+	feedHead = bucketlog.Head[feedEntry, struct{}]
+	chanHead = bucketlog.Head[chanEntry, chanSummary]
+)
+
+// keyRange is the range of the times of es (not empty).
+func keyRange[E any](es []E, key func(*E) logKey) bucketlog.Range {
+	lo, hi := key(&es[0]).At, key(&es[0]).At
+	for i := range es {
+		lo, hi = min(lo, key(&es[i]).At), max(hi, key(&es[i]).At)
+	}
+	return bucketlog.Range{Min: bson.DateTime(lo), Max: bson.DateTime(hi)}
 }
 
 // ---------------------------------------------------------------------------------

@@ -84,7 +84,6 @@ func checkReadableShapes(t *testing.T, s *Store, wantType bson.Type) {
 	}
 	_, list := rawPayload(t, s, listHeadID("payments"))
 	id := "list:payments"
-	wantField(t, id, list, bson.TypeInt32, nil, "openBucket")
 	wantField(t, id, list, bson.TypeString, nil, "entries", "0", "artifactId")
 	wantField(t, id, list, bson.TypeDateTime, nil, "entries", "0", "createdAt")
 	wantField(t, id, list, bson.TypeString, "VERIFIED", "entries", "0", "trustState")
@@ -111,7 +110,8 @@ func checkReadableShapes(t *testing.T, s *Store, wantType bson.Type) {
 	wantField(t, id, feed, bson.TypeDateTime, nil, "entries", "0", "at")
 	wantField(t, id, feed, bson.TypeString, nil, "entries", "0", "artifactId")
 	wantField(t, id, feed, bson.TypeString, nil, "entries", "0", "event", "action")
-	wantField(t, id, feed, bson.TypeDateTime, nil, "sealed", "0", "min")
+	wantField(t, id, feed, bson.TypeDateTime, nil, "sealed", "0", "range", "min")
+	wantField(t, id, feed, bson.TypeInt64, nil, "sealed", "0", "bucketVersion")
 
 	_, ch := rawPayload(t, s, chanID)
 	id = chanID
@@ -372,9 +372,13 @@ func TestDeployFactsKeepProvenanceByName(t *testing.T) {
 	for _, id := range []string{chanHeadID(rdProject, model.ChannelDev, "eu"), listHeadID(rdProject)} {
 		_, head := rawPayload(t, f.s, id)
 		var vals []bson.RawValue
-		for n := range int(head.Lookup("openBucket").Int32()) + 1 {
+		sealed, err := head.Lookup("sealed").Array().Values()
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		for n := range len(sealed) + 1 {
 			doc := head
-			if n < int(head.Lookup("openBucket").Int32()) {
+			if n < len(sealed) {
 				_, doc = rawPayload(t, f.s, bucketID(id, n))
 			}
 			es, err := doc.Lookup("entries").Array().Values()

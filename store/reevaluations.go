@@ -213,17 +213,18 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	var h listHead
-	if _, err := s.loadProj(ctx, listHeadID(project), &h); err != nil {
+	lg := s.listLog(project)
+	h, _, err := lg.Head(ctx)
+	if err != nil {
 		return nil, 0, 0, err
 	}
 	total = len(h.Entries)
 	for _, b := range h.Sealed {
-		total += int(b.Counts.Total)
+		total += int(b.Summary.Counts.Total)
 	}
 	es := h.Entries
 	if part < len(h.Sealed) {
-		if es, err = loadBucket[listEntry](ctx, s, bucketID(listHeadID(project), part)); err != nil {
+		if es, err = lg.Bucket(ctx, part); err != nil {
 			return nil, 0, 0, err
 		}
 	}

@@ -158,6 +158,7 @@ type Store struct {
 	// hold it exclusively.
 	projMu sync.RWMutex
 	caps   bucketCaps
+	logs   logSpecs // the kinds of log, with caps (projections.go)
 	// projForm overrides the form of projection payloads (benchmarks; "": the
 	// engine's, see payloadForm).
 	projForm string
@@ -201,6 +202,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 	if cfg.caps != (bucketCaps{}) {
 		s.caps = cfg.caps
 	}
+	s.logs = newLogSpecs(s.caps)
 
 	uri := cfg.MongoURI
 	if uri == "" {

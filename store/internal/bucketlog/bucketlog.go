@@ -1,0 +1,567 @@
+// Package bucketlog keeps a log of entries as one head document and numbered
+// bucket documents, behind a narrow storage interface: the store's read models
+// (the artifact list, the audit feed, the promotion log of each channel) are such
+// logs, and only this package knows how they are laid out.
+//
+// It lives under store/internal because nothing but the store has any business
+// with its documents, and it talks to storage only through Storage (a locked
+// read-modify-write of one document by _id with a version predicate), so it is
+// tested in memory (memory_test.go) and knows nothing of MongoDB, FerretDB or the
+// payload codec.
+//
+// Contract:
+//
+//   - Every entry of a log has a sequence number, its position in the log from 0,
+//     given when it is appended. Bucket n holds sequence numbers [n*cap,
+//     (n+1)*cap), entry i of the bucket being n*cap+i; the head holds the open
+//     bucket, number len(Sealed), inline, and per sealed bucket a Sealed record:
+//     the range of its entries' times, the bucket document version the record was
+//     computed from and a caller-defined Summary (counts, facts) that lets readers
+//     skip the bucket. A log's capacity never changes: addresses depend on it (a
+//     rebuild, Bulk with replace, lays a log out again).
+//   - A bucket's _id is derived from its number (BucketID), so sealing is
+//     idempotent by address: the entries of a full open bucket are written to
+//     bucket len(Sealed) first (merged into what is there: an entry at the same
+//     slot with the same key is kept unless Spec.Newer says the sealed one is
+//     newer; any other content of the slot is overwritten), then the head, with
+//     its version predicate, drops them and records the bucket. A crash or a lost
+//     race in between leaves a bucket holding entries the head still holds
+//     inline; readers read only buckets below len(Sealed), and the next seal
+//     writes the same slots again. There are no seal versions and no orphans.
+//   - Entries are identified by Spec.Key (time, id, sequence in its owner's
+//     trail). Upsert finds an entry in the head or in the sealed buckets whose
+//     time range holds its time (newest first), sets it in place there with the
+//     caller's rule (never over a newer state, so every replay and any order of
+//     applying converges), and appends those found nowhere. A sealed bucket's
+//     record is rewritten after the bucket, only when its summary changed and
+//     never below the bucket version already recorded, so the record always
+//     describes the bucket's last summary-changing version.
+//   - Readers read the head and then, newest first by key, only the buckets
+//     whose range may hold the next entry and whose summary the caller does not
+//     skip (Iter); a page costs the head and usually a bucket or two.
+//   - Every read-modify-write (Update) holds the document's lock for its
+//     duration; the head's lock may be held while a bucket's is taken (sealing),
+//     never the other way round, so locks cannot deadlock.
+package bucketlog
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/artifact-trust/control-plane/model"
+)
+
+// Storage is what a log needs of the database: documents by _id, each with a
+// version (0: absent) bumped by every write.
+type Storage interface {
+	// Lock takes document id's write lock (in the process; across processes
+	// the version predicate of Put serializes writers).
+	Lock(ctx context.Context, id string) (unlock func(), err error)
+	// Get decodes document id's payload into into and returns its version
+	// (0 and into untouched: absent).
+	Get(ctx context.Context, id string, into any) (int64, error)
+	// Put stores payload as document id at version ver+1 if its stored version
+	// is ver (0: absent) and reports whether it did.
+	Put(ctx context.Context, id string, payload any, ver int64) (bool, error)
+	// Delete removes document id (absent: nothing to do).
+	Delete(ctx context.Context, id string) error
+}
+
+// Attempts bounds the retries of a write that lost a version race (possible only
+// between processes).
+const Attempts = 16
+
+// Update is the read-modify-write of document id: under its lock it reads the
+// payload (zero T and version 0 when absent), lets fn change it, and writes it
+// back with the version predicate when fn reports a change. It returns the
+// document's version afterwards; an error of fn is returned as is.
+func Update[T any](ctx context.Context, st Storage, id string, fn func(cur *T, ver int64) (bool, error)) (int64, error) {
+	for attempt := 0; attempt < Attempts; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(time.Duration(attempt) * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				// As the store maps a context that ended during a database call.
+				return 0, &model.Error{Kind: model.KindUnavailable, Message: "database unavailable", Err: fmt.Errorf("write %s: %w", id, ctx.Err())}
+			case <-t.C:
+			}
+		}
+		unlock, err := st.Lock(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		var cur T
+		ver, err := st.Get(ctx, id, &cur)
+		if err != nil {
+			unlock()
+			return 0, err
+		}
+		write, err := fn(&cur, ver)
+		if err != nil || !write {
+			unlock()
+			return ver, err
+		}
+		ok, err := st.Put(ctx, id, &cur, ver)
+		unlock()
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return ver + 1, nil
+		}
+	}
+	return 0, model.Errorf(model.KindConflict, "%s is being written concurrently", id)
+}
+
+// Key orders entries: a time in Unix milliseconds, an id and a sequence number in
+// the id's own trail.
+type Key struct {
+	At  int64
+	ID  string
+	Seq int
+}
+
+// Compare orders keys by time, then id, then sequence.
+func (k Key) Compare(o Key) int {
+	return cmp.Or(cmp.Compare(k.At, o.At), cmp.Compare(k.ID, o.ID), cmp.Compare(k.Seq, o.Seq))
+}
+
+// Range is the range of entry times of a sealed bucket.
+type Range struct {
+	Min bson.DateTime `bson:"min"`
+	Max bson.DateTime `bson:"max"`
+}
+
+func (r Range) contains(at int64) bool { return int64(r.Min) <= at && at <= int64(r.Max) }
+
+// Sealed describes sealed bucket n in the head.
+type Sealed[S any] struct {
+	Range Range `bson:"range"`
+	// Version is the bucket document version Summary was computed from.
+	Version int64 `bson:"bucketVersion"`
+	Summary S     `bson:",inline"`
+}
+
+// Head is a log's head document: the open bucket and a record per sealed bucket
+// (Sealed[n] is bucket n).
+type Head[E, S any] struct {
+	Entries []E         `bson:"entries"`
+	Sealed  []Sealed[S] `bson:"sealed"`
+}
+
+// Open is the number of the open bucket.
+func (h *Head[E, S]) Open() int { return len(h.Sealed) }
+
+type bucket[E any] struct {
+	Entries []E `bson:"entries"`
+}
+
+// Spec describes a kind of log.
+type Spec[E, S any] struct {
+	// Cap is the number of entries per bucket; it never changes for a log.
+	Cap int
+	// Key identifies and orders entries.
+	Key func(*E) Key
+	// Newer reports whether next, an entry with cur's key, is a newer state of
+	// it (nil: entries never change).
+	Newer func(cur, next *E) bool
+	// Summarize computes a sealed bucket's summary from its entries; Same tells
+	// equal summaries apart (nil: every summary is the same).
+	Summarize func([]E) S
+	Same      func(a, b S) bool
+}
+
+// BucketID is the _id of bucket n of the log headed by head.
+func BucketID(head string, n int) string { return head + "#" + strconv.Itoa(n) }
+
+// Log is one log of kind Spec stored in St with head document ID.
+type Log[E, S any] struct {
+	Spec *Spec[E, S]
+	St   Storage
+	ID   string
+}
+
+// Head reads the head (version 0: the log is empty and has none).
+func (l Log[E, S]) Head(ctx context.Context) (*Head[E, S], int64, error) {
+	var h Head[E, S]
+	ver, err := l.St.Get(ctx, l.ID, &h)
+	return &h, ver, err
+}
+
+// Bucket reads the entries of sealed bucket n (a missing one reads as empty).
+func (l Log[E, S]) Bucket(ctx context.Context, n int) ([]E, error) {
+	var b bucket[E]
+	_, err := l.St.Get(ctx, BucketID(l.ID, n), &b)
+	return b.Entries, err
+}
+
+func (l Log[E, S]) rangeOf(es []E) Range {
+	lo, hi := l.Spec.Key(&es[0]).At, l.Spec.Key(&es[0]).At
+	for i := range es[1:] {
+		at := l.Spec.Key(&es[i+1]).At
+		lo, hi = min(lo, at), max(hi, at)
+	}
+	return Range{Min: bson.DateTime(lo), Max: bson.DateTime(hi)}
+}
+
+func (l Log[E, S]) summarize(es []E) S {
+	if l.Spec.Summarize == nil {
+		var zero S
+		return zero
+	}
+	return l.Spec.Summarize(es)
+}
+
+func (l Log[E, S]) same(a, b S) bool { return l.Spec.Same == nil || l.Spec.Same(a, b) }
+
+func (l Log[E, S]) index(es []E, k Key) int {
+	for i := range es {
+		if l.Spec.Key(&es[i]) == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// seal moves every full bucket's worth of h's inline entries into its bucket
+// document (see the contract), leaving h to be written by the caller.
+func (l Log[E, S]) seal(ctx context.Context, h *Head[E, S]) error {
+	for len(h.Entries) >= l.Spec.Cap {
+		chunk := h.Entries[:l.Spec.Cap]
+		id := BucketID(l.ID, len(h.Sealed))
+		// The bucket is new but after a crash or a lost race: insert it, and merge
+		// only when it is there.
+		unlock, err := l.St.Lock(ctx, id)
+		if err != nil {
+			return err
+		}
+		inserted, err := l.St.Put(ctx, id, &bucket[E]{Entries: chunk}, 0)
+		unlock()
+		if err != nil {
+			return err
+		}
+		stored, bver := chunk, int64(1)
+		if !inserted {
+			if bver, err = l.merge(ctx, id, chunk, &stored); err != nil {
+				return err
+			}
+		}
+		h.Sealed = append(h.Sealed, Sealed[S]{Range: l.rangeOf(stored), Version: bver, Summary: l.summarize(stored)})
+		h.Entries = slices.Clone(h.Entries[l.Spec.Cap:])
+	}
+	if h.Entries == nil {
+		h.Entries = []E{}
+	}
+	return nil
+}
+
+// merge writes chunk into bucket document id slot by slot (see the contract) and
+// returns its version, and in stored what it holds.
+func (l Log[E, S]) merge(ctx context.Context, id string, chunk []E, stored *[]E) (int64, error) {
+	return Update(ctx, l.St, id, func(b *bucket[E], _ int64) (bool, error) {
+		changed := len(b.Entries) > len(chunk)
+		b.Entries = b.Entries[:min(len(b.Entries), len(chunk))]
+		for i := range chunk {
+			switch {
+			case i >= len(b.Entries):
+				b.Entries, changed = append(b.Entries, chunk[i]), true
+			case l.Spec.Key(&b.Entries[i]) != l.Spec.Key(&chunk[i]) ||
+				(l.Spec.Newer != nil && l.Spec.Newer(&b.Entries[i], &chunk[i])):
+				b.Entries[i], changed = chunk[i], true
+			}
+		}
+		*stored = b.Entries
+		return changed, nil
+	})
+}
+
+// Upsert applies es to the log: an entry whose key is there is set in place with
+// set (which reports whether it changed cur; nil: entries are never changed), the
+// others are appended in order. Full buckets are sealed. Idempotent when set is.
+func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) bool) error {
+	if len(es) == 0 {
+		return nil
+	}
+	if set == nil {
+		set = func(*E, E) bool { return false }
+	}
+	type pending struct {
+		e       E
+		k       Key
+		buckets []int // sealed buckets whose range holds e, newest first
+	}
+	for attempt := 0; attempt < Attempts; attempt++ {
+		var look []pending
+		sealed := 0
+		_, err := Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
+			look, sealed = nil, len(h.Sealed)
+			defer func() { sealed = len(h.Sealed) }() // a bucket sealed now holds none of look
+			changed := false
+			for j := range es {
+				e := es[j]
+				k := l.Spec.Key(&es[j])
+				if i := l.index(h.Entries, k); i >= 0 {
+					changed = set(&h.Entries[i], e) || changed
+					continue
+				}
+				var in []int
+				for n := len(h.Sealed) - 1; n >= 0; n-- {
+					if h.Sealed[n].Range.contains(k.At) {
+						in = append(in, n)
+					}
+				}
+				if len(in) > 0 {
+					look = append(look, pending{e, k, in}) // look there first, outside this lock
+					continue
+				}
+				h.Entries, changed = append(h.Entries, e), true
+			}
+			if !changed {
+				return false, nil
+			}
+			return true, l.seal(ctx, h)
+		})
+		if err != nil || len(look) == 0 {
+			return err
+		}
+		// The sealed buckets that may hold them, newest first, each read and
+		// written once for all the entries it may hold.
+		var buckets []int
+		for _, p := range look {
+			for _, n := range p.buckets {
+				if !slices.Contains(buckets, n) {
+					buckets = append(buckets, n)
+				}
+			}
+		}
+		slices.SortFunc(buckets, func(a, b int) int { return b - a })
+		found := map[Key]bool{}
+		for _, n := range buckets {
+			var in []E
+			for _, p := range look {
+				if !found[p.k] && slices.Contains(p.buckets, n) {
+					in = append(in, p.e)
+				}
+			}
+			if len(in) == 0 {
+				continue
+			}
+			hit, err := l.setInBucket(ctx, n, in, set)
+			if err != nil {
+				return err
+			}
+			for _, k := range hit {
+				found[k] = true
+			}
+		}
+		var missing []E
+		for _, p := range look {
+			if !found[p.k] {
+				missing = append(missing, p.e)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		// In no sealed bucket: append them, unless a seal since moved things (then
+		// look again).
+		_, err = Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
+			if len(h.Sealed) != sealed {
+				return false, errSealed
+			}
+			changed := false
+			for j := range missing {
+				if i := l.index(h.Entries, l.Spec.Key(&missing[j])); i >= 0 {
+					changed = set(&h.Entries[i], missing[j]) || changed
+					continue
+				}
+				h.Entries, changed = append(h.Entries, missing[j]), true
+			}
+			if !changed {
+				return false, nil
+			}
+			return true, l.seal(ctx, h)
+		})
+		if !errors.Is(err, errSealed) {
+			return err
+		}
+	}
+	return model.Errorf(model.KindConflict, "%s is being written concurrently", l.ID)
+}
+
+var errSealed = errors.New("a bucket was sealed under the writer")
+
+// setInBucket sets those of es that are in sealed bucket n (one write of the
+// bucket) and returns their keys; then, when that changed the bucket's summary,
+// it records the new summary in the head (never below the version recorded).
+func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur *E, next E) bool) ([]Key, error) {
+	var hit []Key
+	moved := false
+	var sum S
+	bver, err := Update(ctx, l.St, BucketID(l.ID, n), func(b *bucket[E], ver int64) (bool, error) {
+		hit, moved = nil, false
+		if ver == 0 {
+			return false, nil
+		}
+		before := l.summarize(b.Entries)
+		changed := false
+		for j := range es {
+			k := l.Spec.Key(&es[j])
+			if i := l.index(b.Entries, k); i >= 0 {
+				hit = append(hit, k)
+				changed = set(&b.Entries[i], es[j]) || changed
+			}
+		}
+		if changed {
+			sum = l.summarize(b.Entries)
+			moved = !l.same(before, sum)
+		}
+		return changed, nil
+	})
+	if err != nil || !moved {
+		return hit, err
+	}
+	_, err = Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
+		if n >= len(h.Sealed) || h.Sealed[n].Version >= bver {
+			return false, nil
+		}
+		h.Sealed[n].Version, h.Sealed[n].Summary = bver, sum
+		return true, nil
+	})
+	return hit, err
+}
+
+// ErrBusy is returned by Bulk when the log changed during it.
+var ErrBusy = errors.New("log changed during a bulk write")
+
+// Bulk appends es (known not to be in the log) in a few writes, laying the open
+// bucket and es out again in key order: full buckets are written sealed, the rest
+// stays inline. With replace, the log's previous content is dropped first. Nothing
+// else may write to the log meanwhile (ErrBusy).
+func (l Log[E, S]) Bulk(ctx context.Context, es []E, replace bool) error {
+	var old struct {
+		Sealed []bson.RawValue `bson:"sealed"`
+	}
+	ver, err := l.St.Get(ctx, l.ID, &old)
+	if err != nil {
+		return err
+	}
+	if replace {
+		// Bucket len(Sealed) too: a seal that never reached the head may have left it.
+		for n := 0; n <= len(old.Sealed); n++ {
+			if err := l.St.Delete(ctx, BucketID(l.ID, n)); err != nil {
+				return err
+			}
+		}
+		if ver > 0 {
+			if err := l.St.Delete(ctx, l.ID); err != nil {
+				return err
+			}
+			ver = 0
+		}
+	}
+	if len(es) == 0 && !replace {
+		return nil
+	}
+	_, err = Update(ctx, l.St, l.ID, func(h *Head[E, S], v int64) (bool, error) {
+		if v != ver {
+			return false, ErrBusy
+		}
+		all := append(slices.Clone(h.Entries), es...)
+		keyed := make([]Placed[E], len(all))
+		for i := range all {
+			keyed[i] = Placed[E]{Entry: all[i], key: l.Spec.Key(&all[i])}
+		}
+		slices.SortStableFunc(keyed, func(a, b Placed[E]) int { return a.key.Compare(b.key) })
+		for i := range keyed {
+			all[i] = keyed[i].Entry
+		}
+		h.Entries = all
+		if h.Sealed == nil {
+			h.Sealed = []Sealed[S]{}
+		}
+		return true, l.seal(ctx, h)
+	})
+	return err
+}
+
+// Placed is an entry as a reader found it: in bucket Bucket at index Index (its
+// sequence number is Bucket*cap+Index).
+type Placed[E any] struct {
+	Entry         E
+	Bucket, Index int
+	key           Key
+}
+
+// Iter yields a log's entries newest first by key, strictly below a key when
+// set: the open bucket's entries merged with the sealed buckets, each read only
+// when its range may hold the next entry.
+type Iter[E, S any] struct {
+	l       Log[E, S]
+	pending []Placed[E] // read, not yet yielded, newest first
+	unread  []int       // sealed bucket numbers, by range max, newest first
+	ranges  map[int]Range
+	load    func(n int) ([]E, error)
+	keep    func(*E) bool
+	below   *Key
+}
+
+// Newest returns an iterator over the log as h holds it. skip, when set, tells
+// the sealed buckets (by their record) that hold nothing the reader wants; keep,
+// when set, the entries it wants; load reads bucket n (nil: Bucket).
+func (l Log[E, S]) Newest(ctx context.Context, h *Head[E, S], below *Key, skip func(*Sealed[S]) bool, keep func(*E) bool, load func(n int) ([]E, error)) *Iter[E, S] {
+	if load == nil {
+		load = func(n int) ([]E, error) { return l.Bucket(ctx, n) }
+	}
+	it := &Iter[E, S]{l: l, ranges: map[int]Range{}, load: load, keep: keep, below: below}
+	it.add(h.Entries, h.Open())
+	for n := range h.Sealed {
+		r := h.Sealed[n].Range
+		if (below != nil && int64(r.Min) > below.At) || (skip != nil && skip(&h.Sealed[n])) {
+			continue // every entry of bucket n is newer than the cursor, or unwanted
+		}
+		it.unread = append(it.unread, n)
+		it.ranges[n] = r
+	}
+	slices.SortStableFunc(it.unread, func(a, b int) int { return cmp.Compare(it.ranges[b].Max, it.ranges[a].Max) })
+	return it
+}
+
+func (it *Iter[E, S]) add(es []E, n int) {
+	for i := range es {
+		if (it.below == nil || it.l.Spec.Key(&es[i]).Compare(*it.below) < 0) && (it.keep == nil || it.keep(&es[i])) {
+			it.pending = append(it.pending, Placed[E]{es[i], n, i, it.l.Spec.Key(&es[i])})
+		}
+	}
+	slices.SortStableFunc(it.pending, func(a, b Placed[E]) int { return b.key.Compare(a.key) })
+}
+
+// Next returns the next entry (false: none is left).
+func (it *Iter[E, S]) Next() (Placed[E], bool, error) {
+	for len(it.unread) > 0 {
+		n := it.unread[0]
+		if len(it.pending) > 0 && it.pending[0].key.At > int64(it.ranges[n].Max) {
+			break
+		}
+		es, err := it.load(n)
+		if err != nil {
+			return Placed[E]{}, false, err
+		}
+		it.unread = it.unread[1:]
+		it.add(es, n)
+	}
+	if len(it.pending) == 0 {
+		return Placed[E]{}, false, nil
+	}
+	p := it.pending[0]
+	it.pending = it.pending[1:]
+	return p, true, nil
+}

@@ -1,0 +1,436 @@
+package bucketlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// memory is Storage in memory: documents as BSON with versions, a mutex per id,
+// and a count of writes.
+type memory struct {
+	mu     sync.Mutex
+	docs   map[string]memDoc
+	locks  map[string]*sync.Mutex
+	writes int
+	// failPut, when set, refuses a Put with an error (a crash at that write).
+	failPut func(id string) bool
+}
+
+type memDoc struct {
+	ver int64
+	raw bson.Raw
+}
+
+func newMemory() *memory {
+	return &memory{docs: map[string]memDoc{}, locks: map[string]*sync.Mutex{}}
+}
+
+func (m *memory) Lock(_ context.Context, id string) (func(), error) {
+	m.mu.Lock()
+	l := m.locks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		m.locks[id] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock, nil
+}
+
+func (m *memory) Get(_ context.Context, id string, into any) (int64, error) {
+	m.mu.Lock()
+	d, ok := m.docs[id]
+	m.mu.Unlock()
+	if !ok {
+		return 0, nil
+	}
+	return d.ver, bson.Unmarshal(d.raw, into)
+}
+
+var errCrash = errors.New("crash")
+
+func (m *memory) Put(_ context.Context, id string, payload any, ver int64) (bool, error) {
+	if m.failPut != nil && m.failPut(id) {
+		return false, errCrash
+	}
+	raw, err := bson.Marshal(payload)
+	if err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.docs[id].ver != ver {
+		return false, nil
+	}
+	m.docs[id] = memDoc{ver + 1, raw}
+	m.writes++
+	return true, nil
+}
+
+func (m *memory) Delete(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.docs, id)
+	return nil
+}
+
+// ent is a test entry: a time and an id (its key), a version and a tag the
+// summaries count.
+type ent struct {
+	At  int64  `bson:"at"`
+	ID  string `bson:"id"`
+	V   int    `bson:"v"`
+	Tag string `bson:"tag"`
+}
+
+type tags struct {
+	Tags map[string]int32 `bson:"tags"`
+}
+
+func testSpec(capacity int) *Spec[ent, tags] {
+	return &Spec[ent, tags]{
+		Cap:   capacity,
+		Key:   func(e *ent) Key { return Key{At: e.At, ID: e.ID} },
+		Newer: func(cur, next *ent) bool { return next.V > cur.V },
+		Summarize: func(es []ent) tags {
+			t := tags{Tags: map[string]int32{}}
+			for _, e := range es {
+				t.Tags[e.Tag]++
+			}
+			return t
+		},
+		Same: func(a, b tags) bool { return maps.Equal(a.Tags, b.Tags) },
+	}
+}
+
+func setNewer(cur *ent, next ent) bool {
+	if next.V <= cur.V {
+		return false
+	}
+	*cur = next
+	return true
+}
+
+// all reads every entry of the log by sequence number (sealed buckets, then the
+// head) and checks the layout: every sealed bucket full, the head's records
+// right.
+func all(t *testing.T, l Log[ent, tags]) []ent {
+	t.Helper()
+	ctx := context.Background()
+	h, _, err := l.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ent
+	for n, rec := range h.Sealed {
+		es, err := l.Bucket(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != l.Spec.Cap {
+			t.Fatalf("bucket %d holds %d entries, want %d", n, len(es), l.Spec.Cap)
+		}
+		if want := l.Spec.Summarize(es); !maps.Equal(rec.Summary.Tags, want.Tags) || rec.Range != l.rangeOf(es) {
+			t.Fatalf("bucket %d recorded as %+v, holds %+v", n, rec, want)
+		}
+		out = append(out, es...)
+	}
+	if len(h.Entries) >= l.Spec.Cap {
+		t.Fatalf("the head holds %d entries, a full bucket", len(h.Entries))
+	}
+	return append(out, h.Entries...)
+}
+
+func newest(t *testing.T, l Log[ent, tags], below *Key, skip func(*Sealed[tags]) bool, keep func(*ent) bool) []ent {
+	t.Helper()
+	ctx := context.Background()
+	h, _, err := l.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []ent
+	it := l.Newest(ctx, h, below, skip, keep, nil)
+	for {
+		p, ok, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return out
+		}
+		out = append(out, p.Entry)
+	}
+}
+
+// TestEntriesAreNumberedInAppendOrderAndBucketNHoldsSequencesNCapOn: entry k of
+// the log (in the order appended) is entry k%cap of bucket k/cap, the head holds
+// the open bucket, and every sealed bucket's record summarizes it.
+func TestEntriesAreNumberedInAppendOrderAndBucketNHoldsSequencesNCapOn(t *testing.T) {
+	st := newMemory()
+	l := Log[ent, tags]{Spec: testSpec(4), St: st, ID: "log"}
+	ctx := context.Background()
+	var want []ent
+	for i := range 11 {
+		e := ent{At: int64(100 - i), ID: fmt.Sprint("a", i), V: 1, Tag: fmt.Sprint(i % 3)} // times go backwards
+		want = append(want, e)
+		if err := l.Upsert(ctx, []ent{e}, setNewer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := all(t, l); !slices.Equal(got, want) {
+		t.Fatalf("log by sequence:\n%v\nwant\n%v", got, want)
+	}
+	for k, e := range want {
+		es, err := l.Bucket(ctx, k/4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k/4 < 2 && es[k%4] != e {
+			t.Fatalf("entry %d is not at bucket %d index %d", k, k/4, k%4)
+		}
+	}
+	// Newest first by key, whatever the order of appending.
+	got := newest(t, l, nil, nil, nil)
+	sorted := slices.Clone(want)
+	slices.SortFunc(sorted, func(a, b ent) int { return Key{At: b.At, ID: b.ID}.Compare(Key{At: a.At, ID: a.ID}) })
+	if !slices.Equal(got, sorted) {
+		t.Fatalf("newest first:\n%v\nwant\n%v", got, sorted)
+	}
+}
+
+// TestApplyingTheSameEntriesAgainWritesNothing: a replay of appends and updates,
+// in the head or in sealed buckets, finds every entry where it is and writes no
+// document.
+func TestApplyingTheSameEntriesAgainWritesNothing(t *testing.T) {
+	st := newMemory()
+	l := Log[ent, tags]{Spec: testSpec(3), St: st, ID: "log"}
+	ctx := context.Background()
+	var es []ent
+	for i := range 10 {
+		es = append(es, ent{At: int64(i / 2), ID: fmt.Sprint("a", i), V: 1 + i%2, Tag: "x"})
+	}
+	if err := l.Upsert(ctx, es, setNewer); err != nil {
+		t.Fatal(err)
+	}
+	before := st.writes
+	for i := 0; i < len(es); i += 4 {
+		if err := l.Upsert(ctx, es[i:min(i+4, len(es))], setNewer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.writes != before {
+		t.Fatalf("applying the same entries again wrote %d documents", st.writes-before)
+	}
+	if got := all(t, l); !slices.Equal(got, es) {
+		t.Fatalf("log:\n%v\nwant\n%v", got, es)
+	}
+}
+
+// TestSealInterruptedBeforeTheHeadIsWrittenCompletesOnTheNextWrite: a crash after
+// a bucket is written and before the head drops its entries leaves a bucket the
+// head does not count; the next write seals the same slots again, and no entry is
+// lost or doubled.
+func TestSealInterruptedBeforeTheHeadIsWrittenCompletesOnTheNextWrite(t *testing.T) {
+	st := newMemory()
+	l := Log[ent, tags]{Spec: testSpec(4), St: st, ID: "log"}
+	ctx := context.Background()
+	var es []ent
+	for i := range 6 {
+		es = append(es, ent{At: int64(i), ID: fmt.Sprint("a", i), V: 1, Tag: "x"})
+	}
+	if err := l.Upsert(ctx, es[:3], setNewer); err != nil {
+		t.Fatal(err)
+	}
+	st.failPut = func(id string) bool { return id == "log" }
+	if err := l.Upsert(ctx, es[3:5], setNewer); !errors.Is(err, errCrash) {
+		t.Fatalf("write at the crash: %v", err)
+	}
+	st.failPut = nil
+	if _, ok := st.docs[BucketID("log", 0)]; !ok {
+		t.Fatal("the bucket was not written before the head")
+	}
+	if h, _, _ := l.Head(ctx); h.Open() != 0 || len(h.Entries) != 3 {
+		t.Fatalf("head after the crash: %+v", h)
+	}
+	// An update of an entry the head still holds, then the replay and a new entry.
+	up := es[1]
+	up.V, up.Tag = 2, "y"
+	if err := l.Upsert(ctx, []ent{up}, setNewer); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Upsert(ctx, es[3:], setNewer); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(es)
+	want[1] = up
+	if got := all(t, l); !slices.Equal(got, want) {
+		t.Fatalf("log:\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestALateSealOfTheSameBucketKeepsNewerEntries: a writer that sealed from an
+// older head (another replica that lost the race) writes the bucket's slots
+// again; entries updated in the bucket since keep their newer state, and the
+// head's record follows the bucket.
+func TestALateSealOfTheSameBucketKeepsNewerEntries(t *testing.T) {
+	st := newMemory()
+	l := Log[ent, tags]{Spec: testSpec(2), St: st, ID: "log"}
+	ctx := context.Background()
+	es := []ent{{At: 1, ID: "a", V: 1, Tag: "x"}, {At: 2, ID: "b", V: 1, Tag: "x"}}
+	if err := l.Upsert(ctx, es[:1], setNewer); err != nil {
+		t.Fatal(err)
+	}
+	stale, _, _ := l.Head(ctx) // the late writer's view, before the seal
+	stale.Entries = append(stale.Entries, es[1])
+	if err := l.Upsert(ctx, es[1:], setNewer); err != nil {
+		t.Fatal(err)
+	}
+	up := ent{At: 1, ID: "a", V: 2, Tag: "y"}
+	if err := l.Upsert(ctx, []ent{up}, setNewer); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.seal(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Bucket(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []ent{up, es[1]}) {
+		t.Fatalf("bucket after the late seal: %v", got)
+	}
+	all(t, l)
+	// An older state applied late changes nothing either.
+	if err := l.Upsert(ctx, es[:1], setNewer); err != nil {
+		t.Fatal(err)
+	}
+	if got := all(t, l); !slices.Equal(got, []ent{up, es[1]}) {
+		t.Fatalf("log after a late older state: %v", got)
+	}
+}
+
+// TestRandomHistoriesConvergeWhateverTheOrderOfApplying: random appends and
+// updates, applied in random order with replays and in concurrent writers, leave
+// every entry at its newest state exactly once, sealed buckets described by their
+// records; reading newest first with a cursor, a filter and skipped buckets
+// answers what sorting everything answers.
+func TestRandomHistoriesConvergeWhateverTheOrderOfApplying(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 1))
+			st := newMemory()
+			l := Log[ent, tags]{Spec: testSpec(1 + r.IntN(5)), St: st, ID: "log"}
+			ctx := context.Background()
+			latest := map[string]ent{}
+			var writes [][]ent
+			for i := range 40 {
+				id := fmt.Sprint("a", r.IntN(i+1))
+				e, ok := latest[id]
+				if !ok {
+					e = ent{At: int64(r.IntN(20)), ID: id}
+				}
+				e.V++
+				e.Tag = fmt.Sprint(r.IntN(3))
+				latest[id] = e
+				writes = append(writes, []ent{e})
+				if r.IntN(3) == 0 { // a batch: a replay of earlier states too
+					writes = append(writes, []ent{writes[r.IntN(len(writes))][0], e})
+				}
+			}
+			r.Shuffle(len(writes), func(i, j int) { writes[i], writes[j] = writes[j], writes[i] })
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < len(writes); i += 4 {
+						if err := l.Upsert(ctx, writes[i], setNewer); err != nil {
+							errs[w] = err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			got := all(t, l)
+			byID := map[string]ent{}
+			for _, e := range got {
+				if _, dup := byID[e.ID]; dup {
+					t.Fatalf("%s twice in the log", e.ID)
+				}
+				byID[e.ID] = e
+			}
+			if !maps.Equal(byID, latest) {
+				t.Fatalf("log:\n%v\nwant\n%v", byID, latest)
+			}
+			want := slices.Collect(maps.Values(latest))
+			key := func(e *ent) Key { return Key{At: e.At, ID: e.ID} }
+			slices.SortFunc(want, func(a, b ent) int { return key(&b).Compare(key(&a)) })
+			below := key(&want[len(want)/3])
+			var page []ent
+			for _, e := range want {
+				if key(&e).Compare(below) < 0 && e.Tag == "1" {
+					page = append(page, e)
+				}
+			}
+			skip := func(s *Sealed[tags]) bool { return s.Summary.Tags["1"] == 0 }
+			keep := func(e *ent) bool { return e.Tag == "1" }
+			if got := newest(t, l, &below, skip, keep); !slices.Equal(got, page) {
+				t.Fatalf("newest first below %v with tag 1:\n%v\nwant\n%v", below, got, page)
+			}
+		})
+	}
+}
+
+// TestBulkReplaceLaysTheLogOutAgainInKeyOrder: Bulk with replace drops the old
+// buckets (a leftover of an interrupted seal too) and writes full buckets in key
+// order; a Bulk without replace appends.
+func TestBulkReplaceLaysTheLogOutAgainInKeyOrder(t *testing.T) {
+	st := newMemory()
+	l := Log[ent, tags]{Spec: testSpec(3), St: st, ID: "log"}
+	ctx := context.Background()
+	var es []ent
+	for i := range 8 {
+		es = append(es, ent{At: int64(10 - i), ID: fmt.Sprint("a", i), V: 1, Tag: "x"})
+	}
+	if err := l.Upsert(ctx, es, setNewer); err != nil {
+		t.Fatal(err)
+	}
+	st.docs[BucketID("log", 2)] = memDoc{1, must(bson.Marshal(bucket[ent]{Entries: es[:3]}))} // a leftover
+	if err := l.Bulk(ctx, es[:7], true); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(es[:7])
+	slices.Reverse(want)
+	if got := all(t, l); !slices.Equal(got, want) {
+		t.Fatalf("after the rebuild:\n%v\nwant\n%v", got, want)
+	}
+	if _, ok := st.docs[BucketID("log", 2)]; ok {
+		t.Fatal("a bucket of the old layout is left")
+	}
+	if err := l.Bulk(ctx, es[7:], false); err != nil {
+		t.Fatal(err)
+	}
+	if got := all(t, l); len(got) != 8 || !slices.Contains(got, es[7]) {
+		t.Fatalf("after the bulk append: %v", got)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
