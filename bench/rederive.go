@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -197,9 +198,20 @@ func runRederive(ctx context.Context, o options, bin, work string) error {
 	fmt.Printf("- registerArtifact into the project at rest: p50 %s, p95 %s (n=%d); during the re-derivation: p50 %s, p95 %s, max %s (n=%d, %d failed)\n",
 		msStr(pctOf(restMut, 50)), msStr(pctOf(restMut, 95)), len(restMut), msStr(pctOf(duringMut, 50)), msStr(pctOf(duringMut, 95)), msStr(pctOf(duringMut, 100)), len(duringMut), mutErrs)
 	fmt.Printf("- the first walk, under the seeded policy (nothing to change): %d artifacts in %s\n", first.ArtifactsDone, first.FinishedAt.Sub(first.StartedAt).Round(time.Millisecond))
+	if rss, hwm, err := procStatus(sp.Pid()); err == nil {
+		fmt.Printf("- server memory after the job: RSS %d MiB, peak %d MiB (VmHWM; GOGC %s)\n", rss>>20, hwm>>20, gcSetting())
+	}
 	m := machineInfo()
 	fmt.Printf("- machine: %d CPUs (%s), %s, %s %s\n", m.NumCPU, m.Model, m.MemTotal, m.Go, m.OS)
 	return nil
+}
+
+// gcSetting names the garbage collector setting the server ran with.
+func gcSetting() string {
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		return v + " (set)"
+	}
+	return "the server's default"
 }
 
 // pctOf is the nearest-rank percentile p of ds (sorted here).

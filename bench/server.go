@@ -89,6 +89,12 @@ func startServer(bin, dataDir, logPath, logLevel string, env ...string) (*server
 	cmd := exec.Command(bin, "-listen-addr", addr, "-data-dir", dataDir, "-log-level", logLevel, "-playground", "false")
 	// Only what the server needs: no MONGODB_URI (embedded engine), the HS256 secret.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "JWT_HS256_SECRET=" + benchSecret, "LOG_FORMAT=json"}, env...)
+	// The Go runtime's memory settings, when set, are the server's too.
+	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()

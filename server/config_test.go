@@ -139,3 +139,30 @@ func TestJWTLeewayAndWebsocketSubscriptionLimitsAreConfigurable(t *testing.T) {
 		}
 	}
 }
+
+// The server raises GOGC for itself only on the embedded engine and only when the
+// environment sets none: GOGC set (even empty) or a MongoDB URI leaves Go's own.
+func TestServerSetsGOGCOnlyOnTheEmbeddedEngineWhenTheEnvironmentSetsNone(t *testing.T) {
+	t.Parallel()
+	env := func(kv map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
+	}
+	cases := []struct {
+		name  string
+		cfg   Config
+		env   map[string]string
+		want  int
+		wants bool
+	}{
+		{"embedded, GOGC unset", Config{}, nil, embeddedGCPercent, true},
+		{"embedded, GOGC set", Config{}, map[string]string{"GOGC": "100"}, 0, false},
+		{"embedded, GOGC set empty", Config{}, map[string]string{"GOGC": ""}, 0, false},
+		{"MongoDB", Config{MongoURI: "mongodb://db:27017"}, nil, 0, false},
+	}
+	for _, c := range cases {
+		got, ok := gcPercent(c.cfg, env(c.env))
+		if got != c.want || ok != c.wants {
+			t.Errorf("%s: gcPercent = %d, %v; want %d, %v", c.name, got, ok, c.want, c.wants)
+		}
+	}
+}
