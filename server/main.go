@@ -68,11 +68,12 @@ func main() {
 // embeddedGCPercent is the garbage collector's target (GOGC) of a server on the
 // embedded engine when GOGC is not set. The engine runs in this process and
 // decodes every document it reads or updates into short-lived values: at Go's
-// default of 100 the collector took about a fifth of the CPU, and the trust
+// default of 100 the collector took about a fifth of the CPU. The trust
 // re-derivation of 10,000 artifacts (go run ./bench -rederive 10000
-// -rederive-rate 50) took 68.0 s, at 300 57.6 s, for a peak RSS of 80 MiB at
-// 100. GOGC and GOMEMLIMIT, when set, are the Go runtime's as ever.
-const embeddedGCPercent = 300
+// -rederive-rate 50) took, by GOGC: 100 68.0 s (peak RSS 80 MiB), 300 57.8 s
+// (112 MiB), 400 55.9 s (128 MiB), 500 52.7 s (149 MiB). GOGC and GOMEMLIMIT,
+// when set, are the Go runtime's as ever.
+const embeddedGCPercent = 400
 
 // gcPercent returns the GOGC the server sets for itself: embeddedGCPercent on the
 // embedded engine when the environment (lookup) sets no GOGC; false: leave it.
