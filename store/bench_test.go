@@ -124,16 +124,35 @@ func seedBenchStore(b *testing.B, s *Store, n int) []string {
 
 func BenchmarkEmbedded(b *testing.B) {
 	for _, n := range benchSizes() {
-		s := openTest(b, b.TempDir())
+		counter := &commandCounter{}
+		s, err := Open(context.Background(), Config{DataDir: b.TempDir(), monitor: counter.monitor()}, testLog(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close(context.Background()) })
 		ids := seedBenchStore(b, s, n)
 		ctx := context.Background()
 		policy := model.DefaultPolicy("x")
 		pick := func(i int) string { return ids[(i*7919)%n] }
 		next := n
+		// Each benchmark also reports the engine commands it sent per op: the
+		// writes (insert, update, delete) and the finds, the breakdown in its log.
 		run := func(name string, f func(b *testing.B)) {
 			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
 				b.ReportAllocs()
-				f(b)
+				sent := counter.during(func() { f(b) })
+				writes, finds := 0, 0
+				for cmd, k := range sent {
+					switch {
+					case strings.HasPrefix(cmd, "find "):
+						finds += k
+					case strings.HasPrefix(cmd, "insert "), strings.HasPrefix(cmd, "update "), strings.HasPrefix(cmd, "delete "):
+						writes += k
+					}
+				}
+				b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+				b.ReportMetric(float64(finds)/float64(b.N), "finds/op")
+				b.Logf("commands sent over %d ops: %v", b.N, sent)
 			})
 		}
 

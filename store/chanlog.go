@@ -37,6 +37,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -281,7 +282,27 @@ func commonPrefix(a, b string) string {
 	return a[:n]
 }
 
-func equalSummaries(a, b []storedFacts) bool { return slices.EqualFunc(a, b, storedFacts.equal) }
+// coversFacts reports whether rec, the summary of a sealed bucket in its head,
+// says at least as much may be deployable as exact, the summary of what the
+// bucket holds now: every class of exact is a class of rec whose source is a
+// prefix of exact's and whose keys include exact's. Then the head need not be
+// written: the summary only ever lets deployable skip a bucket.
+func coversFacts(rec, exact []storedFacts) bool {
+	for _, e := range exact {
+		i := slices.IndexFunc(rec, e.sameClass)
+		if i < 0 || !strings.HasPrefix(e.Source, rec[i].Source) {
+			return false
+		}
+		for j, v := range e.Verified {
+			for _, k := range v.Keys {
+				if !slices.Contains(rec[i].Verified[j].Keys, k) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
 
 // priorFactsKey marks the context of a write's projections with the stored facts
 // its artifact had before the write (set by UpdateArtifact, which knows them).

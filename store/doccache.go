@@ -51,11 +51,20 @@ type cacheKey struct {
 	id   string
 }
 
-// cachedDoc is a document as last read or written; raw nil: there was none.
+// cachedDoc is a document as last read or written; raw nil: there was none. view,
+// when set, is the document's payload decoded (of version viewVer) for readers
+// that only read it (docs.View); cost is what the entry counts against maxBytes.
 type cachedDoc struct {
-	gen uint64
-	raw bson.Raw
+	gen     uint64
+	raw     bson.Raw
+	view    any
+	viewVer int64
+	cost    int
 }
+
+// viewCost is what a decoded payload counts for, in bytes of its raw document:
+// decoded Go values take a few times the BSON they came from.
+const viewCost = 3
 
 type docCache struct {
 	mu       sync.Mutex
@@ -70,7 +79,7 @@ type docCache struct {
 func newDocCache(maxBytes int) *docCache {
 	c := &docCache{maxBytes: maxBytes}
 	// The LRU is bounded by bytes below, and by count for the absent documents.
-	c.lru, _ = simplelru.NewLRU[cacheKey, cachedDoc](maxCachedDocs, func(_ cacheKey, d cachedDoc) { c.bytes -= len(d.raw) })
+	c.lru, _ = simplelru.NewLRU[cacheKey, cachedDoc](maxCachedDocs, func(_ cacheKey, d cachedDoc) { c.bytes -= d.cost })
 	return c
 }
 
@@ -139,14 +148,46 @@ func (c *docCache) store(k cacheKey, raw bson.Raw) {
 // The caller holds mu.
 func (c *docCache) add(k cacheKey, d cachedDoc) {
 	c.lru.Remove(k)
-	if len(d.raw) > c.maxBytes/4 {
+	d.cost = len(d.raw)
+	if d.view != nil {
+		d.cost += viewCost * len(d.raw)
+	}
+	if d.cost > c.maxBytes/4 {
 		return
 	}
 	c.lru.Add(k, d)
-	c.bytes += len(d.raw)
+	c.bytes += d.cost
 	for c.bytes > c.maxBytes {
 		c.lru.RemoveOldest()
 	}
+}
+
+// view returns k's decoded payload and its version when the cache holds one of
+// k's current document.
+func (c *docCache) view(k cacheKey) (any, int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.lru.Get(k)
+	if !ok || d.view == nil || d.gen != c.gens[genIndex(k)] {
+		c.misses++
+		return nil, 0, false
+	}
+	c.hits++
+	return d.view, d.viewVer, true
+}
+
+// keepView keeps v, k's payload of version ver decoded by a reader that read the
+// counter as gen before it read the document, beside k's raw document: only if no
+// write of the counter came since and the cache holds that document.
+func (c *docCache) keepView(k cacheKey, gen uint64, v any, ver int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.lru.Peek(k)
+	if !ok || d.raw == nil || d.gen != gen || c.gens[genIndex(k)] != gen {
+		return
+	}
+	d.view, d.viewVer = v, ver
+	c.add(k, d)
 }
 
 // clear drops every document the cache holds (the generations stay).

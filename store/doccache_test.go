@@ -154,3 +154,28 @@ func TestSharedEmbeddedEngineKeepsNoCacheAndShowsItsAddress(t *testing.T) {
 		t.Fatalf("unshared engine: exclusive %v, address %q", own.Exclusive(), own.EngineURI())
 	}
 }
+
+// A read-only reader of a log's head (list pages, audit pages, deployable) gets the
+// decoded head the cache keeps until the head is written: the same value again,
+// then, after a write, the new head decoded once.
+func TestReadersOfAnUnchangedHeadShareOneDecodedValueUntilItIsWritten(t *testing.T) {
+	t.Parallel()
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	h := newHistory(12)
+	mustInsert(t, s, h.register("views"))
+	lg := s.listLog("views")
+	first, ver, err := lg.Head(ctx)
+	if err != nil || ver == 0 || len(first.Entries) != 1 {
+		t.Fatalf("head: %v %d %+v", err, ver, first)
+	}
+	again, ver2, err := lg.Head(ctx)
+	if err != nil || again != first || ver2 != ver {
+		t.Fatalf("a second read of the unchanged head decoded it again (%p, %p, version %d then %d, %v)", first, again, ver, ver2, err)
+	}
+	mustInsert(t, s, h.register("views"))
+	after, ver3, err := lg.Head(ctx)
+	if err != nil || after == first || ver3 <= ver || len(after.Entries) != 2 || len(first.Entries) != 1 {
+		t.Fatalf("after a write: %d entries at version %d (%v); the old value now holds %d", len(after.Entries), ver3, err, len(first.Entries))
+	}
+}

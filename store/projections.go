@@ -427,6 +427,31 @@ func (d docs) Get(ctx context.Context, id string, into any) (int64, error) {
 	return d.s.loadProj(ctx, id, into)
 }
 
+// View returns projection id decoded, from the document cache's decoded copy when
+// it holds one of the current version (bucketlog.Viewer): list pages, audit pages
+// and deployable read the same heads over and over, and decoding them was most of
+// their cost.
+func (d docs) View(ctx context.Context, id string, fresh func() any) (any, int64, error) {
+	s := d.s
+	if s.cache == nil {
+		v := fresh()
+		ver, err := s.loadProj(ctx, id, v)
+		return v, ver, err
+	}
+	k := cacheKey{projectionsCollection, id}
+	if v, ver, ok := s.cache.view(k); ok {
+		return v, ver, nil
+	}
+	gen := s.cache.gen(k)
+	v := fresh()
+	ver, err := s.loadProj(ctx, id, v)
+	if err != nil {
+		return nil, 0, err
+	}
+	s.cache.keepView(k, gen, v, ver)
+	return v, ver, nil
+}
+
 func (d docs) Put(ctx context.Context, id string, payload any, ver int64) (bool, error) {
 	typ := d.typ
 	if strings.Contains(id, "#") {
@@ -470,12 +495,12 @@ func newLogSpecs(c bucketCaps) logSpecs {
 		list: &bucketlog.Spec[listEntry, listSummary]{Cap: c.list, Key: (*listEntry).key,
 			Newer:     func(cur, next *listEntry) bool { return next.Version > cur.Version },
 			Summarize: func(es []listEntry) listSummary { return listSummary{countsOf(es)} },
-			Same:      func(a, b listSummary) bool { return a.Counts.equal(b.Counts) }},
+			Covers:    func(rec, exact listSummary) bool { return rec.Counts.equal(exact.Counts) }},
 		feed: &bucketlog.Spec[feedEntry, struct{}]{Cap: c.feed, Key: (*feedEntry).key},
 		chans: &bucketlog.Spec[chanEntry, chanSummary]{Cap: c.chans, Key: (*chanEntry).key,
 			Newer:     func(cur, next *chanEntry) bool { return next.V > cur.V },
 			Summarize: func(es []chanEntry) chanSummary { return chanSummary{summarize(es)} },
-			Same:      func(a, b chanSummary) bool { return equalSummaries(a.Facts, b.Facts) }},
+			Covers:    func(rec, exact chanSummary) bool { return coversFacts(rec.Facts, exact.Facts) }},
 	}
 }
 

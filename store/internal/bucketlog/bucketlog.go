@@ -33,9 +33,10 @@
 //     time range holds its time (newest first), sets it in place there with the
 //     caller's rule (never over a newer state, so every replay and any order of
 //     applying converges), and appends those found nowhere. A sealed bucket's
-//     record is rewritten after the bucket, only when its summary changed and
-//     never below the bucket version already recorded, so the record always
-//     describes the bucket's last summary-changing version.
+//     record is rewritten after the bucket, only when it no longer covers the
+//     bucket's summary (Spec.Covers: equal for counts, at least as permissive for
+//     what lets readers skip) and never below the bucket version already
+//     recorded; a replay of a write corrects a record its writer did not reach.
 //   - Readers read the head and then, newest first by key, only the buckets
 //     whose range may hold the next entry and whose summary the caller does not
 //     skip (Iter); a page costs the head and usually a bucket or two.
@@ -72,6 +73,14 @@ type Storage interface {
 	Put(ctx context.Context, id string, payload any, ver int64) (bool, error)
 	// Delete removes document id (absent: nothing to do).
 	Delete(ctx context.Context, id string) error
+}
+
+// Viewer is what a Storage may offer besides: View returns document id's payload
+// decoded into the value fresh makes, and its version, where the storage may
+// hand the same decoded value to every reader until the document is written (a
+// cache of decoded documents). Readers of a viewed value never change it.
+type Viewer interface {
+	View(ctx context.Context, id string, fresh func() any) (any, int64, error)
 }
 
 // Attempts bounds the retries of a write that lost a version race (possible only
@@ -173,10 +182,13 @@ type Spec[E, S any] struct {
 	// Newer reports whether next, an entry with cur's key, is a newer state of
 	// it (nil: entries never change).
 	Newer func(cur, next *E) bool
-	// Summarize computes a sealed bucket's summary from its entries; Same tells
-	// equal summaries apart (nil: every summary is the same).
+	// Summarize computes a sealed bucket's summary from its entries. Covers
+	// reports whether recorded, a summary in the head, still describes a bucket
+	// whose summary is now exact: equal, for a summary that must be exact
+	// (counts); for one that only lets readers skip a bucket, any summary saying
+	// at least as much may be possible (nil: every summary covers every other).
 	Summarize func([]E) S
-	Same      func(a, b S) bool
+	Covers    func(recorded, exact S) bool
 }
 
 // BucketID is the _id of bucket n of the log headed by head.
@@ -189,18 +201,35 @@ type Log[E, S any] struct {
 	ID   string
 }
 
-// Head reads the head (version 0: the log is empty and has none).
+// Head reads the head (version 0: the log is empty and has none). It may be
+// shared with other readers (Viewer): read it, never change it.
 func (l Log[E, S]) Head(ctx context.Context) (*Head[E, S], int64, error) {
-	var h Head[E, S]
-	ver, err := l.St.Get(ctx, l.ID, &h)
-	return &h, ver, err
+	return view[Head[E, S]](ctx, l.St, l.ID)
 }
 
-// Bucket reads the entries of sealed bucket n (a missing one reads as empty).
+// Bucket reads the entries of sealed bucket n (a missing one reads as empty). They
+// may be shared with other readers (Viewer): read them, never change them.
 func (l Log[E, S]) Bucket(ctx context.Context, n int) ([]E, error) {
-	var b bucket[E]
-	_, err := l.St.Get(ctx, BucketID(l.ID, n), &b)
-	return b.Entries, err
+	b, _, err := view[bucket[E]](ctx, l.St, BucketID(l.ID, n))
+	if err != nil {
+		return nil, err
+	}
+	return b.Entries, nil
+}
+
+// view reads document id for reading only: through the storage's Viewer when it
+// has one.
+func view[T any](ctx context.Context, st Storage, id string) (*T, int64, error) {
+	if v, ok := st.(Viewer); ok {
+		x, ver, err := v.View(ctx, id, func() any { return new(T) })
+		if err != nil {
+			return nil, 0, err
+		}
+		return x.(*T), ver, nil
+	}
+	var t T
+	ver, err := st.Get(ctx, id, &t)
+	return &t, ver, err
 }
 
 func (l Log[E, S]) rangeOf(es []E) Range {
@@ -220,7 +249,9 @@ func (l Log[E, S]) summarize(es []E) S {
 	return l.Spec.Summarize(es)
 }
 
-func (l Log[E, S]) same(a, b S) bool { return l.Spec.Same == nil || l.Spec.Same(a, b) }
+func (l Log[E, S]) covers(recorded, exact S) bool {
+	return l.Spec.Covers == nil || l.Spec.Covers(recorded, exact)
+}
 
 func (l Log[E, S]) index(es []E, k Key) int {
 	for i := range es {
@@ -300,9 +331,13 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 	}
 	for attempt := 0; attempt < Attempts; attempt++ {
 		var look []pending
+		var recorded []S // the head's summaries, as read
 		sealed := 0
 		_, err := Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
-			look, sealed = nil, len(h.Sealed)
+			look, sealed, recorded = nil, len(h.Sealed), nil
+			for _, rec := range h.Sealed {
+				recorded = append(recorded, rec.Summary)
+			}
 			defer func() { sealed = len(h.Sealed) }() // a bucket sealed now holds none of look
 			changed := false
 			for j := range es {
@@ -354,7 +389,7 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 			if len(in) == 0 {
 				continue
 			}
-			hit, err := l.setInBucket(ctx, n, in, set)
+			hit, err := l.setInBucket(ctx, n, in, set, recorded[n])
 			if err != nil {
 				return err
 			}
@@ -400,18 +435,20 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 var errSealed = errors.New("a bucket was sealed under the writer")
 
 // setInBucket sets those of es that are in sealed bucket n (one write of the
-// bucket) and returns their keys; then, when that changed the bucket's summary,
-// it records the new summary in the head (never below the version recorded).
-func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur *E, next E) bool) ([]Key, error) {
+// bucket, when that changes it) and returns their keys. Then, when recorded (the
+// head's summary of the bucket as the caller read it) does not cover the bucket's
+// summary now, it records that summary in the head, never over a record of the
+// bucket's version or a later one. The comparison is made whether or not this
+// call changed the bucket: a writer stopped between the bucket and the head
+// leaves a record the replay of its write then corrects.
+func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur *E, next E) bool, recorded S) ([]Key, error) {
 	var hit []Key
-	moved := false
-	var sum S
+	var exact S
 	bver, err := Update(ctx, l.St, BucketID(l.ID, n), func(b *bucket[E], ver int64) (bool, error) {
-		hit, moved = nil, false
+		hit = nil
 		if ver == 0 {
 			return false, nil
 		}
-		before := l.summarize(b.Entries)
 		changed := false
 		for j := range es {
 			k := l.Spec.Key(&es[j])
@@ -420,20 +457,19 @@ func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur 
 				changed = set(&b.Entries[i], es[j]) || changed
 			}
 		}
-		if changed {
-			sum = l.summarize(b.Entries)
-			moved = !l.same(before, sum)
+		if len(hit) > 0 {
+			exact = l.summarize(b.Entries)
 		}
 		return changed, nil
 	})
-	if err != nil || !moved {
+	if err != nil || len(hit) == 0 || l.covers(recorded, exact) {
 		return hit, err
 	}
 	_, err = Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
-		if n >= len(h.Sealed) || h.Sealed[n].Version >= bver {
+		if n >= len(h.Sealed) || h.Sealed[n].Version >= bver || l.covers(h.Sealed[n].Summary, exact) {
 			return false, nil
 		}
-		h.Sealed[n].Version, h.Sealed[n].Summary = bver, sum
+		h.Sealed[n].Version, h.Sealed[n].Summary = bver, exact
 		return true, nil
 	})
 	return hit, err
