@@ -53,21 +53,12 @@ func (s *Store) RewriteArtifacts(ctx context.Context, project string, ids []stri
 	}
 	arts := make([]*model.Artifact, len(ids))
 	errs := make([]error, len(ids))
-	sem := make(chan struct{}, loadConcurrency)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			a, err := s.GetArtifact(ctx, id)
-			if !model.IsKind(err, model.KindNotFound) {
-				arts[i], errs[i] = a, err
-			}
-		}()
-	}
-	wg.Wait()
+	concurrently(len(ids), loadConcurrency, func(i int) {
+		a, err := s.GetArtifact(ctx, ids[i])
+		if !model.IsKind(err, model.KindNotFound) {
+			arts[i], errs[i] = a, err
+		}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -106,15 +97,21 @@ func (s *Store) PrefetchArtifacts(ctx context.Context, ids []string) {
 	if s.cache == nil {
 		return
 	}
-	sem := make(chan struct{}, prefetchConcurrency)
+	concurrently(len(ids), prefetchConcurrency, func(i int) { _, _ = s.findCached(ctx, s.artifacts, ids[i]) })
+}
+
+// concurrently calls f(0), ..., f(n-1), at most limit at a time, and returns when
+// every call has.
+func concurrently(n, limit int, f func(i int)) {
+	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	for _, id := range ids {
+	for i := range n {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_, _ = s.findCached(ctx, s.artifacts, id)
+			f(i)
 		}()
 	}
 	wg.Wait()

@@ -809,23 +809,14 @@ func sortedKeys[V any](m map[string]V) []string {
 func (s *Store) getArtifacts(ctx context.Context, ids []string) ([]*model.Artifact, error) {
 	out := make([]*model.Artifact, len(ids))
 	errs := make([]error, len(ids))
-	sem := make(chan struct{}, loadConcurrency)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			a, err := s.GetArtifact(ctx, id)
-			if model.IsKind(err, model.KindNotFound) {
-				s.logFor(ctx).WithField("artifact_id", id).Warn("projection names a missing artifact")
-				return
-			}
-			out[i], errs[i] = a, err
-		}()
-	}
-	wg.Wait()
+	concurrently(len(ids), loadConcurrency, func(i int) {
+		a, err := s.GetArtifact(ctx, ids[i])
+		if model.IsKind(err, model.KindNotFound) {
+			s.logFor(ctx).WithField("artifact_id", ids[i]).Warn("projection names a missing artifact")
+			return
+		}
+		out[i], errs[i] = a, err
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

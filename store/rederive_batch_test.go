@@ -196,19 +196,27 @@ func TestFreezeAndGovernanceOnlyPolicyChangesStartNoReevaluation(t *testing.T) {
 	}
 }
 
-func TestReevaluationLoadsOnlyTheArtifactsWhoseTrustChanges(t *testing.T) {
-	t.Parallel()
-	set := newRDSet(t, 9)
-	counter := &commandCounter{}
-	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), caps: bucketCaps{list: 4, feed: 16, chans: 4}, monitor: counter.monitor()}, testLog(t))
+// openRDCounting opens a store with caps whose commands counter counts, and a
+// service over wrap(store) that runs its re-derivations.
+func openRDCounting(t *testing.T, caps bucketCaps, counter *commandCounter, wrap func(*Store) service.Store) *rdFixture {
+	t.Helper()
+	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), caps: caps, monitor: counter.monitor()}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &rdFixture{s: s, svc: service.New(s), stop: func() {}}
+	f := &rdFixture{s: s, svc: service.New(wrap(s)), stop: func() {}}
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := f.svc.RunReevaluations(ctx)
 	f.stop = func() { cancel(); wait() }
 	t.Cleanup(f.close)
+	return f
+}
+
+func TestReevaluationLoadsOnlyTheArtifactsWhoseTrustChanges(t *testing.T) {
+	t.Parallel()
+	set := newRDSet(t, 9)
+	counter := &commandCounter{}
+	f := openRDCounting(t, bucketCaps{list: 4, feed: 16, chans: 4}, counter, func(s *Store) service.Store { return s })
 	f.seed(t, set.arts...)
 	f.waitFor(t, "policy version 1")
 
@@ -290,16 +298,11 @@ func TestReevaluationReadsEachStepsArtifactsWhileTheStepBeforeWrites(t *testing.
 	t.Parallel()
 	set := newRDSet(t, 100)
 	counter := &commandCounter{}
-	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), caps: bucketCaps{list: 40, feed: 64, chans: 16}, monitor: counter.monitor()}, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &prefetchWatch{Store: s, counter: counter, prefetched: map[string]bool{}}
-	f := &rdFixture{s: s, svc: service.New(w), stop: func() {}}
-	ctx, cancel := context.WithCancel(context.Background())
-	wait := f.svc.RunReevaluations(ctx)
-	f.stop = func() { cancel(); wait() }
-	t.Cleanup(f.close)
+	var w *prefetchWatch
+	f := openRDCounting(t, bucketCaps{list: 40, feed: 64, chans: 16}, counter, func(s *Store) service.Store {
+		w = &prefetchWatch{Store: s, counter: counter, prefetched: map[string]bool{}}
+		return w
+	})
 	f.seed(t, set.arts...)
 	f.waitFor(t, "policy version 1")
 	w.mu.Lock()

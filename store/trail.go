@@ -47,7 +47,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -207,18 +206,9 @@ func readOverflow[E any](ctx context.Context, coll *mongo.Collection, sp trailSp
 	first, last := lo/sp.bucket, (hi-1)/sp.bucket
 	docs := make([][]overflowEntry[E], last-first+1)
 	errs := make([]error, len(docs))
-	sem := make(chan struct{}, loadConcurrency)
-	var wg sync.WaitGroup
-	for i := range docs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			docs[i], errs[i] = loadOverflow[E](ctx, coll, sp.overflowID(owner, first+i))
-		}()
-	}
-	wg.Wait()
+	concurrently(len(docs), loadConcurrency, func(i int) {
+		docs[i], errs[i] = loadOverflow[E](ctx, coll, sp.overflowID(owner, first+i))
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
