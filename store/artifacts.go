@@ -337,7 +337,7 @@ func (s *Store) conditionalUpdateSince(ctx context.Context, coll *mongo.Collecti
 func (s *Store) conditionalUpdateHeld(ctx context.Context, coll *mongo.Collection, id string, version int64, update bson.D, since *uint64) (bool, error) {
 	defer s.cacheWritten(coll, id)
 	byID := bson.D{{Key: "_id", Value: id}}
-	if s.embedded == nil {
+	if !s.Exclusive() { // another process may write it too: the version decides
 		res, err := coll.UpdateOne(ctx, append(byID, bson.E{Key: "version", Value: version}), update)
 		if err != nil {
 			return false, err

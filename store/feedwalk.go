@@ -50,24 +50,31 @@ func (s *Store) FeedSince(ctx context.Context, project string, pos FeedPos, limi
 	if err != nil {
 		return nil, pos, err
 	}
-	if pos.Bucket > h.Open() || (pos.Bucket == h.Open() && pos.Index > len(h.Entries)) {
+	// A position is a sequence number, Bucket*cap+Index: the head may hold more
+	// than a bucket's worth (they are sealed by the next write), so a position
+	// taken there may name an index past cap, and the same entry may later be
+	// named (Bucket+1, Index-cap).
+	capacity := s.logs.feed.Cap
+	seq, open := pos.Bucket*capacity+pos.Index, h.Open()*capacity
+	end := open + len(h.Entries)
+	if pos.Bucket < 0 || pos.Index < 0 || seq > end {
 		s.logFor(ctx).WithField("project", project).Warn("feed position beyond the feed (rebuilt?); continuing from its end")
 		return nil, FeedPos{Bucket: h.Open(), Index: len(h.Entries)}, nil
 	}
 	var out []FeedEvent
 	next := pos
-	for n := pos.Bucket; n <= h.Open(); n++ {
-		entries := h.Entries
+	for seq < end {
+		n, entries, base := seq/capacity, h.Entries, open
 		if n < h.Open() {
 			var err error
 			if entries, err = lg.Bucket(ctx, n); err != nil {
 				return nil, pos, err
 			}
+			base = n * capacity
+		} else {
+			n = h.Open()
 		}
-		if n != next.Bucket {
-			next = FeedPos{Bucket: n}
-		}
-		for i := next.Index; i < len(entries); i++ {
+		for i := seq - base; i < len(entries); i++ {
 			if limit > 0 && len(out) >= limit {
 				return out, next, nil
 			}
@@ -77,7 +84,11 @@ func (s *Store) FeedSince(ctx context.Context, project string, pos FeedPos, limi
 				return nil, pos, err
 			}
 			out = append(out, FeedEvent{Key: FeedKey{At: int64(e.At), ID: e.ArtifactID, Seq: e.Seq}, Pos: FeedPos{Bucket: n, Index: i}, Event: ev})
-			next.Index = i + 1
+			next = FeedPos{Bucket: n, Index: i + 1}
+			seq++
+		}
+		if n < h.Open() && seq < base+capacity {
+			seq = base + capacity // a bucket short of cap (it cannot be): on to the next
 		}
 	}
 	return out, next, nil

@@ -517,3 +517,57 @@ func TestSweepSkipsAnEntryTheRetireLoopDeletedAfterTheSweepReadIt(t *testing.T) 
 		t.Fatalf("repair backlog: %+v", st)
 	}
 }
+
+// A feed position taken while the head held more than a bucket's worth (a write
+// appends after sealing what the head held, so the next write seals those) still
+// names the same event once they are sealed: reading on from it returns only the
+// events after it, none twice.
+func TestAFeedPositionPastABucketsWorthInTheHeadStillNamesItsEventAfterTheSeal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: t.TempDir(), caps: bucketCaps{list: 4, feed: 4, chans: 4}}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	h := newHistory(23)
+	a := h.register("feedpos")
+	for len(a.Audit) < 8 {
+		a = h.change(a)
+	}
+	events, err := feedEntriesOf(a, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := s.feedLog("feedpos")
+	if err := lg.Upsert(ctx, events[:6], nil); err != nil { // one write of 6: the head holds them all
+		t.Fatal(err)
+	}
+	all, end, err := s.FeedSince(ctx, "feedpos", FeedPos{}, 0)
+	if err != nil || len(all) != 6 {
+		t.Fatalf("feed: %d events, %v", len(all), err)
+	}
+	pos := all[4].Pos                                       // past the first bucket's worth
+	if err := lg.Upsert(ctx, events[6:], nil); err != nil { // seals the first 4
+		t.Fatal(err)
+	}
+	if hd, _, _ := lg.Head(ctx); hd.Open() != 1 {
+		t.Fatalf("the second write sealed %d buckets, want 1", hd.Open())
+	}
+	next := FeedPos{Bucket: pos.Bucket, Index: pos.Index + 1}
+	got, _, err := s.FeedSince(ctx, "feedpos", next, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int
+	for _, e := range got {
+		seqs = append(seqs, e.Key.Seq)
+	}
+	if !slices.Equal(seqs, []int{5, 6, 7}) {
+		t.Fatalf("events after the 5th: %v, want 5 6 7", seqs)
+	}
+	rest, _, err := s.FeedSince(ctx, "feedpos", end, 0)
+	if err != nil || len(rest) != 2 || rest[0].Key.Seq != 6 {
+		t.Fatalf("events after the end read before the seal: %+v %v", rest, err)
+	}
+}

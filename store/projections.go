@@ -266,17 +266,28 @@ func (s *Store) encodeProj(payload any) (bson.RawValue, error) {
 
 // decodeProj decodes a payload of either form into into.
 func decodeProj(v bson.RawValue, into any) error {
+	_, err := decodeProjSized(v, into)
+	return err
+}
+
+// decodeProjSized is decodeProj that also returns the length of the payload's BSON
+// (inflated).
+func decodeProjSized(v bson.RawValue, into any) (int, error) {
 	switch v.Type {
 	case bson.TypeEmbeddedDocument:
-		return bson.Unmarshal(v.Value, into)
+		return len(v.Value), bson.Unmarshal(v.Value, into)
 	case bson.TypeBinary:
 		_, z, ok := v.BinaryOK()
 		if !ok {
-			return errors.New("malformed binary projection payload")
+			return 0, errors.New("malformed binary projection payload")
 		}
-		return inflateBSON(true, z, into)
+		raw, err := inflate(z)
+		if err != nil {
+			return 0, err
+		}
+		return len(raw), bson.Unmarshal(raw, into)
 	default:
-		return fmt.Errorf("projection payload of BSON type %v", v.Type)
+		return 0, fmt.Errorf("projection payload of BSON type %v", v.Type)
 	}
 }
 
@@ -312,17 +323,22 @@ func deflateBSON(payload any) ([]byte, error) {
 func inflateBSON(z bool, data []byte, into any) error {
 	raw := data
 	if z {
-		r := inflaters.Get().(io.ReadCloser)
-		defer inflaters.Put(r)
-		if err := r.(flate.Resetter).Reset(bytes.NewReader(data), nil); err != nil {
-			return err
-		}
 		var err error
-		if raw, err = io.ReadAll(r); err != nil {
+		if raw, err = inflate(data); err != nil {
 			return err
 		}
 	}
 	return bson.Unmarshal(raw, into)
+}
+
+// inflate returns the bytes deflated in z.
+func inflate(z []byte) ([]byte, error) {
+	r := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(z), nil); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
 }
 
 func listHeadID(project string) string { return "list:" + project }
@@ -342,21 +358,28 @@ func (s *Store) Database() *mongo.Database { return s.db }
 
 // loadProj decodes projection id into into and returns its version (0: absent).
 func (s *Store) loadProj(ctx context.Context, id string, into any) (int64, error) {
+	ver, _, err := s.loadProjSized(ctx, id, into)
+	return ver, err
+}
+
+// loadProjSized is loadProj that also returns the length of the payload's BSON.
+func (s *Store) loadProjSized(ctx context.Context, id string, into any) (int64, int, error) {
 	var d projDoc
 	raw, err := s.findCached(ctx, s.projections, id)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, mapErr(err, "get projection")
+		return 0, 0, mapErr(err, "get projection")
 	}
 	if err := bson.Unmarshal(raw, &d); err != nil {
-		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
+		return 0, 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
 	}
-	if err := decodeProj(d.Data, into); err != nil {
-		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
+	size, err := decodeProjSized(d.Data, into)
+	if err != nil {
+		return 0, 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode projection %s: %w", id, err)}
 	}
-	return d.Version, nil
+	return d.Version, size, nil
 }
 
 // putProjLocked writes payload as projection id at version ver+1 if its stored
@@ -387,7 +410,7 @@ func (s *Store) putDocLocked(ctx context.Context, doc projDoc, ver int64) (ok bo
 		return err == nil, mapErr(err, "insert projection")
 	}
 	filter := bson.D{{Key: "_id", Value: id}}
-	if s.embedded == nil {
+	if !s.Exclusive() {
 		filter = append(filter, bson.E{Key: "version", Value: ver})
 	}
 	res, err := s.projections.ReplaceOne(ctx, filter, doc)
@@ -449,11 +472,11 @@ func (d docs) View(ctx context.Context, id string, fresh func() any) (any, int64
 	}
 	gen := s.cache.gen(k)
 	v := fresh()
-	ver, err := s.loadProj(ctx, id, v)
+	ver, size, err := s.loadProjSized(ctx, id, v)
 	if err != nil {
 		return nil, 0, err
 	}
-	s.cache.keepView(k, gen, v, ver)
+	s.cache.keepView(k, gen, v, ver, viewCost*size)
 	return v, ver, nil
 }
 

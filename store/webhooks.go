@@ -171,7 +171,7 @@ func (s *Store) PutWebhook(ctx context.Context, w *model.Webhook) error {
 	d := toWebhookDoc(w)
 	d.Version = int64(w.Version) + 1
 	filter := bson.D{{Key: "_id", Value: w.ID}}
-	if s.embedded == nil {
+	if !s.Exclusive() {
 		filter = append(filter, bson.E{Key: "version", Value: int64(w.Version)})
 	}
 	res, err := s.webhookDocs.ReplaceOne(ctx, filter, d)
@@ -353,7 +353,7 @@ func updateVersioned[T any](ctx context.Context, s *Store, id, project, typ stri
 			}
 		} else {
 			filter := bson.D{{Key: "_id", Value: id}}
-			if s.embedded == nil {
+			if !s.Exclusive() {
 				filter = append(filter, bson.E{Key: "version", Value: ver})
 			}
 			var res *mongo.UpdateResult

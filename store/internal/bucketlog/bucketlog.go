@@ -262,6 +262,34 @@ func (l Log[E, S]) index(es []E, k Key) int {
 	return -1
 }
 
+// appendOrSet appends e to add, or sets it over the entry of add with its key (a
+// write naming one entry twice).
+func (l Log[E, S]) appendOrSet(add []E, e E, set func(cur *E, next E) bool) []E {
+	if i := l.index(add, l.Spec.Key(&e)); i >= 0 {
+		set(&add[i], e)
+		return add
+	}
+	return append(add, e)
+}
+
+// sealThenAppend seals the full buckets' worth of the entries h held as read (with
+// this write's changes in place), then appends add, and reports whether h is to be
+// written (changed: the caller changed entries in place). Sealing before the
+// appends makes every writer that read h at one version seal the same entries
+// into the same slots, whatever it appends: a replica that lost the head's version
+// race to another merges its chunk into the other's bucket slot for slot by key
+// and newer state, and never overwrites an entry the winner appended.
+func (l Log[E, S]) sealThenAppend(ctx context.Context, h *Head[E, S], add []E, changed bool) (bool, error) {
+	if !changed && len(add) == 0 {
+		return false, nil
+	}
+	if err := l.seal(ctx, h); err != nil {
+		return false, err
+	}
+	h.Entries = append(h.Entries, add...)
+	return true, nil
+}
+
 // seal moves every full bucket's worth of h's inline entries into its bucket
 // document (see the contract), leaving h to be written by the caller.
 func (l Log[E, S]) seal(ctx context.Context, h *Head[E, S]) error {
@@ -340,6 +368,7 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 			}
 			defer func() { sealed = len(h.Sealed) }() // a bucket sealed now holds none of look
 			changed := false
+			var add []E
 			for j := range es {
 				e := es[j]
 				k := l.Spec.Key(&es[j])
@@ -357,12 +386,9 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 					look = append(look, pending{e, k, in}) // look there first, outside this lock
 					continue
 				}
-				h.Entries, changed = append(h.Entries, e), true
+				add = l.appendOrSet(add, e, set)
 			}
-			if !changed {
-				return false, nil
-			}
-			return true, l.seal(ctx, h)
+			return l.sealThenAppend(ctx, h, add, changed)
 		})
 		if err != nil || len(look) == 0 {
 			return err
@@ -413,17 +439,15 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 				return false, errSealed
 			}
 			changed := false
+			var add []E
 			for j := range missing {
 				if i := l.index(h.Entries, l.Spec.Key(&missing[j])); i >= 0 {
 					changed = set(&h.Entries[i], missing[j]) || changed
 					continue
 				}
-				h.Entries, changed = append(h.Entries, missing[j]), true
+				add = l.appendOrSet(add, missing[j], set)
 			}
-			if !changed {
-				return false, nil
-			}
-			return true, l.seal(ctx, h)
+			return l.sealThenAppend(ctx, h, add, changed)
 		})
 		if !errors.Is(err, errSealed) {
 			return err
@@ -435,21 +459,20 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 var errSealed = errors.New("a bucket was sealed under the writer")
 
 // setInBucket sets those of es that are in sealed bucket n (one write of the
-// bucket, when that changes it) and returns their keys. Then, when recorded (the
-// head's summary of the bucket as the caller read it) does not cover the bucket's
-// summary now, it records that summary in the head, never over a record of the
-// bucket's version or a later one. The comparison is made whether or not this
-// call changed the bucket: a writer stopped between the bucket and the head
-// leaves a record the replay of its write then corrects.
+// bucket, when that changes it) and returns their keys. Then, when it wrote the
+// bucket, or when recorded (the head's summary of the bucket as the caller read
+// it) does not cover the bucket's summary (a writer stopped between a bucket and
+// the head: its replay changes no entry), it brings the head's record up to date
+// (recordBucket).
 func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur *E, next E) bool, recorded S) ([]Key, error) {
 	var hit []Key
 	var exact S
-	bver, err := Update(ctx, l.St, BucketID(l.ID, n), func(b *bucket[E], ver int64) (bool, error) {
-		hit = nil
+	changed := false
+	_, err := Update(ctx, l.St, BucketID(l.ID, n), func(b *bucket[E], ver int64) (bool, error) {
+		hit, changed = nil, false
 		if ver == 0 {
 			return false, nil
 		}
-		changed := false
 		for j := range es {
 			k := l.Spec.Key(&es[j])
 			if i := l.index(b.Entries, k); i >= 0 {
@@ -462,17 +485,37 @@ func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur 
 		}
 		return changed, nil
 	})
-	if err != nil || len(hit) == 0 || l.covers(recorded, exact) {
+	if err != nil || len(hit) == 0 || (!changed && l.covers(recorded, exact)) {
 		return hit, err
 	}
-	_, err = Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
-		if n >= len(h.Sealed) || h.Sealed[n].Version >= bver || l.covers(h.Sealed[n].Summary, exact) {
+	return hit, l.recordBucket(ctx, n)
+}
+
+// recordBucket brings the head's record of sealed bucket n up to date: under the
+// head's lock (and its version predicate) it reads the bucket as it is now and
+// writes its summary when the record neither comes from that bucket version or a
+// later one nor covers it. Every writer of a bucket calls it after its write, so
+// the last call reads the last write: concurrent writers, here or on another
+// replica, cannot leave a record older than the bucket it describes.
+func (l Log[E, S]) recordBucket(ctx context.Context, n int) error {
+	_, err := Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
+		if n >= len(h.Sealed) {
 			return false, nil
 		}
-		h.Sealed[n].Version, h.Sealed[n].Summary = bver, exact
+		var b bucket[E]
+		bver, err := l.St.Get(ctx, BucketID(l.ID, n), &b)
+		if err != nil || bver == 0 {
+			return false, err
+		}
+		rec := &h.Sealed[n]
+		exact := l.summarize(b.Entries)
+		if rec.Version >= bver || l.covers(rec.Summary, exact) {
+			return false, nil
+		}
+		rec.Version, rec.Summary = bver, exact
 		return true, nil
 	})
-	return hit, err
+	return err
 }
 
 // ErrBusy is returned by Bulk when the log changed during it.
@@ -484,15 +527,17 @@ var ErrBusy = errors.New("log changed during a bulk write")
 // else may write to the log meanwhile (ErrBusy).
 func (l Log[E, S]) Bulk(ctx context.Context, es []E, replace bool) error {
 	var old struct {
-		Sealed []bson.RawValue `bson:"sealed"`
+		Entries []bson.RawValue `bson:"entries"`
+		Sealed  []bson.RawValue `bson:"sealed"`
 	}
 	ver, err := l.St.Get(ctx, l.ID, &old)
 	if err != nil {
 		return err
 	}
 	if replace {
-		// Bucket len(Sealed) too: a seal that never reached the head may have left it.
-		for n := 0; n <= len(old.Sealed); n++ {
+		// The buckets a seal of the head's entries would write too: one that never
+		// reached the head may have left them.
+		for n := 0; n <= len(old.Sealed)+len(old.Entries)/l.Spec.Cap; n++ {
 			if err := l.St.Delete(ctx, BucketID(l.ID, n)); err != nil {
 				return err
 			}

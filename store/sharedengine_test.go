@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+
+	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/service"
+)
+
+// TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasProjectionWrite: a store
+// that shares its embedded engine (SharedEngine, the replicas tests) is not the
+// only writer of its documents, yet it writes projections by _id alone. Replica B
+// appends an artifact to the list head between A's read of that head and A's
+// write of it; A's write must not drop B's entry.
+func TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasProjectionWrite(t *testing.T) {
+	ctx := context.Background()
+	var b *Store
+	var armed atomic.Bool
+	h := newHistory(7)
+	second := h.register("shared")
+	monitor := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+		if e.CommandName != "find" {
+			return
+		}
+		batch, ok := e.Reply.Lookup("cursor", "firstBatch").ArrayOK()
+		if !ok {
+			return
+		}
+		vals, _ := batch.Values()
+		if len(vals) == 0 {
+			return
+		}
+		doc, ok := vals[0].DocumentOK()
+		if !ok || doc.Lookup("_id").StringValue() != listHeadID("shared") || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		// A has read the list head; replica B registers an artifact now.
+		if err := b.InsertArtifact(ctx, second); err != nil {
+			t.Error(err)
+		}
+	}}
+	a, err := Open(ctx, Config{DataDir: t.TempDir(), SharedEngine: true, monitor: monitor}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	b, err = Open(ctx, Config{MongoURI: a.EngineURI()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	mustInsert(t, a, h.register("shared"))
+	armed.Store(true)
+	mustInsert(t, a, h.register("shared"))
+	if armed.Load() {
+		t.Fatal("A's read of the list head was not seen")
+	}
+	page, err := a.ListArtifacts(ctx, service.ArtifactQuery{Project: "shared", First: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, it := range page.Items {
+		ids = append(ids, it.ID)
+	}
+	n, _ := a.artifacts.CountDocuments(ctx, bson.D{{Key: "project", Value: "shared"}})
+	if page.TotalCount != 3 || len(ids) != 3 {
+		t.Fatalf("list after two replicas' registrations: total %d, items %v; %d artifacts stored", page.TotalCount, ids, n)
+	}
+}
+
+// TestASharedEngineOwnerRefusesAStaleArtifactWrite: on a shared engine replica B
+// writes an artifact while the owner's write of the same version is on its way to
+// the engine. One of the two writes of version 1 -> 2 must be refused; both
+// succeeding loses a change. (The owner wrote by _id alone, after reading the
+// version: B's write between the two was overwritten.)
+func TestASharedEngineOwnerRefusesAStaleArtifactWrite(t *testing.T) {
+	ctx := context.Background()
+	var b *Store
+	var armed atomic.Bool
+	h := newHistory(9)
+	orig := h.register("shared")
+	fromB := h.change(orig)
+	fromA := h.change(orig)
+	var errB error
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		coll, _ := e.Command.Lookup(e.CommandName).StringValueOK()
+		if e.CommandName != "update" || coll != artifactsCollection || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		// A's write of the artifact is about to reach the engine; replica B writes
+		// the artifact first.
+		errB = b.UpdateArtifact(ctx, orig, fromB)
+	}}
+	a, err := Open(ctx, Config{DataDir: t.TempDir(), SharedEngine: true, monitor: monitor}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	b, err = Open(ctx, Config{MongoURI: a.EngineURI()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	mustInsert(t, a, orig)
+	armed.Store(true)
+	errA := a.UpdateArtifact(ctx, orig, fromA)
+	if armed.Load() {
+		t.Fatal("A's write of the artifact was not seen")
+	}
+	if errB != nil {
+		t.Fatalf("B's write: %v", errB)
+	}
+	if !model.IsKind(errA, model.KindConflict) {
+		got, _ := a.GetArtifact(ctx, orig.ID)
+		t.Fatalf("the owner's write over B's: %v; the artifact holds %d audit events (A's %d, B's %d)", errA, len(got.Audit), len(fromA.Audit), len(fromB.Audit))
+	}
+}
