@@ -119,8 +119,9 @@ package store
 //
 // Writers of a projection document are serialized in the process by the store's
 // writeLocks (one lock per document, keylock; a wait ends with the writer's context)
-// and, across replicas on MongoDB, by the version predicate with a few retries. No
-// code path holds two of those locks at once, so they cannot deadlock.
+// and, across replicas on MongoDB, by the version predicate with a few retries. A
+// log's head lock may be held while one of its buckets' is taken, never the other
+// way round (store/internal/bucketlog), so they cannot deadlock.
 
 import (
 	"bytes"

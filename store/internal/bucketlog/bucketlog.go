@@ -14,35 +14,44 @@
 //   - Every entry of a log has a sequence number, its position in the log from 0,
 //     given when it is appended. Bucket n holds sequence numbers [n*cap,
 //     (n+1)*cap), entry i of the bucket being n*cap+i; the head holds the open
-//     bucket, number len(Sealed), inline, and per sealed bucket a Sealed record:
-//     the range of its entries' times, the bucket document version the record was
-//     computed from and a caller-defined Summary (counts, facts) that lets readers
-//     skip the bucket. A log's capacity never changes: addresses depend on it (a
-//     rebuild, Bulk with replace, lays a log out again).
+//     bucket, number len(Sealed), inline (it may hold more than cap entries
+//     between two writes: the entry at index i has sequence number
+//     len(Sealed)*cap+i), and per sealed bucket a Sealed record: the range of its
+//     entries' times, the bucket document version the record was computed from
+//     and a caller-defined Summary (counts, facts) that lets readers skip the
+//     bucket. A log's capacity never changes: addresses depend on it (a rebuild,
+//     Bulk with replace, lays a log out again).
 //   - A bucket's _id is derived from its number (BucketID), so sealing is
-//     idempotent by address: the entries of a full open bucket are written to
-//     bucket len(Sealed) first (merged into what is there: an entry at the same
-//     slot with the same key is kept unless Spec.Newer says the sealed one is
-//     newer; any other content of the slot is overwritten), then the head, with
-//     its version predicate, drops them and records the bucket. A crash or a lost
-//     race in between leaves a bucket holding entries the head still holds
-//     inline; readers read only buckets below len(Sealed), and the next seal
-//     writes the same slots again. There are no seal versions and no orphans.
+//     idempotent by address. A write first sets the entries it changes in place,
+//     then seals every full bucket's worth of the entries the head held as read,
+//     and only then appends its new entries (they are sealed by a later write).
+//     So every writer that read the head at one version seals the same entries
+//     into the same slots: the bucket is inserted, or merged into what is there
+//     (a slot with the same key keeps the newer state, Spec.Newer), then the
+//     head, with its version predicate, drops them and records the bucket. A
+//     crash or a lost race in between leaves a bucket holding entries the head
+//     still holds inline; readers read only buckets below len(Sealed), and the
+//     next seal writes the same slots again. There are no seal versions and no
+//     orphans.
 //   - Entries are identified by Spec.Key (time, id, sequence in its owner's
 //     trail). Upsert finds an entry in the head or in the sealed buckets whose
 //     time range holds its time (newest first), sets it in place there with the
 //     caller's rule (never over a newer state, so every replay and any order of
-//     applying converges), and appends those found nowhere. A sealed bucket's
-//     record is rewritten after the bucket, only when it no longer covers the
-//     bucket's summary (Spec.Covers: equal for counts, at least as permissive for
-//     what lets readers skip) and never below the bucket version already
-//     recorded; a replay of a write corrects a record its writer did not reach.
+//     applying converges), and appends those found nowhere. Every writer of a
+//     sealed bucket then brings the head's record of it up to date under the
+//     head's lock, from the bucket as it is at that moment, so the last writer
+//     records the last state (recordBucket). The record is rewritten only when
+//     it no longer covers the bucket's summary (Spec.Covers: equal for counts, at
+//     least as permissive for what lets readers skip) and never below the bucket
+//     version already recorded; a replay of a write corrects a record its writer
+//     did not reach.
 //   - Readers read the head and then, newest first by key, only the buckets
 //     whose range may hold the next entry and whose summary the caller does not
 //     skip (Iter); a page costs the head and usually a bucket or two.
 //   - Every read-modify-write (Update) holds the document's lock for its
-//     duration; the head's lock may be held while a bucket's is taken (sealing),
-//     never the other way round, so locks cannot deadlock.
+//     duration; the head's lock may be held while a bucket's is taken (sealing)
+//     or read (recordBucket), never the other way round, so locks cannot
+//     deadlock.
 package bucketlog
 
 import (
