@@ -25,14 +25,16 @@ type Config struct {
 	// EmbeddedEngineShared lets other processes use the embedded engine (its
 	// address is logged as engine_uri): tests of several replicas on one database.
 	EmbeddedEngineShared bool
-	Playground           bool
-	JWTHS256Secret       string
-	JWTPublicKeyFile     string
-	JWTJWKSURL           string
-	JWTIssuer            string
-	JWTAudience          string
-	LogLevel             string
-	LogFormat            string
+	// EmbeddedCacheBytes bounds the embedded engine's document cache.
+	EmbeddedCacheBytes int64
+	Playground         bool
+	JWTHS256Secret     string
+	JWTPublicKeyFile   string
+	JWTJWKSURL         string
+	JWTIssuer          string
+	JWTAudience        string
+	LogLevel           string
+	LogFormat          string
 	// Operational limits.
 	MaxBodyBytes    int64
 	RequestTimeout  time.Duration
@@ -74,6 +76,10 @@ const (
 	MaxJWTLeeway = 5 * time.Minute
 	// MinQueryCacheBytes is the smallest QUERY_CACHE_BYTES accepted (1 MiB).
 	MinQueryCacheBytes = 1 << 20
+	// DefaultEmbeddedCacheBytes is EMBEDDED_CACHE_BYTES unless set (128 MiB), and
+	// MinEmbeddedCacheBytes the smallest accepted (1 MiB).
+	DefaultEmbeddedCacheBytes = 128 << 20
+	MinEmbeddedCacheBytes     = 1 << 20
 )
 
 // GraphQLPath is where the API is served unless GRAPHQL_PATH says otherwise.
@@ -110,6 +116,7 @@ func parseConfig(args []string) (Config, error) {
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", getenv("MONGODB_DATABASE", "artifact_trust"), "database name (MONGODB_DATABASE)")
 	fs.StringVar(&c.DataDir, "data-dir", getenv("DATA_DIR", "./data"), "embedded engine's files and the development secret (DATA_DIR)")
 	shared := fs.String("embedded-engine-shared", getenv("EMBEDDED_ENGINE_SHARED", "false"), "let other server processes use the embedded engine, whose address is logged as engine_uri, as their MONGODB_URI (EMBEDDED_ENGINE_SHARED; tests of several replicas)")
+	embeddedCache := fs.String("embedded-cache-bytes", getenv("EMBEDDED_CACHE_BYTES", strconv.Itoa(DefaultEmbeddedCacheBytes)), "memory the embedded engine's cache of documents (and of decoded read-model heads) may hold (EMBEDDED_CACHE_BYTES)")
 	playground := fs.String("playground", getenv("PLAYGROUND", ""), "serve the GraphQL playground at / (PLAYGROUND; default true only on the embedded engine)")
 	fs.StringVar(&c.JWTHS256Secret, "jwt-hs256-secret", getenv("JWT_HS256_SECRET", ""), "HS256 shared secret, at least 32 bytes (JWT_HS256_SECRET)")
 	fs.StringVar(&c.JWTPublicKeyFile, "jwt-public-key-file", getenv("JWT_PUBLIC_KEY_FILE", ""), "PEM public key for RS256/ES256/EdDSA tokens (JWT_PUBLIC_KEY_FILE)")
@@ -145,6 +152,9 @@ func parseConfig(args []string) (Config, error) {
 	var err error
 	if c.EmbeddedEngineShared, err = strconv.ParseBool(*shared); err != nil {
 		return c, fmt.Errorf("EMBEDDED_ENGINE_SHARED: %w", err)
+	}
+	if c.EmbeddedCacheBytes, err = strconv.ParseInt(*embeddedCache, 10, 64); err != nil || c.EmbeddedCacheBytes < MinEmbeddedCacheBytes {
+		return c, fmt.Errorf("EMBEDDED_CACHE_BYTES must be a number of bytes, at least %d", MinEmbeddedCacheBytes)
 	}
 	if *playground == "" {
 		c.Playground = c.MongoURI == ""

@@ -41,11 +41,12 @@ func TestConfigurationIsReadFromTheEnvironmentAndRefusedWhenInvalid(t *testing.T
 	t.Setenv("COMPLEXITY_LIMIT", "900")
 	t.Setenv("EMBEDDED_ENGINE_SHARED", "true")
 	t.Setenv("WEBHOOK_LEASE", "3s")
+	t.Setenv("EMBEDDED_CACHE_BYTES", "268435456")
 	c, err := parseConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ListenAddr != "127.0.0.1:9999" || c.GraphQLPath != "/graphql" || c.MongoDatabase != "trust_prod" || c.DataDir != "/var/lib/trust" || c.LogFormat != "text" || c.ComplexityLimit != 900 || !c.EmbeddedEngineShared || c.Delivery.Lease != 3*time.Second {
+	if c.ListenAddr != "127.0.0.1:9999" || c.GraphQLPath != "/graphql" || c.MongoDatabase != "trust_prod" || c.DataDir != "/var/lib/trust" || c.LogFormat != "text" || c.ComplexityLimit != 900 || !c.EmbeddedEngineShared || c.Delivery.Lease != 3*time.Second || c.EmbeddedCacheBytes != 256<<20 {
 		t.Fatalf("config %+v", c)
 	}
 	for name, args := range map[string][]string{
@@ -58,6 +59,7 @@ func TestConfigurationIsReadFromTheEnvironmentAndRefusedWhenInvalid(t *testing.T
 		"stray argument":   {"extra"},
 		"wildcard origins": {"-cors-allowed-origins", "*"},
 		"bad sharing":      {"-embedded-engine-shared", "sometimes"},
+		"tiny cache":       {"-embedded-cache-bytes", "1000"},
 		"short lease":      {"-webhook-lease", "500ms"},
 		"bad lease":        {"-webhook-lease", "soon"},
 	} {

@@ -119,7 +119,7 @@ func run(ctx context.Context, cfg Config, log *logrus.Logger, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, store.Config{MongoURI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir, Clock: cfg.repairClock, SharedEngine: cfg.EmbeddedEngineShared}, logrus.NewEntry(log))
+	st, err := store.Open(ctx, store.Config{MongoURI: cfg.MongoURI, Database: cfg.MongoDatabase, DataDir: cfg.DataDir, Clock: cfg.repairClock, SharedEngine: cfg.EmbeddedEngineShared, CacheBytes: int(cfg.EmbeddedCacheBytes)}, logrus.NewEntry(log))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}

@@ -39,10 +39,11 @@ import (
 // every address hashing to it, so more counters mean fewer needless misses.
 const cacheGens = 1 << 16
 
-// defaultCacheBytes bounds the raw BSON the embedded engine's cache keeps, and
+// defaultCacheBytes bounds what the embedded engine's cache keeps unless
+// Config.CacheBytes says otherwise (raw BSON and decoded heads, see viewCost), and
 // maxCachedDocs the number of documents (absent ones included).
 const (
-	defaultCacheBytes = 64 << 20
+	defaultCacheBytes = 128 << 20
 	maxCachedDocs     = 1 << 16
 )
 

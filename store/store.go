@@ -33,6 +33,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,6 +103,9 @@ type Config struct {
 	// its only writer: it keeps no document cache (doccache.go) and reports
 	// Exclusive false. Unused with MongoURI.
 	SharedEngine bool
+	// CacheBytes bounds the embedded engine's document cache (doccache.go; 0:
+	// 128 MiB). Unused with MongoURI or SharedEngine.
+	CacheBytes int
 
 	// Clock is the outbox repairer's clock (nil: time.Now); tests drive the
 	// quarantine of entries whose repair keeps failing with it (outbox.go).
@@ -215,7 +219,7 @@ func Open(ctx context.Context, cfg Config, log *logrus.Entry) (*Store, error) {
 		}
 		s.embedded, s.shared = e, cfg.SharedEngine
 		if !s.shared {
-			s.cache = newDocCache(defaultCacheBytes)
+			s.cache = newDocCache(cmp.Or(cfg.CacheBytes, defaultCacheBytes))
 		}
 		uri = e.uri
 	}

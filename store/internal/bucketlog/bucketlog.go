@@ -216,14 +216,14 @@ func (l Log[E, S]) Head(ctx context.Context) (*Head[E, S], int64, error) {
 	return view[Head[E, S]](ctx, l.St, l.ID)
 }
 
-// Bucket reads the entries of sealed bucket n (a missing one reads as empty). They
-// may be shared with other readers (Viewer): read them, never change them.
+// Bucket reads the entries of sealed bucket n (a missing one reads as empty),
+// decoded for the caller: sealed buckets are many and read far less often than
+// the head, so they are not shared (Viewer) where their decoded copies would
+// crowd the documents out of a cache.
 func (l Log[E, S]) Bucket(ctx context.Context, n int) ([]E, error) {
-	b, _, err := view[bucket[E]](ctx, l.St, BucketID(l.ID, n))
-	if err != nil {
-		return nil, err
-	}
-	return b.Entries, nil
+	var b bucket[E]
+	_, err := l.St.Get(ctx, BucketID(l.ID, n), &b)
+	return b.Entries, err
 }
 
 // view reads document id for reading only: through the storage's Viewer when it
