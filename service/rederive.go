@@ -24,8 +24,10 @@ package service
 //     (model.Policy.TrustInputs), so a freeze or a governance-only policy change
 //     starts none.
 //   - Resumable: the job's cursor is the next list bucket; it is saved after every
-//     bucket, so a restart redoes at most one bucket (a redone artifact is up to
-//     date already and changes nothing, so no event is written twice). The
+//     bucket the job wrote in, and at least every second while it walks buckets
+//     that change nothing, so a restart redoes at most one bucket that it wrote
+//     in, or a second of reading (a redone artifact is up to date already and
+//     changes nothing, so no event is written twice). The
 //     artifacts of a bucket about to be written are recorded in the job first
 //     (Pending), so the redo counts those the stopped run changed.
 //   - Superseded: a later change replaces the job (new inputs, cursor 0); the
@@ -58,6 +60,9 @@ const (
 	// reevaluationLease is how long a runner's claim on a job lasts without a
 	// checkpoint.
 	reevaluationLease = 30 * time.Second
+	// reevaluationCheckpointEvery is the longest a run goes without saving its
+	// job while it walks parts that change nothing.
+	reevaluationCheckpointEvery = time.Second
 	// reevaluationSweep is how often unfinished jobs and changes without a job are
 	// looked for.
 	reevaluationSweep = 30 * time.Second
@@ -322,6 +327,7 @@ func (s *Service) runReevaluation(ctx context.Context, project string) error {
 // hold yet), a few at a time (reevaluateSome).
 func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 	job := &st.Job
+	saved := time.Now()
 	for {
 		p, err := s.decisionPolicy(ctx, job.Project)
 		if err != nil {
@@ -364,8 +370,16 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 		} else {
 			job.Cursor++
 		}
+		// A part that wrote nothing needs no checkpoint of its own: redoing it
+		// after a crash changes nothing. The job is saved after every part that
+		// wrote, at the end, and at least every reevaluationCheckpointEvery
+		// (progress, and the lease).
+		if len(load) == 0 && !last && time.Since(saved) < reevaluationCheckpointEvery {
+			continue
+		}
 		st.Pending = nil
 		st.LeaseUntil = time.Now().Add(reevaluationLease)
+		saved = time.Now()
 		if err := s.store.PutReevaluation(ctx, st); err != nil {
 			if model.IsKind(err, model.KindConflict) {
 				return errSuperseded
