@@ -221,7 +221,7 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 		if es, ok := cache[n]; ok {
 			return es, nil
 		}
-		es, err := lg.Bucket(ctx, n)
+		es, err := lg.BucketOf(ctx, h, n)
 		if err == nil {
 			cache[n] = es
 		}

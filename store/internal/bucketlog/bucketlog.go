@@ -217,13 +217,31 @@ func (l Log[E, S]) Head(ctx context.Context) (*Head[E, S], int64, error) {
 }
 
 // Bucket reads the entries of sealed bucket n (a missing one reads as empty),
-// decoded for the caller: sealed buckets are many and read far less often than
-// the head, so they are not shared (Viewer) where their decoded copies would
-// crowd the documents out of a cache.
+// decoded for the caller: sealed buckets are many and most are read far less
+// often than the head, so they are not shared (Viewer) where their decoded copies
+// would crowd the documents out of a cache.
 func (l Log[E, S]) Bucket(ctx context.Context, n int) ([]E, error) {
 	var b bucket[E]
 	_, err := l.St.Get(ctx, BucketID(l.ID, n), &b)
 	return b.Entries, err
+}
+
+// recentViews is how many of the newest sealed buckets are read shared (Viewer):
+// a first page that the head does not fill reads on in them.
+const recentViews = 2
+
+// BucketOf reads sealed bucket n of the log h heads: one of the recentViews newest
+// may be shared with other readers (read it, never change it), the others are
+// decoded for the caller (Bucket).
+func (l Log[E, S]) BucketOf(ctx context.Context, h *Head[E, S], n int) ([]E, error) {
+	if n < h.Open()-recentViews {
+		return l.Bucket(ctx, n)
+	}
+	b, _, err := view[bucket[E]](ctx, l.St, BucketID(l.ID, n))
+	if err != nil {
+		return nil, err
+	}
+	return b.Entries, nil
 }
 
 // view reads document id for reading only: through the storage's Viewer when it
@@ -609,7 +627,7 @@ type Iter[E, S any] struct {
 // when set, the entries it wants; load reads bucket n (nil: Bucket).
 func (l Log[E, S]) Newest(ctx context.Context, h *Head[E, S], below *Key, skip func(*Sealed[S]) bool, keep func(*E) bool, load func(n int) ([]E, error)) *Iter[E, S] {
 	if load == nil {
-		load = func(n int) ([]E, error) { return l.Bucket(ctx, n) }
+		load = func(n int) ([]E, error) { return l.BucketOf(ctx, h, n) }
 	}
 	it := &Iter[E, S]{l: l, ranges: map[int]Range{}, load: load, keep: keep, below: below}
 	it.add(h.Entries, h.Open())
