@@ -360,7 +360,11 @@ func (s *Service) reevaluate(ctx context.Context, st *ReevaluationState) error {
 		if err != nil {
 			return err
 		}
-		job.Done += len(entries)
+		for _, e := range entries {
+			if !e.Unlisted {
+				job.Done++
+			}
+		}
 		job.Changed += changed
 		job.Total = max(total, job.Done)
 		last := job.Cursor >= sealed

@@ -217,6 +217,10 @@ type ReevaluationEntry struct {
 	ID    string
 	Facts model.DeployFacts
 	Known bool
+	// Unlisted: not an entry of the part but an artifact with a write not applied
+	// to the list yet, added to the open part (its entry may be in another part,
+	// or not there yet): loaded, not counted as a listed artifact.
+	Unlisted bool
 }
 
 // ArtifactChange is one artifact write of a batch (Store.RewriteArtifacts).

@@ -343,3 +343,49 @@ func TestReevaluationReadsEachStepsArtifactsWhileTheStepBeforeWrites(t *testing.
 		t.Fatalf("%d listed FAILED_VERIFICATION, want %d", n, len(set.changing))
 	}
 }
+
+// An artifact whose write has not reached the list yet is read again with the open
+// part, whatever part lists it (its entry may be behind): there it is marked
+// Unlisted, so the job loads it without counting it as one more listed artifact
+// (a resumed job counted the artifacts of a batch stopped before its read models
+// twice: 19 done of 16).
+func TestReevaluationBatchMarksPendingArtifactsAddedToTheOpenPartUnlisted(t *testing.T) {
+	t.Parallel()
+	set := newRDSet(t, 9) // 12 artifacts, list buckets of 4
+	f := openRD(t, t.TempDir(), false)
+	f.seed(t, set.arts...)
+	ctx := context.Background()
+	id := set.changing[0] // listed in part 0
+	cur := f.s.mustGet(t, id)
+	next := *cur
+	next.Audit = append(append([]model.AuditEvent(nil), cur.Audit...), cur.Event(model.ActionVerify, alice, "pending", "", cur.UpdatedAt.Add(time.Minute)))
+	f.s.crashAfterWrite = func(*model.Artifact) bool { return true } // its read models never applied
+	if err := f.s.UpdateArtifact(ctx, cur, &next); err != nil {
+		t.Fatal(err)
+	}
+	f.s.crashAfterWrite = nil
+	part0, sealed, total, err := f.s.ReevaluationBatch(ctx, rdProject, 0)
+	if err != nil || sealed == 0 {
+		t.Fatalf("part 0: %v, %d sealed", err, sealed)
+	}
+	i := slices.IndexFunc(part0, func(e service.ReevaluationEntry) bool { return e.ID == id })
+	if i < 0 || part0[i].Known || part0[i].Unlisted {
+		t.Fatalf("part 0 lists %s as %+v, want listed and not Known", id, part0)
+	}
+	open, _, _, err := f.s.ReevaluationBatch(ctx, rdProject, sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := 0
+	for _, e := range open {
+		switch {
+		case e.ID == id && !e.Unlisted:
+			t.Fatalf("the open part names %s, listed in part 0, as one of its own", id)
+		case !e.Unlisted:
+			listed++
+		}
+	}
+	if want := total - sealed*4; listed != want {
+		t.Fatalf("the open part counts %d listed artifacts, want %d", listed, want)
+	}
+}

@@ -239,7 +239,7 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 	}
 	if part >= len(h.Sealed) {
 		for _, id := range sortedKeys(pending) {
-			entries = append(entries, service.ReevaluationEntry{ID: id})
+			entries = append(entries, service.ReevaluationEntry{ID: id, Unlisted: true})
 		}
 	}
 	return entries, len(h.Sealed), total, nil
