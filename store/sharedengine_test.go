@@ -19,7 +19,7 @@ import (
 // write of it; A's write must not drop B's entry.
 func TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasProjectionWrite(t *testing.T) {
 	ctx := context.Background()
-	var b *Store
+	var b *Store // the replica, set once opened: the monitor calls it
 	var armed atomic.Bool
 	h := newHistory(7)
 	second := h.register("shared")
@@ -44,16 +44,7 @@ func TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasProjectionWrite(t *tes
 			t.Error(err)
 		}
 	}}
-	a, err := Open(ctx, Config{DataDir: t.TempDir(), SharedEngine: true, monitor: monitor}, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
-	b, err = Open(ctx, Config{MongoURI: a.EngineURI()}, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	a, b := openSharedPair(t, monitor)
 	mustInsert(t, a, h.register("shared"))
 	armed.Store(true)
 	mustInsert(t, a, h.register("shared"))
@@ -81,7 +72,7 @@ func TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasProjectionWrite(t *tes
 // version: B's write between the two was overwritten.)
 func TestASharedEngineOwnerRefusesAStaleArtifactWrite(t *testing.T) {
 	ctx := context.Background()
-	var b *Store
+	var b *Store // the replica, set once opened: the monitor calls it
 	var armed atomic.Bool
 	h := newHistory(9)
 	orig := h.register("shared")
@@ -97,16 +88,7 @@ func TestASharedEngineOwnerRefusesAStaleArtifactWrite(t *testing.T) {
 		// the artifact first.
 		errB = b.UpdateArtifact(ctx, orig, fromB)
 	}}
-	a, err := Open(ctx, Config{DataDir: t.TempDir(), SharedEngine: true, monitor: monitor}, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
-	b, err = Open(ctx, Config{MongoURI: a.EngineURI()}, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	a, b := openSharedPair(t, monitor)
 	mustInsert(t, a, orig)
 	armed.Store(true)
 	errA := a.UpdateArtifact(ctx, orig, fromA)
@@ -120,4 +102,22 @@ func TestASharedEngineOwnerRefusesAStaleArtifactWrite(t *testing.T) {
 		got, _ := a.GetArtifact(ctx, orig.ID)
 		t.Fatalf("the owner's write over B's: %v; the artifact holds %d audit events (A's %d, B's %d)", errA, len(got.Audit), len(fromA.Audit), len(fromB.Audit))
 	}
+}
+
+// openSharedPair opens the owner of a shared embedded engine (its commands seen by
+// monitor) and a replica on that engine.
+func openSharedPair(t *testing.T, monitor *event.CommandMonitor) (owner, replica *Store) {
+	t.Helper()
+	ctx := context.Background()
+	owner, err := Open(ctx, Config{DataDir: t.TempDir(), SharedEngine: true, monitor: monitor}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = owner.Close(context.Background()) })
+	replica, err = Open(ctx, Config{MongoURI: owner.EngineURI()}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = replica.Close(context.Background()) })
+	return owner, replica
 }
