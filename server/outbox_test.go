@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	_ "modernc.org/sqlite" // the SQLite driver the embedded engine uses
 
@@ -301,14 +299,9 @@ func TestRepairCommandClearsAQuarantinedOutboxEntry(t *testing.T) {
 	}
 	ts.Stop()
 
-	var out bytes.Buffer
-	log := logrus.New()
-	log.SetOutput(&testLogWriter{t: t})
-	if err := repairCommand(context.Background(), []string{"--data-dir", dir, "--mongodb-uri", "", "--project", "payments"}, &out, log); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "1 outbox entries cleared (1 of them quarantined)") {
-		t.Fatalf("repair output: %q", out.String())
+	out := repairProject(t, dir, "payments")
+	if !strings.Contains(out, "1 outbox entries cleared (1 of them quarantined)") {
+		t.Fatalf("repair output: %q", out)
 	}
 	ts = startServer(t, dir)
 	if code, body := ts.readiness(); code != http.StatusOK || body["quarantined"] != "" {

@@ -55,14 +55,9 @@ func TestRepairCommandRebuildsReadModelsFromTheArtifacts(t *testing.T) {
 	}
 	ts.Stop()
 
-	var out bytes.Buffer
-	log := logrus.New()
-	log.SetOutput(&testLogWriter{t: t})
-	if err := repairCommand(context.Background(), []string{"--data-dir", dir, "--mongodb-uri", "", "--project", "payments"}, &out, log); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "read models of project payments rebuilt") {
-		t.Fatalf("repair output: %q", out.String())
+	out := repairProject(t, dir, "payments")
+	if !strings.Contains(out, "read models of project payments rebuilt") {
+		t.Fatalf("repair output: %q", out)
 	}
 	ts = startServer(t, dir)
 	if !ts.promotionShows(c.viewer, a.ID, a.Digest) {
@@ -82,4 +77,17 @@ func TestRepairCommandRefusesBadArguments(t *testing.T) {
 			t.Errorf("repair %v: accepted", args)
 		}
 	}
+}
+
+// repairProject runs `server repair --project project` on the embedded engine in
+// dir (no server may run on it) and returns what it printed.
+func repairProject(t *testing.T, dir, project string) string {
+	t.Helper()
+	var out bytes.Buffer
+	log := logrus.New()
+	log.SetOutput(&testLogWriter{t: t})
+	if err := repairCommand(context.Background(), []string{"--data-dir", dir, "--mongodb-uri", "", "--project", project}, &out, log); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
 }
