@@ -486,20 +486,22 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 var errSealed = errors.New("a bucket was sealed under the writer")
 
 // setInBucket sets those of es that are in sealed bucket n (one write of the
-// bucket, when that changes it) and returns their keys. Then, when it wrote the
-// bucket, or when recorded (the head's summary of the bucket as the caller read
+// bucket, when that changes it) and returns their keys. Then, when its write
+// moved the bucket's summary, or when recorded (the head's summary of the bucket as the caller read
 // it) does not cover the bucket's summary (a writer stopped between a bucket and
 // the head: its replay changes no entry), it brings the head's record up to date
 // (recordBucket).
 func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur *E, next E) bool, recorded S) ([]Key, error) {
 	var hit []Key
 	var exact S
-	changed := false
+	moved := false // this write changed the bucket beyond what its summary covered
 	_, err := Update(ctx, l.St, BucketID(l.ID, n), func(b *bucket[E], ver int64) (bool, error) {
-		hit, changed = nil, false
+		hit, moved = nil, false
 		if ver == 0 {
 			return false, nil
 		}
+		before := l.summarize(b.Entries)
+		changed := false
 		for j := range es {
 			k := l.Spec.Key(&es[j])
 			if i := l.index(b.Entries, k); i >= 0 {
@@ -509,10 +511,15 @@ func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur 
 		}
 		if len(hit) > 0 {
 			exact = l.summarize(b.Entries)
+			moved = changed && !l.covers(before, exact)
 		}
 		return changed, nil
 	})
-	if err != nil || len(hit) == 0 || (!changed && l.covers(recorded, exact)) {
+	// A write its bucket's summary before it still covers makes no record stale
+	// (the writer that moved the summary records it): the head is read only for
+	// a write that moved it, or a record that does not cover the bucket (its
+	// writer stopped before the head).
+	if err != nil || len(hit) == 0 || (!moved && l.covers(recorded, exact)) {
 		return hit, err
 	}
 	return hit, l.recordBucket(ctx, n)
