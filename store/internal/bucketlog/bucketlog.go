@@ -95,10 +95,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -819,22 +819,17 @@ func (t Trail[E]) Entries(ctx context.Context, lo, hi int) ([]E, error) {
 	c := t.Spec.Cap
 	first := lo / c
 	buckets := make([][]E, (hi-1)/c-first+1)
-	errs := make([]error, len(buckets))
-	sem := make(chan struct{}, readConcurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(readConcurrency)
 	for i := range buckets {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			var b bucket[E]
-			_, errs[i] = t.St.Get(ctx, t.BucketID(first+i), &b)
+			_, err := t.St.Get(ctx, t.BucketID(first+i), &b)
 			buckets[i] = b.Entries
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	out := make([]E, 0, hi-lo)

@@ -524,8 +524,14 @@ type owner struct {
 	Inline []ent `bson:"entries"`
 }
 
-func testTrail(st *memory, keep, step, capacity int) Trail[ent] {
-	return Trail[ent]{Spec: &TrailSpec{Name: "t", Keep: keep, Step: step, Cap: capacity}, St: st, Owner: "o"}
+// testTrail is trail "t" of owner "o" in memory, and n entries to append to it.
+func testTrail(keep, step, capacity, n int) (*memory, Trail[ent], []ent) {
+	st := newMemory()
+	var es []ent
+	for i := range n {
+		es = append(es, ent{At: int64(i), ID: fmt.Sprint("e", i), V: 1})
+	}
+	return st, Trail[ent]{Spec: &TrailSpec{Name: "t", Keep: keep, Step: step, Cap: capacity}, St: st, Owner: "o"}, es
 }
 
 // ownerWrite is a write of the owner as read (o at version ver) appending es: it
@@ -575,14 +581,6 @@ func readTrail(t *testing.T, tr Trail[ent]) []ent {
 	return es
 }
 
-func trailEntries(n int) []ent {
-	var es []ent
-	for i := range n {
-		es = append(es, ent{At: int64(i), ID: fmt.Sprint("e", i), V: 1})
-	}
-	return es
-}
-
 // stored returns bucket n of tr as stored, labels and all.
 func stored(t *testing.T, tr Trail[ent], n int) (bucket[ent], int64) {
 	t.Helper()
@@ -600,9 +598,7 @@ func stored(t *testing.T, tr Trail[ent], n int) (bucket[ent], int64) {
 // owner keeps between keep and keep+step-1 inline, and every range reads back in
 // order from the buckets and the owner.
 func TestTrailSpillThenReadGivesEveryEntryBySequence(t *testing.T) {
-	st := newMemory()
-	tr := testTrail(st, 3, 4, 4)
-	es := trailEntries(23)
+	_, tr, es := testTrail(3, 4, 4, 23)
 	appendTrail(t, tr, es...)
 	o, _ := readOwner(t, tr)
 	if o.From != 20 || len(o.Inline) != 3 {
@@ -630,9 +626,7 @@ func TestTrailSpillThenReadGivesEveryEntryBySequence(t *testing.T) {
 // TestTrailSpillReplayedWritesNothing: a spill of entries already in their slots
 // (a retry, a replay) writes no document.
 func TestTrailSpillReplayedWritesNothing(t *testing.T) {
-	st := newMemory()
-	tr := testTrail(st, 2, 4, 8)
-	es := trailEntries(15)
+	st, tr, es := testTrail(2, 4, 8, 15)
 	appendTrail(t, tr, es...)
 	before := st.writes
 	for _, from := range []int{0, 4, 8, 0} {
@@ -653,9 +647,7 @@ func TestTrailSpillReplayedWritesNothing(t *testing.T) {
 // trail reads back whole (those entries from the owner), and the next write
 // spills the same entries into the same slots, once.
 func TestTrailCrashBetweenSpillAndOwnerWriteLeavesItReadable(t *testing.T) {
-	st := newMemory()
-	tr := testTrail(st, 2, 4, 4)
-	es := trailEntries(11)
+	st, tr, es := testTrail(2, 4, 4, 11)
 	appendTrail(t, tr, es[:9]...) // 4 moved out, 5 inline
 	st.failPut = func(id string) bool { return id == "o" }
 	o, ver := readOwner(t, tr)
@@ -691,9 +683,7 @@ func TestTrailCrashBetweenSpillAndOwnerWriteLeavesItReadable(t *testing.T) {
 // reading back whole after every write; a writer holding an older owner writes
 // slots the bucket holds and drops none.
 func TestTrailBucketsFilledAnEntryAtATime(t *testing.T) {
-	st := newMemory()
-	tr := testTrail(st, 1, 1, 32)
-	es := trailEntries(70)
+	st, tr, es := testTrail(1, 1, 32, 70)
 	for i, e := range es {
 		appendTrail(t, tr, e)
 		if got := readTrail(t, tr); !slices.Equal(got, es[:i+1]) {
@@ -714,7 +704,7 @@ func TestTrailBucketsFilledAnEntryAtATime(t *testing.T) {
 		t.Fatalf("a late spill left bucket 1 as %v (%d writes)", b.Entries, st.writes-before)
 	}
 	// A spill past a bucket's last slot would leave a gap: refused.
-	if err := tr.Spill(context.Background(), 70, trailEntries(71)[70:]); err == nil {
+	if err := tr.Spill(context.Background(), 70, []ent{{At: 70, ID: "e70", V: 1}}); err == nil {
 		t.Fatal("a spill leaving a gap in bucket 2 was accepted")
 	}
 }
@@ -724,10 +714,8 @@ func TestTrailBucketsFilledAnEntryAtATime(t *testing.T) {
 // write lands, the other is refused by the version predicate and, read again,
 // appends after it. Each slot holds its entry once, and the trail reads whole.
 func TestTrailWritersThatReadTheSameOwnerVersion(t *testing.T) {
-	st := newMemory()
-	tr := testTrail(st, 2, 4, 4)
-	es := trailEntries(8)
-	appendTrail(t, tr, es[:6]...)
+	st, tr, es := testTrail(2, 4, 4, 11)
+	appendTrail(t, tr, es[:9]...) // 4 moved out, 5 inline: the next write moves 4
 	o, ver := readOwner(t, tr)
 	var wg sync.WaitGroup
 	landed := make([]bool, 2)
@@ -736,7 +724,7 @@ func TestTrailWritersThatReadTheSameOwnerVersion(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			landed[w], errs[w] = ownerWrite(context.Background(), tr, o, ver, es[6+w])
+			landed[w], errs[w] = ownerWrite(context.Background(), tr, o, ver, es[9+w])
 		}()
 	}
 	wg.Wait()
@@ -746,29 +734,30 @@ func TestTrailWritersThatReadTheSameOwnerVersion(t *testing.T) {
 	if landed[0] == landed[1] {
 		t.Fatalf("owner writes landed: %v", landed)
 	}
-	won, lost := es[6], es[7]
+	b, bver := stored(t, tr, 1)
+	if !slices.Equal(b.Entries, es[4:8]) || bver != 1 {
+		t.Fatalf("bucket 1 after both spills: %v at version %d", b.Entries, bver)
+	}
+	won, lost := es[9], es[10]
 	if landed[1] {
 		won, lost = lost, won
 	}
+	before := st.writes
 	appendTrail(t, tr, lost)
-	want := append(slices.Clone(es[:6]), won, lost)
+	if st.writes != before+1 {
+		t.Fatalf("the loser's second write wrote %d documents, want its owner alone", st.writes-before)
+	}
+	want := append(slices.Clone(es[:9]), won, lost)
 	if got := readTrail(t, tr); !slices.Equal(got, want) {
 		t.Fatalf("trail:\n%v\nwant\n%v", got, want)
-	}
-	if b, _ := stored(t, tr, 1); !slices.Equal(b.Entries, es[4:6]) && len(b.Entries) != 0 {
-		t.Fatalf("bucket 1: %v", b.Entries)
-	}
-	if b, _ := stored(t, tr, 0); !slices.Equal(b.Entries, es[:4]) {
-		t.Fatalf("bucket 0: %v", b.Entries)
 	}
 }
 
 // TestTrailEntryMissingBelowFromIsAnError: an entry below the owner's from that
 // its bucket does not hold is reported, never skipped.
 func TestTrailEntryMissingBelowFromIsAnError(t *testing.T) {
-	st := newMemory()
-	tr := testTrail(st, 1, 1, 4)
-	appendTrail(t, tr, trailEntries(7)...)
+	st, tr, es := testTrail(1, 1, 4, 7)
+	appendTrail(t, tr, es...)
 	if err := st.Delete(context.Background(), tr.BucketID(0)); err != nil {
 		t.Fatal(err)
 	}
