@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
 // InsertArtifact stores a new artifact as version 1 (a.Version is set to 1). An
@@ -18,7 +19,7 @@ import (
 // The write goes through the outbox and then updates the projections (see
 // projections.go). An artifact inserted with a long history (imports, seeding) is
 // laid out as the write path would have left it: the older entries of its trails
-// go to overflow documents first (trail.go).
+// go to their buckets first (trail.go).
 func (s *Store) InsertArtifact(ctx context.Context, a *model.Artifact) error {
 	if a == nil || a.ID == "" {
 		return &model.Error{Kind: model.KindInternal, Message: "store: InsertArtifact needs an artifact with an id"}
@@ -26,9 +27,9 @@ func (s *Store) InsertArtifact(ctx context.Context, a *model.Artifact) error {
 	conflict := func(err error) error {
 		return &model.Error{Kind: model.KindConflict, Message: fmt.Sprintf("artifact %s is already registered in project %s", a.Digest, a.Project), Err: err}
 	}
-	if auditTrail.plan(a.AuditFrom, len(a.Audit)) > 0 || promotionTrail.plan(a.PromotionsFrom, len(a.Promotions)) > 0 {
-		// Overflow documents are addressed by the artifact's id: never write into
-		// those of an artifact that exists.
+	if auditTrail.Plan(a.AuditFrom, len(a.Audit)) > 0 || promotionTrail.Plan(a.PromotionsFrom, len(a.Promotions)) > 0 {
+		// Trail buckets are addressed by the artifact's id: never write into those
+		// of an artifact that exists.
 		switch _, err := s.GetArtifact(ctx, a.ID); {
 		case err == nil:
 			return conflict(nil)
@@ -40,7 +41,7 @@ func (s *Store) InsertArtifact(ctx context.Context, a *model.Artifact) error {
 	if err != nil {
 		return err
 	}
-	doc, err := s.layOut(ctx, a, a.AuditLen(), a.PromotionsLen(), true)
+	doc, err := s.layOut(ctx, a, a.AuditLen(), a.PromotionsLen())
 	if err != nil {
 		s.closeOutbox(ctx, outboxID)
 		return err
@@ -67,20 +68,20 @@ func (s *Store) InsertArtifact(ctx context.Context, a *model.Artifact) error {
 // describes. The entries it moves out of the document, among the first
 // auditCommitted audit events and promotionsCommitted promotions (by sequence
 // number: those already stored, or all of a new artifact), are written to their
-// overflow documents before it returns; fresh: a is new (see spill).
-func (s *Store) layOut(ctx context.Context, a *model.Artifact, auditCommitted, promotionsCommitted int, fresh bool) (artifactDoc, error) {
+// buckets before it returns (bucketlog.Trail.Spill).
+func (s *Store) layOut(ctx context.Context, a *model.Artifact, auditCommitted, promotionsCommitted int) (artifactDoc, error) {
 	doc := toArtifactDoc(a)
 	for i := 1; i < len(a.Audit); i++ {
 		doc.AuditUnordered = doc.AuditUnordered || a.Audit[i].At.Before(a.Audit[i-1].At)
 	}
-	if k := min(auditTrail.plan(a.AuditFrom, len(doc.Audit)), auditCommitted-a.AuditFrom); k > 0 {
-		if err := spill(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, doc.Audit[:k], fresh); err != nil {
+	if k := min(auditTrail.Plan(a.AuditFrom, len(doc.Audit)), auditCommitted-a.AuditFrom); k > 0 {
+		if err := trailOf[auditDoc](s, auditTrail, a.ID).Spill(ctx, a.AuditFrom, doc.Audit[:k]); err != nil {
 			return doc, err
 		}
 		doc.Audit, doc.AuditOverflow = doc.Audit[k:], a.AuditFrom+k
 	}
-	if k := min(promotionTrail.plan(a.PromotionsFrom, len(doc.Promotions)), promotionsCommitted-a.PromotionsFrom); k > 0 {
-		if err := spill(ctx, s.overflow, promotionTrail, a.ID, a.PromotionsFrom, doc.Promotions[:k], fresh); err != nil {
+	if k := min(promotionTrail.Plan(a.PromotionsFrom, len(doc.Promotions)), promotionsCommitted-a.PromotionsFrom); k > 0 {
+		if err := trailOf[promotionDoc](s, promotionTrail, a.ID).Spill(ctx, a.PromotionsFrom, doc.Promotions[:k]); err != nil {
 			return doc, err
 		}
 		doc.Promotions, doc.PromotionsOverflow = doc.Promotions[k:], a.PromotionsFrom+k
@@ -161,7 +162,7 @@ func (s *Store) findCached(ctx context.Context, coll *mongo.Collection, id strin
 // (see service.Store). On success after.Version is set to before.Version+1. The write
 // goes through the outbox and then updates the projections (see projections.go).
 // Audit events and promotions that no longer fit in the document are written to
-// overflow documents before it (trail.go); after itself is left as it is.
+// their trails' buckets before it (trail.go); after itself is left as it is.
 func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifact) error {
 	switch {
 	case before == nil || after == nil || before.ID == "" || before.ID != after.ID:
@@ -195,8 +196,8 @@ func (s *Store) UpdateArtifact(ctx context.Context, before, after *model.Artifac
 	return nil
 }
 
-// layOutError: the artifact write did not start (its overflow documents could not
-// be written).
+// layOutError: the artifact write did not start (the buckets of the entries it
+// moves out could not be written).
 type layOutError struct{ err error }
 
 func (e *layOutError) Error() string { return e.err.Error() }
@@ -223,7 +224,7 @@ func (s *Store) writeArtifact(ctx context.Context, before, after *model.Artifact
 func (s *Store) writeArtifactSince(ctx context.Context, before, after *model.Artifact, since *uint64) (bool, error) {
 	next := before.Version + 1
 	// Only entries before holds (stored, so committed) may move out.
-	doc, err := s.layOut(ctx, after, before.AuditLen(), before.PromotionsLen(), false)
+	doc, err := s.layOut(ctx, after, before.AuditLen(), before.PromotionsLen())
 	if err != nil {
 		return false, &layOutError{err}
 	}
@@ -265,15 +266,15 @@ func (s *Store) writeArtifactSince(ctx context.Context, before, after *model.Art
 }
 
 // ArtifactAudit returns the events of a's audit trail with sequence numbers in
-// [from, to), oldest first: the older ones from their overflow documents, the rest
-// from a.
+// [from, to), oldest first: the older ones from the trail's buckets, the rest from
+// a.
 func (s *Store) ArtifactAudit(ctx context.Context, a *model.Artifact, from, to int) ([]model.AuditEvent, error) {
-	return readTrail(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, a.Audit, from, to, func(d auditDoc) model.AuditEvent { return ownedAudit(a, d) })
+	return bucketlog.ReadTrail(ctx, trailOf[auditDoc](s, auditTrail, a.ID), a.AuditFrom, a.Audit, from, to, func(d auditDoc) model.AuditEvent { return ownedAudit(a, d) })
 }
 
 // ArtifactPromotions returns promotions [from, to) of a, oldest first.
 func (s *Store) ArtifactPromotions(ctx context.Context, a *model.Artifact, from, to int) ([]model.Promotion, error) {
-	return readTrail(ctx, s.overflow, promotionTrail, a.ID, a.PromotionsFrom, a.Promotions, from, to, promotionDoc.model)
+	return bucketlog.ReadTrail(ctx, trailOf[promotionDoc](s, promotionTrail, a.ID), a.PromotionsFrom, a.Promotions, from, to, promotionDoc.model)
 }
 
 // withHistory returns a, or when its audit trail starts after auditFrom or its

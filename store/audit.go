@@ -129,8 +129,8 @@ func feedBelow(c *model.Cursor) *logKey {
 
 // artifactAudit is the audit feed filtered on one artifact: its own trail. A trail
 // is normally in time order (each event is stamped as it is appended), and then it
-// is read newest first a chunk at a time (the artifact, then the overflow documents
-// the page reaches), so a page costs the same whatever the trail's length. A trail
+// is read newest first a chunk at a time (the artifact, then the trail's buckets the
+// page reaches), so a page costs the same whatever the trail's length. A trail
 // the artifact holds whole, or one marked out of time order (auditUnordered), is
 // read whole and sorted.
 func (s *Store) artifactAudit(ctx context.Context, q service.AuditQuery) (service.AuditPage, error) {
@@ -169,7 +169,7 @@ func (s *Store) artifactAudit(ctx context.Context, q service.AuditQuery) (servic
 			hi = min(hi, q.After.Seq) // a cursor in this trail: start right below it
 		}
 		for hi > 0 && len(page.Items) <= q.First {
-			lo := max(0, hi-max(auditTrail.bucket, q.First+1))
+			lo := max(0, hi-max(auditTrail.Cap, q.First+1))
 			if hi > a.AuditFrom {
 				lo = max(lo, a.AuditFrom) // first what the artifact holds
 			}

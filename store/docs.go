@@ -29,8 +29,8 @@ type artifactDoc struct {
 	UpdatedAt      time.Time            `bson:"updatedAt"`
 
 	// Promotions and Audit hold the newest entries of the artifact's two trails;
-	// the older ones, PromotionsOverflow and AuditOverflow of them, are in overflow
-	// documents (trail.go). PromotionTargets holds, for each (channel,
+	// the older ones, PromotionsOverflow and AuditOverflow of them, are in their
+	// trails' buckets (trail.go). PromotionTargets holds, for each (channel,
 	// environment) whose newest promotion is no longer inline, that promotion.
 	PromotionsOverflow int            `bson:"promotionsOverflow,omitempty"`
 	PromotionTargets   []promotionDoc `bson:"promotionTargets,omitempty"`
@@ -216,8 +216,8 @@ type policyDoc struct {
 	Changes              []policyChangeDoc  `bson:"changes,omitempty"`
 
 	// Changes holds the newest entries of the policy's change trail (the change
-	// that made this version); the ChangesOverflow older ones are in overflow
-	// documents (trail.go).
+	// that made this version); the ChangesOverflow older ones are in the trail's
+	// buckets (trail.go).
 	ChangesOverflow int `bson:"changesOverflow,omitempty"`
 }
 

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
 // GetPolicy loads a project's stored policy; (nil, nil) when none is stored.
@@ -39,8 +40,8 @@ func (s *Store) GetPolicy(ctx context.Context, project string) (*model.Policy, e
 // PutPolicy stores p as version p.Version if the stored version is still
 // p.Version-1 (none stored when p.Version is 1), appending change to the policy's
 // trail in the same write; otherwise model.KindConflict. The policy document keeps
-// only the newest change; the one it held moves to the trail's overflow documents
-// first (trail.go).
+// only the newest change; the one it held moves to the trail's bucket first
+// (trail.go).
 func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.PolicyChange) error {
 	if p == nil || p.Project == "" || p.Version < 1 {
 		return &model.Error{Kind: model.KindInternal, Message: "store: PutPolicy needs a policy with a project and a version >= 1"}
@@ -76,8 +77,8 @@ func (s *Store) PutPolicy(ctx context.Context, p *model.Policy, change model.Pol
 	changes := append(cur.Changes, ch)
 	from := cur.ChangesOverflow
 	// Only the changes the document held (committed) may move out.
-	if k := min(policyTrail.plan(from, len(changes)), len(cur.Changes)); k > 0 {
-		if err := spill(ctx, s.overflow, policyTrail, p.Project, from, changes[:k], false); err != nil {
+	if k := min(policyTrail.Plan(from, len(changes)), len(cur.Changes)); k > 0 {
+		if err := trailOf[policyChangeDoc](s, policyTrail, p.Project).Spill(ctx, from, changes[:k]); err != nil {
 			return err
 		}
 		changes, from = changes[k:], from+k
@@ -147,7 +148,7 @@ func (s *Store) PolicyChangeCount(ctx context.Context, project string) (int, err
 }
 
 // PolicyChanges returns a project's policy audit trail, newest first: the policy
-// document's newest change and the older ones from their overflow documents.
+// document's newest change and the older ones from the trail's buckets.
 //
 // The trusted key changes (project.key_added, project.key_revoked) are read from
 // the project's key document (keys.go) and merged in by time; of equal times,
@@ -165,7 +166,7 @@ func (s *Store) PolicyChanges(ctx context.Context, project string) ([]model.Poli
 	}
 	if d != nil {
 		inline := mapSlice(d.Changes, policyChangeDoc.model)
-		if all, err = readTrail(ctx, s.overflow, policyTrail, project, d.ChangesOverflow, inline, 0, d.ChangesOverflow+len(inline), policyChangeDoc.model); err != nil {
+		if all, err = bucketlog.ReadTrail(ctx, trailOf[policyChangeDoc](s, policyTrail, project), d.ChangesOverflow, inline, 0, d.ChangesOverflow+len(inline), policyChangeDoc.model); err != nil {
 			return nil, err
 		}
 	}

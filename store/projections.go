@@ -571,7 +571,7 @@ func containsKey[E any](es []E, key func(*E) logKey, k logKey) bool {
 
 // applyProjections brings every projection of a's project up to date with a: its list
 // entry, its audit events from sequence number fromSeq and its promotions from
-// fromPromotion (read from the overflow documents when a no longer holds them).
+// fromPromotion (read from the trails' buckets when a no longer holds them).
 // Idempotent.
 func (s *Store) applyProjections(ctx context.Context, a *model.Artifact, fromSeq, fromPromotion int) error {
 	s.projMu.RLock()
@@ -730,7 +730,7 @@ func (s *Store) InsertArtifactsBulk(ctx context.Context, arts []*model.Artifact)
 		if a.Version < 1 {
 			a.Version = 1
 		}
-		doc, err := s.layOut(ctx, a, a.AuditLen(), a.PromotionsLen(), true)
+		doc, err := s.layOut(ctx, a, a.AuditLen(), a.PromotionsLen())
 		if err != nil {
 			return err
 		}

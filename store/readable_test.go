@@ -408,3 +408,39 @@ func TestDeployFactsKeepProvenanceByName(t *testing.T) {
 		}
 	}
 }
+
+// The buckets of the embedded trails are plain documents with descriptive field
+// names on either engine (never deflated): _id "<owner>:<trail>#<n>", the version
+// of their writes, owner, trail, first (the sequence number of entries[0]) and the
+// entries in the owner's own stored form.
+func TestTrailBucketsAreReadableDocuments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	p := model.DefaultPolicy("aged")
+	p.AllowedSources = []string{"registry.example.com/"}
+	full := promotedOften(t, agedArtifact(t, "aged", "svc", 40, &p), &p, 20)
+	if err := s.InsertArtifactsBulk(ctx, []*model.Artifact{full}); err != nil {
+		t.Fatal(err)
+	}
+	putPolicies(t, s, "aged", 3)
+	for _, c := range []struct {
+		id, owner, trail string
+		first            int
+		entry            []string // a string field of entries[0] and its value
+	}{
+		{full.ID + ":audit#1", full.ID, "audit", 8, []string{"action", string(normalized(full).Audit[8].Action)}},
+		{full.ID + ":promotions#0", full.ID, "promotions", 0, []string{"channel", string(model.ChannelDev)}},
+		{"aged:changes#0", "aged", "changes", 0, []string{"project", "aged"}},
+	} {
+		raw := rawDoc(t, s, overflowCollection, c.id)
+		wantField(t, c.id, raw, bson.TypeInt64, nil, "version")
+		wantField(t, c.id, raw, bson.TypeString, c.owner, "owner")
+		wantField(t, c.id, raw, bson.TypeString, c.trail, "trail")
+		if first, ok := raw.Lookup("first").AsInt64OK(); !ok || int(first) != c.first {
+			t.Fatalf("%s: first = %v, want %d", c.id, raw.Lookup("first"), c.first)
+		}
+		wantField(t, c.id, raw, bson.TypeArray, nil, "entries")
+		wantField(t, c.id, raw, bson.TypeString, c.entry[1], "entries", "0", c.entry[0])
+	}
+}

@@ -12,8 +12,10 @@
 //	                    single-document write
 //	policies            one per project (_id the project), with the change that made
 //	                    its current version embedded
-//	overflow            the older parts of those trails, a fixed number of entries per
-//	                    document, so no document grows with age (trail.go)
+//	overflow            the older parts of those trails, in buckets of a fixed number
+//	                    of entries numbered by sequence, so no document grows with
+//	                    age: {_id "<owner>:<trail>#<n>", version, owner, trail,
+//	                    first, entries} (trail.go, store/internal/bucketlog)
 //	projections         the per-project read models: artifact list, audit feed,
 //	                    channel logs and channel status, in buckets; each payload a
 //	                    document with descriptive field names and enum values as
@@ -128,7 +130,7 @@ type Store struct {
 	// projections are not applied yet (projections.go).
 	projections *mongo.Collection
 	outbox      *mongo.Collection
-	// overflow holds the older entries of the embedded trails (trail.go).
+	// overflow holds the buckets of the embedded trails (trail.go).
 	overflow *mongo.Collection
 	// keys holds one document per project (_id: the project) with its trusted keys.
 	keys *mongo.Collection
@@ -312,13 +314,18 @@ func (s *Store) setup(ctx context.Context, database string) error {
 	return nil
 }
 
-// startProjections builds the projections of a database that has none, replays the
-// outbox and starts the repair loop. On the embedded engine this process is the only
-// writer, so every outbox entry is replayed; on MongoDB only those older than
-// outboxGrace (other replicas may be in the middle of theirs). Entries that cannot be
-// replayed yet do not stop the start: the repair loop keeps trying them, and Degraded
-// reports them meanwhile.
+// startProjections moves the trails' buckets of an older layout (trail.go), builds
+// the projections of a database that has none, replays the outbox and starts the
+// repair loop. On the embedded engine this process is the only writer, so every
+// outbox entry is replayed; on MongoDB only those older than outboxGrace (other
+// replicas may be in the middle of theirs). Entries that cannot be replayed yet do
+// not stop the start: the repair loop keeps trying them, and Degraded reports them
+// meanwhile.
 func (s *Store) startProjections(ctx context.Context) error {
+	// The trails first: a rebuild and the outbox replay read them.
+	if err := s.migrateOverflow(ctx); err != nil {
+		return fmt.Errorf("store: overflow: %w", err)
+	}
 	if err := s.migrateProjections(ctx); err != nil {
 		return fmt.Errorf("store: projections: %w", err)
 	}

@@ -2,253 +2,258 @@ package store
 
 // Embedded trails: append-only logs that live in an owner document (an artifact's
 // audit events and promotions, a policy's changes) and stay bounded there whatever
-// their length. One mechanism serves all three: a trailSpec and the functions of
-// this file, which nothing else uses to reach the overflow documents (they need
-// only the overflow collection, so they can move to a package of their own).
+// their length. They are bucketlog trails (store/internal/bucketlog, whose contract
+// says how they are laid out, spilled and read): the owner holds the newest entries
+// inline in its array field <name> and in <name>Overflow the number `from` of those
+// moved out; the older ones are in the "overflow" collection, bucket n of a trail
+// being document "<owner>:<name>#<n>":
 //
-// Contract:
+//	{_id, version, owner, trail: <name>, first: n*cap, entries: [...]}
 //
-//   - Every entry has a sequence number, its position in the log from 0. An entry
-//     never changes once it is written.
-//   - The owner document holds the newest entries inline, oldest first, in its array
-//     field <name>, and in <name>Overflow the number `from` of older entries (absent:
-//     0). Inline entry i has sequence number from+i.
-//   - The older entries live in the "overflow" collection, `bucket` per document:
-//     document n, _id "<owner>:<name>:<n>", holds entries n*bucket to (n+1)*bucket-1
-//     as {seq, <the entry's own fields>} (plus owner, trail and first, for people
-//     reading it in mongosh). The address depends on sequence numbers only, so
-//     writing an entry again (a retry, a replay, a writer that lost a race) writes
-//     the same slot, and the write ($addToSet, upsert) is idempotent.
-//   - A write that appends to the owner asks plan how many of the oldest inline
-//     entries to move: once keep+step entries are inline, enough to leave between
-//     keep and keep+step-1, so `from` advances by multiples of step (step divides
-//     bucket, so with step == bucket each move fills one new document). It writes the
-//     moved entries to their overflow documents first (spill), then the owner, with
-//     its version predicate, holding the remaining entries and the new `from`.
-//   - A crash or an error between the two leaves overflow documents holding entries
-//     the owner still holds inline (sequence >= from): readers take those from the
-//     owner only, and the next spill writes them to the same slots again. An owner
-//     write that loses its version race leaves the same harmless surplus. Only
-//     entries the owner held when it was read are moved, and those are committed and
-//     never change, so two writers never put different entries into one slot;
-//     readers still drop duplicates by sequence number.
-//   - Readers (readTrail) read the owner, then only the overflow documents of the
-//     range they need, each by _id, in parallel (a few at a time).
-//   - A trail's bucket size never changes: addresses depend on it.
-//
-// Without transactions this keeps every entry: it is in the owner or, before the
-// owner lets go of it, in its overflow document. On the embedded engine the owner's
-// writers are serialized in the process; across MongoDB replicas by the version
-// predicate.
+// entry i holding sequence number first+i, each in the owner's own stored form
+// (plain field names, readable in mongosh). This file holds the kinds of trail,
+// the collection as bucketlog.Storage and the migration of the layout before it.
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
+	"slices"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
-// overflowCollection holds the older entries of every embedded trail.
+// overflowCollection holds the buckets of every embedded trail.
 const overflowCollection = "overflow"
-
-// trailSpec describes one kind of embedded trail.
-type trailSpec struct {
-	// name is the owner's array field and the middle part of overflow ids.
-	name string
-	// keep is how many entries at least stay inline after a move (>= 1: the entry
-	// a write appends is committed with the owner, never written elsewhere first).
-	keep int
-	// step: moves take a multiple of step entries; it divides bucket.
-	step int
-	// bucket is the number of entries per overflow document.
-	bucket int
-}
 
 // The trails. The audit trail's inline part bounds what every read and write of an
 // artifact decodes (the embedded engine's cost grows with each value it decodes):
-// 8 to 15 events, moved 8 at a time into documents of 8. Promotions are smaller.
-// A policy keeps only the change that made its current version.
+// 8 to 15 events, moved 8 at a time into buckets of 8. Promotions are smaller. A
+// policy keeps only the change that made its current version, so its trail moves
+// one change per write into buckets of 32, filled in place.
 var (
-	auditTrail     = trailSpec{name: "audit", keep: 8, step: 8, bucket: 8}
-	promotionTrail = trailSpec{name: "promotions", keep: 8, step: 16, bucket: 16}
-	policyTrail    = trailSpec{name: "changes", keep: 1, step: 1, bucket: 32}
+	auditTrail     = &bucketlog.TrailSpec{Name: "audit", Keep: 8, Step: 8, Cap: 8}
+	promotionTrail = &bucketlog.TrailSpec{Name: "promotions", Keep: 8, Step: 16, Cap: 16}
+	policyTrail    = &bucketlog.TrailSpec{Name: "changes", Keep: 1, Step: 1, Cap: 32}
 )
 
-// overflowID is the _id of overflow document n of owner's trail.
-func (sp trailSpec) overflowID(owner string, n int) string {
-	return owner + ":" + sp.name + ":" + strconv.Itoa(n)
+// trailOf is owner's trail of kind sp, its entries stored as E.
+func trailOf[E any](s *Store, sp *bucketlog.TrailSpec, owner string) bucketlog.Trail[E] {
+	return bucketlog.Trail[E]{Spec: sp, St: overflowStore{s}, Owner: owner}
 }
 
-// plan returns how many of n inline entries (the first at sequence from) a write
-// moves to overflow documents.
-func (sp trailSpec) plan(from, n int) int {
-	if n < sp.keep+sp.step {
-		return 0
+// overflowStore is the overflow collection as bucketlog.Storage: a document is
+// {_id, version, <the payload's fields>}, plain BSON on either engine (buckets are
+// read far less often than artifacts, and only a few at a time).
+type overflowStore struct{ s *Store }
+
+func (o overflowStore) Lock(ctx context.Context, id string) (func(), error) {
+	return o.s.lockDoc(ctx, overflowCollection, id)
+}
+
+func (o overflowStore) Get(ctx context.Context, id string, into any) (int64, error) {
+	raw, err := o.s.overflow.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
 	}
-	to := (from + n - sp.keep) / sp.step * sp.step
-	return max(0, to-from)
-}
-
-// overflowEntry is one stored entry: its sequence number and its own fields.
-type overflowEntry[E any] struct {
-	Seq   int `bson:"seq"`
-	Entry E   `bson:",inline"`
-}
-
-type overflowDoc[E any] struct {
-	ID      string             `bson:"_id"`
-	Owner   string             `bson:"owner"`
-	Trail   string             `bson:"trail"`
-	First   int                `bson:"first"`
-	Entries []overflowEntry[E] `bson:"entries"`
-}
-
-// spill writes moved, the entries from sequence number from on, to their overflow
-// documents of owner's trail. fresh says the owner is new (its documents are
-// expected not to exist: they are inserted in batches, falling back to the
-// idempotent per-document write where one exists).
-func spill[E any](ctx context.Context, coll *mongo.Collection, sp trailSpec, owner string, from int, moved []E, fresh bool) error {
-	var docs []overflowDoc[E]
-	for i := 0; i < len(moved); {
-		n := (from + i) / sp.bucket
-		end := min(len(moved), (n+1)*sp.bucket-from)
-		d := overflowDoc[E]{ID: sp.overflowID(owner, n), Owner: owner, Trail: sp.name, First: n * sp.bucket}
-		for j := i; j < end; j++ {
-			d.Entries = append(d.Entries, overflowEntry[E]{Seq: from + j, Entry: moved[j]})
-		}
-		docs = append(docs, d)
-		i = end
+	if err != nil {
+		return 0, mapErr(err, "get overflow")
 	}
-	if fresh && len(docs) > 1 {
-		const batch = 100
-		for len(docs) > 0 {
-			part := docs[:min(batch, len(docs))]
-			docs = docs[len(part):]
-			_, err := coll.InsertMany(ctx, part, options.InsertMany().SetOrdered(false))
-			if err == nil {
-				continue
-			}
-			if !mongo.IsDuplicateKeyError(err) {
-				return mapErr(err, "insert overflow")
-			}
-			for _, d := range part {
-				if err := addOverflow(ctx, coll, d); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+	ver, ok := raw.Lookup("version").AsInt64OK()
+	if !ok || ver < 1 {
+		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("overflow document %s has no version (a layout before schema %d)", id, overflowSchema)}
 	}
-	for _, d := range docs {
-		if err := addOverflow(ctx, coll, d); err != nil {
-			return err
+	if err := bson.Unmarshal(raw, into); err != nil {
+		return 0, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("decode overflow %s: %w", id, err)}
+	}
+	return ver, nil
+}
+
+// Put writes payload as document id at version ver+1 if its version is ver (0:
+// absent). The caller holds the document's lock (bucketlog.Update); on the
+// embedded engine that makes the write atomic and the filter must be exactly
+// {_id} to use the SQLite index, on MongoDB the version predicate does.
+func (o overflowStore) Put(ctx context.Context, id string, payload any, ver int64) (bool, error) {
+	raw, err := bson.Marshal(payload)
+	if err != nil {
+		return false, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("encode overflow %s: %w", id, err)}
+	}
+	elems, err := bson.Raw(raw).Elements()
+	if err != nil {
+		return false, &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("encode overflow %s: %w", id, err)}
+	}
+	doc := make(bson.D, 0, len(elems)+2)
+	doc = append(doc, bson.E{Key: "_id", Value: id}, bson.E{Key: "version", Value: ver + 1})
+	for _, e := range elems {
+		doc = append(doc, bson.E{Key: e.Key(), Value: e.Value()})
+	}
+	if ver == 0 {
+		_, err := o.s.overflow.InsertOne(ctx, doc)
+		if mongo.IsDuplicateKeyError(err) {
+			return false, nil
 		}
+		return err == nil, mapErr(err, "insert overflow")
+	}
+	filter := bson.D{{Key: "_id", Value: id}}
+	if !o.s.Exclusive() {
+		filter = append(filter, bson.E{Key: "version", Value: ver})
+	}
+	res, err := o.s.overflow.ReplaceOne(ctx, filter, doc)
+	if err != nil {
+		return false, mapErr(err, "write overflow")
+	}
+	return res.MatchedCount == 1, nil
+}
+
+func (o overflowStore) Delete(ctx context.Context, id string) error {
+	_, err := o.s.overflow.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	return mapErr(err, "delete overflow")
+}
+
+// ---------------------------------------------------------------------------------
+// The layout before schema 2.
+//
+// Until overflowSchema 2 a trail kept its own mechanism: document n of owner's
+// trail <name> was "<owner>:<name>:<n>", {owner, trail, first, entries: [{seq,
+// <the entry's fields>}]}, without a version, written with $addToSet upserts (so
+// it could hold an entry twice, or a surplus beyond the owner's from). The owners'
+// fields (<name>Overflow) and the sequence numbers are the same in both layouts:
+// only the buckets move. Open moves every old document into its bucket and then
+// deletes it (migrateOverflow); meta:overflow records that it is done.
+
+// overflowSchema is the layout of the overflow collection.
+const overflowSchema = 2
+
+// overflowMetaID is the overflow collection's record of its layout.
+const overflowMetaID = "meta:overflow"
+
+type overflowMeta struct {
+	Schema int `bson:"schema"`
+}
+
+// legacyOverflow is a document of the layout before schema 2.
+type legacyOverflow struct {
+	ID      string     `bson:"_id"`
+	Owner   string     `bson:"owner"`
+	Trail   string     `bson:"trail"`
+	First   int        `bson:"first"`
+	Entries []bson.Raw `bson:"entries"`
+}
+
+// migrateOverflow moves the documents of the old layout into their buckets, once
+// (meta:overflow). Each is copied into its bucket (bucketlog.Trail.Spill: an
+// insert, or a merge that keeps the slots the bucket holds) and only then deleted,
+// so a crash anywhere leaves every entry readable and the next Open finishes the
+// move without copying anything twice. It scans the collection once (O(collection)
+// on the embedded engine), when the record is missing or older.
+func (s *Store) migrateOverflow(ctx context.Context) error {
+	st := overflowStore{s}
+	var meta overflowMeta
+	if _, err := st.Get(ctx, overflowMetaID, &meta); err != nil || meta.Schema >= overflowSchema {
+		return err
+	}
+	start := time.Now()
+	cur, err := s.overflow.Find(ctx, bson.D{{Key: "version", Value: bson.D{{Key: "$exists", Value: false}}}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return mapErr(err, "find old overflow")
+	}
+	var ids []string
+	for cur.Next(ctx) {
+		id, ok := cur.Current.Lookup("_id").StringValueOK()
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		_ = cur.Close(ctx)
+		return mapErr(err, "find old overflow")
+	}
+	_ = cur.Close(ctx)
+	kept := 0
+	for _, id := range ids {
+		done, err := s.migrateLegacyOverflow(ctx, id)
+		if err != nil {
+			return fmt.Errorf("migrate overflow document %s: %w", id, err)
+		}
+		if !done {
+			kept++
+		}
+	}
+	if kept > 0 {
+		// Their entries stay where they were: nothing reads them, and an operator
+		// can see what is wrong with them.
+		s.log.WithField("documents", kept).Error("overflow documents of the old layout could not be moved whole (entries missing or unknown trail); they are kept")
+	}
+	if _, err := bucketlog.Update(ctx, st, overflowMetaID, func(m *overflowMeta, _ int64) (bool, error) {
+		m.Schema = overflowSchema
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		s.log.WithFields(map[string]any{"documents": len(ids), "took": time.Since(start).Round(time.Millisecond).String()}).Info("overflow documents moved to the bucket layout")
 	}
 	return nil
 }
 
-// addOverflow adds d's entries to its document, creating it when needed.
-func addOverflow[E any](ctx context.Context, coll *mongo.Collection, d overflowDoc[E]) error {
-	update := bson.D{
-		{Key: "$setOnInsert", Value: bson.D{{Key: "owner", Value: d.Owner}, {Key: "trail", Value: d.Trail}, {Key: "first", Value: d.First}}},
-		{Key: "$addToSet", Value: bson.D{{Key: "entries", Value: bson.D{{Key: "$each", Value: d.Entries}}}}},
-	}
-	var err error
-	for attempt := 0; attempt < 2; attempt++ {
-		// Two upserts of a missing document may race on MongoDB: the loser gets a
-		// duplicate key error and succeeds as an update the second time.
-		_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, update, options.UpdateOne().SetUpsert(true))
-		if !mongo.IsDuplicateKeyError(err) {
-			break
-		}
-	}
-	return mapErr(err, "write overflow")
-}
+// legacyTrails are the kinds of trail by name.
+var legacyTrails = map[string]*bucketlog.TrailSpec{auditTrail.Name: auditTrail, promotionTrail.Name: promotionTrail, policyTrail.Name: policyTrail}
 
-// readTrail returns the entries with sequence numbers in [lo, hi) of owner's trail,
-// oldest first, given the part of it the caller holds: window, whose first entry
-// has sequence number from (the owner's inline entries, or any later state of the
-// owner: the overflow documents hold every entry below the stored from, which only
-// grows). Entries below from come from the overflow documents that hold them, read
-// by _id a few at a time and converted with conv; the rest from window.
-func readTrail[M, E any](ctx context.Context, coll *mongo.Collection, sp trailSpec, owner string, from int, window []M, lo, hi int, conv func(E) M) ([]M, error) {
-	lo, hi = max(lo, 0), min(hi, from+len(window))
-	if lo >= hi {
-		return []M{}, nil
-	}
-	out := make([]M, 0, hi-lo)
-	if lo < from {
-		older, err := readOverflow[E](ctx, coll, sp, owner, lo, min(hi, from))
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range older {
-			out = append(out, conv(e))
-		}
-	}
-	if hi > from {
-		out = append(out, window[max(lo, from)-from:hi-from]...)
-	}
-	return out, nil
-}
-
-// readOverflow returns the entries [lo, hi) of owner's trail from its overflow
-// documents, oldest first; every one of them must be there (hi <= the owner's
-// stored from). A missing entry is an internal error.
-func readOverflow[E any](ctx context.Context, coll *mongo.Collection, sp trailSpec, owner string, lo, hi int) ([]E, error) {
-	first, last := lo/sp.bucket, (hi-1)/sp.bucket
-	docs := make([][]overflowEntry[E], last-first+1)
-	errs := make([]error, len(docs))
-	concurrently(len(docs), loadConcurrency, func(i int) {
-		docs[i], errs[i] = loadOverflow[E](ctx, coll, sp.overflowID(owner, first+i))
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	out := make([]E, 0, hi-lo)
-	next := lo
-	for i, es := range docs {
-		sort.SliceStable(es, func(a, b int) bool { return es[a].Seq < es[b].Seq })
-		for _, e := range es {
-			switch {
-			case e.Seq < next || e.Seq >= hi:
-				// A duplicate, outside the range, or a surplus copy of an entry the
-				// owner still holds.
-			case e.Seq > next:
-				return nil, missingOverflow(sp.overflowID(owner, first+i), next)
-			default:
-				out = append(out, e.Entry)
-				next++
-			}
-		}
-	}
-	if next < hi {
-		return nil, missingOverflow(sp.overflowID(owner, next/sp.bucket), next)
-	}
-	return out, nil
-}
-
-func missingOverflow(id string, seq int) error {
-	return &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("overflow document %s misses entry %d", id, seq)}
-}
-
-// loadOverflow reads overflow document id's entries; a missing document reads as
-// empty (readTrail reports what is missing).
-func loadOverflow[E any](ctx context.Context, coll *mongo.Collection, id string) ([]overflowEntry[E], error) {
-	var d overflowDoc[E]
-	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+// migrateLegacyOverflow moves old document id into its bucket and deletes it, and
+// reports whether it did: a document whose entries do not run without a gap from
+// its first sequence number, or of an unknown trail, is left as it is.
+func (s *Store) migrateLegacyOverflow(ctx context.Context, id string) (bool, error) {
+	var d legacyOverflow
+	err := s.overflow.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, nil
+		return true, nil
 	}
 	if err != nil {
-		return nil, mapErr(err, "get overflow")
+		return false, mapErr(err, "get old overflow")
 	}
-	return d.Entries, nil
+	sp := legacyTrails[d.Trail]
+	if sp == nil || d.First%sp.Cap != 0 {
+		return false, nil
+	}
+	type seqEntry struct {
+		seq int
+		e   bson.D
+	}
+	var es []seqEntry
+	for _, raw := range d.Entries {
+		var e bson.D
+		if err := bson.Unmarshal(raw, &e); err != nil {
+			return false, &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
+		}
+		seq, ok := raw.Lookup("seq").AsInt64OK()
+		if !ok {
+			return false, nil
+		}
+		e = slices.DeleteFunc(e, func(x bson.E) bool { return x.Key == "seq" })
+		es = append(es, seqEntry{int(seq), e})
+	}
+	slices.SortStableFunc(es, func(a, b seqEntry) int { return a.seq - b.seq })
+	var run []bson.D // the entries from first on, each once
+	for _, e := range es {
+		switch next := d.First + len(run); {
+		case e.seq < next: // a copy $addToSet did not recognize
+		case e.seq == next && e.seq < d.First+sp.Cap:
+			run = append(run, e.e)
+		default:
+			return false, nil // a gap, or an entry of another document
+		}
+	}
+	if len(run) > 0 {
+		if err := trailOf[bson.D](s, sp, d.Owner).Spill(ctx, d.First, run); err != nil {
+			return false, err
+		}
+	}
+	return true, overflowStore{s}.Delete(ctx, id)
 }

@@ -12,27 +12,38 @@ import (
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
-// overflowIDs lists the _id of every overflow document of owner's trail, in order.
-func overflowDocs(t testing.TB, s *Store, sp trailSpec, owner string) []overflowDoc[bson.Raw] {
+func decodeAudit(t testing.TB, raw bson.Raw) auditDoc {
 	t.Helper()
-	var out []overflowDoc[bson.Raw]
+	var d auditDoc
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// trailBucket is a bucket document of a trail as stored (trail.go).
+type trailBucket struct {
+	ID      string     `bson:"_id"`
+	Owner   string     `bson:"owner"`
+	Trail   string     `bson:"trail"`
+	First   int        `bson:"first"`
+	Entries []bson.Raw `bson:"entries"`
+}
+
+// trailBuckets reads every bucket document of owner's trail, in order.
+func trailBuckets(t testing.TB, s *Store, sp *bucketlog.TrailSpec, owner string) []trailBucket {
+	t.Helper()
+	var out []trailBucket
 	for n := 0; ; n++ {
-		var d struct {
-			ID      string     `bson:"_id"`
-			Owner   string     `bson:"owner"`
-			Trail   string     `bson:"trail"`
-			First   int        `bson:"first"`
-			Entries []bson.Raw `bson:"entries"`
-		}
-		err := s.overflow.FindOne(context.Background(), bson.D{{Key: "_id", Value: sp.overflowID(owner, n)}}).Decode(&d)
+		var d trailBucket
+		err := s.overflow.FindOne(context.Background(), bson.D{{Key: "_id", Value: trailOf[bson.Raw](s, sp, owner).BucketID(n)}}).Decode(&d)
 		if err != nil {
 			return out
 		}
-		out = append(out, overflowDoc[bson.Raw]{ID: d.ID, Owner: d.Owner, Trail: d.Trail, First: d.First, Entries: mapSlice(d.Entries, func(r bson.Raw) overflowEntry[bson.Raw] {
-			return overflowEntry[bson.Raw]{Seq: int(r.Lookup("seq").AsInt64()), Entry: r}
-		})})
+		out = append(out, d)
 	}
 }
 
@@ -44,17 +55,7 @@ func TestTrailWrittenOneEventAtATimeIsLaidOutAsAWholeInsert(t *testing.T) {
 	ctx := context.Background()
 	p := model.DefaultPolicy("aged")
 	p.AllowedSources = []string{"registry.example.com/"}
-	const n = 100
-	full := agedArtifact(t, "aged", "svc", n, &p)
-	// More promotions than the artifact keeps inline, spread over the history.
-	admin := model.Actor{Subject: "alice", Type: model.ActorUser, Roles: map[string][]model.Role{"aged": {model.RoleProjectAdmin}}}
-	for k := 0; k < 40; k++ {
-		next, err := model.Promote(*full, &p, admin, model.PromotionRequest{Channel: model.ChannelProd, TargetEnvironment: fmt.Sprintf("r%d", k%3)}, fmt.Sprintf("p-%d", k), ms(t0.Add(time.Duration(n+k)*time.Hour)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		full = &next
-	}
+	full := promotedOften(t, agedArtifact(t, "aged", "svc", 100, &p), &p, 40)
 
 	whole := openTest(t, t.TempDir())
 	if err := whole.InsertArtifactsBulk(ctx, []*model.Artifact{full}); err != nil {
@@ -92,10 +93,10 @@ func TestTrailWrittenOneEventAtATimeIsLaidOutAsAWholeInsert(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("stored artifacts differ:\n whole    %+v\n stepwise %+v", a, b)
 	}
-	for _, sp := range []trailSpec{auditTrail, promotionTrail} {
-		da, db := overflowDocs(t, whole, sp, full.ID), overflowDocs(t, stepwise, sp, full.ID)
+	for _, sp := range []*bucketlog.TrailSpec{auditTrail, promotionTrail} {
+		da, db := trailBuckets(t, whole, sp, full.ID), trailBuckets(t, stepwise, sp, full.ID)
 		if len(da) == 0 || !reflect.DeepEqual(da, db) {
-			t.Fatalf("%s overflow documents differ: %d whole, %d stepwise", sp.name, len(da), len(db))
+			t.Fatalf("%s buckets differ: %d whole, %d stepwise", sp.Name, len(da), len(db))
 		}
 	}
 	// Both hold the whole history, in order.
@@ -115,6 +116,22 @@ func TestTrailWrittenOneEventAtATimeIsLaidOutAsAWholeInsert(t *testing.T) {
 			t.Fatal("the promotions read back differ from the ones written")
 		}
 	}
+}
+
+// promotedOften is a promoted k more times into PROD (three environments in
+// turn), an hour apart after its last event: more promotions than an artifact
+// keeps inline, spread over its history.
+func promotedOften(t testing.TB, a *model.Artifact, p *model.Policy, k int) *model.Artifact {
+	t.Helper()
+	admin := model.Actor{Subject: "alice", Type: model.ActorUser, Roles: map[string][]model.Role{a.Project: {model.RoleProjectAdmin}}}
+	for i := 0; i < k; i++ {
+		next, err := model.Promote(*a, p, admin, model.PromotionRequest{Channel: model.ChannelProd, TargetEnvironment: fmt.Sprintf("r%d", i%3)}, fmt.Sprintf("p-%d", i), a.Audit[len(a.Audit)-1].At.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a = &next
+	}
+	return a
 }
 
 func (s *Store) mustGet(t testing.TB, id string) *model.Artifact {
@@ -158,7 +175,7 @@ func TestArtifactWithThousandsOfEventsIsReadVerifiedAndPromotedFromABoundedDocum
 		t.Helper()
 		raw := rawDoc(t, s, artifactsCollection, old.ID)
 		a := s.mustGet(t, old.ID)
-		if len(raw) > maxArtifactDocBytes || len(a.Audit) >= auditTrail.keep+auditTrail.step || len(a.Promotions) >= promotionTrail.keep+promotionTrail.step {
+		if len(raw) > maxArtifactDocBytes || len(a.Audit) >= auditTrail.Keep+auditTrail.Step || len(a.Promotions) >= promotionTrail.Keep+promotionTrail.Step {
 			t.Fatalf("%s: the artifact document holds %d bytes, %d events and %d promotions (bound %d bytes)", when, len(raw), len(a.Audit), len(a.Promotions), maxArtifactDocBytes)
 		}
 	}
@@ -291,17 +308,7 @@ func TestPolicyAppliedHundredsOfTimesKeepsItsDocumentSmall(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
 	const project, n = "governed", 300
-	for v := 1; v <= n; v++ {
-		p, err := model.NewPolicy(project, agePolicy(project, v%2 == 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Version, p.UpdatedAt, p.UpdatedBy = v, t0.Add(time.Duration(v)*time.Minute), "ada"
-		change := model.PolicyChange{Project: project, Actor: "ada", ActorType: model.ActorUser, FromVersion: v - 1, ToVersion: v, CorrelationID: fmt.Sprintf("c-%d", v), At: p.UpdatedAt}
-		if err := s.PutPolicy(ctx, &p, change); err != nil {
-			t.Fatalf("version %d: %v", v, err)
-		}
-	}
+	putPolicies(t, s, project, n)
 	if size := len(rawDoc(t, s, policiesCollection, project)); size > 2<<10 {
 		t.Fatalf("the policy document holds %d bytes after %d changes", size, n)
 	}
@@ -329,6 +336,23 @@ func TestPolicyAppliedHundredsOfTimesKeepsItsDocumentSmall(t *testing.T) {
 	wantKind(t, s.PutPolicy(ctx, &stale, model.PolicyChange{Project: project, FromVersion: n - 1, ToVersion: n}), model.KindConflict)
 }
 
+// putPolicies stores versions 1 to n of project's policy, a change a minute (the
+// change of version v made at t0+v minutes, correlation id c-<v>).
+func putPolicies(t testing.TB, s *Store, project string, n int) {
+	t.Helper()
+	for v := 1; v <= n; v++ {
+		p, err := model.NewPolicy(project, agePolicy(project, v%2 == 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Version, p.UpdatedAt, p.UpdatedBy = v, t0.Add(time.Duration(v)*time.Minute), "ada"
+		change := model.PolicyChange{Project: project, Actor: "ada", ActorType: model.ActorUser, FromVersion: v - 1, ToVersion: v, CorrelationID: fmt.Sprintf("c-%d", v), At: p.UpdatedAt}
+		if err := s.PutPolicy(context.Background(), &p, change); err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+	}
+}
+
 // A write that moved events to an overflow document and then lost its version race
 // (or died before its artifact write) leaves a copy the artifact still holds:
 // readers see every event once, and the next write fills the same slots without
@@ -341,7 +365,7 @@ func TestSpillWithoutItsArtifactWriteLosesAndDuplicatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := agedArtifact(t, "payments", "svc", auditTrail.keep+auditTrail.step, &p)
+	full := agedArtifact(t, "payments", "svc", auditTrail.Keep+auditTrail.Step, &p)
 	cut := *full
 	cut.Audit = full.Audit[:len(full.Audit)-1]
 	cut.Promotions = full.Promotions
@@ -349,7 +373,7 @@ func TestSpillWithoutItsArtifactWriteLosesAndDuplicatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur := s.mustGet(t, full.ID)
-	if cur.AuditFrom != 0 || len(cur.Audit) != auditTrail.keep+auditTrail.step-1 {
+	if cur.AuditFrom != 0 || len(cur.Audit) != auditTrail.Keep+auditTrail.Step-1 {
 		t.Fatalf("setup: %d inline from %d", len(cur.Audit), cur.AuditFrom)
 	}
 	next := *cur
@@ -359,8 +383,8 @@ func TestSpillWithoutItsArtifactWriteLosesAndDuplicatesNothing(t *testing.T) {
 	stale := *cur
 	stale.Version--
 	wantKind(t, s.UpdateArtifact(ctx, &stale, &next), model.KindConflict)
-	if docs := overflowDocs(t, s, auditTrail, full.ID); len(docs) != 1 || len(docs[0].Entries) != auditTrail.step {
-		t.Fatalf("the losing writer left %d overflow documents", len(docs))
+	if docs := trailBuckets(t, s, auditTrail, full.ID); len(docs) != 1 || len(docs[0].Entries) != auditTrail.Step {
+		t.Fatalf("the losing writer left %d buckets", len(docs))
 	}
 	if a := s.mustGet(t, full.ID); a.AuditFrom != 0 || len(a.Audit) != len(cur.Audit) {
 		t.Fatalf("the losing write changed the artifact: %d inline from %d", len(a.Audit), a.AuditFrom)
@@ -375,16 +399,16 @@ func TestSpillWithoutItsArtifactWriteLosesAndDuplicatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := s.mustGet(t, full.ID)
-	if a.AuditFrom != auditTrail.step || len(a.Audit) != auditTrail.keep {
+	if a.AuditFrom != auditTrail.Step || len(a.Audit) != auditTrail.Keep {
 		t.Fatalf("after the write: %d inline from %d", len(a.Audit), a.AuditFrom)
 	}
-	docs := overflowDocs(t, s, auditTrail, full.ID)
-	if len(docs) != 1 || len(docs[0].Entries) != auditTrail.step {
-		t.Fatalf("overflow after the write: %d documents, first holds %d entries", len(docs), len(docs[0].Entries))
+	docs := trailBuckets(t, s, auditTrail, full.ID)
+	if len(docs) != 1 || len(docs[0].Entries) != auditTrail.Step || docs[0].First != 0 {
+		t.Fatalf("buckets after the write: %d documents, first holds %d entries", len(docs), len(docs[0].Entries))
 	}
 	for i, e := range docs[0].Entries {
-		if e.Seq != i {
-			t.Fatalf("overflow entry %d has seq %d", i, e.Seq)
+		if got := ownedAudit(full, decodeAudit(t, e)); !reflect.DeepEqual(got, normalized(full).Audit[i]) {
+			t.Fatalf("bucket 0 slot %d holds %+v", i, got)
 		}
 	}
 	events, err = s.ArtifactAudit(ctx, a, 0, a.AuditLen())
@@ -394,7 +418,7 @@ func TestSpillWithoutItsArtifactWriteLosesAndDuplicatesNothing(t *testing.T) {
 
 	// A surplus copy beyond what the artifact let go of (a crash right after a
 	// spill) is ignored by readers.
-	if err := spill(ctx, s.overflow, auditTrail, a.ID, a.AuditFrom, mapSlice(a.Audit[:3], toAuditDoc), false); err != nil {
+	if err := trailOf[auditDoc](s, auditTrail, a.ID).Spill(ctx, a.AuditFrom, mapSlice(a.Audit[:3], toAuditDoc)); err != nil {
 		t.Fatal(err)
 	}
 	events, err = s.ArtifactAudit(ctx, a, 0, a.AuditLen())
@@ -425,7 +449,7 @@ func TestOutboxReplayReadsEventsMovedOutSince(t *testing.T) {
 	s.crashAfterWrite = func(*model.Artifact) bool { return true } // projections of this write are lost
 	verify("lost")
 	s.crashAfterWrite = nil
-	for k := 0; k < 3*auditTrail.step; k++ {
+	for k := 0; k < 3*auditTrail.Step; k++ {
 		verify(fmt.Sprintf("later-%d", k))
 	}
 	if cur := s.mustGet(t, a.ID); cur.AuditFrom < 2 {
@@ -520,10 +544,8 @@ func TestStoredEventsLeaveOutTheirArtifactsFieldsAndReadBackWhole(t *testing.T) 
 		t.Fatal(err)
 	}
 	stored := doc.Audit
-	for _, o := range overflowDocs(t, s, auditTrail, full.ID) {
-		for _, e := range o.Entries {
-			stored = append(stored, e.Entry)
-		}
+	for _, o := range trailBuckets(t, s, auditTrail, full.ID) {
+		stored = append(stored, o.Entries...)
 	}
 	if len(stored) != len(full.Audit) {
 		t.Fatalf("%d events stored, want %d", len(stored), len(full.Audit))
@@ -560,4 +582,126 @@ func TestStoredEventsLeaveOutTheirArtifactsFieldsAndReadBackWhole(t *testing.T) 
 			t.Fatalf("feed event without its artifact's fields: %+v", it.Event)
 		}
 	}
+}
+
+// toLegacyOverflow rewrites the buckets of owner's trail sp into the layout
+// before overflowSchema 2, behind the store's back: document "<owner>:<name>:<n>"
+// {owner, trail, first, entries: [{seq, <fields>}]}, no version, its entries out
+// of order and one twice (as $addToSet upserts could leave them). The owner's
+// fields are the same in both layouts.
+func toLegacyOverflow(t *testing.T, s *Store, sp *bucketlog.TrailSpec, owner string, keepNew bool) int {
+	t.Helper()
+	ctx := context.Background()
+	buckets := trailBuckets(t, s, sp, owner)
+	for n, b := range buckets {
+		var entries []bson.D
+		for i, raw := range b.Entries {
+			var e bson.D
+			if err := bson.Unmarshal(raw, &e); err != nil {
+				t.Fatal(err)
+			}
+			entries = append(entries, append(bson.D{{Key: "seq", Value: b.First + i}}, e...))
+		}
+		slices.Reverse(entries)
+		entries = append(entries, entries[0])
+		old := bson.D{{Key: "_id", Value: fmt.Sprintf("%s:%s:%d", owner, sp.Name, n)}, {Key: "owner", Value: owner}, {Key: "trail", Value: sp.Name}, {Key: "first", Value: b.First}, {Key: "entries", Value: entries}}
+		if _, err := s.overflow.InsertOne(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		if keepNew && n == 0 {
+			continue // as a move interrupted after its copy, before its delete
+		}
+		if _, err := s.overflow.DeleteOne(ctx, bson.D{{Key: "_id", Value: b.ID}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return len(buckets)
+}
+
+// Overflow documents of the layout before buckets (their own mechanism, with
+// $addToSet and no version) are moved into the bucket layout when the store
+// opens, once: the whole audit trail, the promotions and the policy's change
+// trail read back intact (a copy already moved by an interrupted migration, a
+// duplicate entry and a surplus beyond the owner's from included), and later
+// writes append to them.
+func TestOverflowOfTheOldLayoutIsMovedIntoBucketsAtOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	const project = "legacy"
+	p, err := model.NewPolicy(project, agePolicy(project, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := promotedOften(t, agedArtifact(t, project, "svc", 60, &p), &p, 40)
+	if err := s.InsertArtifactsBulk(ctx, []*model.Artifact{full}); err != nil {
+		t.Fatal(err)
+	}
+	putPolicies(t, s, project, 40)
+	stored := s.mustGet(t, full.ID)
+	// A surplus: a spill of the artifact's oldest inline events whose artifact
+	// write never landed.
+	if err := trailOf[auditDoc](s, auditTrail, full.ID).Spill(ctx, stored.AuditFrom, mapSlice(stored.Audit[:3], toAuditDoc)); err != nil {
+		t.Fatal(err)
+	}
+	moved := toLegacyOverflow(t, s, auditTrail, full.ID, true) + toLegacyOverflow(t, s, promotionTrail, full.ID, false) + toLegacyOverflow(t, s, policyTrail, project, false)
+	if _, err := s.overflow.DeleteOne(ctx, bson.D{{Key: "_id", Value: overflowMetaID}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTest(t, dir)
+	n, err := s.overflow.CountDocuments(ctx, bson.D{{Key: "version", Value: bson.D{{Key: "$exists", Value: false}}}})
+	if err != nil || n != 0 {
+		t.Fatalf("%d documents of the old layout left (%v)", n, err)
+	}
+	if got := len(trailBuckets(t, s, auditTrail, full.ID)) + len(trailBuckets(t, s, promotionTrail, full.ID)) + len(trailBuckets(t, s, policyTrail, project)); got != moved {
+		t.Fatalf("%d buckets after the move, want %d", got, moved)
+	}
+	check := func(when string, audit []model.AuditEvent, promotions []model.Promotion, changes int) {
+		t.Helper()
+		a := s.mustGet(t, full.ID)
+		events, err := s.ArtifactAudit(ctx, a, 0, a.AuditLen())
+		if err != nil || !reflect.DeepEqual(events, audit) {
+			t.Fatalf("%s: audit trail read back: %v, %d events, want %d", when, err, len(events), len(audit))
+		}
+		prs, err := s.ArtifactPromotions(ctx, a, 0, a.PromotionsLen())
+		if err != nil || !reflect.DeepEqual(prs, promotions) {
+			t.Fatalf("%s: promotions read back: %v, %d, want %d", when, err, len(prs), len(promotions))
+		}
+		cs, err := s.PolicyChanges(ctx, project)
+		if err != nil || len(cs) != changes {
+			t.Fatalf("%s: policy changes: %v %d, want %d", when, err, len(cs), changes)
+		}
+		for i, c := range cs {
+			if c.ToVersion != changes-i {
+				t.Fatalf("%s: policy change %d is version %d", when, i, c.ToVersion)
+			}
+		}
+	}
+	check("after the move", normalized(full).Audit, normalized(full).Promotions, 40)
+
+	// Later writes append to the moved trails (and spill into their buckets).
+	svc := service.New(s, service.WithClock(steppingClock(t0.Add(1000*time.Hour))))
+	rq := service.Request{Actor: ageActor, CorrelationID: "after"}
+	audit, promotions := normalized(full).Audit, normalized(full).Promotions
+	for k := 0; k < 20; k++ {
+		a, err := svc.Promote(ctx, rq, full.ID, model.PromotionRequest{Channel: model.ChannelProd, TargetEnvironment: "eu"})
+		if err != nil {
+			t.Fatalf("promotion %d: %v", k, err)
+		}
+		audit, promotions = append(audit, a.Audit[len(a.Audit)-1]), append(promotions, a.Promotions[len(a.Promotions)-1])
+	}
+	for k := 0; k < 5; k++ {
+		if _, err := svc.SetPolicy(ctx, rq, project, agePolicy(project, k%2 == 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := s.mustGet(t, full.ID); a.AuditFrom <= stored.AuditFrom || a.PromotionsFrom <= stored.PromotionsFrom {
+		t.Fatalf("the writes moved nothing out: audit from %d (was %d), promotions from %d (was %d)", a.AuditFrom, stored.AuditFrom, a.PromotionsFrom, stored.PromotionsFrom)
+	}
+	check("after more writes", audit, promotions, 45)
 }

@@ -8,7 +8,7 @@ package store
 //
 //	policies:<p> (+ overflow)  project.policy, project.freeze, project.unfreeze: an
 //	                           append-only trail, entry i keeps number i for ever
-//	                           (the older ones move to overflow documents).
+//	                           (the older ones move to its buckets, trail.go).
 //	trusted_keys:<p>           project.key_added and project.key_revoked: the keys in
 //	                           the order they were added (never removed), each
 //	                           revoked at most once (revocation is final).
@@ -26,7 +26,7 @@ package store
 //
 // Reading the trail costs two _id look-ups (the policy's trail, the keys) plus the
 // project's webhooks, which the caller usually passes from its own listing (the
-// dispatcher lists them anyway), plus one overflow document per 32 policy changes
+// dispatcher lists them anyway), plus one bucket per 32 policy changes
 // taken at once beyond the newest.
 
 import (
@@ -40,6 +40,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/artifact-trust/control-plane/model"
+	"github.com/artifact-trust/control-plane/store/internal/bucketlog"
 )
 
 // TrailPos is a position in a project's trail: what of each source was taken.
@@ -96,7 +97,7 @@ type TrailEvent struct {
 // TrailHead is a project's trail as read at one moment.
 type TrailHead struct {
 	project  string
-	overflow int // policy trail entries in overflow documents
+	overflow int // policy trail entries in its buckets
 	inline   []model.PolicyChange
 	keys     []keyDoc
 	hooks    []*model.Webhook
@@ -170,7 +171,7 @@ func (s *Store) TrailSince(ctx context.Context, h *TrailHead, pos TrailPos) ([]T
 	var out []TrailEvent
 	total := h.overflow + len(h.inline)
 	if pos.Policy < total {
-		changes, err := readTrail(ctx, s.overflow, policyTrail, h.project, h.overflow, h.inline, pos.Policy, total, policyChangeDoc.model)
+		changes, err := bucketlog.ReadTrail(ctx, trailOf[policyChangeDoc](s, policyTrail, h.project), h.overflow, h.inline, pos.Policy, total, policyChangeDoc.model)
 		if err != nil {
 			return nil, pos, err
 		}

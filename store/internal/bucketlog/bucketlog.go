@@ -1,7 +1,9 @@
 // Package bucketlog keeps a log of entries as one head document and numbered
 // bucket documents, behind a narrow storage interface: the store's read models
 // (the artifact list, the audit feed, the promotion log of each channel) are such
-// logs, and only this package knows how they are laid out.
+// logs, and so are the trails their owners' documents head (an artifact's audit
+// events and promotions, a policy's changes: Trail); only this package knows how
+// they are laid out.
 //
 // It lives under store/internal because nothing but the store has any business
 // with its documents, and it talks to storage only through Storage (a locked
@@ -52,6 +54,38 @@
 //     duration; the head's lock may be held while a bucket's is taken (sealing)
 //     or read (recordBucket), never the other way round, so locks cannot
 //     deadlock.
+//
+// Trails (Trail): a log of immutable entries headed by a document the caller
+// owns and writes itself (an artifact's audit events and promotions, a policy's
+// changes), so that an entry lands in one write with the change it records.
+//
+//   - Every entry has a sequence number, its position in the trail from 0, and
+//     never changes once its owner's write committed it. The owner holds the
+//     newest entries inline and the count `from` of those moved out: inline entry
+//     i has sequence number from+i. Bucket n, _id BucketID("<owner>:<name>", n),
+//     holds sequence numbers [n*cap, (n+1)*cap), entry i of the bucket being
+//     n*cap+i (and, for people reading it, owner, trail and first = n*cap). A
+//     trail's cap never changes: addresses depend on it.
+//   - A write that appends to the owner asks Plan how many of the oldest inline
+//     entries to move (keep, step and cap as TrailSpec says), moves only entries
+//     the owner held as read (committed), writes them into their buckets first
+//     (Spill), and then the owner, with its own version predicate, holding the
+//     rest and the new from.
+//   - Spill seals as a log does, by address: a bucket whose first slot it writes
+//     is inserted, and merged when it is there; a merge, under the bucket's lock
+//     and version predicate, keeps the slots the bucket holds (their entries are
+//     immutable) and appends the others. So every writer that read the owner at
+//     one version writes the same entries into the same slots, a replay writes
+//     nothing, and a bucket filled a slot at a time (a policy's trail moves one
+//     change per write) grows in place. Slots are never dropped: a writer that
+//     read an older owner writes slots the bucket already holds.
+//   - A crash or a lost race between a spill and the owner's write leaves slots
+//     at or beyond the owner's from (entries it still holds inline): readers take
+//     those from the owner only, and the next spill writes the same slots again.
+//   - Readers (ReadTrail, Entries) read the owner, then only the buckets of the
+//     range they need, by _id, a few in parallel; an entry below from that its
+//     bucket does not hold is an error. Without transactions this keeps every
+//     entry: it is in the owner or, before the owner lets go of it, in its bucket.
 package bucketlog
 
 import (
@@ -64,6 +98,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/artifact-trust/control-plane/model"
 )
@@ -178,8 +213,14 @@ type Head[E, S any] struct {
 // Open is the number of the open bucket.
 func (h *Head[E, S]) Open() int { return len(h.Sealed) }
 
+// bucket is a bucket document. A trail's buckets carry labels for people reading
+// them (the owner, the trail's name and the sequence number of slot 0); a log's
+// carry none.
 type bucket[E any] struct {
-	Entries []E `bson:"entries"`
+	Owner   string `bson:"owner,omitempty"`
+	Trail   string `bson:"trail,omitempty"`
+	First   *int   `bson:"first,omitempty"`
+	Entries []E    `bson:"entries"`
 }
 
 // Spec describes a kind of log.
@@ -322,23 +363,9 @@ func (l Log[E, S]) sealThenAppend(ctx context.Context, h *Head[E, S], add []E, c
 func (l Log[E, S]) seal(ctx context.Context, h *Head[E, S]) error {
 	for len(h.Entries) >= l.Spec.Cap {
 		chunk := h.Entries[:l.Spec.Cap]
-		id := BucketID(l.ID, len(h.Sealed))
-		// The bucket is new but after a crash or a lost race: insert it, and merge
-		// only when it is there.
-		unlock, err := l.St.Lock(ctx, id)
+		stored, bver, err := place(ctx, l.St, BucketID(l.ID, len(h.Sealed)), bucket[E]{}, 0, chunk, l.replaces, true)
 		if err != nil {
 			return err
-		}
-		inserted, err := l.St.Put(ctx, id, &bucket[E]{Entries: chunk}, 0)
-		unlock()
-		if err != nil {
-			return err
-		}
-		stored, bver := chunk, int64(1)
-		if !inserted {
-			if bver, err = l.merge(ctx, id, chunk, &stored); err != nil {
-				return err
-			}
 		}
 		h.Sealed = append(h.Sealed, Sealed[S]{Range: l.rangeOf(stored), Version: bver, Summary: l.summarize(stored)})
 		h.Entries = slices.Clone(h.Entries[l.Spec.Cap:])
@@ -349,24 +376,59 @@ func (l Log[E, S]) seal(ctx context.Context, h *Head[E, S]) error {
 	return nil
 }
 
-// merge writes chunk into bucket document id slot by slot (see the contract) and
-// returns its version, and in stored what it holds.
-func (l Log[E, S]) merge(ctx context.Context, id string, chunk []E, stored *[]E) (int64, error) {
-	return Update(ctx, l.St, id, func(b *bucket[E], _ int64) (bool, error) {
-		changed := len(b.Entries) > len(chunk)
-		b.Entries = b.Entries[:min(len(b.Entries), len(chunk))]
+// replaces reports whether a seal puts next into the slot that holds cur: a slot
+// holding another entry, or an older state of it.
+func (l Log[E, S]) replaces(cur, next *E) bool {
+	return l.Spec.Key(cur) != l.Spec.Key(next) || (l.Spec.Newer != nil && l.Spec.Newer(cur, next))
+}
+
+// place writes chunk into slots at, at+1, ... of bucket document id, labelled
+// as b says (b's entries are ignored), and returns what the bucket holds then and
+// its version. A bucket whose chunk starts at slot 0 is new but after a crash or
+// a lost race: it is inserted, and merged only when it is there. The merge, under
+// the bucket's lock and version predicate, sets a slot the bucket holds to the
+// chunk's entry when replace says so (nil: never, entries are immutable), appends
+// the slots it does not hold, and with trim drops the slots beyond the chunk; a
+// chunk starting past the bucket's last slot leaves a gap, which is an error
+// (entries below it are missing).
+func place[E any](ctx context.Context, st Storage, id string, b bucket[E], at int, chunk []E, replace func(cur, next *E) bool, trim bool) ([]E, int64, error) {
+	if at == 0 {
+		unlock, err := st.Lock(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		b.Entries = chunk
+		inserted, err := st.Put(ctx, id, &b, 0)
+		unlock()
+		if err != nil || inserted {
+			return chunk, 1, err
+		}
+	}
+	var stored []E
+	ver, err := Update(ctx, st, id, func(cur *bucket[E], _ int64) (bool, error) {
+		if len(cur.Entries) < at {
+			return false, missing(id, len(cur.Entries))
+		}
+		changed := false
+		if trim && len(cur.Entries) > at+len(chunk) {
+			cur.Entries, changed = cur.Entries[:at+len(chunk)], true
+		}
 		for i := range chunk {
-			switch {
-			case i >= len(b.Entries):
-				b.Entries, changed = append(b.Entries, chunk[i]), true
-			case l.Spec.Key(&b.Entries[i]) != l.Spec.Key(&chunk[i]) ||
-				(l.Spec.Newer != nil && l.Spec.Newer(&b.Entries[i], &chunk[i])):
-				b.Entries[i], changed = chunk[i], true
+			switch j := at + i; {
+			case j >= len(cur.Entries):
+				cur.Entries, changed = append(cur.Entries, chunk[i]), true
+			case replace != nil && replace(&cur.Entries[j], &chunk[i]):
+				cur.Entries[j], changed = chunk[i], true
 			}
 		}
-		*stored = b.Entries
+		if changed {
+			b.Entries = cur.Entries
+			*cur = b
+		}
+		stored = cur.Entries
 		return changed, nil
 	})
+	return stored, ver, err
 }
 
 // Upsert applies es to the log: an entry whose key is there is set in place with
@@ -679,4 +741,136 @@ func (it *Iter[E, S]) Next() (Placed[E], bool, error) {
 	p := it.pending[0]
 	it.pending = it.pending[1:]
 	return p, true, nil
+}
+
+// ---------------------------------------------------------------------------------
+// Trails: logs headed by their owner's document.
+
+// TrailSpec describes a kind of trail (see the contract).
+type TrailSpec struct {
+	// Name is the trail's name: its owner's field for it, and the middle part
+	// of its bucket ids.
+	Name string
+	// Keep is how many entries at least stay inline after a move (>= 1: the entry
+	// a write appends is committed with the owner, never written elsewhere first).
+	Keep int
+	// Step: moves take a multiple of Step entries; it divides Cap.
+	Step int
+	// Cap is the number of entries per bucket; it never changes for a trail.
+	Cap int
+}
+
+// Plan returns how many of n inline entries, the first at sequence number from,
+// a write moves out of the owner: none while fewer than Keep+Step are inline,
+// else enough to leave between Keep and Keep+Step-1, so that from advances by
+// multiples of Step (with Step == Cap each move fills one new bucket).
+func (sp *TrailSpec) Plan(from, n int) int {
+	if n < sp.Keep+sp.Step {
+		return 0
+	}
+	to := (from + n - sp.Keep) / sp.Step * sp.Step
+	return max(0, to-from)
+}
+
+// Trail is the trail of kind Spec of the owner document Owner, its buckets
+// stored in St.
+type Trail[E any] struct {
+	Spec  *TrailSpec
+	St    Storage
+	Owner string
+}
+
+// BucketID is the _id of the trail's bucket n: BucketID of "<owner>:<name>".
+func (t Trail[E]) BucketID(n int) string { return BucketID(t.Owner+":"+t.Spec.Name, n) }
+
+// Spill writes moved, the entries from sequence number from on that the owner
+// is about to let go of, into their buckets (see the contract): before the
+// owner's write, which then holds the entries after them and from+len(moved).
+// Idempotent: a replay, or another writer that read the owner at the same
+// version, writes the same entries into the same slots.
+func (t Trail[E]) Spill(ctx context.Context, from int, moved []E) error {
+	c := t.Spec.Cap
+	for i := 0; i < len(moved); {
+		n := (from + i) / c
+		end := min(len(moved), (n+1)*c-from)
+		first := n * c
+		b := bucket[E]{Owner: t.Owner, Trail: t.Spec.Name, First: &first}
+		if _, _, err := place(ctx, t.St, t.BucketID(n), b, from+i-first, moved[i:end], nil, false); err != nil {
+			return err
+		}
+		i = end
+	}
+	return nil
+}
+
+// readConcurrency bounds the parallel bucket reads of one trail read.
+const readConcurrency = 4
+
+// Entries returns the trail's entries [lo, hi), oldest first, from its buckets:
+// hi is at most the owner's from (as read by the caller, or earlier: buckets hold
+// every entry below the stored from, which only grows). They are read by _id, a
+// few at a time; a missing one is an error. Slots beyond what the owner let go of
+// (a spill whose owner write did not land) are never read.
+func (t Trail[E]) Entries(ctx context.Context, lo, hi int) ([]E, error) {
+	lo = max(lo, 0)
+	if lo >= hi {
+		return []E{}, nil
+	}
+	c := t.Spec.Cap
+	first := lo / c
+	buckets := make([][]E, (hi-1)/c-first+1)
+	var g errgroup.Group
+	g.SetLimit(readConcurrency)
+	for i := range buckets {
+		g.Go(func() error {
+			var b bucket[E]
+			_, err := t.St.Get(ctx, t.BucketID(first+i), &b)
+			buckets[i] = b.Entries
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]E, 0, hi-lo)
+	for i, es := range buckets {
+		n := first + i
+		from, to := max(lo, n*c)-n*c, min(hi, (n+1)*c)-n*c
+		if len(es) < to {
+			return nil, missing(t.BucketID(n), len(es))
+		}
+		out = append(out, es[from:to]...)
+	}
+	return out, nil
+}
+
+// ReadTrail returns the entries [lo, hi) of trail t, oldest first, given the part
+// its owner holds: inline, whose first entry has sequence number from (the owner
+// as read, or any later state of it). Those below from come from the buckets
+// (Entries), converted with conv, the rest from inline.
+func ReadTrail[M, E any](ctx context.Context, t Trail[E], from int, inline []M, lo, hi int, conv func(E) M) ([]M, error) {
+	lo, hi = max(lo, 0), min(hi, from+len(inline))
+	if lo >= hi {
+		return []M{}, nil
+	}
+	out := make([]M, 0, hi-lo)
+	if lo < from {
+		older, err := t.Entries(ctx, lo, min(hi, from))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range older {
+			out = append(out, conv(e))
+		}
+	}
+	if hi > from {
+		out = append(out, inline[max(lo, from)-from:hi-from]...)
+	}
+	return out, nil
+}
+
+// missing is the error of bucket id holding only its first n slots where more
+// are expected (entries the owner let go of are lost).
+func missing(id string, n int) error {
+	return &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("bucket %s misses slot %d", id, n)}
 }

@@ -516,3 +516,256 @@ func TestARecordThatStillCoversTheBucketIsNotRewritten(t *testing.T) {
 		t.Fatalf("bucket 0 recorded as %v, want x and y (a record may say more than the bucket holds)", rec)
 	}
 }
+
+// owner is a trail's owner document in the tests: the newest entries inline and
+// the count of those moved out.
+type owner struct {
+	From   int   `bson:"from"`
+	Inline []ent `bson:"entries"`
+}
+
+// testTrail is trail "t" of owner "o" in memory, and n entries to append to it.
+func testTrail(keep, step, capacity, n int) (*memory, Trail[ent], []ent) {
+	st := newMemory()
+	var es []ent
+	for i := range n {
+		es = append(es, ent{At: int64(i), ID: fmt.Sprint("e", i), V: 1})
+	}
+	return st, Trail[ent]{Spec: &TrailSpec{Name: "t", Keep: keep, Step: step, Cap: capacity}, St: st, Owner: "o"}, es
+}
+
+// ownerWrite is a write of the owner as read (o at version ver) appending es: it
+// moves what Plan says of the entries o held, spills them, then writes the owner
+// with its version predicate and reports whether that landed.
+func ownerWrite(ctx context.Context, tr Trail[ent], o owner, ver int64, es ...ent) (bool, error) {
+	committed := len(o.Inline)
+	o.Inline = append(slices.Clone(o.Inline), es...)
+	if k := min(tr.Spec.Plan(o.From, len(o.Inline)), committed); k > 0 {
+		if err := tr.Spill(ctx, o.From, o.Inline[:k]); err != nil {
+			return false, err
+		}
+		o.Inline, o.From = o.Inline[k:], o.From+k
+	}
+	return tr.St.Put(ctx, tr.Owner, &o, ver)
+}
+
+func readOwner(t *testing.T, tr Trail[ent]) (owner, int64) {
+	t.Helper()
+	var o owner
+	ver, err := tr.St.Get(context.Background(), tr.Owner, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, ver
+}
+
+// appendTrail appends es to the trail, one owner write each.
+func appendTrail(t *testing.T, tr Trail[ent], es ...ent) {
+	t.Helper()
+	for _, e := range es {
+		o, ver := readOwner(t, tr)
+		if ok, err := ownerWrite(context.Background(), tr, o, ver, e); err != nil || !ok {
+			t.Fatalf("append %v: %v %v", e, ok, err)
+		}
+	}
+}
+
+// readTrail reads the whole trail as its owner holds it now.
+func readTrail(t *testing.T, tr Trail[ent]) []ent {
+	t.Helper()
+	o, _ := readOwner(t, tr)
+	es, err := ReadTrail(context.Background(), tr, o.From, o.Inline, 0, o.From+len(o.Inline), func(e ent) ent { return e })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// stored returns bucket n of tr as stored, labels and all.
+func stored(t *testing.T, tr Trail[ent], n int) (bucket[ent], int64) {
+	t.Helper()
+	var b bucket[ent]
+	ver, err := tr.St.Get(context.Background(), tr.BucketID(n), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, ver
+}
+
+// TestTrailSpillThenReadGivesEveryEntryBySequence: entries appended one write at
+// a time move out of the owner step entries at a time, entry k lands in slot k%cap
+// of bucket k/cap (labelled with its owner, trail and first sequence number), the
+// owner keeps between keep and keep+step-1 inline, and every range reads back in
+// order from the buckets and the owner.
+func TestTrailSpillThenReadGivesEveryEntryBySequence(t *testing.T) {
+	_, tr, es := testTrail(3, 4, 4, 23)
+	appendTrail(t, tr, es...)
+	o, _ := readOwner(t, tr)
+	if o.From != 20 || len(o.Inline) != 3 {
+		t.Fatalf("owner holds %d inline from %d, want 3 from 20", len(o.Inline), o.From)
+	}
+	for n := range 5 {
+		b, _ := stored(t, tr, n)
+		if b.Owner != "o" || b.Trail != "t" || b.First == nil || *b.First != 4*n || !slices.Equal(b.Entries, es[4*n:4*n+4]) {
+			t.Fatalf("bucket %d: %+v", n, b)
+		}
+	}
+	if got := readTrail(t, tr); !slices.Equal(got, es) {
+		t.Fatalf("trail:\n%v\nwant\n%v", got, es)
+	}
+	for lo := range 23 {
+		for hi := lo; hi <= 23; hi += 5 {
+			got, err := ReadTrail(context.Background(), tr, o.From, o.Inline, lo, hi, func(e ent) ent { return e })
+			if err != nil || !slices.Equal(got, es[lo:hi]) {
+				t.Fatalf("[%d, %d): %v %v", lo, hi, got, err)
+			}
+		}
+	}
+}
+
+// TestTrailSpillReplayedWritesNothing: a spill of entries already in their slots
+// (a retry, a replay) writes no document.
+func TestTrailSpillReplayedWritesNothing(t *testing.T) {
+	st, tr, es := testTrail(2, 4, 8, 15)
+	appendTrail(t, tr, es...)
+	before := st.writes
+	for _, from := range []int{0, 4, 8, 0} {
+		if err := tr.Spill(context.Background(), from, es[from:12]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.writes != before {
+		t.Fatalf("replayed spills wrote %d documents", st.writes-before)
+	}
+	if got := readTrail(t, tr); !slices.Equal(got, es) {
+		t.Fatalf("trail: %v", got)
+	}
+}
+
+// TestTrailCrashBetweenSpillAndOwnerWriteLeavesItReadable: a write that spilled
+// and died before its owner write leaves slots the owner still holds inline; the
+// trail reads back whole (those entries from the owner), and the next write
+// spills the same entries into the same slots, once.
+func TestTrailCrashBetweenSpillAndOwnerWriteLeavesItReadable(t *testing.T) {
+	st, tr, es := testTrail(2, 4, 4, 11)
+	appendTrail(t, tr, es[:9]...) // 4 moved out, 5 inline
+	st.failPut = func(id string) bool { return id == "o" }
+	o, ver := readOwner(t, tr)
+	if _, err := ownerWrite(context.Background(), tr, o, ver, es[9]); !errors.Is(err, errCrash) {
+		t.Fatalf("the write at the crash: %v", err)
+	}
+	st.failPut = nil
+	if b, _ := stored(t, tr, 1); !slices.Equal(b.Entries, es[4:8]) {
+		t.Fatalf("the spill before the crash left bucket 1 as %v", b.Entries)
+	}
+	if o2, _ := readOwner(t, tr); o2.From != 4 {
+		t.Fatalf("the owner moved to %d", o2.From)
+	}
+	if got := readTrail(t, tr); !slices.Equal(got, es[:9]) {
+		t.Fatalf("trail after the crash: %v", got)
+	}
+	_, bver := stored(t, tr, 1)
+	appendTrail(t, tr, es[9:]...)
+	b, ver1 := stored(t, tr, 1)
+	if !slices.Equal(b.Entries, es[4:8]) || ver1 != bver {
+		t.Fatalf("bucket 1 after the next write: %v at version %d (was %d)", b.Entries, ver1, bver)
+	}
+	if o2, _ := readOwner(t, tr); o2.From != 8 {
+		t.Fatalf("the owner holds %d inline from %d", len(o2.Inline), o2.From)
+	}
+	if got := readTrail(t, tr); !slices.Equal(got, es) {
+		t.Fatalf("trail: %v", got)
+	}
+}
+
+// TestTrailBucketsFilledAnEntryAtATime: a trail that moves one entry per write
+// (keep 1, step 1) into buckets of 32 fills each bucket in place, slot by slot,
+// reading back whole after every write; a writer holding an older owner writes
+// slots the bucket holds and drops none.
+func TestTrailBucketsFilledAnEntryAtATime(t *testing.T) {
+	st, tr, es := testTrail(1, 1, 32, 70)
+	for i, e := range es {
+		appendTrail(t, tr, e)
+		if got := readTrail(t, tr); !slices.Equal(got, es[:i+1]) {
+			t.Fatalf("after %d writes: %v", i+1, got)
+		}
+	}
+	for n, want := range [][]ent{es[:32], es[32:64], es[64:69]} {
+		if b, _ := stored(t, tr, n); !slices.Equal(b.Entries, want) || *b.First != 32*n {
+			t.Fatalf("bucket %d holds %v", n, b.Entries)
+		}
+	}
+	// A late writer that read the owner at from 33 spills entry 33 again.
+	before := st.writes
+	if err := tr.Spill(context.Background(), 33, es[33:34]); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := stored(t, tr, 1); !slices.Equal(b.Entries, es[32:64]) || st.writes != before {
+		t.Fatalf("a late spill left bucket 1 as %v (%d writes)", b.Entries, st.writes-before)
+	}
+	// A spill past a bucket's last slot would leave a gap: refused.
+	if err := tr.Spill(context.Background(), 70, []ent{{At: 70, ID: "e70", V: 1}}); err == nil {
+		t.Fatal("a spill leaving a gap in bucket 2 was accepted")
+	}
+}
+
+// TestTrailWritersThatReadTheSameOwnerVersion: two writers read the owner at one
+// version and both spill (concurrently) before their owner writes; one owner
+// write lands, the other is refused by the version predicate and, read again,
+// appends after it. Each slot holds its entry once, and the trail reads whole.
+func TestTrailWritersThatReadTheSameOwnerVersion(t *testing.T) {
+	st, tr, es := testTrail(2, 4, 4, 11)
+	appendTrail(t, tr, es[:9]...) // 4 moved out, 5 inline: the next write moves 4
+	o, ver := readOwner(t, tr)
+	var wg sync.WaitGroup
+	landed := make([]bool, 2)
+	errs := make([]error, 2)
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			landed[w], errs[w] = ownerWrite(context.Background(), tr, o, ver, es[9+w])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if landed[0] == landed[1] {
+		t.Fatalf("owner writes landed: %v", landed)
+	}
+	b, bver := stored(t, tr, 1)
+	if !slices.Equal(b.Entries, es[4:8]) || bver != 1 {
+		t.Fatalf("bucket 1 after both spills: %v at version %d", b.Entries, bver)
+	}
+	won, lost := es[9], es[10]
+	if landed[1] {
+		won, lost = lost, won
+	}
+	before := st.writes
+	appendTrail(t, tr, lost)
+	if st.writes != before+1 {
+		t.Fatalf("the loser's second write wrote %d documents, want its owner alone", st.writes-before)
+	}
+	want := append(slices.Clone(es[:9]), won, lost)
+	if got := readTrail(t, tr); !slices.Equal(got, want) {
+		t.Fatalf("trail:\n%v\nwant\n%v", got, want)
+	}
+}
+
+// TestTrailEntryMissingBelowFromIsAnError: an entry below the owner's from that
+// its bucket does not hold is reported, never skipped.
+func TestTrailEntryMissingBelowFromIsAnError(t *testing.T) {
+	st, tr, es := testTrail(1, 1, 4, 7)
+	appendTrail(t, tr, es...)
+	if err := st.Delete(context.Background(), tr.BucketID(0)); err != nil {
+		t.Fatal(err)
+	}
+	o, _ := readOwner(t, tr)
+	if _, err := ReadTrail(context.Background(), tr, o.From, o.Inline, 0, 7, func(e ent) ent { return e }); err == nil {
+		t.Fatal("a trail without its bucket 0 read back")
+	}
+	if got, err := ReadTrail(context.Background(), tr, o.From, o.Inline, 4, 7, func(e ent) ent { return e }); err != nil || len(got) != 3 {
+		t.Fatalf("the range past bucket 0: %v %v", got, err)
+	}
+}
