@@ -9,7 +9,7 @@ import (
 )
 
 // An artifact's audit trail is read a page at a time with auditTrail (newest first,
-// through cursors, across the part kept in overflow documents), and the whole-trail
+// through cursors, across the part kept in the trail's buckets), and the whole-trail
 // field audit is charged per event against the complexity limit, whatever length
 // the query's complexity assumed.
 func TestLongAuditTrailIsPagedWithAuditTrailAndAuditIsPricedByItsLength(t *testing.T) {

@@ -206,7 +206,7 @@ func (s *Service) ArtifactPromotions(ctx context.Context, rq Request, a *model.A
 
 // AuditTrail returns a page of a's audit trail, newest first (the reverse of the
 // order events were appended), strictly after cursor after (one this method
-// returned for a). A page reads a and at most the overflow documents holding its
+// returned for a). A page reads a and at most the trail buckets holding its
 // events, so it costs the same whatever the trail's length.
 func (s *Service) AuditTrail(ctx context.Context, rq Request, a *model.Artifact, first *int, after string) (AuditPage, error) {
 	n, err := model.PageSize(first, 50)

@@ -378,7 +378,7 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 
 // TestDeployableLoadsNoArtifactAfterRevokingArtifactsPromotedIntoOneTargetAgainAndAgain
 // re-promotes every artifact into DEV/eu 30 times (a rollback pattern), so most of
-// their promotions move to the overflow, then revokes them all: the entries of those
+// their promotions move to the trail's buckets, then revokes them all: the entries of those
 // older promotions take the new facts too, so deployable loads no artifact.
 func TestDeployableLoadsNoArtifactAfterRevokingArtifactsPromotedIntoOneTargetAgainAndAgain(t *testing.T) {
 	t.Parallel()

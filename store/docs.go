@@ -172,7 +172,7 @@ type auditDoc struct {
 	Actor     string          `bson:"actor"`
 	ActorType model.ActorType `bson:"actorType"`
 	// Project, ArtifactID, Digest, Kind and SourceType are left out of the events
-	// an artifact document and its overflow documents hold wherever they equal the
+	// an artifact document and its trail buckets hold wherever they equal the
 	// artifact's own (ownedAuditDoc): they repeated ~230 bytes per event, a sixth
 	// of the document, which the embedded engine decodes on every read and write.
 	Project              string             `bson:"project,omitempty"`
@@ -461,7 +461,7 @@ func toAuditDoc(e model.AuditEvent) auditDoc {
 	return d
 }
 
-// ownedAuditDoc is e, an event of a, as a's document and overflow documents hold
+// ownedAuditDoc is e, an event of a, as a's document and its trail buckets hold
 // it: without the fields that equal a's own.
 func ownedAuditDoc(a *model.Artifact, e model.AuditEvent) auditDoc {
 	d := toAuditDoc(e)
@@ -483,8 +483,8 @@ func ownedAuditDoc(a *model.Artifact, e model.AuditEvent) auditDoc {
 	return d
 }
 
-// ownedAudit is the event d of a (read from a's document or its overflow
-// documents) with the fields ownedAuditDoc left out taken from a.
+// ownedAudit is the event d of a (read from a's document or its trail
+// buckets) with the fields ownedAuditDoc left out taken from a.
 func ownedAudit(a *model.Artifact, d auditDoc) model.AuditEvent {
 	e := d.model()
 	if e.Project == "" {

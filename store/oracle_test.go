@@ -27,7 +27,7 @@ type oracle struct {
 	full map[string]*model.Artifact
 }
 
-// loadOracle reads every artifact once, with the overflow documents of its trails.
+// loadOracle reads every artifact once, with the buckets of its trails.
 func loadOracle(t testing.TB, s *Store) *oracle {
 	t.Helper()
 	ctx := context.Background()

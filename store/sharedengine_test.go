@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -120,4 +122,82 @@ func openSharedPair(t *testing.T, monitor *event.CommandMonitor) (owner, replica
 	}
 	t.Cleanup(func() { _ = replica.Close(context.Background()) })
 	return owner, replica
+}
+
+// TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasTrailBucketWrite: a policy's
+// change trail fills its bucket a slot per policy write, so every write rewrites
+// that bucket. The owner of a shared engine reads bucket 0 to move change 4 (the
+// one version 5 holds) there; before it writes the bucket back, replica B stores
+// versions 6 and 7, putting changes 4 and 5 there. The owner's write of what it
+// read plus change 4 must not drop change 5 (it did when the owner wrote by _id
+// alone): the trail then misses a slot, and reading it, or any later policy
+// write, fails.
+func TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasTrailBucketWrite(t *testing.T) {
+	ctx := context.Background()
+	const project = "shared"
+	var b *Store // the replica, set once opened: the monitor calls it
+	var armed atomic.Bool
+	policyV := func(v int) (model.Policy, model.PolicyChange) {
+		p, err := model.NewPolicy(project, agePolicy(project, v%2 == 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Version, p.UpdatedAt, p.UpdatedBy = v, t0.Add(time.Duration(v)*time.Minute), "ada"
+		return p, model.PolicyChange{Project: project, Actor: "ada", ActorType: model.ActorUser, FromVersion: v - 1, ToVersion: v, CorrelationID: fmt.Sprintf("c-%d", v), At: p.UpdatedAt}
+	}
+	bucket := trailOf[policyChangeDoc](nil, policyTrail, project).BucketID(0)
+	var errB error
+	monitor := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+		if e.CommandName != "find" {
+			return
+		}
+		batch, ok := e.Reply.Lookup("cursor", "firstBatch").ArrayOK()
+		if !ok {
+			return
+		}
+		vals, _ := batch.Values()
+		if len(vals) == 0 {
+			return
+		}
+		doc, ok := vals[0].DocumentOK()
+		if !ok || doc.Lookup("_id").StringValue() != bucket || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		// The owner has read the bucket to move change 4 (writing version 6);
+		// replica B stores versions 6 and 7 first.
+		for v := 6; v <= 7 && errB == nil; v++ {
+			p, ch := policyV(v)
+			errB = b.PutPolicy(ctx, &p, ch)
+		}
+	}}
+	a, b := openSharedPair(t, monitor)
+	putPolicies(t, a, project, 5) // changes 0-3 in bucket 0, change 4 inline
+	armed.Store(true)
+	p, ch := policyV(6)
+	errA := a.PutPolicy(ctx, &p, ch)
+	if armed.Load() {
+		t.Fatal("the owner's read of the trail bucket was not seen")
+	}
+	if errB != nil {
+		t.Fatalf("B's policy writes: %v", errB)
+	}
+	if !model.IsKind(errA, model.KindConflict) {
+		t.Fatalf("the owner's write of version 6 after B's: %v, want a conflict", errA)
+	}
+	changes, err := a.PolicyChanges(ctx, project)
+	if err != nil {
+		t.Fatalf("the change trail after both replicas wrote: %v", err)
+	}
+	if len(changes) != 7 {
+		t.Fatalf("the change trail holds %d changes, want 7", len(changes))
+	}
+	for i, c := range changes { // newest first
+		if c.ToVersion != len(changes)-i {
+			t.Fatalf("change %d is to version %d, want %d", i, c.ToVersion, len(changes)-i)
+		}
+	}
+	p, ch = policyV(8)
+	if err := a.PutPolicy(ctx, &p, ch); err != nil {
+		t.Fatalf("the next policy write: %v", err)
+	}
 }

@@ -151,7 +151,8 @@ type legacyOverflow struct {
 // insert, or a merge that keeps the slots the bucket holds) and only then deleted,
 // so a crash anywhere leaves every entry readable and the next Open finishes the
 // move without copying anything twice. It scans the collection once (O(collection)
-// on the embedded engine), when the record is missing or older.
+// on the embedded engine), when the record is missing or older; documents it
+// cannot move leave the record unwritten, so every start tries them again.
 func (s *Store) migrateOverflow(ctx context.Context) error {
 	st := overflowStore{s}
 	var meta overflowMeta
@@ -176,20 +177,23 @@ func (s *Store) migrateOverflow(ctx context.Context) error {
 		return mapErr(err, "find old overflow")
 	}
 	_ = cur.Close(ctx)
-	kept := 0
+	var kept []string
 	for _, id := range ids {
 		done, err := s.migrateLegacyOverflow(ctx, id)
 		if err != nil {
 			return fmt.Errorf("migrate overflow document %s: %w", id, err)
 		}
 		if !done {
-			kept++
+			kept = append(kept, id)
 		}
 	}
-	if kept > 0 {
-		// Their entries stay where they were: nothing reads them, and an operator
-		// can see what is wrong with them.
-		s.log.WithField("documents", kept).Error("overflow documents of the old layout could not be moved whole (entries missing or unknown trail); they are kept")
+	if len(kept) > 0 {
+		// Their entries stay where they are and the move is not recorded as done:
+		// the next start tries them again, after an operator repaired or removed
+		// them. Until then their owners' trails cannot be read past them.
+		s.log.WithFields(map[string]any{"documents": len(kept), "ids": kept[:min(len(kept), 20)]}).
+			Error("overflow documents of the old layout could not be moved (an entry missing or unreadable, or an unknown trail); they are kept and tried again at the next start")
+		return nil
 	}
 	if _, err := bucketlog.Update(ctx, st, overflowMetaID, func(m *overflowMeta, _ int64) (bool, error) {
 		m.Schema = overflowSchema
@@ -208,7 +212,8 @@ var legacyTrails = map[string]*bucketlog.TrailSpec{auditTrail.Name: auditTrail, 
 
 // migrateLegacyOverflow moves old document id into its bucket and deletes it, and
 // reports whether it did: a document whose entries do not run without a gap from
-// its first sequence number, or of an unknown trail, is left as it is.
+// its first sequence number, one with an entry that cannot be read, or one of an
+// unknown trail, is left as it is.
 func (s *Store) migrateLegacyOverflow(ctx context.Context, id string) (bool, error) {
 	var d legacyOverflow
 	err := s.overflow.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
@@ -230,7 +235,7 @@ func (s *Store) migrateLegacyOverflow(ctx context.Context, id string) (bool, err
 	for _, raw := range d.Entries {
 		var e bson.D
 		if err := bson.Unmarshal(raw, &e); err != nil {
-			return false, &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
+			return false, nil
 		}
 		seq, ok := raw.Lookup("seq").AsInt64OK()
 		if !ok {

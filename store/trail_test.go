@@ -649,14 +649,42 @@ func TestOverflowOfTheOldLayoutIsMovedIntoBucketsAtOpen(t *testing.T) {
 	if _, err := s.overflow.DeleteOne(ctx, bson.D{{Key: "_id", Value: overflowMetaID}}); err != nil {
 		t.Fatal(err)
 	}
+	// The engine refuses the write of the first promotions bucket: the start
+	// fails, and since an old document is deleted only once its entries are in
+	// their bucket, the next start, with the engine accepting it again, finishes
+	// the move with nothing lost (checked below).
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	firstPromotions := trailOf[promotionDoc](s, promotionTrail, full.ID).BucketID(0)
+	accept := refuseWrites(t, dir, overflowCollection, "move", fmt.Sprintf(`json_extract(NEW._ferretdb_sjson, '$._id') = '%s'`, firstPromotions))
+	if broken, err := Open(ctx, Config{DataDir: dir}, testLog(t)); err == nil {
+		_ = broken.Close(ctx)
+		t.Fatal("the store opened although a bucket of the move could not be written")
+	}
+	accept()
 
 	s = openTest(t, dir)
 	n, err := s.overflow.CountDocuments(ctx, bson.D{{Key: "version", Value: bson.D{{Key: "$exists", Value: false}}}})
 	if err != nil || n != 0 {
 		t.Fatalf("%d documents of the old layout left (%v)", n, err)
+	}
+	// The move is recorded: the next start reads the record and nothing else of
+	// the collection.
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counter := &commandCounter{}
+	counter.during(func() {
+		reopened, err := Open(ctx, Config{DataDir: dir, monitor: counter.monitor()}, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = reopened
+	})
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	if finds, ids := counter.n["find "+overflowCollection], counter.foundIDs(overflowCollection); finds != 1 || len(ids) != 1 || ids[0] != fmt.Sprintf("%q", overflowMetaID) {
+		t.Fatalf("a start after the move sent %d finds to the overflow collection (%v), want the record's alone", finds, ids)
 	}
 	if got := len(trailBuckets(t, s, auditTrail, full.ID)) + len(trailBuckets(t, s, promotionTrail, full.ID)) + len(trailBuckets(t, s, policyTrail, project)); got != moved {
 		t.Fatalf("%d buckets after the move, want %d", got, moved)
@@ -704,4 +732,51 @@ func TestOverflowOfTheOldLayoutIsMovedIntoBucketsAtOpen(t *testing.T) {
 		t.Fatalf("the writes moved nothing out: audit from %d (was %d), promotions from %d (was %d)", a.AuditFrom, stored.AuditFrom, a.PromotionsFrom, stored.PromotionsFrom)
 	}
 	check("after more writes", audit, promotions, 45)
+}
+
+// An old-layout overflow document the move cannot take whole (here: an entry
+// missing at its start) is kept as it is, and the move is not recorded as done:
+// every start tries it again, until an operator repaired or removed it.
+func TestOverflowOfTheOldLayoutThatCannotBeMovedIsKeptAndTriedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	const broken = "art_x:audit:0"
+	gap := bson.D{{Key: "_id", Value: broken}, {Key: "owner", Value: "art_x"}, {Key: "trail", Value: "audit"}, {Key: "first", Value: 0},
+		{Key: "entries", Value: bson.A{bson.D{{Key: "seq", Value: 1}, {Key: "action", Value: "VERIFY"}}}}}
+	if _, err := s.overflow.InsertOne(ctx, gap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.overflow.DeleteOne(ctx, bson.D{{Key: "_id", Value: overflowMetaID}}); err != nil {
+		t.Fatal(err)
+	}
+	recorded := func(s *Store) bool {
+		n, err := s.overflow.CountDocuments(ctx, bson.D{{Key: "_id", Value: overflowMetaID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}
+	for start := 1; start <= 2; start++ {
+		if err := s.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s = openTest(t, dir)
+		if n, err := s.overflow.CountDocuments(ctx, bson.D{{Key: "_id", Value: broken}}); err != nil || n != 1 {
+			t.Fatalf("start %d: the document that cannot be moved: %d left (%v), want it kept", start, n, err)
+		}
+		if recorded(s) {
+			t.Fatalf("start %d: the move is recorded as done with a document of the old layout left", start)
+		}
+	}
+	if _, err := s.overflow.DeleteOne(ctx, bson.D{{Key: "_id", Value: broken}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s = openTest(t, dir); !recorded(s) {
+		t.Fatal("the move is not recorded once nothing of the old layout is left")
+	}
 }
