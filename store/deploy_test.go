@@ -334,8 +334,8 @@ func TestChanLogsWithoutFactsAreRebuiltAtOpen(t *testing.T) {
 				for _, e := range cur.Entries {
 					old.Entries = append(old.Entries, oldChanEntry{e.ArtifactID, int64(e.At), e.By})
 				}
-				for _, b := range cur.Sealed {
-					old.Sealed = append(old.Sealed, b.Range)
+				for n := range cur.Open() {
+					old.Sealed = append(old.Sealed, cur.Sealed.Range(n))
 				}
 				if _, err := update(ctx, s, id, project, "chan", func(d *oldChanHead, _ int64) (bool, error) {
 					*d = old

@@ -228,15 +228,19 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 		return es, err
 	}
 
+	recs, err := h.Sealed.All()
+	if err != nil {
+		return page, err
+	}
 	counts := countsOf(h.Entries)
-	for n := range h.Sealed {
-		counts.plus(h.Sealed[n].Summary.Counts)
+	for n := range recs {
+		counts.plus(recs[n].Summary.Counts)
 	}
 	if total, ok := counts.count(q.Filter); ok {
 		page.TotalCount = total
 	} else {
 		total := countMatches(h.Entries, q.Filter)
-		for n := range h.Sealed {
+		for n := range recs {
 			es, err := load(n)
 			if err != nil {
 				return page, err

@@ -58,21 +58,21 @@ func benchHeads(b *testing.B, perProject int) (*listHead, *feedHead, *chanHead) 
 	lh.Entries = list[listBucketCap : 2*listBucketCap-1]
 	r, counts := keyRange(list[:listBucketCap], (*listEntry).key), countsOf(list[:listBucketCap])
 	for n := 0; n < perProject/listBucketCap; n++ {
-		lh.Sealed = append(lh.Sealed, bucketlog.Sealed[listSummary]{Range: r, Version: 3, Summary: listSummary{counts}})
+		lh.Sealed.Append(bucketlog.Sealed[listSummary]{Range: r, Version: 3, Summary: listSummary{counts}})
 		r = shift(r)
 	}
 	var fh feedHead
 	fh.Entries = feed[feedBucketCap : 2*feedBucketCap-1]
 	r = keyRange(feed[:feedBucketCap], (*feedEntry).key)
 	for n := 0; n < perProject*8/feedBucketCap; n++ {
-		fh.Sealed = append(fh.Sealed, bucketlog.Sealed[struct{}]{Range: r})
+		fh.Sealed.Append(bucketlog.Sealed[struct{}]{Range: r})
 		r = shift(r)
 	}
 	var ch chanHead
 	ch.Entries = chans[chanBucketCap : 2*chanBucketCap-1]
 	r, facts := keyRange(chans[:chanBucketCap], (*chanEntry).key), summarize(chans[:chanBucketCap])
 	for n := 0; n < perProject/chanBucketCap; n++ {
-		ch.Sealed = append(ch.Sealed, bucketlog.Sealed[chanSummary]{Range: r, Version: 3, Summary: chanSummary{facts}})
+		ch.Sealed.Append(bucketlog.Sealed[chanSummary]{Range: r, Version: 3, Summary: chanSummary{facts}})
 		r = shift(r)
 	}
 	return &lh, &fh, &ch

@@ -218,12 +218,16 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 	if err != nil {
 		return nil, 0, 0, err
 	}
+	recs, err := h.Sealed.All()
+	if err != nil {
+		return nil, 0, 0, err
+	}
 	total = len(h.Entries)
-	for _, b := range h.Sealed {
+	for _, b := range recs {
 		total += int(b.Summary.Counts.Total)
 	}
 	es := h.Entries
-	if part < len(h.Sealed) {
+	if part < h.Open() {
 		if es, err = lg.Bucket(ctx, part); err != nil {
 			return nil, 0, 0, err
 		}
@@ -237,10 +241,10 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 		delete(pending, e.ID)
 		entries = append(entries, out)
 	}
-	if part >= len(h.Sealed) {
+	if part >= h.Open() {
 		for _, id := range sortedKeys(pending) {
 			entries = append(entries, service.ReevaluationEntry{ID: id, Unlisted: true})
 		}
 	}
-	return entries, len(h.Sealed), total, nil
+	return entries, h.Open(), total, nil
 }

@@ -204,14 +204,14 @@ type Sealed[S any] struct {
 }
 
 // Head is a log's head document: the open bucket and a record per sealed bucket
-// (Sealed[n] is bucket n).
+// (record n is bucket n's; Records says how they are read and written).
 type Head[E, S any] struct {
-	Entries []E         `bson:"entries"`
-	Sealed  []Sealed[S] `bson:"sealed"`
+	Entries []E        `bson:"entries"`
+	Sealed  Records[S] `bson:"sealed"`
 }
 
 // Open is the number of the open bucket.
-func (h *Head[E, S]) Open() int { return len(h.Sealed) }
+func (h *Head[E, S]) Open() int { return h.Sealed.Len() }
 
 // bucket is a bucket document. A trail's buckets carry labels for people reading
 // them (the owner, the trail's name and the sequence number of slot 0); a log's
@@ -363,11 +363,11 @@ func (l Log[E, S]) sealThenAppend(ctx context.Context, h *Head[E, S], add []E, c
 func (l Log[E, S]) seal(ctx context.Context, h *Head[E, S]) error {
 	for len(h.Entries) >= l.Spec.Cap {
 		chunk := h.Entries[:l.Spec.Cap]
-		stored, bver, err := place(ctx, l.St, BucketID(l.ID, len(h.Sealed)), bucket[E]{}, 0, chunk, l.replaces, true)
+		stored, bver, err := place(ctx, l.St, BucketID(l.ID, h.Open()), bucket[E]{}, 0, chunk, l.replaces, true)
 		if err != nil {
 			return err
 		}
-		h.Sealed = append(h.Sealed, Sealed[S]{Range: l.rangeOf(stored), Version: bver, Summary: l.summarize(stored)})
+		h.Sealed.Append(Sealed[S]{Range: l.rangeOf(stored), Version: bver, Summary: l.summarize(stored)})
 		h.Entries = slices.Clone(h.Entries[l.Spec.Cap:])
 	}
 	if h.Entries == nil {
@@ -451,11 +451,8 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 		var recorded []S // the head's summaries, as read
 		sealed := 0
 		_, err := Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
-			look, sealed, recorded = nil, len(h.Sealed), nil
-			for _, rec := range h.Sealed {
-				recorded = append(recorded, rec.Summary)
-			}
-			defer func() { sealed = len(h.Sealed) }() // a bucket sealed now holds none of look
+			look, sealed, recorded = nil, h.Open(), nil
+			defer func() { sealed = h.Open() }() // a bucket sealed now holds none of look
 			changed := false
 			var add []E
 			for j := range es {
@@ -466,8 +463,8 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 					continue
 				}
 				var in []int
-				for n := len(h.Sealed) - 1; n >= 0; n-- {
-					if h.Sealed[n].Range.contains(k.At) {
+				for n := h.Open() - 1; n >= 0; n-- {
+					if h.Sealed.Range(n).contains(k.At) {
 						in = append(in, n)
 					}
 				}
@@ -476,6 +473,17 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 					continue
 				}
 				add = l.appendOrSet(add, e, set)
+			}
+			if len(look) > 0 {
+				// The records are decoded only by a write that looks in sealed
+				// buckets (see Records).
+				recs, err := h.Sealed.All()
+				if err != nil {
+					return false, err
+				}
+				for _, rec := range recs {
+					recorded = append(recorded, rec.Summary)
+				}
 			}
 			return l.sealThenAppend(ctx, h, add, changed)
 		})
@@ -524,7 +532,7 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 		// In no sealed bucket: append them, unless a seal since moved things (then
 		// look again).
 		_, err = Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
-			if len(h.Sealed) != sealed {
+			if h.Open() != sealed {
 				return false, errSealed
 			}
 			changed := false
@@ -595,7 +603,7 @@ func (l Log[E, S]) setInBucket(ctx context.Context, n int, es []E, set func(cur 
 // replica, cannot leave a record older than the bucket it describes.
 func (l Log[E, S]) recordBucket(ctx context.Context, n int) error {
 	_, err := Update(ctx, l.St, l.ID, func(h *Head[E, S], _ int64) (bool, error) {
-		if n >= len(h.Sealed) {
+		if n >= h.Open() {
 			return false, nil
 		}
 		var b bucket[E]
@@ -603,13 +611,17 @@ func (l Log[E, S]) recordBucket(ctx context.Context, n int) error {
 		if err != nil || bver == 0 {
 			return false, err
 		}
-		rec := &h.Sealed[n]
+		rec, err := h.Sealed.At(n)
+		if err != nil {
+			return false, err
+		}
 		exact := l.summarize(b.Entries)
 		if rec.Version >= bver || l.covers(rec.Summary, exact) {
 			return false, nil
 		}
-		rec.Version, rec.Summary = bver, exact
-		return true, nil
+		next := *rec
+		next.Version, next.Summary = bver, exact
+		return true, h.Sealed.Set(n, next)
 	})
 	return err
 }
@@ -662,9 +674,6 @@ func (l Log[E, S]) Bulk(ctx context.Context, es []E, replace bool) error {
 			all[i] = keyed[i].Entry
 		}
 		h.Entries = all
-		if h.Sealed == nil {
-			h.Sealed = []Sealed[S]{}
-		}
 		return true, l.seal(ctx, h)
 	})
 	return err
@@ -686,6 +695,7 @@ type Iter[E, S any] struct {
 	pending []Placed[E] // read, not yet yielded, newest first
 	unread  []int       // sealed bucket numbers, by range max, newest first
 	ranges  map[int]Range
+	err     error // reading the head's records failed
 	load    func(n int) ([]E, error)
 	keep    func(*E) bool
 	below   *Key
@@ -700,9 +710,15 @@ func (l Log[E, S]) Newest(ctx context.Context, h *Head[E, S], below *Key, skip f
 	}
 	it := &Iter[E, S]{l: l, ranges: map[int]Range{}, load: load, keep: keep, below: below}
 	it.add(h.Entries, h.Open())
-	for n := range h.Sealed {
-		r := h.Sealed[n].Range
-		if (below != nil && int64(r.Min) > below.At) || (skip != nil && skip(&h.Sealed[n])) {
+	var recs []Sealed[S]
+	if skip != nil {
+		if recs, it.err = h.Sealed.All(); it.err != nil {
+			return it
+		}
+	}
+	for n := range h.Open() {
+		r := h.Sealed.Range(n)
+		if (below != nil && int64(r.Min) > below.At) || (skip != nil && skip(&recs[n])) {
 			continue // every entry of bucket n is newer than the cursor, or unwanted
 		}
 		it.unread = append(it.unread, n)
@@ -723,6 +739,9 @@ func (it *Iter[E, S]) add(es []E, n int) {
 
 // Next returns the next entry (false: none is left).
 func (it *Iter[E, S]) Next() (Placed[E], bool, error) {
+	if it.err != nil {
+		return Placed[E]{}, false, it.err
+	}
 	for len(it.unread) > 0 {
 		n := it.unread[0]
 		if len(it.pending) > 0 && it.pending[0].key.At > int64(it.ranges[n].Max) {

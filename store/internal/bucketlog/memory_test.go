@@ -152,7 +152,11 @@ func all(t *testing.T, l Log[ent, tags]) []ent {
 		t.Fatal(err)
 	}
 	es := entries(t, l)
-	for n, rec := range h.Sealed {
+	recs, err := h.Sealed.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, rec := range recs {
 		b := es[n*l.Spec.Cap : min(len(es), (n+1)*l.Spec.Cap)]
 		if len(b) != l.Spec.Cap {
 			t.Fatalf("bucket %d holds %d entries, want %d", n, len(b), l.Spec.Cap)
@@ -512,7 +516,11 @@ func TestARecordThatStillCoversTheBucketIsNotRewritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec := h.Sealed[0].Summary.Tags; rec["x"] == 0 || rec["y"] == 0 {
+	first, err := h.Sealed.At(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := first.Summary.Tags; rec["x"] == 0 || rec["y"] == 0 {
 		t.Fatalf("bucket 0 recorded as %v, want x and y (a record may say more than the bucket holds)", rec)
 	}
 }
