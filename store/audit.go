@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -15,24 +17,61 @@ import (
 // feed:<p> of the project's audit events in the order they were appended.
 
 // feedEntry is one audit event of the feed with its index in its artifact's trail:
-// its key decoded, the event itself kept as BSON (an auditDoc), so appending to a
-// feed bucket copies the events already there instead of decoding them; a reader
-// decodes only the events it returns.
+// its key decoded, the event itself kept as BSON (an auditDoc, feedEvent), so
+// appending to a feed bucket copies the events already there instead of decoding
+// them; a reader decodes only the events it returns.
 type feedEntry struct {
 	Seq        int           `bson:"seq"`
 	At         bson.DateTime `bson:"at"`
 	ArtifactID string        `bson:"artifactId"`
-	Event      bson.Raw      `bson:"event"`
+	Event      feedEvent     `bson:"event"`
 }
 
 func (e feedEntry) key() logKey { return logKey{At: int64(e.At), ID: e.ArtifactID, Seq: e.Seq} }
 
 func (e feedEntry) event() (model.AuditEvent, error) {
-	var d auditDoc
-	if err := bson.Unmarshal(e.Event, &d); err != nil {
+	d, err := e.Event.doc()
+	if err != nil {
 		return model.AuditEvent{}, &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
 	}
 	return d.model(), nil
+}
+
+// feedEvent is a feed entry's event as stored: the BSON of an auditDoc, decoded
+// when first asked for and then kept, so the readers of a feed document shared
+// among them (docs.View: audit pages, the webhook senders' walks) decode each
+// event once, not once per request.
+type feedEvent struct {
+	raw  bson.Raw
+	memo *eventMemo // set when read from storage
+}
+
+type eventMemo struct {
+	once sync.Once
+	doc  auditDoc
+	err  error
+}
+
+func (e feedEvent) doc() (*auditDoc, error) {
+	if e.memo == nil {
+		var d auditDoc
+		return &d, bson.Unmarshal(e.raw, &d)
+	}
+	e.memo.once.Do(func() { e.memo.err = bson.Unmarshal(e.raw, &e.memo.doc) })
+	return &e.memo.doc, e.memo.err
+}
+
+func (e feedEvent) MarshalBSONValue() (byte, []byte, error) {
+	return byte(bson.TypeEmbeddedDocument), e.raw, nil
+}
+
+func (e *feedEvent) UnmarshalBSONValue(typ byte, data []byte) error {
+	if bson.Type(typ) != bson.TypeEmbeddedDocument {
+		return fmt.Errorf("feed event: a BSON %s, want a document", bson.Type(typ))
+	}
+	// A copy: the decoder's buffer is not ours to keep.
+	*e = feedEvent{raw: bson.Raw(append([]byte(nil), data...)), memo: &eventMemo{}}
+	return nil
 }
 
 // feedEntriesOf returns a's audit events from sequence number from (at least
@@ -46,7 +85,7 @@ func feedEntriesOf(a *model.Artifact, from int) ([]feedEntry, error) {
 		if err != nil {
 			return nil, &model.Error{Kind: model.KindInternal, Message: "database error", Err: err}
 		}
-		out = append(out, feedEntry{Seq: seq, At: bson.DateTime(ms(ev.At).UnixMilli()), ArtifactID: ev.ArtifactID, Event: raw})
+		out = append(out, feedEntry{Seq: seq, At: bson.DateTime(ms(ev.At).UnixMilli()), ArtifactID: ev.ArtifactID, Event: feedEvent{raw: raw}})
 	}
 	return out, nil
 }

@@ -1,10 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/artifact-trust/control-plane/model"
 	"github.com/artifact-trust/control-plane/service"
@@ -138,5 +142,51 @@ func TestSummaryListPagesFollowTrustReDerivation(t *testing.T) {
 		if a.TrustState != model.TrustFailedVerification || a.Version < 2 {
 			t.Fatalf("summary %+v", a)
 		}
+	}
+}
+
+// TestAFeedEventReadFromStorageIsDecodedOnceForEveryReader: the readers of a feed
+// document shared among them (docs.View) ask its events at once; each event is
+// decoded once and the same decoded event serves them all, and the event still
+// writes back as the bytes it was read as.
+func TestAFeedEventReadFromStorageIsDecodedOnceForEveryReader(t *testing.T) {
+	t.Parallel()
+	a := newArtifact("payments", "svc", t0)
+	written, err := feedEntriesOf(a, 0)
+	if err != nil || len(written) != 1 {
+		t.Fatal(len(written), err)
+	}
+	raw, err := bson.Marshal(&feedHead{Entries: written})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shared feedHead
+	if err := bson.Unmarshal(raw, &shared); err != nil {
+		t.Fatal(err)
+	}
+	docs := make([]*auditDoc, 8)
+	var wg sync.WaitGroup
+	for i := range docs {
+		wg.Go(func() {
+			d, err := shared.Entries[0].Event.doc()
+			if err != nil {
+				t.Error(err)
+			}
+			docs[i] = d
+		})
+	}
+	wg.Wait()
+	for i, d := range docs {
+		if d != docs[0] {
+			t.Fatalf("reader %d decoded the event again", i)
+		}
+	}
+	ev, err := shared.Entries[0].event()
+	if err != nil || ev.CorrelationID != a.Audit[0].CorrelationID || ev.Action != a.Audit[0].Action {
+		t.Fatalf("the event read back: %+v, %v", ev, err)
+	}
+	again, err := bson.Marshal(&shared)
+	if err != nil || !bytes.Equal(again, raw) {
+		t.Fatalf("the feed document written back differs from what was read (%v)", err)
 	}
 }
