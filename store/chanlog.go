@@ -226,8 +226,20 @@ func (f *deployFilter) may(sf storedFacts, summary bool) bool {
 
 func (f *deployFilter) mayAny(summary []storedFacts) bool {
 	for _, sf := range summary {
-		if f.may(sf, true) {
-			return true
+		// A class stands for entries of that class with fewer verified checks
+		// too (coversFacts): ask it with each subset of them, the others claimed
+		// (still PASSED), all of them first.
+		for mask := 1<<len(sf.Verified) - 1; mask >= 0; mask-- {
+			v := sf
+			v.Verified = nil
+			for i, c := range sf.Verified {
+				if mask&(1<<i) != 0 {
+					v.Verified = append(v.Verified, c)
+				}
+			}
+			if f.may(v, true) {
+				return true
+			}
 		}
 	}
 	return false
@@ -284,20 +296,39 @@ func commonPrefix(a, b string) string {
 
 // coversFacts reports whether rec, the summary of a sealed bucket in its head,
 // says at least as much may be deployable as exact, the summary of what the
-// bucket holds now: every class of exact is a class of rec whose source is a
-// prefix of exact's and whose keys include exact's. Then the head need not be
-// written: the summary only ever lets deployable skip a bucket.
+// bucket holds now: every class of exact is covered by a class of rec (covers).
+// Then the head need not be written: the summary only ever lets deployable skip a
+// bucket, and deployable asks a class for every entry it covers (mayAny).
 func coversFacts(rec, exact []storedFacts) bool {
 	for _, e := range exact {
-		i := slices.IndexFunc(rec, e.sameClass)
-		if i < 0 || !strings.HasPrefix(e.Source, rec[i].Source) {
+		if !slices.ContainsFunc(rec, func(r storedFacts) bool { return r.covers(e) }) {
 			return false
 		}
-		for j, v := range e.Verified {
-			for _, k := range v.Keys {
-				if !slices.Contains(rec[i].Verified[j].Keys, k) {
-					return false
-				}
+	}
+	return true
+}
+
+// covers reports whether r, a class of a summary, covers the facts e: the same
+// trust, lifecycle, checks passed and failed and provenance flag, a source r's is
+// a prefix of, and verified checks among r's, each with keys among r's keys for
+// it. Fewer verified checks are covered (a re-verification whose claimed results
+// replace verified evidence leaves the record as it is), because deployable asks
+// each class with every subset of its verified checks; the others are not, since
+// a claimed check can count where the same check verified by revoked keys does not
+// (model.DeployFacts.Derive), and the reverse.
+func (r storedFacts) covers(e storedFacts) bool {
+	if r.Trust != e.Trust || r.Retired != e.Retired || !slices.Equal(r.Passed, e.Passed) || !slices.Equal(r.Failed, e.Failed) ||
+		r.FromProvenance != e.FromProvenance || !strings.HasPrefix(e.Source, r.Source) {
+		return false
+	}
+	for _, v := range e.Verified {
+		i := slices.IndexFunc(r.Verified, func(w verifiedCheck) bool { return w.Check == v.Check })
+		if i < 0 {
+			return false
+		}
+		for _, k := range v.Keys {
+			if !slices.Contains(r.Verified[i].Keys, k) {
+				return false
 			}
 		}
 	}

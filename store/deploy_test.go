@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strconv"
@@ -407,5 +408,177 @@ func TestDeployableLoadsNoArtifactAfterRevokingArtifactsPromotedIntoOneTargetAga
 	}
 	if cmds["find artifacts"] > 0 {
 		t.Errorf("deployable loaded %d artifacts although every one is revoked (commands: %v)", cmds["find artifacts"], cmds)
+	}
+}
+
+// TestARecordCoveringABucketNeverLetsDeployableSkipAnEntryThatMayBeDeployable:
+// over random entry facts, a summary class that covers them (fewer verified checks
+// or keys, a source prefix: coversFacts) and random policies (required checks,
+// verified evidence required or not, revoked keys), whenever the entry may be
+// deployable the class says so too (mayAny), so a head left unwritten by a write
+// its record covers never hides an eligible artifact. Among the cases are entries
+// deployable only as claims, whose class alone (its checks verified by revoked
+// keys) is not: the class is asked with fewer verified checks.
+func TestARecordCoveringABucketNeverLetsDeployableSkipAnEntryThatMayBeDeployable(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(14, 7))
+	evidence := model.EvidenceChecks
+	others := []model.Check{model.CheckDigestPresent, model.CheckDigestCanonical, model.CheckKindExplicit, model.CheckSourceTypeExplicit, model.CheckSourceAllowlisted}
+	keys := []string{"k1", "k2", "k3"}
+	subset := func(from []string, p float64) []string {
+		var out []string
+		for _, k := range from {
+			if r.Float64() < p {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	byClaimOnly := 0
+	for range 20000 {
+		var e storedFacts
+		e.Trust = []model.TrustState{model.TrustVerified, model.TrustVerified, model.TrustUnverified, model.TrustFailedVerification, model.TrustRevoked}[r.IntN(5)]
+		e.Retired = r.IntN(10) == 0
+		e.Source = "registry.example.com/team/svc"
+		for _, c := range append(slices.Clone(others), evidence...) {
+			switch p := r.Float64(); {
+			case p < 0.8:
+				e.Passed = append(e.Passed, c)
+			case p < 0.85:
+				e.Failed = append(e.Failed, c)
+			}
+		}
+		slices.Sort(e.Passed)
+		slices.Sort(e.Failed)
+		rec := e
+		rec.Source = e.Source[:r.IntN(len(e.Source)+1)]
+		for _, c := range evidence {
+			if !slices.Contains(e.Passed, c) || c == model.CheckSourcePolicy {
+				continue
+			}
+			ks := subset(keys, 0.5)
+			if len(ks) == 0 {
+				ks = keys[:1]
+			}
+			switch p := r.Float64(); {
+			case p < 0.4: // verified for the entry; the class may name more keys
+				e.Verified = append(e.Verified, verifiedCheck{Check: c, Keys: ks})
+				more := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(ks), subset(keys, 0.3)...))))
+				rec.Verified = append(rec.Verified, verifiedCheck{Check: c, Keys: more})
+			case p < 0.8: // claimed for the entry, verified in the class
+				rec.Verified = append(rec.Verified, verifiedCheck{Check: c, Keys: ks})
+			}
+		}
+		if !rec.covers(e) {
+			t.Fatalf("the class %+v does not cover %+v", rec, e)
+		}
+		var required []model.Check
+		for _, c := range evidence {
+			if c != model.CheckSourcePolicy && r.IntN(2) == 0 {
+				required = append(required, c)
+			}
+		}
+		rve := r.IntN(2) == 0
+		trust := []model.TrustRequirement{model.TrustAllowUnverified, model.TrustRequireVerified}[r.IntN(2)]
+		p, err := model.NewPolicy("p", model.PolicyInput{
+			AllowedSourceTypes: model.AllSourceTypes, AllowedSources: []string{"registry.example.com/"},
+			Channels: []model.ChannelPolicyInput{{Channel: model.ChannelDev, RequiredTrust: trust, RequiredChecks: required, PromoterRoles: []model.Role{model.RolePromoter}, RequireVerifiedEvidence: &rve}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.RevokedKeys = subset(keys, 0.4)
+		f := newDeployFilter(&p, model.ChannelDev)
+		if !f.may(e, false) {
+			continue
+		}
+		if !f.mayAny([]storedFacts{rec}) {
+			t.Fatalf("deployable would skip a bucket holding an entry that may be deployable:\nentry %+v\nclass %+v\nrequired %v (verified evidence %v, trust %s), revoked keys %v",
+				e, rec, required, rve, trust, p.RevokedKeys)
+		}
+		if !f.may(rec, true) {
+			byClaimOnly++
+		}
+	}
+	if byClaimOnly == 0 {
+		t.Fatal("no case had an entry deployable only with fewer verified checks than its class: the test asks nothing of the subsets")
+	}
+	t.Logf("%d cases needed a class asked with fewer verified checks", byClaimOnly)
+}
+
+// TestClaimsReplacingVerifiedEvidenceLeaveTheRecordOfASealedChannelBucketAlone: a
+// re-verification whose claimed results replace the verified evidence of an
+// artifact promoted long ago sets its entry in the sealed channel bucket holding
+// it, and leaves the head alone (its record of the bucket covers entries with
+// fewer verified checks); the artifact is still a deployable candidate.
+func TestClaimsReplacingVerifiedEvidenceLeaveTheRecordOfASealedChannelBucketAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var written []string
+	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName != "update" {
+			return
+		}
+		if coll, _ := e.Command.Lookup("update").StringValueOK(); coll != projectionsCollection {
+			return
+		}
+		ups, _ := e.Command.Lookup("updates").Array().Values()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, u := range ups {
+			if id, ok := u.Document().Lookup("q", "_id").StringValueOK(); ok {
+				written = append(written, id)
+			}
+		}
+	}}
+	s, err := Open(ctx, Config{DataDir: t.TempDir(), caps: tinyCaps, monitor: monitor}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	var first *model.Artifact
+	for i := range 6 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		a := newArtifact("p", fmt.Sprint("svc", i), at)
+		a.Verification = []model.VerificationRecord{{Check: model.CheckSignature, Result: model.ResultPassed, RecordedBy: "ci", RecordedAt: at, Basis: model.BasisVerified}}
+		a.TrustState = model.TrustVerified
+		a.Promotions = []model.Promotion{{Channel: model.ChannelDev, PromotedBy: "alice", PromotedAt: at.Add(time.Second), CorrelationID: "c"}}
+		mustInsert(t, s, a)
+		if i == 0 {
+			first = a
+		}
+	}
+	h, _, err := s.chanLog("p", model.ChannelDev, "").Head(ctx)
+	if err != nil || h.Open() < 2 {
+		t.Fatalf("the channel log has %d sealed buckets (%v), want the first artifact's sealed", h.Open(), err)
+	}
+	cur := s.mustGet(t, first.ID)
+	after := *cur
+	after.Verification = []model.VerificationRecord{{Check: model.CheckSignature, Result: model.ResultPassed, RecordedBy: "ci", RecordedAt: t0.Add(time.Hour), Basis: model.BasisClaimed}}
+	ev := cur.Event(model.ActionVerify, alice, "reverify", "", t0.Add(time.Hour))
+	after.Audit = append(slices.Clone(cur.Audit), ev)
+	if f, g := factsOfArtifact(cur), factsOfArtifact(&after); f.equal(g) || len(g.Verified) != 0 {
+		t.Fatalf("the re-verification should move SIGNATURE from verified to claimed: %+v -> %+v", f, g)
+	}
+	mu.Lock()
+	written = nil
+	mu.Unlock()
+	if err := s.UpdateArtifact(ctx, cur, &after); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(written)
+	mu.Unlock()
+	head, bucket := chanHeadID("p", model.ChannelDev, ""), bucketID(chanHeadID("p", model.ChannelDev, ""), 0)
+	if !slices.Contains(got, bucket) || slices.Contains(got, head) {
+		t.Fatalf("the write wrote %v; want the channel bucket %s and not its head %s", got, bucket, head)
+	}
+	p, err := model.NewPolicy("p", model.PolicyInput{AllowedSourceTypes: model.AllSourceTypes, AllowedSources: []string{"registry.example.com/"}, RequiredChecks: []model.Check{model.CheckSignature}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := candidates(t, s, "p", model.ChannelDev, "", &p); !slices.Contains(c, first.ID) {
+		t.Fatalf("deployable candidates %v miss the re-verified artifact", c)
 	}
 }
