@@ -46,10 +46,12 @@ import (
 // canonical order (checks by name, keys sorted) so that equal facts are equal
 // values and encode to equal bytes. In a sealed bucket's summary one storedFacts
 // stands for every entry of its class (trust, retirement, checks and whether
-// SOURCE_POLICY was decided from provenance): Source is the longest common prefix
-// of their sources and Verified[i].Keys the union of their keys (summarize), so
-// what the summary says may be deployable is everything its entries may be, and
-// possibly more.
+// SOURCE_POLICY was decided from provenance), and for entries of that class with
+// fewer verified checks (covers): Source is the longest common prefix of their
+// sources and Verified[i].Keys the union of their keys, or none when an entry's
+// check names none (a check verified by no key is never revoked: summarize), so
+// what the summary says may be deployable, asked with each subset of its verified
+// checks (mayAny), is everything its entries may be, and possibly more.
 //
 // FromProvenance says SOURCE_POLICY was decided from SLSA provenance, and
 // Provenance is that provenance (builder, source repository and the keys that
@@ -228,14 +230,24 @@ func (f *deployFilter) mayAny(summary []storedFacts) bool {
 	for _, sf := range summary {
 		// A class stands for entries of that class with fewer verified checks
 		// too (coversFacts): ask it with each subset of them, the others claimed
-		// (still PASSED), all of them first.
+		// (still PASSED), all of them first. SOURCE_POLICY decided from
+		// provenance is verified in every entry of the class (or FAILED, then
+		// not verified in any): it stays in every subset.
 		for mask := 1<<len(sf.Verified) - 1; mask >= 0; mask-- {
 			v := sf
 			v.Verified = nil
+			skip := false
 			for i, c := range sf.Verified {
-				if mask&(1<<i) != 0 {
+				in := mask&(1<<i) != 0
+				if sf.FromProvenance && c.Check == model.CheckSourcePolicy && !in {
+					skip = true
+				}
+				if in {
 					v.Verified = append(v.Verified, c)
 				}
+			}
+			if skip {
+				continue
 			}
 			if f.may(v, true) {
 				return true
@@ -256,15 +268,21 @@ type chanSummary struct {
 // of their keys, and no provenance (see storedFacts).
 func summarize(es []chanEntry) []storedFacts {
 	out := []storedFacts{}
+	type slot struct{ class, check int }
+	keyless := map[slot]bool{} // a check some entry of the class names no key for
 	for _, e := range es {
 		i := slices.IndexFunc(out, e.Facts.sameClass)
 		if i < 0 {
+			i = len(out)
 			out = append(out, storedFacts{Trust: e.Facts.Trust, Retired: e.Facts.Retired, Passed: e.Facts.Passed, Failed: e.Facts.Failed,
 				Verified: cloneVerified(e.Facts.Verified), Source: e.Facts.Source, FromProvenance: e.Facts.FromProvenance})
-			continue
+		} else {
+			out[i].Source = commonPrefix(out[i].Source, e.Facts.Source)
 		}
-		out[i].Source = commonPrefix(out[i].Source, e.Facts.Source)
 		for j, v := range e.Facts.Verified {
+			if len(v.Keys) == 0 {
+				keyless[slot{i, j}] = true
+			}
 			keys := &out[i].Verified[j].Keys
 			for _, k := range v.Keys {
 				if !slices.Contains(*keys, k) {
@@ -273,6 +291,9 @@ func summarize(es []chanEntry) []storedFacts {
 			}
 			slices.Sort(*keys)
 		}
+	}
+	for at := range keyless {
+		out[at.class].Verified[at.check].Keys = nil
 	}
 	slices.SortFunc(out, compareClass)
 	return out
@@ -326,10 +347,8 @@ func (r storedFacts) covers(e storedFacts) bool {
 		if i < 0 {
 			return false
 		}
-		for _, k := range v.Keys {
-			if !slices.Contains(r.Verified[i].Keys, k) {
-				return false
-			}
+		if len(r.Verified[i].Keys) > 0 && (len(v.Keys) == 0 || slices.ContainsFunc(v.Keys, func(k string) bool { return !slices.Contains(r.Verified[i].Keys, k) })) {
+			return false // r's check may be revoked where e's is not
 		}
 	}
 	return true

@@ -412,18 +412,21 @@ func TestDeployableLoadsNoArtifactAfterRevokingArtifactsPromotedIntoOneTargetAga
 }
 
 // TestARecordCoveringABucketNeverLetsDeployableSkipAnEntryThatMayBeDeployable:
-// over random entry facts, a summary class that covers them (fewer verified checks
-// or keys, a source prefix: coversFacts) and random policies (required checks,
-// verified evidence required or not, revoked keys), whenever the entry may be
-// deployable the class says so too (mayAny), so a head left unwritten by a write
-// its record covers never hides an eligible artifact. Among the cases are entries
-// deployable only as claims, whose class alone (its checks verified by revoked
-// keys) is not: the class is asked with fewer verified checks.
+// over random sealed buckets (entries of a few classes, verified checks with some
+// keys or none, SOURCE_POLICY decided from provenance or not), a random
+// re-verification of one entry (claims replacing some of its verified evidence, or
+// another change of its facts) and random policies (project and channel checks,
+// trust, verified evidence required or not, revoked keys, provenance rules):
+// whenever the bucket's record as it was still covers the bucket's summary
+// afterwards (coversFacts: the head is then not written), every entry that may be
+// deployable is one the record says may be (mayAny), so deployable never skips it.
+// Among the cases are entries deployable only as claims, whose class as recorded
+// (its checks verified by revoked keys) is not.
 func TestARecordCoveringABucketNeverLetsDeployableSkipAnEntryThatMayBeDeployable(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(14, 7))
 	evidence := model.EvidenceChecks
-	others := []model.Check{model.CheckDigestPresent, model.CheckDigestCanonical, model.CheckKindExplicit, model.CheckSourceTypeExplicit, model.CheckSourceAllowlisted}
+	baseline := []model.Check{model.CheckDigestPresent, model.CheckDigestCanonical, model.CheckKindExplicit, model.CheckSourceTypeExplicit, model.CheckSourceAllowlisted}
 	keys := []string{"k1", "k2", "k3"}
 	subset := func(from []string, p float64) []string {
 		var out []string
@@ -434,76 +437,125 @@ func TestARecordCoveringABucketNeverLetsDeployableSkipAnEntryThatMayBeDeployable
 		}
 		return out
 	}
-	byClaimOnly := 0
-	for range 20000 {
-		var e storedFacts
-		e.Trust = []model.TrustState{model.TrustVerified, model.TrustVerified, model.TrustUnverified, model.TrustFailedVerification, model.TrustRevoked}[r.IntN(5)]
-		e.Retired = r.IntN(10) == 0
-		e.Source = "registry.example.com/team/svc"
-		for _, c := range append(slices.Clone(others), evidence...) {
+	checks := func(p float64) []model.Check {
+		var out []model.Check
+		for _, c := range evidence {
+			if r.Float64() < p {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	// class draws an entry's facts but for its keys, source and provenance.
+	class := func() storedFacts {
+		var f storedFacts
+		f.Trust = []model.TrustState{model.TrustVerified, model.TrustVerified, model.TrustUnverified, model.TrustFailedVerification, model.TrustRevoked}[r.IntN(5)]
+		f.Retired = r.IntN(10) == 0
+		f.FromProvenance = r.IntN(4) == 0
+		for _, c := range append(slices.Clone(baseline), evidence...) {
 			switch p := r.Float64(); {
 			case p < 0.8:
-				e.Passed = append(e.Passed, c)
+				f.Passed = append(f.Passed, c)
 			case p < 0.85:
-				e.Failed = append(e.Failed, c)
+				f.Failed = append(f.Failed, c)
 			}
 		}
-		slices.Sort(e.Passed)
-		slices.Sort(e.Failed)
-		rec := e
-		rec.Source = e.Source[:r.IntN(len(e.Source)+1)]
+		slices.Sort(f.Passed)
+		slices.Sort(f.Failed)
 		for _, c := range evidence {
-			if !slices.Contains(e.Passed, c) || c == model.CheckSourcePolicy {
-				continue
+			passed := slices.Contains(f.Passed, c)
+			// SOURCE_POLICY decided from provenance is verified when it passed.
+			if passed && ((c == model.CheckSourcePolicy && f.FromProvenance) || (c != model.CheckSourcePolicy || !f.FromProvenance) && r.IntN(2) == 0) {
+				f.Verified = append(f.Verified, verifiedCheck{Check: c})
 			}
+		}
+		return f
+	}
+	// entry gives facts of class c their own keys, source and provenance.
+	entry := func(c storedFacts) storedFacts {
+		e := c
+		e.Verified = nil
+		for _, v := range c.Verified {
 			ks := subset(keys, 0.5)
-			if len(ks) == 0 {
-				ks = keys[:1]
+			if len(ks) == 0 && r.IntN(4) != 0 {
+				k := r.IntN(len(keys))
+				ks = keys[k : k+1]
 			}
-			switch p := r.Float64(); {
-			case p < 0.4: // verified for the entry; the class may name more keys
-				e.Verified = append(e.Verified, verifiedCheck{Check: c, Keys: ks})
-				more := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(ks), subset(keys, 0.3)...))))
-				rec.Verified = append(rec.Verified, verifiedCheck{Check: c, Keys: more})
-			case p < 0.8: // claimed for the entry, verified in the class
-				rec.Verified = append(rec.Verified, verifiedCheck{Check: c, Keys: ks})
+			e.Verified = append(e.Verified, verifiedCheck{Check: v.Check, Keys: ks})
+		}
+		e.Source = "registry.example.com/" + []string{"team/a", "team/b", "other/c"}[r.IntN(3)]
+		if e.FromProvenance && slices.Contains(e.Passed, model.CheckSourcePolicy) {
+			e.Provenance = &storedProvenance{BuilderID: []string{"ci-a", "ci-b"}[r.IntN(2)], SourceRepository: "git.example.com/team", Keys: subset(keys, 0.6)}
+		}
+		return e
+	}
+	bucket := func(es []storedFacts) []storedFacts {
+		var out []chanEntry
+		for i, f := range es {
+			out = append(out, chanEntry{ArtifactID: fmt.Sprint("a", i), Facts: f})
+		}
+		return summarize(out)
+	}
+	covered, byClaimOnly := 0, 0
+	for range 20000 {
+		classes := []storedFacts{class(), class()}
+		before := make([]storedFacts, 1+r.IntN(4))
+		for i := range before {
+			before[i] = entry(classes[r.IntN(len(classes))])
+		}
+		after := slices.Clone(before)
+		i := r.IntN(len(after))
+		if r.IntN(4) == 0 {
+			after[i] = entry(class()) // any other change
+		} else {
+			e := after[i] // claims replace some of its verified evidence
+			e.Verified = nil
+			for _, v := range before[i].Verified {
+				if r.IntN(2) == 0 || (e.FromProvenance && v.Check == model.CheckSourcePolicy) {
+					e.Verified = append(e.Verified, v)
+				}
 			}
+			after[i] = e
 		}
-		if !rec.covers(e) {
-			t.Fatalf("the class %+v does not cover %+v", rec, e)
-		}
-		var required []model.Check
-		for _, c := range evidence {
-			if c != model.CheckSourcePolicy && r.IntN(2) == 0 {
-				required = append(required, c)
-			}
-		}
-		rve := r.IntN(2) == 0
-		trust := []model.TrustRequirement{model.TrustAllowUnverified, model.TrustRequireVerified}[r.IntN(2)]
-		p, err := model.NewPolicy("p", model.PolicyInput{
-			AllowedSourceTypes: model.AllSourceTypes, AllowedSources: []string{"registry.example.com/"},
-			Channels: []model.ChannelPolicyInput{{Channel: model.ChannelDev, RequiredTrust: trust, RequiredChecks: required, PromoterRoles: []model.Role{model.RolePromoter}, RequireVerifiedEvidence: &rve}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.RevokedKeys = subset(keys, 0.4)
-		f := newDeployFilter(&p, model.ChannelDev)
-		if !f.may(e, false) {
+		rec := bucket(before)
+		if !coversFacts(rec, bucket(after)) {
 			continue
 		}
-		if !f.mayAny([]storedFacts{rec}) {
-			t.Fatalf("deployable would skip a bucket holding an entry that may be deployable:\nentry %+v\nclass %+v\nrequired %v (verified evidence %v, trust %s), revoked keys %v",
-				e, rec, required, rve, trust, p.RevokedKeys)
-		}
-		if !f.may(rec, true) {
-			byClaimOnly++
+		covered++
+		for range 4 {
+			rve := r.IntN(2) == 0
+			in := model.PolicyInput{
+				AllowedSourceTypes: model.AllSourceTypes, AllowedSources: []string{[]string{"registry.example.com/", "registry.example.com/team/"}[r.IntN(2)]},
+				RequiredChecks: checks(0.3),
+				Channels: []model.ChannelPolicyInput{{Channel: model.ChannelDev, RequiredTrust: []model.TrustRequirement{model.TrustAllowUnverified, model.TrustRequireVerified}[r.IntN(2)],
+					RequiredChecks: checks(0.4), PromoterRoles: []model.Role{model.RolePromoter}, RequireVerifiedEvidence: &rve}},
+			}
+			if r.IntN(3) == 0 {
+				in.Provenance = &model.ProvenancePolicy{BuilderIDs: []string{[]string{"ci-a", "ci-"}[r.IntN(2)]}, SourceRepositories: []string{[]string{"git.example.com/", "git.example.com/other"}[r.IntN(2)]}}
+			}
+			p, err := model.NewPolicy("p", in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.RevokedKeys = subset(keys, 0.4)
+			f := newDeployFilter(&p, model.ChannelDev)
+			for _, e := range after {
+				if !f.may(e, false) {
+					continue
+				}
+				if !f.mayAny(rec) {
+					t.Fatalf("deployable would skip a bucket holding an entry that may be deployable:\nentry %+v\nrecord %+v\npolicy %+v, revoked keys %v", e, rec, in, p.RevokedKeys)
+				}
+				if !slices.ContainsFunc(rec, func(c storedFacts) bool { return f.may(c, true) }) {
+					byClaimOnly++
+				}
+			}
 		}
 	}
-	if byClaimOnly == 0 {
-		t.Fatal("no case had an entry deployable only with fewer verified checks than its class: the test asks nothing of the subsets")
+	if covered < 1000 || byClaimOnly == 0 {
+		t.Fatalf("%d covered cases, %d of them deployable only with fewer verified checks than recorded: the test asks too little", covered, byClaimOnly)
 	}
-	t.Logf("%d cases needed a class asked with fewer verified checks", byClaimOnly)
+	t.Logf("%d covered cases; %d entries needed a class asked with fewer verified checks", covered, byClaimOnly)
 }
 
 // TestClaimsReplacingVerifiedEvidenceLeaveTheRecordOfASealedChannelBucketAlone: a

@@ -228,7 +228,7 @@ func (s *Store) ListArtifacts(ctx context.Context, q service.ArtifactQuery) (ser
 		return es, err
 	}
 
-	recs, err := h.Sealed.All()
+	recs, err := lg.Records(h)
 	if err != nil {
 		return page, err
 	}

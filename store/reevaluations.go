@@ -218,7 +218,7 @@ func (s *Store) ReevaluationBatch(ctx context.Context, project string, part int)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	recs, err := h.Sealed.All()
+	recs, err := lg.Records(h)
 	if err != nil {
 		return nil, 0, 0, err
 	}

@@ -39,6 +39,24 @@ func BenchmarkViewHeap(b *testing.B) {
 			if size, err = decodeProjSized(data, v); err != nil {
 				b.Fatal(err)
 			}
+			// What readers decode later goes on the same view: the sealed
+			// buckets' records, the feed's events.
+			switch h := v.(type) {
+			case *listHead:
+				_, err = h.Sealed.All()
+			case *chanHead:
+				_, err = h.Sealed.All()
+			case *feedHead:
+				_, err = h.Sealed.All()
+				for _, e := range h.Entries {
+					if _, err := e.event(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
 			keep[i] = v
 		}
 		runtime.GC()

@@ -16,9 +16,9 @@
 //   - Every entry of a log has a sequence number, its position in the log from 0,
 //     given when it is appended. Bucket n holds sequence numbers [n*cap,
 //     (n+1)*cap), entry i of the bucket being n*cap+i; the head holds the open
-//     bucket, number len(Sealed), inline (it may hold more than cap entries
+//     bucket, number Open(), inline (it may hold more than cap entries
 //     between two writes: the entry at index i has sequence number
-//     len(Sealed)*cap+i), and per sealed bucket a Sealed record: the range of its
+//     Open()*cap+i), and per sealed bucket a Sealed record: the range of its
 //     entries' times, the bucket document version the record was computed from
 //     and a caller-defined Summary (counts, facts) that lets readers skip the
 //     bucket. A log's capacity never changes: addresses depend on it (a rebuild,
@@ -32,7 +32,7 @@
 //     (a slot with the same key keeps the newer state, Spec.Newer), then the
 //     head, with its version predicate, drops them and records the bucket. A
 //     crash or a lost race in between leaves a bucket holding entries the head
-//     still holds inline; readers read only buckets below len(Sealed), and the
+//     still holds inline; readers read only buckets below Open(), and the
 //     next seal writes the same slots again. There are no seal versions and no
 //     orphans.
 //   - Entries are identified by Spec.Key (time, id, sequence in its owner's
@@ -257,6 +257,22 @@ func (l Log[E, S]) Head(ctx context.Context) (*Head[E, S], int64, error) {
 	return view[Head[E, S]](ctx, l.St, l.ID)
 }
 
+// Records returns the records of h's sealed buckets, decoded, for reading only
+// (Records); one that cannot be decoded is an internal error naming the head.
+func (l Log[E, S]) Records(h *Head[E, S]) ([]Sealed[S], error) {
+	recs, err := h.Sealed.All()
+	return recs, l.damaged(err)
+}
+
+// damaged maps a record that cannot be decoded onto the error a document that
+// cannot be decoded is.
+func (l Log[E, S]) damaged(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &model.Error{Kind: model.KindInternal, Message: "database error", Err: fmt.Errorf("head %s: %w", l.ID, err)}
+}
+
 // Bucket reads the entries of sealed bucket n (a missing one reads as empty),
 // decoded for the caller: sealed buckets are many and most are read far less
 // often than the head, so they are not shared (Viewer) where their decoded copies
@@ -477,7 +493,7 @@ func (l Log[E, S]) Upsert(ctx context.Context, es []E, set func(cur *E, next E) 
 			if len(look) > 0 {
 				// The records are decoded only by a write that looks in sealed
 				// buckets (see Records).
-				recs, err := h.Sealed.All()
+				recs, err := l.Records(h)
 				if err != nil {
 					return false, err
 				}
@@ -613,7 +629,7 @@ func (l Log[E, S]) recordBucket(ctx context.Context, n int) error {
 		}
 		rec, err := h.Sealed.At(n)
 		if err != nil {
-			return false, err
+			return false, l.damaged(err)
 		}
 		exact := l.summarize(b.Entries)
 		if rec.Version >= bver || l.covers(rec.Summary, exact) {
@@ -712,7 +728,7 @@ func (l Log[E, S]) Newest(ctx context.Context, h *Head[E, S], below *Key, skip f
 	it.add(h.Entries, h.Open())
 	var recs []Sealed[S]
 	if skip != nil {
-		if recs, it.err = h.Sealed.All(); it.err != nil {
+		if recs, it.err = l.Records(h); it.err != nil {
 			return it
 		}
 	}

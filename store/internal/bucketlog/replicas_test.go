@@ -43,7 +43,7 @@ func (r *replica) Put(ctx context.Context, id string, payload any, ver int64) (b
 
 func (r *replica) Delete(ctx context.Context, id string) error { return r.m.Delete(ctx, id) }
 
-// entries reads the log as stored (sealed buckets below len(Sealed), then the
+// entries reads the log as stored (sealed buckets below Open(), then the
 // head), without checking the records.
 func entries(t *testing.T, l Log[ent, tags]) []ent {
 	t.Helper()
