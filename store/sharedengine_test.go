@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -25,27 +23,12 @@ func TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasProjectionWrite(t *tes
 	var armed atomic.Bool
 	h := newHistory(7)
 	second := h.register("shared")
-	monitor := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
-		if e.CommandName != "find" {
-			return
-		}
-		batch, ok := e.Reply.Lookup("cursor", "firstBatch").ArrayOK()
-		if !ok {
-			return
-		}
-		vals, _ := batch.Values()
-		if len(vals) == 0 {
-			return
-		}
-		doc, ok := vals[0].DocumentOK()
-		if !ok || doc.Lookup("_id").StringValue() != listHeadID("shared") || !armed.CompareAndSwap(true, false) {
-			return
-		}
+	monitor := afterFind(listHeadID("shared"), &armed, func() {
 		// A has read the list head; replica B registers an artifact now.
 		if err := b.InsertArtifact(ctx, second); err != nil {
 			t.Error(err)
 		}
-	}}
+	})
 	a, b := openSharedPair(t, monitor)
 	mustInsert(t, a, h.register("shared"))
 	armed.Store(true)
@@ -106,6 +89,30 @@ func TestASharedEngineOwnerRefusesAStaleArtifactWrite(t *testing.T) {
 	}
 }
 
+// afterFind is a command monitor that calls f once, when armed, right after a
+// find returned document id (the store under test has read it, and has not
+// written it back yet).
+func afterFind(id string, armed *atomic.Bool, f func()) *event.CommandMonitor {
+	return &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+		if e.CommandName != "find" {
+			return
+		}
+		batch, ok := e.Reply.Lookup("cursor", "firstBatch").ArrayOK()
+		if !ok {
+			return
+		}
+		vals, _ := batch.Values()
+		if len(vals) == 0 {
+			return
+		}
+		doc, ok := vals[0].DocumentOK()
+		if !ok || doc.Lookup("_id").StringValue() != id || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		f()
+	}}
+}
+
 // openSharedPair opens the owner of a shared embedded engine (its commands seen by
 // monitor) and a replica on that engine.
 func openSharedPair(t *testing.T, monitor *event.CommandMonitor) (owner, replica *Store) {
@@ -137,43 +144,20 @@ func TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasTrailBucketWrite(t *te
 	const project = "shared"
 	var b *Store // the replica, set once opened: the monitor calls it
 	var armed atomic.Bool
-	policyV := func(v int) (model.Policy, model.PolicyChange) {
-		p, err := model.NewPolicy(project, agePolicy(project, v%2 == 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Version, p.UpdatedAt, p.UpdatedBy = v, t0.Add(time.Duration(v)*time.Minute), "ada"
-		return p, model.PolicyChange{Project: project, Actor: "ada", ActorType: model.ActorUser, FromVersion: v - 1, ToVersion: v, CorrelationID: fmt.Sprintf("c-%d", v), At: p.UpdatedAt}
-	}
 	bucket := trailOf[policyChangeDoc](nil, policyTrail, project).BucketID(0)
 	var errB error
-	monitor := &event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
-		if e.CommandName != "find" {
-			return
-		}
-		batch, ok := e.Reply.Lookup("cursor", "firstBatch").ArrayOK()
-		if !ok {
-			return
-		}
-		vals, _ := batch.Values()
-		if len(vals) == 0 {
-			return
-		}
-		doc, ok := vals[0].DocumentOK()
-		if !ok || doc.Lookup("_id").StringValue() != bucket || !armed.CompareAndSwap(true, false) {
-			return
-		}
+	monitor := afterFind(bucket, &armed, func() {
 		// The owner has read the bucket to move change 4 (writing version 6);
 		// replica B stores versions 6 and 7 first.
 		for v := 6; v <= 7 && errB == nil; v++ {
-			p, ch := policyV(v)
+			p, ch := policyVersion(t, project, v)
 			errB = b.PutPolicy(ctx, &p, ch)
 		}
-	}}
+	})
 	a, b := openSharedPair(t, monitor)
 	putPolicies(t, a, project, 5) // changes 0-3 in bucket 0, change 4 inline
 	armed.Store(true)
-	p, ch := policyV(6)
+	p, ch := policyVersion(t, project, 6)
 	errA := a.PutPolicy(ctx, &p, ch)
 	if armed.Load() {
 		t.Fatal("the owner's read of the trail bucket was not seen")
@@ -196,7 +180,7 @@ func TestASharedEngineOwnerDoesNotOverwriteAnotherReplicasTrailBucketWrite(t *te
 			t.Fatalf("change %d is to version %d, want %d", i, c.ToVersion, len(changes)-i)
 		}
 	}
-	p, ch = policyV(8)
+	p, ch = policyVersion(t, project, 8)
 	if err := a.PutPolicy(ctx, &p, ch); err != nil {
 		t.Fatalf("the next policy write: %v", err)
 	}

@@ -341,16 +341,23 @@ func TestPolicyAppliedHundredsOfTimesKeepsItsDocumentSmall(t *testing.T) {
 func putPolicies(t testing.TB, s *Store, project string, n int) {
 	t.Helper()
 	for v := 1; v <= n; v++ {
-		p, err := model.NewPolicy(project, agePolicy(project, v%2 == 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Version, p.UpdatedAt, p.UpdatedBy = v, t0.Add(time.Duration(v)*time.Minute), "ada"
-		change := model.PolicyChange{Project: project, Actor: "ada", ActorType: model.ActorUser, FromVersion: v - 1, ToVersion: v, CorrelationID: fmt.Sprintf("c-%d", v), At: p.UpdatedAt}
+		p, change := policyVersion(t, project, v)
 		if err := s.PutPolicy(context.Background(), &p, change); err != nil {
 			t.Fatalf("version %d: %v", v, err)
 		}
 	}
+}
+
+// policyVersion is version v of project's policy as putPolicies stores it, and
+// the change that made it.
+func policyVersion(t testing.TB, project string, v int) (model.Policy, model.PolicyChange) {
+	t.Helper()
+	p, err := model.NewPolicy(project, agePolicy(project, v%2 == 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Version, p.UpdatedAt, p.UpdatedBy = v, t0.Add(time.Duration(v)*time.Minute), "ada"
+	return p, model.PolicyChange{Project: project, Actor: "ada", ActorType: model.ActorUser, FromVersion: v - 1, ToVersion: v, CorrelationID: fmt.Sprintf("c-%d", v), At: p.UpdatedAt}
 }
 
 // A write that moved events to an overflow document and then lost its version race
